@@ -1,0 +1,643 @@
+"""The object model: an ELF64 file, its sections and their typed views.
+
+Reading maps the file and decodes only the headers eagerly; a section's table is
+decoded the first time someone asks for it, and once. The editing methods keep
+every cross-reference (sh_link, sh_info, st_shndx, r_info, group members,
+e_shstrndx) consistent, so callers never renumber anything themselves.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from klp.elfcodec.arch import ARCHES, Arch
+from klp.elfcodec.constants import (
+    ELFCLASS64,
+    ELFDATA2LSB,
+    ELFDATA2MSB,
+    ELFMAG,
+    EM,
+    SHF,
+    SHN,
+    SHT,
+    STB,
+)
+from klp.elfcodec.fast import Tables, tables
+from klp.elfcodec.relocs import RelaRow, RelaTable, WordTable
+from klp.elfcodec.strings import StringTable, decode_name
+from klp.elfcodec.symbols import SymbolTable, SymRow
+from klp.errors import ElfError
+
+EHDR_SIZE = 64
+SHDR_SIZE = 64
+
+View = SymbolTable | RelaTable | StringTable | WordTable
+
+
+class Section:
+    """One section: its header fields, its name and its contents.
+
+    ``data`` is the original bytes until the section is edited or a view of it is
+    decoded; from then on the view is the truth and is encoded at write time.
+    """
+
+    __slots__ = (
+        "_raw",
+        "_view",
+        "elf",
+        "index",
+        "name",
+        "orig_offset",
+        "orig_size",
+        "sh_addr",
+        "sh_addralign",
+        "sh_entsize",
+        "sh_flags",
+        "sh_info",
+        "sh_link",
+        "sh_name",
+        "sh_offset",
+        "sh_size",
+        "sh_type",
+    )
+
+    def __init__(self, elf: ElfFile, index: int, header: tuple[int, ...], name: str) -> None:
+        self.elf = elf
+        self.index = index
+        self.name = name
+        (
+            self.sh_name,
+            self.sh_type,
+            self.sh_flags,
+            self.sh_addr,
+            self.sh_offset,
+            self.sh_size,
+            self.sh_link,
+            self.sh_info,
+            self.sh_addralign,
+            self.sh_entsize,
+        ) = header
+        #: Where the section was in the input (None for a new section).
+        self.orig_offset: int | None = self.sh_offset
+        self.orig_size = self.sh_size
+        self._raw: bytes | memoryview | None = None
+        self._view: View | None = None
+
+    def __repr__(self) -> str:
+        return f"<Section [{self.index}] {self.name} type={self.sh_type:#x}>"
+
+    @property
+    def header(self) -> tuple[int, ...]:
+        return (
+            self.sh_name,
+            self.sh_type,
+            self.sh_flags,
+            self.sh_addr,
+            self.sh_offset,
+            self.sh_size,
+            self.sh_link,
+            self.sh_info,
+            self.sh_addralign,
+            self.sh_entsize,
+        )
+
+    @property
+    def is_nobits(self) -> bool:
+        return self.sh_type == SHT.NOBITS
+
+    def raw(self) -> bytes | memoryview:
+        """The input bytes of this section (empty for NOBITS and new sections)."""
+        if self._raw is None:
+            if self.is_nobits or self.orig_offset is None:
+                self._raw = b""
+            else:
+                start = self.orig_offset
+                self._raw = self.elf.buffer[start : start + self.orig_size]
+        return self._raw
+
+    @property
+    def data(self) -> bytes:
+        """The current contents, encoded from the view when one was decoded."""
+        if self._view is not None:
+            return self._view.encode()
+        return bytes(self.raw())
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self._view = None
+        self._raw = bytes(value)
+        self.elf.modified = True
+
+    @property
+    def decoded(self) -> bool:
+        return self._view is not None
+
+    def content_size(self) -> int:
+        """The size the section will have when written."""
+        if self.is_nobits:
+            return self.sh_size
+        if self._view is None:
+            return len(self.raw())
+        return len(self._view) if isinstance(self._view, StringTable) else len(self.data)
+
+
+class ElfFile:
+    """An ELF64 file of a supported machine, read from a path or from bytes."""
+
+    def __init__(self, buffer: bytes | mmap.mmap, path: str) -> None:
+        self.path = path
+        self._mmap = buffer if isinstance(buffer, mmap.mmap) else None
+        self.buffer = memoryview(buffer)
+        #: Set by every edit; an unmodified file writes back byte for byte.
+        self.modified = False
+        self._parse_headers()
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> ElfFile:
+        """Map ``path`` read-only and parse its headers."""
+        name = os.fspath(path)
+        try:
+            with open(name, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
+                    raise ElfError(name, "empty file")
+                mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as e:
+            raise ElfError(name, e.strerror or str(e)) from None
+        return cls(mapped, name)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: str = "<bytes>") -> ElfFile:
+        return cls(data, path)
+
+    def error(self, reason: str, offset: int | None = None) -> ElfError:
+        return ElfError(self.path, reason, offset)
+
+    def _parse_headers(self) -> None:
+        buf = self.buffer
+        size = len(buf)
+        if size < 16 or bytes(buf[:4]) != ELFMAG:
+            raise self.error("not an ELF file (bad magic)", 0)
+        ei_class, ei_data = buf[4], buf[5]
+        if ei_class != ELFCLASS64:
+            raise self.error(f"unsupported ELF class {ei_class} (klp reads ELF64 only)", 4)
+        if ei_data not in (ELFDATA2LSB, ELFDATA2MSB):
+            raise self.error(f"bad data encoding {ei_data}", 5)
+        self.little = ei_data == ELFDATA2LSB
+        self.tables: Tables = tables(self.little)
+        if size < EHDR_SIZE:
+            raise self.error("truncated ELF header", size)
+        self.ehdr: list[Any] = list(self.tables.Ehdr.unpack_one(buf))
+        machine = self.e_machine
+        arch = ARCHES.get(machine)
+        if arch is None:
+            try:
+                label = f"EM_{EM(machine).name}"
+            except ValueError:
+                label = str(machine)
+            raise self.error(f"unsupported machine {label}", 18)
+        if arch.little != self.little:
+            order = "little" if self.little else "big"
+            raise self.error(f"unsupported {order}-endian {arch.name} file", 5)
+        self.arch: Arch = arch
+        self._parse_section_headers()
+
+    def _parse_section_headers(self) -> None:
+        buf = self.buffer
+        shoff, shnum, shstrndx = self.ehdr[12], self.ehdr[18], self.ehdr[19]
+        self.sections: list[Section] = []
+        if shoff == 0:
+            if shnum:
+                raise self.error("e_shnum is set but e_shoff is 0", 0x28)
+            return
+        if self.ehdr[17] != SHDR_SIZE:
+            raise self.error(f"e_shentsize {self.ehdr[17]} is not {SHDR_SIZE}", 0x3A)
+        if shoff + SHDR_SIZE > len(buf):
+            raise self.error("section header table outside the file", 0x28)
+        shdr = self.tables.Shdr
+        first = shdr.unpack_one(buf, shoff)
+        if shnum == 0:  # extended numbering: the count is in section 0's sh_size
+            shnum = first[5]
+        if shstrndx == SHN.XINDEX:
+            shstrndx = first[6]
+        end = shoff + shnum * SHDR_SIZE
+        if end > len(buf):
+            raise self.error(f"section header table ({shnum} entries) outside the file", shoff)
+        headers = shdr.unpack(buf[shoff:end])
+        if not 0 < shstrndx < shnum:
+            raise self.error(f"section name table index {shstrndx} out of range", 0x3E)
+        size = len(buf)
+        for i, h in enumerate(headers):
+            if h[1] != SHT.NOBITS and h[4] + h[5] > size:
+                raise self.error(
+                    f"section [{i}] (offset {h[4]:#x}, size {h[5]:#x}) extends past the end",
+                    shoff + i * SHDR_SIZE,
+                )
+        names_hdr = headers[shstrndx]
+        if names_hdr[1] != SHT.STRTAB:
+            raise self.error(f"section name table [{shstrndx}] is not SHT_STRTAB", 0x3E)
+        names = bytes(buf[names_hdr[4] : names_hdr[4] + names_hdr[5]])
+        for i, h in enumerate(headers):
+            end_name = names.find(b"\0", h[0])
+            if h[0] >= len(names) or end_name < 0:
+                raise self.error(
+                    f"section [{i}] name offset {h[0]:#x} outside the name table",
+                    shoff + i * SHDR_SIZE,
+                )
+            self.sections.append(Section(self, i, h, decode_name(names[h[0] : end_name])))
+        self.shstrtab_section = self.sections[shstrndx]
+        self._orig_shnum = shnum
+
+    # -- header fields ------------------------------------------------------------
+
+    @property
+    def e_type(self) -> int:
+        return int(self.ehdr[7])
+
+    @property
+    def e_machine(self) -> int:
+        return int(self.ehdr[8])
+
+    @property
+    def e_flags(self) -> int:
+        return int(self.ehdr[13])
+
+    @property
+    def shstrndx(self) -> int:
+        return self.shstrtab_section.index
+
+    # -- lookup ---------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self.sections)
+
+    def section(self, index: int) -> Section:
+        if not 0 <= index < len(self.sections):
+            raise self.error(f"section index {index} out of range")
+        return self.sections[index]
+
+    def find_section(self, name: str) -> Section | None:
+        """The first section called ``name`` (names are not unique; prefer indices)."""
+        for sec in self.sections:
+            if sec.name == name:
+                return sec
+        return None
+
+    def sections_of_type(self, sh_type: int) -> list[Section]:
+        return [s for s in self.sections if s.sh_type == sh_type]
+
+    def _linked(self, sec: Section, want: tuple[int, ...], what: str) -> Section:
+        if not 0 < sec.sh_link < len(self.sections):
+            raise self.error(f"{sec.name} [{sec.index}]: sh_link {sec.sh_link} out of range")
+        target = self.sections[sec.sh_link]
+        if target.sh_type not in want or target is sec:
+            raise self.error(
+                f"{sec.name} [{sec.index}]: sh_link [{target.index}] {target.name} is not {what}"
+            )
+        return target
+
+    # -- views (decoded once, lazily) -------------------------------------------------
+
+    def _entries(self, sec: Section, entsize: int) -> bytes | memoryview:
+        raw = sec.raw()
+        if sec.sh_entsize not in (0, entsize) or len(raw) % entsize:
+            raise self.error(
+                f"{sec.name} [{sec.index}]: size {len(raw):#x} / entsize {sec.sh_entsize} "
+                f"is not a table of {entsize}-byte entries",
+                sec.orig_offset,
+            )
+        return raw
+
+    def strings(self, sec: Section) -> StringTable:
+        if sec._view is None:
+            if sec.sh_type != SHT.STRTAB:
+                raise self.error(f"{sec.name} [{sec.index}] is not a string table")
+            sec._view = StringTable(bytes(sec.raw()))
+        assert isinstance(sec._view, StringTable)
+        return sec._view
+
+    @property
+    def symtab_section(self) -> Section:
+        """The one SHT_SYMTAB (the module loader requires exactly one)."""
+        found = self.sections_of_type(SHT.SYMTAB)
+        if not found:
+            raise self.error("no symbol table (stripped?)")
+        if len(found) > 1:
+            raise self.error(f"{len(found)} symbol tables; expected one")
+        return found[0]
+
+    @property
+    def symtab(self) -> SymbolTable:
+        return self.symbols(self.symtab_section)
+
+    def symbols(self, sec: Section) -> SymbolTable:
+        if sec._view is None:
+            if sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
+                raise self.error(f"{sec.name} [{sec.index}] is not a symbol table")
+            codec = self.tables.Sym
+            rows: list[SymRow] = codec.unpack(self._entries(sec, codec.size))
+            strtab = self.strings(self._linked(sec, (SHT.STRTAB,), "a string table"))
+            xindex = None
+            for shndx_sec in self.sections_of_type(SHT.SYMTAB_SHNDX):
+                if shndx_sec.sh_link == sec.index:
+                    xindex = self._words(shndx_sec).words
+                    if len(xindex) != len(rows):
+                        raise self.error(
+                            f"{shndx_sec.name}: {len(xindex)} entries for {len(rows)} symbols"
+                        )
+            nsec = len(self.sections)
+            for i, row in enumerate(rows):
+                shndx = row[3]
+                if shndx == SHN.XINDEX and xindex is not None:
+                    shndx = xindex[i]
+                elif shndx >= SHN.LORESERVE:
+                    continue
+                if shndx >= nsec:
+                    raise self.error(
+                        f"{sec.name}: symbol {i} has section index {shndx} out of range",
+                        (sec.orig_offset or 0) + i * codec.size,
+                    )
+            sec._view = SymbolTable(codec, rows, strtab, xindex)
+        assert isinstance(sec._view, SymbolTable)
+        return sec._view
+
+    def rela(self, sec: Section) -> RelaTable:
+        if sec._view is None:
+            if sec.sh_type != SHT.RELA:
+                raise self.error(f"{sec.name} [{sec.index}] is not a RELA section")
+            codec = self.tables.Rela
+            rows: list[RelaRow] = codec.unpack(self._entries(sec, codec.size))
+            if rows:
+                nsyms = len(self.symbols(self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")))
+                worst = max(info >> 32 for _, info, _ in rows)
+                if worst >= nsyms:
+                    bad = next(i for i, r in enumerate(rows) if r[1] >> 32 >= nsyms)
+                    raise self.error(
+                        f"{sec.name}: relocation {bad} uses symbol {worst}, "
+                        f"but the symbol table has {nsyms}",
+                        (sec.orig_offset or 0) + bad * codec.size,
+                    )
+            sec._view = RelaTable(codec, rows)
+        assert isinstance(sec._view, RelaTable)
+        return sec._view
+
+    def _words(self, sec: Section) -> WordTable:
+        if sec._view is None:
+            codec = self.tables.Word
+            words = [w for (w,) in codec.unpack(self._entries(sec, codec.size))]
+            sec._view = WordTable(codec, words)
+        assert isinstance(sec._view, WordTable)
+        return sec._view
+
+    def group_members(self, sec: Section) -> list[int]:
+        """The member section indices of an SHT_GROUP (after its flag word)."""
+        return self._words(sec).words[1:]
+
+    def rela_sections(self) -> list[Section]:
+        return self.sections_of_type(SHT.RELA)
+
+    def rela_target(self, sec: Section) -> Section | None:
+        """The section a RELA section applies to (sh_info), if it is in range."""
+        if 0 < sec.sh_info < len(self.sections):
+            return self.sections[sec.sh_info]
+        return None
+
+    def decode_all(self) -> None:
+        """Decode every table, so that writing re-encodes all of them (tests use this)."""
+        for sec in list(self.sections):
+            if sec.sh_type in (SHT.SYMTAB, SHT.DYNSYM):
+                self.symbols(sec)
+            elif sec.sh_type == SHT.RELA:
+                self.rela(sec)
+            elif sec.sh_type in (SHT.GROUP, SHT.SYMTAB_SHNDX):
+                self._words(sec)
+            elif sec.sh_type == SHT.STRTAB:
+                self.strings(sec)
+
+    # -- editing ----------------------------------------------------------------------
+
+    def rename_section(self, sec: Section, name: str) -> None:
+        sec.sh_name = self.strings(self.shstrtab_section).add(name)
+        sec.name = name
+        self.modified = True
+
+    def add_section(
+        self,
+        name: str,
+        sh_type: int,
+        *,
+        flags: int = 0,
+        data: bytes = b"",
+        link: int = 0,
+        info: int = 0,
+        addralign: int = 1,
+        entsize: int = 0,
+    ) -> Section:
+        """Append a new section (written at the end of the file)."""
+        sh_name = self.strings(self.shstrtab_section).add(name)
+        header = (sh_name, sh_type, flags, 0, 0, len(data), link, info, addralign, entsize)
+        sec = Section(self, len(self.sections), header, name)
+        sec.orig_offset = None
+        sec.orig_size = 0
+        sec._raw = bytes(data)
+        self.sections.append(sec)
+        self.modified = True
+        return sec
+
+    def add_rela_section(self, name: str, target: Section, *, flags: int = 0) -> Section:
+        """A new, empty RELA section for ``target``, linked to the symbol table."""
+        sec = self.add_section(
+            name,
+            SHT.RELA,
+            flags=flags | SHF.INFO_LINK,
+            link=self.symtab_section.index,
+            info=target.index,
+            addralign=8,
+            entsize=self.tables.Rela.size,
+        )
+        sec._view = RelaTable(self.tables.Rela, [])
+        return sec
+
+    def remove_sections(self, doomed: Iterable[Section]) -> None:
+        """Remove sections and renumber every reference to the ones that stay.
+
+        Symbols defined in a removed section, relocation sections for it and links
+        to it must be removed first (or together); otherwise this refuses.
+        """
+        gone = {s.index for s in doomed}
+        if not gone:
+            return
+        if self.shstrndx in gone:
+            raise ValueError("cannot remove the section name table")
+        new_index: dict[int, int] = {}
+        for sec in self.sections:
+            if sec.index not in gone:
+                new_index[sec.index] = len(new_index)
+        for sec in self.sections:
+            if sec.index in gone:
+                continue
+            if sec.sh_link and sec.sh_link < len(self.sections):
+                if sec.sh_link in gone:
+                    raise ValueError(f"{sec.name} links to a removed section")
+                sec.sh_link = new_index[sec.sh_link]
+            if sec.sh_type in (SHT.RELA, SHT.REL) or sec.sh_flags & SHF.INFO_LINK:
+                if sec.sh_info in gone:
+                    raise ValueError(f"{sec.name} applies to a removed section")
+                if sec.sh_info < len(self.sections):
+                    sec.sh_info = new_index.get(sec.sh_info, sec.sh_info)
+            if sec.sh_type == SHT.GROUP:
+                words = self._words(sec).words
+                words[1:] = [new_index[m] for m in words[1:] if m not in gone]
+        for sec in self.sections_of_type(SHT.SYMTAB) + self.sections_of_type(SHT.DYNSYM):
+            if sec.index in gone:
+                continue
+            table = self.symbols(sec)
+            rows = table.rows
+            for i, row in enumerate(rows):
+                shndx = table.shndx(i)
+                if shndx == SHN.UNDEF or (shndx >= SHN.LORESERVE and row[3] != SHN.XINDEX):
+                    continue
+                if shndx in gone:
+                    raise ValueError(f"symbol {table.name(i)!r} is defined in a removed section")
+                moved = new_index[shndx]
+                if moved != shndx:
+                    self._set_symbol_shndx(table, i, moved)
+        self.sections = [s for s in self.sections if s.index not in gone]
+        for sec in self.sections:
+            sec.index = new_index[sec.index]
+        self.modified = True
+
+    def _set_symbol_shndx(self, table: SymbolTable, i: int, shndx: int) -> None:
+        row = table.rows[i]
+        if table.xindex is not None and (row[3] == SHN.XINDEX or shndx >= SHN.LORESERVE):
+            table.xindex[i] = shndx
+            if row[3] != SHN.XINDEX:
+                table.rows[i] = (row[0], row[1], row[2], SHN.XINDEX, row[4], row[5])
+            return
+        if shndx >= SHN.LORESERVE:
+            raise ValueError(f"section index {shndx} needs a .symtab_shndx section")
+        table.rows[i] = (row[0], row[1], row[2], shndx, row[4], row[5])
+        if table.xindex is not None:
+            table.xindex[i] = 0
+
+    def rename_symbol(self, index: int, name: str) -> None:
+        table = self.symtab
+        row = table.rows[index]
+        table.rows[index] = (table.strtab.add(name), *row[1:])  # type: ignore[assignment]
+        self.modified = True
+
+    def set_symbol(self, index: int, **fields: int) -> None:
+        """Change raw fields of a symbol: st_info, st_other, st_shndx, st_value, st_size."""
+        table = self.symtab
+        order = ("st_name", "st_info", "st_other", "st_shndx", "st_value", "st_size")
+        row = list(table.rows[index])
+        for key, value in fields.items():
+            row[order.index(key)] = value
+        table.rows[index] = tuple(row)  # type: ignore[assignment]
+        if table.xindex is not None and "st_shndx" in fields and row[3] != SHN.XINDEX:
+            table.xindex[index] = 0
+        self.modified = True
+
+    def add_symbol(
+        self,
+        name: str,
+        *,
+        info: int,
+        shndx: int,
+        value: int = 0,
+        size: int = 0,
+        other: int = 0,
+    ) -> int:
+        """Add a symbol to .symtab and return its index.
+
+        A global goes at the end; a local goes after the last local, and every later
+        symbol index (relocations, group signatures, sh_info) is renumbered.
+        """
+        sec = self.symtab_section
+        table = self.symbols(sec)
+        row: SymRow = (table.strtab.add(name), info, other, shndx, value, size)
+        self.modified = True
+        if info >> 4 != STB.LOCAL:
+            table.rows.append(row)
+            if table.xindex is not None:
+                table.xindex.append(0)
+            return len(table.rows) - 1
+        at = sec.sh_info if 0 < sec.sh_info <= len(table.rows) else table.first_nonlocal()
+        mapping = list(range(len(table.rows)))
+        for i in range(at, len(mapping)):
+            mapping[i] = i + 1
+        self._renumber_symbols(sec, mapping)
+        table.rows.insert(at, row)
+        if table.xindex is not None:
+            table.xindex.insert(at, 0)
+        sec.sh_info = at + 1
+        return at
+
+    def remove_symbols(self, doomed: Iterable[int]) -> None:
+        """Remove symbols from .symtab; no remaining relocation may use them."""
+        gone = set(doomed)
+        if not gone:
+            return
+        if 0 in gone:
+            raise ValueError("cannot remove the null symbol")
+        sec = self.symtab_section
+        table = self.symbols(sec)
+        mapping: list[int] = []
+        kept = 0
+        for i in range(len(table.rows)):
+            mapping.append(-1 if i in gone else kept)
+            kept += i not in gone
+        self._renumber_symbols(sec, mapping)
+        locals_before = sum(1 for i in range(min(sec.sh_info, len(table.rows))) if i not in gone)
+        table.rows = [r for i, r in enumerate(table.rows) if i not in gone]
+        if table.xindex is not None:
+            table.xindex[:] = [x for i, x in enumerate(table.xindex) if i not in gone]
+        sec.sh_info = locals_before
+        self.modified = True
+
+    def _renumber_symbols(self, symtab: Section, mapping: list[int]) -> None:
+        for sec in self.sections:
+            if sec.sh_link != symtab.index:
+                continue
+            if sec.sh_type == SHT.RELA:
+                table = self.rela(sec)
+                rows = table.rows
+                for i, (off, info, addend) in enumerate(rows):
+                    old = info >> 32
+                    new = mapping[old]
+                    if new < 0:
+                        raise ValueError(f"{sec.name}: relocation {i} uses a removed symbol")
+                    if new != old:
+                        rows[i] = (off, (new << 32) | (info & 0xFFFFFFFF), addend)
+            elif sec.sh_type == SHT.GROUP:
+                if mapping[sec.sh_info] < 0:
+                    raise ValueError(f"{sec.name}: its signature symbol is removed")
+                sec.sh_info = mapping[sec.sh_info]
+
+    def move_relocations(self, src: Section, rows: Iterable[int], dst: Section) -> None:
+        """Move relocation rows (by index in ``src``) to the end of ``dst``, in order."""
+        picked = sorted(set(rows))
+        source = self.rela(src)
+        target = self.rela(dst)
+        target.rows.extend(source.rows[i] for i in picked)
+        drop = set(picked)
+        source.rows = [r for i, r in enumerate(source.rows) if i not in drop]
+        self.modified = True
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically to ``path``; see :mod:`klp.elfcodec.writer`."""
+        from klp.elfcodec.writer import write_atomic
+
+        write_atomic(self, os.fspath(path))
+
+    def to_bytes(self) -> bytes:
+        from klp.elfcodec.writer import encode
+
+        return encode(self)

@@ -1,0 +1,104 @@
+"""Bulk encoders derived mechanically from the construct layouts.
+
+Per-entry construct parsing costs microseconds per record; a ``struct.Struct``
+with ``iter_unpack`` costs about 0.2 µs. :func:`derive` turns a flat construct
+Struct into such a codec, so the layout is still declared only once.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from construct import Bytes, FormatField, Renamed, Struct
+
+from klp.elfcodec.layouts import Layouts, layouts
+
+
+@dataclass(frozen=True)
+class Table:
+    """A fixed-size record codec: rows are plain tuples in declaration order."""
+
+    fields: tuple[str, ...]
+    struct: struct.Struct
+
+    @property
+    def size(self) -> int:
+        return self.struct.size
+
+    def unpack(self, buf: bytes | memoryview) -> list[tuple[Any, ...]]:
+        return list(self.struct.iter_unpack(buf))
+
+    def unpack_one(self, buf: bytes | memoryview, offset: int = 0) -> tuple[Any, ...]:
+        return self.struct.unpack_from(buf, offset)
+
+    def pack(self, rows: Iterable[Sequence[Any]]) -> bytes:
+        pack = self.struct.pack
+        return b"".join([pack(*row) for row in rows])
+
+    def pack_one(self, row: Sequence[Any]) -> bytes:
+        return self.struct.pack(*row)
+
+
+def derive(con: Struct) -> Table:
+    """Derive a :class:`Table` from a flat construct Struct.
+
+    Only named fixed-size integer and byte-string fields are allowed, all in one
+    byte order; anything else is a programming error in :mod:`layouts`.
+    """
+    order = ""
+    codes: list[str] = []
+    names: list[str] = []
+    for sub in con.subcons:
+        if not isinstance(sub, Renamed) or sub.name is None:
+            raise TypeError(f"unnamed field in {con!r}")
+        inner = sub.subcon
+        if isinstance(inner, FormatField):
+            field_order, code = inner.fmtstr[0], inner.fmtstr[1:]
+            if code not in ("B", "b"):
+                if order and field_order != order:
+                    raise TypeError(f"mixed byte order in {con!r}")
+                order = field_order
+            codes.append(code)
+        elif isinstance(inner, Bytes) and isinstance(inner.length, int):
+            codes.append(f"{inner.length}s")
+        else:
+            raise TypeError(f"field {sub.name} of {con!r} is not fixed-size")
+        names.append(sub.name)
+    fmt = (order or "<") + "".join(codes)
+    table = Table(tuple(names), struct.Struct(fmt))
+    if table.size != con.sizeof():
+        raise TypeError(f"derived size {table.size} != construct size {con.sizeof()}")
+    return table
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The derived codecs for one byte order, mirroring :class:`Layouts`."""
+
+    layouts: Layouts
+    Ehdr: Table
+    Shdr: Table
+    Phdr: Table
+    Sym: Table
+    Rela: Table
+    Word: Table
+    KlpModuleReloc: Table
+
+
+@functools.cache
+def tables(little: bool) -> Tables:
+    lay = layouts(little)
+    return Tables(
+        layouts=lay,
+        Ehdr=derive(lay.Ehdr),
+        Shdr=derive(lay.Shdr),
+        Phdr=derive(lay.Phdr),
+        Sym=derive(lay.Sym),
+        Rela=derive(lay.Rela),
+        Word=derive(lay.Word),
+        KlpModuleReloc=derive(lay.KlpModuleReloc),
+    )

@@ -1,0 +1,107 @@
+"""Symbol tables: raw rows in file order, decoded views on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from klp.elfcodec.constants import SHN, STB, STT, STV
+from klp.elfcodec.fast import Table
+from klp.elfcodec.strings import StringTable
+
+#: A raw Elf64_Sym row in declaration order:
+#: (st_name, st_info, st_other, st_shndx, st_value, st_size).
+SymRow = tuple[int, int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """One decoded symbol. ``shndx`` is the real section index (SHN_XINDEX resolved)."""
+
+    index: int
+    name: str
+    value: int
+    size: int
+    bind: int
+    type: int
+    other: int
+    shndx: int
+
+    @property
+    def visibility(self) -> int:
+        return self.other & 0x3
+
+    @property
+    def defined(self) -> bool:
+        return self.shndx != SHN.UNDEF
+
+    def describe(self) -> str:
+        return f"{_name(STB, self.bind)} {_name(STT, self.type)} {_name(STV, self.visibility)}"
+
+
+def _name(enum_type: type[STB] | type[STT] | type[STV], value: int) -> str:
+    try:
+        return enum_type(value).name
+    except ValueError:
+        return str(value)
+
+
+class SymbolTable:
+    """The rows of one SHT_SYMTAB, with its string table and ``.symtab_shndx`` words.
+
+    Rows stay raw tuples (cheap to decode and to write back); :meth:`symbol`
+    builds a :class:`Symbol` when a caller wants one.
+    """
+
+    __slots__ = ("codec", "rows", "strtab", "xindex")
+
+    def __init__(
+        self, codec: Table, rows: list[SymRow], strtab: StringTable, xindex: list[int] | None
+    ) -> None:
+        self.codec = codec
+        self.rows = rows
+        self.strtab = strtab
+        self.xindex = xindex
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def name(self, index: int) -> str:
+        name = self.strtab.get(self.rows[index][0])
+        return "" if name is None else name
+
+    def names(self) -> list[str]:
+        """Every name, in table order (the bulk path for scanners)."""
+        get = self.strtab.get
+        return [get(row[0]) or "" for row in self.rows]
+
+    def shndx(self, index: int) -> int:
+        shndx = self.rows[index][3]
+        if shndx == SHN.XINDEX and self.xindex is not None:
+            return self.xindex[index]
+        return shndx
+
+    def symbol(self, index: int) -> Symbol:
+        row = self.rows[index]
+        return Symbol(
+            index=index,
+            name=self.name(index),
+            value=row[4],
+            size=row[5],
+            bind=row[1] >> 4,
+            type=row[1] & 0xF,
+            other=row[2],
+            shndx=self.shndx(index),
+        )
+
+    def __iter__(self) -> Iterator[Symbol]:
+        return (self.symbol(i) for i in range(len(self.rows)))
+
+    def first_nonlocal(self) -> int:
+        for i, row in enumerate(self.rows):
+            if i and row[1] >> 4 != STB.LOCAL:
+                return i
+        return len(self.rows)
+
+    def encode(self) -> bytes:
+        return self.codec.pack(self.rows)
