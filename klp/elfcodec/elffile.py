@@ -24,6 +24,7 @@ from klp.elfcodec.constants import (
     SHN,
     SHT,
     STB,
+    STT,
 )
 from klp.elfcodec.fast import Tables, tables
 from klp.elfcodec.relocs import RelaRow, RelaTable, WordTable
@@ -466,14 +467,23 @@ class ElfFile:
     def remove_sections(self, doomed: Iterable[Section]) -> None:
         """Remove sections and renumber every reference to the ones that stay.
 
-        Symbols defined in a removed section, relocation sections for it and links
-        to it must be removed first (or together); otherwise this refuses.
+        Section symbols of removed sections go with them. Other symbols defined in
+        a removed section, relocation sections for it and links to it must be
+        removed first (or together); otherwise this refuses.
         """
         gone = {s.index for s in doomed}
         if not gone:
             return
         if self.shstrndx in gone:
             raise ValueError("cannot remove the section name table")
+        symtab = self.symtab_section
+        if symtab.index not in gone:
+            table = self.symbols(symtab)
+            section_symbols = [
+                i for i, row in enumerate(table.rows)
+                if i and row[1] & 0xF == STT.SECTION and table.shndx(i) in gone
+            ]
+            self._remove_symbols(section_symbols, skip=gone)
         new_index: dict[int, int] = {}
         for sec in self.sections:
             if sec.index not in gone:
@@ -580,6 +590,9 @@ class ElfFile:
 
     def remove_symbols(self, doomed: Iterable[int]) -> None:
         """Remove symbols from .symtab; no remaining relocation may use them."""
+        self._remove_symbols(doomed, skip=set())
+
+    def _remove_symbols(self, doomed: Iterable[int], skip: set[int]) -> None:
         gone = set(doomed)
         if not gone:
             return
@@ -592,7 +605,7 @@ class ElfFile:
         for i in range(len(table.rows)):
             mapping.append(-1 if i in gone else kept)
             kept += i not in gone
-        self._renumber_symbols(sec, mapping)
+        self._renumber_symbols(sec, mapping, skip)
         locals_before = sum(1 for i in range(min(sec.sh_info, len(table.rows))) if i not in gone)
         table.rows = [r for i, r in enumerate(table.rows) if i not in gone]
         if table.xindex is not None:
@@ -600,9 +613,12 @@ class ElfFile:
         sec.sh_info = locals_before
         self.modified = True
 
-    def _renumber_symbols(self, symtab: Section, mapping: list[int]) -> None:
+    def _renumber_symbols(
+        self, symtab: Section, mapping: list[int], skip: set[int] | None = None
+    ) -> None:
+        """Apply an old→new symbol index map (-1: removed) to every user of ``symtab``."""
         for sec in self.sections:
-            if sec.sh_link != symtab.index:
+            if sec.sh_link != symtab.index or (skip and sec.index in skip):
                 continue
             if sec.sh_type == SHT.RELA:
                 table = self.rela(sec)
