@@ -41,6 +41,7 @@ VERBOSE=${VERBOSE:-0}
 APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-600}
 DEBS=$KLP_REALDATA/debs
 LOGDIR=$KLP_REALDATA/log
+APTCACHE=$KLP_REALDATA/.apt
 NATIVE=$(dpkg --print-architecture)
 ALL_SETS="cloud-amd64 arm64 ppc64el s390x amd64-xz amd64"
 FOREIGN_ARCHES="arm64 ppc64el s390x"
@@ -73,16 +74,29 @@ run() {
   fi
 }
 
-# apt_show SPEC FIELD: FIELD of SPEC (name[:arch][=version]), empty if unknown
+# acache ARGS: apt-cache with a private binary cache (the docker image sets
+# Dir::Cache::pkgcache "", which makes every call re-parse all indices)
+acache() {
+  apt-cache -o "Dir::Cache::pkgcache=$APTCACHE/pkgcache.bin" \
+            -o "Dir::Cache::srcpkgcache=$APTCACHE/srcpkgcache.bin" "$@"
+}
+# apt_show SPEC FIELD: FIELD of SPEC (name[:arch][=version]), empty if unknown;
+# the records are memoised in files for this run (it runs in subshells)
 apt_show() {
-  apt-cache show --no-all-versions "$1" 2>/dev/null | awk -v f="$2:" '$1 == f { print $2; exit }'
+  local memo=$APTCACHE/show.$$/$1
+  if [ ! -f "$memo" ]; then
+    mkdir -p "$APTCACHE/show.$$"
+    acache show --no-all-versions "$1" >"$memo.tmp" 2>/dev/null || true
+    mv "$memo.tmp" "$memo"
+  fi
+  awk -v f="$2:" '$1 == f { print $2; exit }' "$memo"
 }
 # pkg_exists SPEC: the index has SPEC (apt-cache show exits 0 even for an unknown version)
 pkg_exists() { [ -n "$(apt_show "$1" Version)" ]; }
 # meta_abis FLAVOUR ARCH: the ABIs (e.g. 6.1.0-56) that any version of the meta
 # package linux-image-FLAVOUR depends on, newest first
 meta_abis() {
-  apt-cache show "linux-image-$1:$2" 2>/dev/null |
+  acache show "linux-image-$1:$2" 2>/dev/null |
     sed -n "s/^Depends:.*linux-image-\([0-9][^ ,]*\)-$1 (.*/\1/p" | sort -Vru
 }
 size_of() { apt_show "$1" Size; }
@@ -108,6 +122,7 @@ ensure_foreign() {
     # four architectures have.
     local rc=0
     run apt-get "${APT_OPTS[@]}" update || rc=$?
+    rm -rf "$APTCACHE/show.$$"
     step apt-update "$t0" "$([ "$rc" = 0 ] && echo ok || echo "failed (rc $rc), continuing with what loaded")"
   fi
   FOREIGN_READY=1
@@ -177,7 +192,7 @@ resolve_amd64() {
     abi=$(strip_flavour "$KABI")
   else
     # the candidate's dependency (not merely the newest ABI in some index)
-    abi=$(apt-cache depends "linux-image-$fl:amd64" 2>/dev/null |
+    abi=$(acache depends "linux-image-$fl:amd64" 2>/dev/null |
           sed -n "s/^ *Depends: linux-image-\([0-9][^ ]*\)-$fl\$/\1/p" | head -1)
   fi
   [ -n "$abi" ] || die "cannot resolve the ABI of linux-image-$fl"
@@ -232,11 +247,11 @@ pick_arm64_flavour() {
 resolve_xz() {
   local abi=$XZ_KABI fl cloud main deb
   if [ -z "$abi" ]; then
-    abi=$(apt-cache depends linux-image-6.12-amd64-dbg 2>/dev/null |
+    abi=$(acache depends linux-image-6.12-amd64-dbg 2>/dev/null |
           sed -n 's/^ *Depends: linux-image-\(6\.12\.[^ ]*\)-amd64-dbg$/\1/p' | head -1)
   fi
   if [ -z "$abi" ]; then
-    abi=$(apt-cache pkgnames linux-image-6.12. | sed -n 's/^linux-image-\(6\.12\.[^-]*\)-amd64-unsigned$/\1/p' |
+    abi=$(acache pkgnames linux-image-6.12. | sed -n 's/^linux-image-\(6\.12\.[^-]*\)-amd64-unsigned$/\1/p' |
           sort -V | tail -1)
   fi
   [ -n "$abi" ] || die "no 6.12 amd64 kernel in the apt index (bookworm-security)"
@@ -293,7 +308,7 @@ download() {
 # is missing, fall back to a full pass.
 extract_dbg_boot() {
   local deb=$1 dest=$2 b=./usr/lib/debug/boot rc
-  local names=("$b/vmlinux-$KVER" "$b/System.map-$KVER" "$b/config-$KVER")
+  local names=("$b/vmlinux-$KVER" "$b/System.map-$KVER")
   set +e
   dpkg-deb --fsys-tarfile "$deb" 2>/dev/null | tar -x -C "$dest" --occurrence=1 "${names[@]}" 2>>"$LOG"
   rc=${PIPESTATUS[1]}
@@ -438,7 +453,8 @@ for s in "$@"; do
   esac
 done
 [ "$NATIVE" = amd64 ] || { echo "fetch.sh: needs an amd64 Debian 12 host" >&2; exit 1; }
-mkdir -p "$KLP_REALDATA"
+mkdir -p "$KLP_REALDATA" "$APTCACHE"
+trap 'rm -rf "$APTCACHE/show.$$"' EXIT
 declare -A seen=()
 for s in "${sets[@]}"; do
   [ -z "${seen[$s]:-}" ] || continue
