@@ -23,6 +23,9 @@ class Arch:
     reloc_names: Mapping[int, str]
     #: The 64-bit absolute data relocation (what KLP_SYMPOS pointers carry).
     abs64: int
+    #: Relocation types the kernel's apply_relocate_add() accepts; anything else
+    #: makes the module (or the patch) fail with -ENOEXEC.
+    loader_types: frozenset[int]
 
     def reloc_name(self, rtype: int) -> str:
         """The readelf name of a relocation type, or a readelf-style unknown marker."""
@@ -35,12 +38,22 @@ class Arch:
         raise KeyError(name)
 
 
+# kernel: arch/x86/kernel/module.c, __write_relocate_add
+_X86_64_TYPES = frozenset({0, 1, 2, 4, 10, 11, 24})
+# kernel: arch/arm64/kernel/module.c, apply_relocate_add (R_ARM_NONE 0, NONE 256 ...)
+_AARCH64_TYPES = frozenset({0, *range(256, 281), *range(282, 294), 299})
+# kernel: arch/powerpc/kernel/module_64.c, apply_relocate_add (incl. the PCREL kernels' types)
+_PPC64_TYPES = frozenset({1, 10, 26, 38, 44, 47, 48, 50, 51, 63, 64, 109, 116, 118, 132, 133,
+                          250, 252})
+# kernel: arch/s390/kernel/module.c, apply_rela (COPY, GLOB_DAT, JMP_SLOT, RELATIVE refused)
+_S390_TYPES = frozenset(set(range(0, 37)) - {9, 10, 11, 12}) | {57, 58, 59}
+
 ARCHES: dict[int, Arch] = {
     a.machine: a
     for a in (
-        Arch(EM.X86_64, "x86_64", True, RELOC_NAMES[EM.X86_64], abs64=1),
-        Arch(EM.AARCH64, "arm64", True, RELOC_NAMES[EM.AARCH64], abs64=257),
-        Arch(EM.PPC64, "ppc64le", True, RELOC_NAMES[EM.PPC64], abs64=38),
-        Arch(EM.S390, "s390x", False, RELOC_NAMES[EM.S390], abs64=22),
+        Arch(EM.X86_64, "x86_64", True, RELOC_NAMES[EM.X86_64], 1, _X86_64_TYPES),
+        Arch(EM.AARCH64, "arm64", True, RELOC_NAMES[EM.AARCH64], 257, _AARCH64_TYPES),
+        Arch(EM.PPC64, "ppc64le", True, RELOC_NAMES[EM.PPC64], 38, _PPC64_TYPES),
+        Arch(EM.S390, "s390x", False, RELOC_NAMES[EM.S390], 22, _S390_TYPES),
     )
 }

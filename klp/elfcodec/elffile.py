@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from klp.elfcodec.arch import ARCHES, Arch
@@ -635,14 +635,19 @@ class ElfFile:
                     raise ValueError(f"{sec.name}: its signature symbol is removed")
                 sec.sh_info = mapping[sec.sh_info]
 
-    def move_relocations(self, src: Section, rows: Iterable[int], dst: Section) -> None:
-        """Move relocation rows (by index in ``src``) to the end of ``dst``, in order."""
-        picked = sorted(set(rows))
+    def move_relocations(self, src: Section, moves: Mapping[Section, Iterable[int]]) -> None:
+        """Move relocation rows (indices into ``src``) to the end of other RELA sections.
+
+        All moves out of one section happen together, so the indices all refer to
+        ``src`` as it was; each destination receives its rows in their original order.
+        """
         source = self.rela(src)
-        target = self.rela(dst)
-        target.rows.extend(source.rows[i] for i in picked)
-        drop = set(picked)
-        source.rows = [r for i, r in enumerate(source.rows) if i not in drop]
+        taken: set[int] = set()
+        for dst, rows in moves.items():
+            picked = sorted(set(rows) - taken)
+            self.rela(dst).rows.extend(source.rows[i] for i in picked)
+            taken.update(picked)
+        source.rows = [r for i, r in enumerate(source.rows) if i not in taken]
         self.modified = True
 
     # -- writing -------------------------------------------------------------------------

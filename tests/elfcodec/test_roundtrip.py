@@ -60,7 +60,7 @@ def _edit(elf: ElfFile) -> dict[str, object]:
     klp = elf.add_rela_section(".klp.rela.vmlinux." + target.name, target,
                                flags=SHF.ALLOC | SHF.RELA_LIVEPATCH)
     moved = elf.rela(target_rela).rows[0]
-    elf.move_relocations(target_rela, [0], klp)
+    elf.move_relocations(target_rela, {klp: [0]})
     note = elf.add_section(".klp.test.note", SHT.PROGBITS, data=b"klp\0", addralign=1)
     comment = elf.find_section(".comment")
     dropped = 0

@@ -1,0 +1,80 @@
+"""KLP_MODULE_RELOC / KLP_SYMPOS annotations: ``.klp.module_relocs.<obj>`` sections.
+
+Each entry is 12 packed bytes {u64 symbol pointer; u32 position} in the file's
+byte order, and the compiler emits one absolute relocation for its pointer. An
+entry is paired with its relocation by r_offset (not by table order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from klp.elfcodec.constants import SHT
+from klp.elfcodec.elffile import ElfFile, Section
+
+PREFIX = ".klp.module_relocs."
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    name: str  #: the annotated symbol (its ELF name, e.g. an asm label)
+    obj: str
+    pos: int
+    section: str
+    offset: int  #: of the entry in its section
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationError:
+    section: str
+    offset: int
+    reason: str
+
+
+@dataclass
+class Annotations:
+    entries: list[Annotation]
+    errors: list[AnnotationError]
+    #: The annotation sections and their RELA sections, to be removed on output.
+    sections: list[Section]
+
+
+def read_annotations(elf: ElfFile) -> Annotations:
+    codec = elf.tables.KlpModuleReloc
+    found = Annotations([], [], [])
+    relas = {s.sh_info: s for s in elf.sections_of_type(SHT.RELA)}
+    for sec in elf.sections:
+        if not sec.name.startswith(PREFIX) or sec.sh_type == SHT.RELA:
+            continue
+        obj = sec.name[len(PREFIX) :]
+        found.sections.append(sec)
+        data = sec.data
+        if len(data) % codec.size:
+            found.errors.append(AnnotationError(
+                sec.name, 0, f"size {len(data)} is not a multiple of {codec.size}-byte entries"))
+            continue
+        rela = relas.get(sec.index)
+        if rela is None:
+            if data:
+                found.errors.append(AnnotationError(sec.name, 0, "has no relocations"))
+            continue
+        found.sections.append(rela)
+        symbols = elf.symbols(elf.section(rela.sh_link))
+        paired: set[int] = set()
+        for rel in elf.rela(rela):
+            if rel.offset % codec.size or rel.offset + codec.size > len(data):
+                found.errors.append(AnnotationError(
+                    sec.name, rel.offset, "relocation does not start an entry"))
+                continue
+            if rel.offset in paired:
+                found.errors.append(AnnotationError(
+                    sec.name, rel.offset, "two relocations for one entry"))
+                continue
+            paired.add(rel.offset)
+            _, pos = codec.unpack_one(data, rel.offset)
+            found.entries.append(
+                Annotation(symbols.name(rel.sym), obj, pos, sec.name, rel.offset))
+        for entry in range(0, len(data), codec.size):
+            if entry not in paired:
+                found.errors.append(AnnotationError(sec.name, entry, "entry has no relocation"))
+    return found

@@ -1,0 +1,97 @@
+"""Plain data passed between the converter's stages: candidates, problems, the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """One definition of a name in the symbol database."""
+
+    obj: str
+    pos: int  #: 1-based rank among same-named symbols of ``obj`` (kernel order)
+    count: int  #: how many symbols of ``obj`` have this name
+    type: str
+    bind: str
+    size: int
+    file: str
+    exported: bool
+    address: str
+
+
+class SymbolLookup(Protocol):
+    """What the converter needs from a symbol database."""
+
+    def definitions(self, names: Collection[str]) -> dict[str, list[Definition]]:
+        """Every definition of each name, in database order (objects, then position)."""
+        ...
+
+    def closest(self, name: str, limit: int) -> list[str]:
+        """Names that look like ``name``, for an unknown-symbol hint."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A relocation that uses a symbol."""
+
+    section: str  #: the RELA section
+    target: str  #: the section it applies to
+    offset: int
+    type: str
+
+
+@dataclass
+class Problem:
+    """Something that stops the conversion; all of them are reported together."""
+
+    kind: str  #: ambiguous, unknown, annotation, rule
+    symbol: str
+    message: str
+    references: list[Reference] = field(default_factory=list)
+    candidates: list[Definition] = field(default_factory=list)
+    #: Lines that fix it (KLP_MODULE_RELOC/KLP_SYMPOS) or similar names.
+    suggestions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Where one undefined symbol of the livepatch lives in the kernel."""
+
+    symbol_index: int
+    name: str
+    obj: str
+    pos: int
+    reason: str  #: "annotation", "unique" or "module export"
+
+    @property
+    def klp_name(self) -> str:
+        return f".klp.sym.{self.obj}.{self.name},{self.pos}"
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Relocation rows of one RELA section that go to one klp section."""
+
+    rela_section: int
+    obj: str
+    target_section: str
+    rows: tuple[int, ...]
+
+    @property
+    def klp_section(self) -> str:
+        return f".klp.rela.{self.obj}.{self.target_section}"
+
+
+@dataclass
+class Plan:
+    resolutions: list[Resolution] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    references: dict[int, list[Reference]] = field(default_factory=dict)
+    #: Annotation sections (and their RELA sections) to drop, by index.
+    drop_sections: list[int] = field(default_factory=list)
+    already_converted: bool = False
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,63 @@
+"""Apply a conversion :class:`~klp.convert.model.Plan` through the codec's editing API."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from klp.convert.model import Plan
+from klp.elfcodec.constants import SHF, SHN, SHT
+from klp.elfcodec.elffile import ElfFile, Section
+
+KLP_RELA_FLAGS = SHF.ALLOC | SHF.INFO_LINK | SHF.RELA_LIVEPATCH
+
+
+def _klp_section(elf: ElfFile, name: str, target: Section) -> Section:
+    """The klp RELA section ``name`` for ``target``, reused when the input has it."""
+    for sec in elf.sections_of_type(SHT.RELA):
+        if sec.name == name and sec.sh_info == target.index:
+            return sec
+    return elf.add_rela_section(name, target, flags=KLP_RELA_FLAGS)
+
+
+def apply_plan(elf: ElfFile, plan: Plan) -> None:
+    by_source: dict[int, dict[Section, list[int]]] = defaultdict(dict)
+    sources: list[Section] = []
+    for move in plan.moves:
+        src = elf.sections[move.rela_section]
+        target = elf.rela_target(src)
+        assert target is not None
+        dst = _klp_section(elf, move.klp_section, target)
+        if src.index not in by_source:
+            sources.append(src)
+        by_source[src.index].setdefault(dst, []).extend(move.rows)
+    for src in sources:
+        elf.move_relocations(src, by_source[src.index])
+
+    for res in plan.resolutions:
+        elf.rename_symbol(res.symbol_index, res.klp_name)
+        elf.set_symbol(res.symbol_index, st_shndx=SHN.LIVEPATCH, st_value=0, st_size=0)
+
+    doomed = [elf.sections[i] for i in plan.drop_sections]
+    doomed += [s for s in sources if not elf.rela(s).rows]
+    _drop_annotation_symbols(elf, {s.index for s in doomed})
+    elf.remove_sections(doomed)
+
+
+def _drop_annotation_symbols(elf: ElfFile, doomed: set[int]) -> None:
+    """Symbols defined in removed sections (the KLP_MODULE_RELOC arrays) and any
+    relocation elsewhere that still points at them go too."""
+    table = elf.symtab
+    gone = {
+        i for i in range(1, len(table))
+        if table.shndx(i) in doomed and table.rows[i][1] & 0xF != 3  # not STT_SECTION
+    }
+    if not gone:
+        return
+    for sec in elf.sections_of_type(SHT.RELA):
+        if sec.index in doomed or sec.sh_link != elf.symtab_section.index:
+            continue
+        rela = elf.rela(sec)
+        kept = [r for r in rela.rows if r[1] >> 32 not in gone]
+        if len(kept) != len(rela.rows):
+            rela.rows = kept
+    elf.remove_symbols(gone)

@@ -1,0 +1,110 @@
+"""The kernel's rules for livepatch relocations, one function per rule.
+
+Each returns the reason a relocation or name breaks the rule, or None. The
+comments name the kernel code the rule follows.
+"""
+
+from __future__ import annotations
+
+from klp.elfcodec.arch import Arch
+from klp.elfcodec.constants import EM, SHF, SHN
+from klp.elfcodec.elffile import Section
+
+# kernel: include/linux/module.h MODULE_NAME_LEN (64 - sizeof(long)) and the
+# ".klp.sym.%55[^.].%511[^,],%lu" pattern in kernel/livepatch/core.c
+MAX_OBJECT_NAME = 55
+MAX_SYMBOL_NAME = 511
+
+#: Sections whose entries are processed when the livepatch module itself loads
+#: (jump labels, static calls, alternatives, exception and bug tables, ppc64
+#: feature fixups). A module-specific klp relocation is applied later, when the
+#: target module loads, so it must never point into them (kernel:
+#: kernel/livepatch/core.c klp_apply_section_relocs and module_finalize).
+SPECIAL_SECTIONS = (
+    "__jump_table",
+    ".static_call_sites",
+    ".altinstructions",
+    ".altinstr_replacement",
+    ".parainstructions",
+    "__bug_table",
+    "__ex_table",
+    ".smp_locks",
+    "__ftr_fixup",
+    "__mmu_ftr_fixup",
+    "__fw_ftr_fixup",
+    "__lwsync_fixup",
+)
+
+# ppc64 (arch/powerpc/kernel/module_64.c): TOC-relative types are relative to the
+# *module's* TOC, which is meaningless for a kernel symbol (and TOC16_HA is not
+# range-checked, so it would truncate silently).
+PPC64_TOC16_TYPES = frozenset({47, 48, 49, 50, 63, 64})
+PPC64_REL24 = 10
+PPC_NOP = 0x60000000
+PPC_LD_R2_24_R1 = 0xE8410018  # what the loader writes over the nop (re-patching)
+
+
+def object_name(obj: str) -> str | None:
+    if not obj or len(obj) > MAX_OBJECT_NAME:
+        return f"object name {obj!r} is longer than {MAX_OBJECT_NAME} characters"
+    if "." in obj:
+        return f"object name {obj!r} contains '.', which the kernel cannot parse"
+    return None
+
+
+def symbol_name(name: str) -> str | None:
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_SYMBOL_NAME:
+        return f"symbol name is longer than {MAX_SYMBOL_NAME} bytes (KSYM_NAME_LEN)"
+    if "," in name:
+        return "symbol name contains ',', which ends the name in .klp.sym.<obj>.<sym>,<pos>"
+    return None
+
+
+def target_section(target: Section, obj: str) -> str | None:
+    """Where a klp relocation may apply (kernel: kernel/module/main.c apply_relocations)."""
+    if not target.sh_flags & SHF.ALLOC:
+        return f"target section {target.name} is not SHF_ALLOC"
+    if obj == "vmlinux":
+        return None
+    name = target.name
+    if name.startswith(".init") or name.startswith(".exit"):
+        return (f"{name} is freed after the patch loads; a relocation for module {obj} "
+                "is applied later")
+    for special in SPECIAL_SECTIONS:
+        if name == special or name.startswith(special + "."):
+            return (f"{name} is processed when the patch loads, before module {obj}'s "
+                    "relocations are applied (only vmlinux symbols are allowed there)")
+    return None
+
+
+def relocation_type(arch: Arch, rtype: int) -> str | None:
+    if rtype not in arch.loader_types:
+        return f"{arch.reloc_name(rtype)} is not a type the {arch.name} module loader applies"
+    if arch.machine == EM.PPC64 and rtype in PPC64_TOC16_TYPES:
+        return (f"{arch.reloc_name(rtype)} is relative to the livepatch's own TOC and "
+                "cannot reach a kernel symbol")
+    return None
+
+
+def ppc64_call_has_nop(arch: Arch, rtype: int, target_data: bytes, offset: int) -> str | None:
+    """A converted ``bl`` goes through a stub and must be followed by a nop (kernel:
+    arch/powerpc/kernel/module_64.c, restore_r2 "Expected nop after call")."""
+    if arch.machine != EM.PPC64 or rtype != PPC64_REL24:
+        return None
+    if offset + 8 > len(target_data):
+        return "REL24 at the end of its section: no room for the nop the loader needs"
+    insn = int.from_bytes(target_data[offset : offset + 4], "little")
+    if not insn & 1:  # b, not bl: no TOC restore needed
+        return None
+    following = int.from_bytes(target_data[offset + 4 : offset + 8], "little")
+    if following not in (PPC_NOP, PPC_LD_R2_24_R1):
+        return (f"bl is followed by {following:#010x}, not a nop: the kernel needs one to "
+                "restore r2 after a call through a stub (a call local to the object?)")
+    return None
+
+
+def section_count(shnum: int) -> str | None:
+    # kernel: a section index >= SHN_LORESERVE would collide with SHN_LIVEPATCH & co.
+    if shnum >= SHN.LORESERVE:
+        return f"{shnum} sections: the module loader needs fewer than {SHN.LORESERVE:#x}"
+    return None
