@@ -566,16 +566,25 @@ class ElfFile:
         """Add a symbol to .symtab and return its index.
 
         A global goes at the end; a local goes after the last local, and every later
-        symbol index (relocations, group signatures, sh_info) is renumbered.
+        symbol index (relocations, group signatures, sh_info) is renumbered. In a
+        file with extended numbering, a real section index >= SHN_LORESERVE (other
+        than SHN_ABS/COMMON/LIVEPATCH) goes through .symtab_shndx.
         """
         sec = self.symtab_section
         table = self.symbols(sec)
+        extended = 0
+        if table.xindex is not None and shndx >= SHN.LORESERVE and shndx not in (
+            SHN.ABS, SHN.COMMON, SHN.LIVEPATCH, SHN.XINDEX
+        ):
+            extended, shndx = shndx, SHN.XINDEX
+        elif shndx > 0xFFFF:
+            raise ValueError(f"section index {shndx} needs a .symtab_shndx section")
         row: SymRow = (table.strtab.add(name), info, other, shndx, value, size)
         self.modified = True
         if info >> 4 != STB.LOCAL:
             table.rows.append(row)
             if table.xindex is not None:
-                table.xindex.append(0)
+                table.xindex.append(extended)
             return len(table.rows) - 1
         at = sec.sh_info if 0 < sec.sh_info <= len(table.rows) else table.first_nonlocal()
         mapping = list(range(len(table.rows)))
@@ -584,7 +593,7 @@ class ElfFile:
         self._renumber_symbols(sec, mapping)
         table.rows.insert(at, row)
         if table.xindex is not None:
-            table.xindex.insert(at, 0)
+            table.xindex.insert(at, extended)
         sec.sh_info = at + 1
         return at
 

@@ -25,7 +25,7 @@ LINKERS = {
 
 
 def ids(p: pathlib.Path) -> str:
-    return "/".join(p.parts[-2:])
+    return str(p.relative_to(TESTDATA))
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=ids)
