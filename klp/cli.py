@@ -136,7 +136,7 @@ def main() -> None:
     if len(argv) >= 2 and argv[0] == "elf" and argv[1] in ElfView.__members__:
         argv = ["elf", "show", *argv[1:]]
     try:
-        app(args=argv, prog_name="klp", standalone_mode=False)
+        rc = app(args=argv, prog_name="klp", standalone_mode=False)
     except KlpError as e:
         sys.stderr.write(f"klp: error: {e}\n")
         sys.exit(int(e.exit_code))
@@ -156,3 +156,4 @@ def main() -> None:
         if isinstance(e, click.exceptions.Abort):
             sys.exit(1)
         raise
+    sys.exit(rc if isinstance(rc, int) else 0)

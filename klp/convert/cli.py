@@ -48,7 +48,7 @@ def convert(
     if exports is None:
         exports = Exports()
         if lookup is not None:
-            exports.vmlinux = lookup.vmlinux_exports(elf)
+            exports.vmlinux = lookup.module_vmlinux_exports(elf)
     plan, problems = plan_conversion(elf, lookup, exports.vmlinux, exports.modules)
     status = "problems" if problems else (
         "already-converted" if plan.already_converted else
