@@ -76,30 +76,57 @@ run() {
 
 # acache ARGS: apt-cache with a private binary cache (the docker image sets
 # Dir::Cache::pkgcache "", which makes every call re-parse all indices)
-acache() {
-  apt-cache -o "Dir::Cache::pkgcache=$APTCACHE/pkgcache.bin" \
-            -o "Dir::Cache::srcpkgcache=$APTCACHE/srcpkgcache.bin" "$@"
+CACHE_OPTS=(-o "Dir::Cache::pkgcache=$APTCACHE/pkgcache.bin"
+            -o "Dir::Cache::srcpkgcache=$APTCACHE/srcpkgcache.bin")
+acache() { apt-cache "${CACHE_OPTS[@]}" "$@"; }
+# candidate NAME[:ARCH]: the version apt would pick, empty if unknown
+candidate() {
+  acache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { if ($2 != "(none)") print $2; exit }'
 }
-# apt_show SPEC FIELD: FIELD of SPEC (name[:arch][=version]), empty if unknown;
-# the records are memoised in files for this run (it runs in subshells)
+# apt_show SPEC FIELD: FIELD of SPEC (name[:arch][=version]; no version = the
+# candidate), empty if unknown.  `apt-cache show --no-all-versions` and
+# `apt-cache depends` take ~1 s each here (they build a depcache over four
+# architectures), so select the record from plain `show` output instead; the
+# records are memoised in files for this run (callers run in subshells).
 apt_show() {
-  local memo=$APTCACHE/show.$$/$1
+  local memo=$APTCACHE/show.$$/$1 name=${1%%=*} ver=''
   if [ ! -f "$memo" ]; then
+    [[ $1 != *=* ]] || ver=${1#*=}
+    [ -n "$ver" ] || ver=$(candidate "$name")
     mkdir -p "$APTCACHE/show.$$"
-    acache show --no-all-versions "$1" >"$memo.tmp" 2>/dev/null || true
+    if [ -n "$ver" ]; then
+      acache show "$name" 2>/dev/null |
+        awk -v want="Version: $ver" 'BEGIN { RS = "" }
+          { n = split($0, l, "\n"); for (i = 1; i <= n; i++) if (l[i] == want) { print; exit } }'
+    fi >"$memo.tmp"
     mv "$memo.tmp" "$memo"
   fi
   awk -v f="$2:" '$1 == f { print $2; exit }' "$memo"
 }
-# pkg_exists SPEC: the index has SPEC (apt-cache show exits 0 even for an unknown version)
+# pkg_exists SPEC: the index has SPEC
 pkg_exists() { [ -n "$(apt_show "$1" Version)" ]; }
 # meta_abis FLAVOUR ARCH: the ABIs (e.g. 6.1.0-56) that any version of the meta
 # package linux-image-FLAVOUR depends on, newest first
 meta_abis() {
   acache show "linux-image-$1:$2" 2>/dev/null |
-    sed -n "s/^Depends:.*linux-image-\([0-9][^ ,]*\)-$1 (.*/\1/p" | sort -Vru
+    sed -n "s/^Depends:.*linux-image-\([0-9][^ ,:]*\)-$1[ ,:].*/\1/p" | sort -Vru
+}
+# meta_abi FLAVOUR ARCH: the ABI that the candidate meta package depends on
+meta_abi() {
+  local dep
+  dep=$(apt_show "linux-image-$1:$2" Depends)
+  sed -n "s/^linux-image-\([0-9][^ ,:]*\)-$1\$/\1/p" <<<"$dep"
 }
 size_of() { apt_show "$1" Size; }
+
+# add_arch ARCH: dpkg --add-architecture, waiting while another dpkg holds its lock
+add_arch() {
+  local waited=0
+  until dpkg --add-architecture "$1" 2>>"$LOG"; do
+    [ "$waited" -lt "$APT_LOCK_TIMEOUT" ] || die "dpkg --add-architecture $1 failed (see $LOG)"
+    sleep 5; waited=$((waited + 5))
+  done
+}
 
 # ensure_foreign: foreign architectures known to dpkg and apt (one update only)
 FOREIGN_READY=0
@@ -109,7 +136,7 @@ ensure_foreign() {
   have=$(dpkg --print-foreign-architectures)
   for a in $FOREIGN_ARCHES; do
     if ! grep -qx "$a" <<<"$have"; then
-      dpkg --add-architecture "$a"; missing=1
+      add_arch "$a"; missing=1
     elif ! pkg_exists "linux-image-${MAIN_FLAVOUR[$a]}:$a"; then
       missing=1
     fi
@@ -120,24 +147,25 @@ ensure_foreign() {
     # Mirror sync in progress?") and apt then drops the whole suite's new
     # indices.  Do not stop: resolve_foreign falls back to an ABI that all
     # four architectures have.
-    local rc=0
-    run apt-get "${APT_OPTS[@]}" update || rc=$?
+    local rc=0 why
+    apt-get "${APT_OPTS[@]}" update >>"$LOG" 2>&1 || rc=$?
     rm -rf "$APTCACHE/show.$$"
-    step apt-update "$t0" "$([ "$rc" = 0 ] && echo ok || echo "failed (rc $rc), continuing with what loaded")"
+    why=$(grep -m1 -o 'Failed to fetch [^ ]*' "$LOG" || true)
+    step apt-update "$t0" "$([ "$rc" = 0 ] && echo ok || echo "rc $rc, continuing with the indices that loaded: ${why:-see $LOG}")"
   fi
   FOREIGN_READY=1
 }
 
-# strip_flavour ABI FLAVOUR: accept KABI as 6.1.0-50 or 6.1.0-50-<flavour>
+# strip_flavour ABI: accept KABI as 6.1.0-50 or 6.1.0-50-<flavour>[-unsigned]
 strip_flavour() {
-  local abi=$1 fl
+  local abi=${1%-unsigned} fl
   for fl in cloud-amd64 cloud-arm64 amd64 arm64 powerpc64le s390x; do abi=${abi%-"$fl"}; done
-  echo "${abi%-unsigned}"
+  echo "$abi"
 }
 
 # ---------------------------------------------------------------- resolution
 # Each resolve_* fills these globals (PKGS entries are name[:arch]=version):
-ARCH= FLAVOUR= ABI= KVER= VERSION=
+ARCH='' FLAVOUR='' ABI='' KVER='' VERSION=''
 PKGS=()
 
 # add_pkg NAME ARCH|all VERSION: append, or fail if the index lacks it
@@ -166,6 +194,7 @@ try_abi() {
   img=linux-image-$abi-$fl$suffix
   VERSION=$(apt_show "$img:$arch" Version)
   [ -n "$VERSION" ] || return 1
+  # shellcheck disable=SC2034  # FLAVOUR is read through ${!k} in write_env
   ARCH=$arch FLAVOUR=$fl ABI=$abi KVER=$abi-$fl PKGS=()
   add_pkg "$img" "$arch" "$VERSION" || return 1
   if [ "$headers" = 1 ]; then
@@ -192,8 +221,7 @@ resolve_amd64() {
     abi=$(strip_flavour "$KABI")
   else
     # the candidate's dependency (not merely the newest ABI in some index)
-    abi=$(acache depends "linux-image-$fl:amd64" 2>/dev/null |
-          sed -n "s/^ *Depends: linux-image-\([0-9][^ ]*\)-$fl\$/\1/p" | head -1)
+    abi=$(meta_abi "$fl" amd64)
   fi
   [ -n "$abi" ] || die "cannot resolve the ABI of linux-image-$fl"
   try_abi amd64 "$fl" "$abi" -unsigned "$@" || die "packages for $abi-$fl are missing from the apt index"
@@ -202,7 +230,7 @@ resolve_amd64() {
 # resolve_foreign ARCH: image + headers; the ABI is the newest one that the meta
 # packages of all four architectures know and whose packages this arch has.
 resolve_foreign() {
-  local arch=$1 fl suffix= cands a abi
+  local arch=$1 fl suffix='' cands a abi newest native
   ensure_foreign
   if [ -n "$KABI" ]; then
     cands=$(strip_flavour "$KABI")
@@ -222,12 +250,16 @@ resolve_foreign() {
       fl=$(pick_arm64_flavour "$abi")
     fi
     if try_abi "$arch" "$fl" "$abi" "$suffix" 1; then
-      [ "$abi" = "$(head -1 <<<"$cands")" ] ||
-        echo "[$SET] note: newer ABI $(head -1 <<<"$cands") incomplete for $arch, using $abi"
+      newest=$(meta_abi "${MAIN_FLAVOUR[$arch]}" "$arch")
+      native=$(meta_abi amd64 amd64)
+      if [ -z "$KABI" ] && { [ "$abi" != "$newest" ] || [ "$abi" != "$native" ]; }; then
+        echo "[$SET] note: using $abi, the newest ABI that amd64 $FOREIGN_ARCHES all have" \
+             "(meta packages: $arch ${newest:-?}, amd64 ${native:-?})"
+      fi
       return 0
     fi
   done
-  die "no ABI among: $(echo $cands) has all packages for $arch"
+  die "no ABI among: $(tr '\n' ' ' <<<"$cands")has all packages for $arch"
 }
 
 pick_arm64_flavour() {
@@ -245,10 +277,10 @@ pick_arm64_flavour() {
 
 # resolve_xz: Debian 12's 6.12 backport; the smaller flavour that ships .ko.xz
 resolve_xz() {
-  local abi=$XZ_KABI fl cloud main deb
+  local abi=$XZ_KABI fl cloud main deb n
   if [ -z "$abi" ]; then
-    abi=$(acache depends linux-image-6.12-amd64-dbg 2>/dev/null |
-          sed -n 's/^ *Depends: linux-image-\(6\.12\.[^ ]*\)-amd64-dbg$/\1/p' | head -1)
+    abi=$(apt_show linux-image-6.12-amd64-dbg:amd64 Depends |
+          sed -n 's/^linux-image-\(6\.12\.[^ ]*\)-amd64-dbg$/\1/p')
   fi
   if [ -z "$abi" ]; then
     abi=$(acache pkgnames linux-image-6.12. | sed -n 's/^linux-image-\(6\.12\.[^-]*\)-amd64-unsigned$/\1/p' |
@@ -266,7 +298,9 @@ resolve_xz() {
       try_abi amd64 cloud-amd64 "$abi" -unsigned 0 || die "cannot resolve $abi-cloud-amd64"
       download
       deb=$DEBS/$(deb_name "${PKGS[0]}")
-      if dpkg-deb -c "$deb" | grep -q '\.ko\.xz$'; then fl=cloud-amd64; fi
+      # (count, not grep -q: an early exit would fail the pipe under pipefail)
+      n=$(dpkg-deb -c "$deb" | grep -c '\.ko\.xz$' || true)
+      if [ "$n" -gt 0 ]; then fl="cloud-amd64"; fi
     fi
   fi
   try_abi amd64 "$fl" "$abi" -unsigned 0 || die "cannot resolve $abi-$fl"
@@ -288,8 +322,8 @@ download() {
     missing+=("$spec")
   done
   [ ${#missing[@]} -gt 0 ] || return 0
-  tmp=$(mktemp -d "$DEBS/.partial.XXXXXX")
-  ( cd "$tmp" && run apt-get "${APT_OPTS[@]}" download "${missing[@]}" ) || { rm -rf "$tmp"; die "download failed"; }
+  tmp=$(mktemp -d "$DEBS/.partial-$SET.XXXXXX")
+  ( cd "$tmp" && run apt-get "${APT_OPTS[@]}" "${CACHE_OPTS[@]}" download "${missing[@]}" ) || { rm -rf "$tmp"; die "download failed"; }
   for spec in "${missing[@]}"; do
     n=${spec%%[:=]*}
     f=$(compgen -G "$tmp/${n}_*.deb" | head -1) || true
@@ -301,8 +335,8 @@ download() {
 }
 
 # ---------------------------------------------------------------- unpack
-# extract_dbg_boot DEB DEST: only usr/lib/debug/boot/* (vmlinux, System.map,
-# config).  Those members come before the module debug files in the sorted
+# extract_dbg_boot DEB DEST: only usr/lib/debug/boot/* (vmlinux and System.map;
+# the config is in the image package).  Those members come before the module debug files in the sorted
 # data.tar, so name them exactly and let tar stop at the last one
 # (--occurrence) instead of xz-decoding the whole multi-GB stream; if a name
 # is missing, fall back to a full pass.
@@ -353,7 +387,7 @@ first_file() {
 
 # write_env TMP_ROOT FINAL_ROOT OUT: the variables, with final paths
 write_env() {
-  local t=$1 r=$2 out=$3 k v vmlinux sysmap vmlinuz kdir= busybox= config
+  local t=$1 r=$2 out=$3 k v vmlinux sysmap vmlinuz kdir='' busybox='' config
   vmlinux=$(first_file "$t/usr/lib/debug/boot/vmlinux-$KVER" "$t/boot/vmlinux-$KVER")
   sysmap=$(first_file "$t/usr/lib/debug/boot/System.map-$KVER" "$t/boot/System.map-$KVER")
   vmlinuz=$(first_file "$t/boot/vmlinuz-$KVER" "$t/boot/vmlinux-$KVER")
@@ -383,7 +417,7 @@ write_env() {
 # ---------------------------------------------------------------- one set
 fetch_set() {
   SET=$1
-  local dir=$KLP_REALDATA/$1 t0 tset tmp old out stamp count size
+  local dir=$KLP_REALDATA/$1 t0 tset tmp old='' stamp count size
   mkdir -p "$DEBS" "$LOGDIR"
   LOG=$LOGDIR/$1.log
   exec 9>"$KLP_REALDATA/.$1.lock"
@@ -399,7 +433,8 @@ fetch_set() {
   fi
   : >"$LOG"
   tset=$(now)
-  rm -rf "$KLP_REALDATA/.tmp-$1".* "$KLP_REALDATA/.old-$1".*
+  # leftovers of an interrupted run of this set (we hold its lock)
+  rm -rf "$KLP_REALDATA/.tmp-$1".* "$KLP_REALDATA/.old-$1".* "$DEBS/.partial-$1".*
 
   t0=$(now)
   case $1 in
@@ -437,7 +472,7 @@ fetch_set() {
   count=$(sed -n "s/^MODULE_COUNT='\(.*\)'/\1/p" "$dir/env")
   size=$(du -sh "$dir/root" | cut -f1)
   step unpack "$t0" "$count modules, root $size"
-  step done "$tset" "$KVER -> $dir/env"
+  step "done" "$tset" "$KVER -> $dir/env"
   exec 9>&-
 }
 
@@ -447,7 +482,7 @@ sets=()
 for s in "$@"; do
   case $s in
     -h|--help) usage; exit 0 ;;
-    all) sets+=($ALL_SETS) ;;
+    all) read -ra all_sets <<<"$ALL_SETS"; sets+=("${all_sets[@]}") ;;
     cloud-amd64|amd64|arm64|ppc64el|s390x|amd64-xz) sets+=("$s") ;;
     *) echo "fetch.sh: unknown set '$s' (sets: $ALL_SETS all)" >&2; exit 2 ;;
   esac

@@ -1,0 +1,123 @@
+"""klp convert on the bundled livepatch modules, checked with readelf and ld."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+from klp.elfcodec.constants import SHF, SHN, SHT
+from klp.elfcodec.elffile import ElfFile
+from tests.cli import klp
+from tests.conftest import ARCHES, TESTDATA
+from tests.elfcodec.readelf import readelf
+from tests.elfcodec.test_roundtrip import LINKERS
+from tests.symdb.test_fixtures import build
+
+
+@pytest.fixture(scope="module")
+def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    out = tmp_path_factory.mktemp("symdb")
+    return {arch: build(arch, out) for arch in ARCHES}
+
+
+def convert(arch: str, db: pathlib.Path, name: str, out: pathlib.Path, *extra: str,
+            check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    t = TESTDATA / arch
+    return klp("convert", str(t / name), "-o", str(out), "--symdb", str(db),
+               "--symvers", str(t / "Module.symvers"), *extra, check=check)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_converted_module_follows_the_kernel_rules(
+    arch: str, dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "lp.ko"
+    report = json.loads(convert(arch, dbs[arch], "livepatch-fixture.ko", out, "--json").stdout)
+    assert report["status"] == "converted" and report["problems"] == []
+    oracle = readelf(str(out))
+    assert oracle.warnings == []
+    elf = ElfFile.open(out)
+    symtab = elf.symtab_section.index
+    klp_secs = [s for s in elf.sections if s.sh_flags & SHF.RELA_LIVEPATCH]
+    assert klp_secs
+    for sec in klp_secs:
+        assert sec.sh_type == SHT.RELA and sec.sh_link == symtab and sec.sh_entsize == 24
+        assert sec.sh_flags == SHF.ALLOC | SHF.INFO_LINK | SHF.RELA_LIVEPATCH
+        target = elf.sections[sec.sh_info]
+        obj = sec.name.split(".")[3]
+        assert sec.name == f".klp.rela.{obj}.{target.name}"
+        assert target.sh_flags & SHF.ALLOC
+        for rel in elf.rela(sec):
+            sym = elf.symtab.symbol(rel.sym)
+            assert sym.shndx == SHN.LIVEPATCH and sym.value == 0
+            assert sym.name.startswith(f".klp.sym.{obj}.")  # no vmlinux symbol from a module
+    # nothing unexported is left for the module loader, annotations are gone
+    exported = {line.split("\t")[1] for line in
+                (TESTDATA / arch / "Module.symvers").read_text().splitlines()}
+    leftover = {s.name for s in elf.symtab if s.shndx == SHN.UNDEF and s.name}
+    assert leftover <= exported | {"__fentry__", "_mcount", ".TOC.", "__x86_return_thunk"}
+    assert not any(s.name.startswith(".klp.module_relocs") for s in elf.sections)
+    positions = {r["symbol"]: (r["object"], r["position"]) for r in report["symbols"]}
+    assert positions["fixture_state"] == ("vmlinux", 2)
+    assert positions["mod_value"] == ("fixture_mod", 2)
+    assert positions["fixture_log"] == ("fixture_mod", 0)  # annotation beats the vmlinux export
+    linker = LINKERS[arch]
+    if shutil.which(linker):
+        subprocess.run([linker, "-r", str(out), "-o", str(tmp_path / "l.o")], check=True)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_ambiguous_symbol_diagnostic(arch: str, dbs: dict[str, pathlib.Path],
+                                     tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "amb.ko"
+    proc = convert(arch, dbs[arch], "livepatch-ambiguous.ko", out, "--json", check=4)
+    assert not out.exists()
+    problems = {p["symbol"]: p for p in json.loads(proc.stdout)["problems"]}
+    amb = problems["fixture_count"]
+    assert amb["kind"] == "ambiguous"
+    assert [c["pos"] for c in amb["candidates"]] == [1, 2, 3]
+    assert all(c["obj"] == "vmlinux" and c["file"] for c in amb["candidates"])
+    assert "KLP_SYMPOS(fixture_count, 2)" in amb["suggestions"][1]
+    assert amb["references"]
+    text = convert(arch, dbs[arch], "livepatch-ambiguous.ko", out, check=4).stderr
+    assert "KLP_MODULE_RELOC(vmlinux)" in text and "fixture_count" in text
+
+
+def test_rerun_is_idempotent(dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    first, second = tmp_path / "1.ko", tmp_path / "2.ko"
+    convert("x86_64", dbs["x86_64"], "livepatch-fixture.ko", first)
+    again = klp("convert", str(first), "-o", str(second), "--symdb", str(dbs["x86_64"]))
+    assert "already converted" in again.stdout
+    assert first.read_bytes() == second.read_bytes()
+    third = tmp_path / "3.ko"
+    convert("x86_64", dbs["x86_64"], "livepatch-fixture.ko", third)
+    assert third.read_bytes() == first.read_bytes()  # deterministic
+
+
+def test_dry_run_writes_nothing(dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "x.ko"
+    proc = convert("x86_64", dbs["x86_64"], "livepatch-fixture.ko", out, "--dry-run", "--json")
+    assert json.loads(proc.stdout)["status"] == "dry-run"
+    assert not out.exists()
+
+
+def test_in_place_keeps_a_good_file_on_failure(dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    copy = tmp_path / "amb.ko"
+    shutil.copy(TESTDATA / "x86_64" / "livepatch-ambiguous.ko", copy)
+    before = copy.read_bytes()
+    klp("convert", str(copy), "--in-place", "--symdb", str(dbs["x86_64"]), check=4)
+    assert copy.read_bytes() == before
+
+
+def test_bad_inputs_exit_cleanly(tmp_path: pathlib.Path) -> None:
+    junk = tmp_path / "junk.ko"
+    junk.write_bytes(b"not elf")
+    proc = klp("convert", str(junk), "-o", str(tmp_path / "o.ko"), check=3)
+    assert proc.stderr.startswith("klp: error:") and "Traceback" not in proc.stderr
+    proc = klp("convert", str(TESTDATA / "x86_64" / "livepatch-fixture.ko"), check=3)
+    assert "exactly one of" in proc.stderr
