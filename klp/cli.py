@@ -64,7 +64,7 @@ def _root(
     """klp: a kallsyms-true symbol database and a livepatch relocation converter."""
 
 
-class ElfView(str, enum.Enum):
+class ElfView(enum.StrEnum):
     sections = "sections"
     symbols = "symbols"
     relocs = "relocs"

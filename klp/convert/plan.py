@@ -74,7 +74,7 @@ def plan_conversion(
                 "annotation", name,
                 f"{name} is annotated with KLP_SYMPOS but no relocation of the module needs it"))
 
-    for sym, name in wanted.items():
+    for sym in wanted:
         plan.references[sym] = [_reference(elf, sec, row) for sec, row in uses[sym]]
 
     definitions = lookup.definitions(set(wanted.values())) if lookup and wanted else {}

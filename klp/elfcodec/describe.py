@@ -36,8 +36,9 @@ _SHF_MASKOS = 0x0FF00000
 
 
 def section_type(sh_type: int) -> str:
-    if sh_type in _SHT_NAMES:
-        return _SHT_NAMES[sh_type]
+    special = _SHT_NAMES.get(sh_type)  # type: ignore[call-overload]
+    if special is not None:
+        return str(special)
     try:
         return SHT(sh_type).name
     except ValueError:

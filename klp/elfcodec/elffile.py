@@ -270,7 +270,7 @@ class ElfFile:
 
     @property
     def shstrndx(self) -> int:
-        return self.shstrtab_section.index
+        return int(self.shstrtab_section.index)
 
     # -- lookup ---------------------------------------------------------------------
 
@@ -374,7 +374,8 @@ class ElfFile:
             codec = self.tables.Rela
             rows: list[RelaRow] = codec.unpack(self._entries(sec, codec.size))
             if rows:
-                nsyms = len(self.symbols(self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")))
+                symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
+                nsyms = len(self.symbols(symtab))
                 worst = max(info >> 32 for _, info, _ in rows)
                 if worst >= nsyms:
                     bad = next(i for i, r in enumerate(rows) if r[1] >> 32 >= nsyms)
@@ -538,7 +539,7 @@ class ElfFile:
     def rename_symbol(self, index: int, name: str) -> None:
         table = self.symtab
         row = table.rows[index]
-        table.rows[index] = (table.strtab.add(name), *row[1:])  # type: ignore[assignment]
+        table.rows[index] = (table.strtab.add(name), *row[1:])
         self.modified = True
 
     def set_symbol(self, index: int, **fields: int) -> None:

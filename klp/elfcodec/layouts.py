@@ -10,8 +10,19 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from construct import Bytes, Int8ub, Int16ub, Int16ul, Int32ub, Int32ul, Int64sb, Int64sl
-from construct import Int64ub, Int64ul, Struct
+from construct import (
+    Bytes,
+    Int8ub,
+    Int16ub,
+    Int16ul,
+    Int32ub,
+    Int32ul,
+    Int64sb,
+    Int64sl,
+    Int64ub,
+    Int64ul,
+    Struct,
+)
 
 
 @dataclass(frozen=True)

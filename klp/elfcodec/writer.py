@@ -31,7 +31,7 @@ def elf_extent(elf: ElfFile) -> int:
     for sec in elf.sections:
         if sec.orig_offset is not None and not sec.is_nobits:
             end = max(end, sec.orig_offset + sec.orig_size)
-    return end
+    return int(end)
 
 
 def encode(elf: ElfFile) -> bytes:

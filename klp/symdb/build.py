@@ -80,7 +80,7 @@ def _module_fallback_name(path: str) -> str:
     return module_name(path)
 
 
-def scan_path(path: str) -> ObjectSymbols | None | KlpError:
+def scan_path(path: str) -> ObjectSymbols | KlpError | None:
     """Worker: one module; None for a livepatch module (left out), or the error."""
     try:
         elf = ElfFile.from_bytes(read_object(path), path)
@@ -122,7 +122,7 @@ def build(src: Sources, jobs: int, keep_going: bool, progress: bool) -> BuildRes
         objects.append(read_system_map(src.system_map))
     elif src.vmlinux:
         objects.append(scan_vmlinux(ElfFile.open(src.vmlinux), src.vmlinux))
-    results: list[ObjectSymbols | None | KlpError]
+    results: list[ObjectSymbols | KlpError | None]
     if jobs > 1 and len(src.modules) > 8:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(_track(pool.map(scan_path, src.modules, chunksize=32),

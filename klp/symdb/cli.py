@@ -18,7 +18,9 @@ def build(
     paths: Annotated[list[Path] | None, typer.Argument(help="Explicit objects to scan.")] = None,
     kernel_tree: Annotated[Path | None, typer.Option(help="A kernel build tree.")] = None,
     vmlinux: Annotated[Path | None, typer.Option(help="vmlinux with its .symtab.")] = None,
-    system_map: Annotated[Path | None, typer.Option(help="System.map (instead of vmlinux).")] = None,
+    system_map: Annotated[
+        Path | None, typer.Option(help="System.map (instead of vmlinux).")
+    ] = None,
     modules: Annotated[Path | None, typer.Option(help="A /lib/modules/<release> tree.")] = None,
     symvers: Annotated[Path | None, typer.Option(help="Module.symvers (exports).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write.")] = Path(
@@ -39,9 +41,11 @@ def build(
     if fmt not in ("klp", "klp-convert-0.1"):
         raise InputError(f"unknown --format {fmt!r} (klp or klp-convert-0.1)")
     start = time.perf_counter()
-    src = b.find_sources(*(str(p) if p else None for p in (kernel_tree, vmlinux, system_map,
-                                                            modules, symvers)),
-                         [str(p) for p in paths or []])
+    def opt(p: Path | None) -> str | None:
+        return str(p) if p else None
+
+    src = b.find_sources(opt(kernel_tree), opt(vmlinux), opt(system_map), opt(modules),
+                         opt(symvers), [str(p) for p in paths or []])
     result = b.build(src, jobs or b.default_jobs(), keep_going, sys.stderr.isatty())
     exported = read_symvers(src.symvers).vmlinux if src.symvers else set()
     encoder = f.encode if fmt == "klp" else f.encode_upstream

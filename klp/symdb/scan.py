@@ -10,6 +10,7 @@ not an init section, in .symtab order.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from klp.elfcodec.constants import SHF, SHN, STB, STT
@@ -26,9 +27,10 @@ _DROPPED = re.compile(
     r"|markers|token_table|token_index|seqs_of_names)|_SDA_BASE_|_SDA2_BASE_"
 )
 
-TYPE_NAMES = {STT.NOTYPE: "NOTYPE", STT.OBJECT: "OBJECT", STT.FUNC: "FUNC", STT.TLS: "TLS",
-              STT.GNU_IFUNC: "IFUNC", STT.COMMON: "COMMON"}
-BIND_NAMES = {STB.LOCAL: "LOCAL", STB.GLOBAL: "GLOBAL", STB.WEAK: "WEAK",
+TYPE_NAMES: dict[int, str] = {
+    STT.NOTYPE: "NOTYPE", STT.OBJECT: "OBJECT", STT.FUNC: "FUNC", STT.TLS: "TLS",
+    STT.GNU_IFUNC: "IFUNC", STT.COMMON: "COMMON"}
+BIND_NAMES: dict[int, str] = {STB.LOCAL: "LOCAL", STB.GLOBAL: "GLOBAL", STB.WEAK: "WEAK",
               STB.GNU_UNIQUE: "UNIQUE"}
 
 
@@ -51,7 +53,7 @@ class ObjectSymbols:
     release: str = ""
 
 
-def _source_files(names: list[str], rows: list[tuple[int, ...]]) -> list[str]:
+def _source_files(names: list[str], rows: Sequence[tuple[int, ...]]) -> list[str]:
     """The nearest preceding STT_FILE name for every local row (globals have none:
     they all follow the last file symbol)."""
     files = []

@@ -78,7 +78,7 @@ def test_upstream_format(tmp_path: pathlib.Path) -> None:
 def test_reader_refuses_other_files(tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "x.klp"
     bad.write_text("hello\n")
-    with pytest.raises(InputError, match="not a symbols.klp"):
+    with pytest.raises(InputError, match=r"not a symbols\.klp"):
         SymbolDB(str(bad))
 
 
