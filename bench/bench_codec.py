@@ -14,9 +14,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from klp.elfcodec.constants import SHT  # noqa: E402
-from klp.elfcodec.elffile import ElfFile  # noqa: E402
-from tests.realdata.paths import realdata_set  # noqa: E402
+from klp.elfcodec.constants import SHT
+from klp.elfcodec.elffile import ElfFile
+from tests.realdata.paths import realdata_set
 
 
 def klp_decode(path: str) -> int:
