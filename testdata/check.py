@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 EXP = json.loads((HERE / "expected.json").read_text())
@@ -55,23 +56,30 @@ class Elf:
     def __init__(self, path: Path) -> None:
         self.path = path
         out, _ = run("readelf", "-hSW", path)
-        self.header = dict(
-            (k.strip(), v.strip()) for k, v in (
-                line.split(":", 1) for line in out.splitlines() if ":" in line and line.startswith("  ")
-            )
-        )
-        self.sections: list[dict] = []
+        self.header: dict[str, str] = {}
+        for line in out.splitlines():
+            if ":" in line and line.startswith("  ") and not line.lstrip().startswith("["):
+                k, v = line.split(":", 1)
+                self.header[k.strip()] = v.strip()
+        self.sections: list[dict[str, Any]] = []
         for line in out.splitlines():
             m = SEC_RE.match(line)
             if m:
-                self.sections.append({
-                    "idx": int(m[1]), "name": m[2], "type": m[3], "off": int(m[5], 16),
-                    "size": int(m[6], 16), "flags": m[8].strip(), "link": int(m[9]),
-                    "info": int(m[10]),
-                })
+                self.sections.append(
+                    {
+                        "idx": int(m[1]),
+                        "name": m[2],
+                        "type": m[3],
+                        "off": int(m[5], 16),
+                        "size": int(m[6], 16),
+                        "flags": m[8].strip(),
+                        "link": int(m[9]),
+                        "info": int(m[10]),
+                    }
+                )
         self.secname = {s["idx"]: s["name"] for s in self.sections}
         out, _ = run("readelf", "-sW", path)
-        self.syms: list[dict] = []
+        self.syms: list[dict[str, Any]] = []
         table = None
         for line in out.splitlines():
             if line.startswith("Symbol table"):
@@ -79,10 +87,16 @@ class Elf:
                 continue
             m = SYM_RE.match(line)
             if m and table == ".symtab":
-                self.syms.append({
-                    "num": int(m[1]), "value": int(m[2], 16), "type": m[4], "bind": m[5],
-                    "ndx": m[7], "name": m[8],
-                })
+                self.syms.append(
+                    {
+                        "num": int(m[1]),
+                        "value": int(m[2], 16),
+                        "type": m[4],
+                        "bind": m[5],
+                        "ndx": m[7],
+                        "name": m[8],
+                    }
+                )
         # source file of each local symbol = the preceding STT_FILE symbol
         cur = None
         for s in self.syms:
@@ -90,7 +104,7 @@ class Elf:
                 cur = s["name"]
             s["file"] = cur if s["bind"] == "LOCAL" else None
         out, _ = run("readelf", "-rW", path)
-        self.relocs: dict[str, list[dict]] = {}
+        self.relocs: dict[str, list[dict[str, Any]]] = {}
         sec = None
         for line in out.splitlines():
             m = REL_HDR_RE.match(line)
@@ -101,11 +115,16 @@ class Elf:
             m = REL_RE.match(line)
             if m and sec is not None:
                 addend = int(m[7], 16) * (-1 if m[6] == "-" else 1) if m[7] else 0
-                self.relocs[sec].append({
-                    "off": int(m[1], 16), "type": m[3], "sym": m[5] or "", "addend": addend,
-                })
+                self.relocs[sec].append(
+                    {
+                        "off": int(m[1], 16),
+                        "type": m[3],
+                        "sym": m[5] or "",
+                        "addend": addend,
+                    }
+                )
 
-    def section(self, name: str) -> dict | None:
+    def section(self, name: str) -> dict[str, Any] | None:
         for s in self.sections:
             if s["name"] == name:
                 return s
@@ -118,12 +137,16 @@ class Elf:
             f.seek(s["off"])
             return f.read(s["size"])
 
-    def sym_section(self, s: dict) -> str:
-        return self.secname.get(int(s["ndx"]), s["ndx"]) if s["ndx"].isdigit() else s["ndx"]
+    def sym_section(self, s: dict[str, Any]) -> str:
+        ndx = str(s["ndx"])
+        return self.secname.get(int(ndx), ndx) if ndx.isdigit() else ndx
 
-    def defined(self, name: str) -> list[dict]:
-        return [s for s in self.syms if s["name"] == name and s["ndx"] != "UND"
-                and s["type"] not in ("SECTION", "FILE")]
+    def defined(self, name: str) -> list[dict[str, Any]]:
+        return [
+            s
+            for s in self.syms
+            if s["name"] == name and s["ndx"] != "UND" and s["type"] not in ("SECTION", "FILE")
+        ]
 
     def undefined(self) -> set[str]:
         return {s["name"] for s in self.syms if s["ndx"] == "UND" and s["name"]}
@@ -206,9 +229,9 @@ def check_vmlinux(arch: str) -> None:
         f = s["file"] if bind == "LOCAL" else fname
         o = objs[fname]
         od = o.defined(name)
-        got = [f, s["type"], s["bind"], o.sym_section(od[0]) if od else "?"]
-        if got != [fname, typ, bind, isec]:
-            fail(f"{arch} {name}: {got}")
+        found: list[Any] = [f, s["type"], s["bind"], o.sym_section(od[0]) if od else "?"]
+        if found != [fname, typ, bind, isec]:
+            fail(f"{arch} {name}: {found}")
 
     # Module.symvers
     want = sorted(
@@ -263,14 +286,14 @@ def check_modinfo(arch: str, ko: Elf, want: list[str]) -> None:
         fail(f"{arch} {ko.path.name}: modinfo {rest} != {want}")
 
 
-def annotation_entries(arch: str, ko: Elf) -> dict[str, list[list]]:
+def annotation_entries(arch: str, ko: Elf) -> dict[str, list[list[Any]]]:
     """Pair each 12-byte entry with the relocation at its offset."""
     fmt = ">I" if EXP["arches"][arch]["endian"] == "big" else "<I"
-    res: dict[str, list[list]] = {}
+    res: dict[str, list[list[Any]]] = {}
     for s in ko.sections:
         if not s["name"].startswith(".klp.module_relocs."):
             continue
-        obj = s["name"][len(".klp.module_relocs."):]
+        obj = s["name"][len(".klp.module_relocs.") :]
         data = ko.data(s["name"])
         rels = {r["off"]: r for r in ko.relocs.get(".rela" + s["name"], [])}
         if len(data) % 12 or len(rels) != len(data) // 12:
@@ -281,20 +304,22 @@ def annotation_entries(arch: str, ko: Elf) -> dict[str, list[list]]:
             if r is None or r["type"] != EXP["arches"][arch]["abs64"] or r["addend"] != 0:
                 fail(f"{arch} {ko.path.name}: {s['name']} entry {i} reloc {r}")
                 continue
-            if data[12 * i:12 * i + 8] != bytes(8):
+            if data[12 * i : 12 * i + 8] != bytes(8):
                 fail(f"{arch} {ko.path.name}: {s['name']} entry {i} pointer slot not zero")
-            entries.append([r["sym"], struct.unpack(fmt, data[12 * i + 8:12 * i + 12])[0]])
+            entries.append([r["sym"], struct.unpack(fmt, data[12 * i + 8 : 12 * i + 12])[0]])
         res[obj] = entries
     return res
 
 
-def klp_sections(arch: str, ko: Elf, refs: dict[str, dict]) -> dict[tuple[str, str], list[str]]:
+def klp_sections(
+    arch: str, ko: Elf, refs: dict[str, dict[str, Any]]
+) -> dict[tuple[str, str], list[str]]:
     """Which .klp.rela.<obj>.<sec> a converter should produce: (obj, sec) -> reloc types."""
     out: dict[tuple[str, str], list[str]] = defaultdict(list)
     for sec, rels in ko.relocs.items():
         if sec.startswith(".rela.klp.module_relocs."):
             continue
-        target = sec[len(".rela"):]
+        target = sec[len(".rela") :]
         for r in rels:
             ref = refs.get(r["sym"])
             if ref and ref.get("object") and ref.get("pos") is not None:
@@ -302,7 +327,7 @@ def klp_sections(arch: str, ko: Elf, refs: dict[str, dict]) -> dict[tuple[str, s
     return out
 
 
-def check_livepatch(arch: str, name: str, spec: dict, show: bool) -> None:
+def check_livepatch(arch: str, name: str, spec: dict[str, Any], show: bool) -> None:
     d = HERE / arch
     ko = Elf(d / name)
     check_header(arch, ko, "REL")
@@ -312,8 +337,12 @@ def check_livepatch(arch: str, name: str, spec: dict, show: bool) -> None:
     und = ko.undefined()
     if und != set(refs) | never:
         fail(f"{arch} {name}: UND {sorted(und ^ (set(refs) | never))} differ")
-    used = {r["sym"] for sec, rels in ko.relocs.items() for r in rels
-            if not sec.startswith(".rela.klp.module_relocs.")}
+    used = {
+        r["sym"]
+        for sec, rels in ko.relocs.items()
+        for r in rels
+        if not sec.startswith(".rela.klp.module_relocs.")
+    }
     for sym in refs:
         if sym not in used:
             fail(f"{arch} {name}: {sym} has no relocation outside the annotations")
@@ -339,7 +368,7 @@ def check_livepatch(arch: str, name: str, spec: dict, show: bool) -> None:
     if show:
         print(f"\n{arch} {name}:")
         for (obj, sec), types in sorted(table.items()):
-            counts = defaultdict(int)
+            counts: defaultdict[str, int] = defaultdict(int)
             for t in types:
                 counts[t] += 1
             desc = ", ".join(f"{t} x{n}" if n > 1 else t for t, n in sorted(counts.items()))

@@ -19,8 +19,6 @@ int livepatch_ambiguous_func(int x)
 	return fixture_nonexp_func(x) + fixture_count + mod_value;
 }
 
-extern char __this_module[];
-
 static const char *const names[] = { "fixture_nonexp_func", 0 };
 
 static int __init livepatch_ambiguous_init(void)
