@@ -44,13 +44,11 @@ def apply_plan(elf: ElfFile, plan: Plan) -> None:
 
 
 def _drop_annotation_symbols(elf: ElfFile, doomed: set[int]) -> None:
-    """Symbols defined in removed sections (the KLP_MODULE_RELOC arrays) and any
-    relocation elsewhere that still points at them go too."""
+    """Symbols defined in removed sections (the KLP_MODULE_RELOC arrays and their
+    section symbols) go, with every relocation elsewhere that still points at
+    them: debug info built with -g refers to the annotation arrays too."""
     table = elf.symtab
-    gone = {
-        i for i in range(1, len(table))
-        if table.shndx(i) in doomed and table.rows[i][1] & 0xF != 3  # not STT_SECTION
-    }
+    gone = {i for i in range(1, len(table)) if table.shndx(i) in doomed}
     if not gone:
         return
     for sec in elf.sections_of_type(SHT.RELA):

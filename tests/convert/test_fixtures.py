@@ -121,3 +121,27 @@ def test_bad_inputs_exit_cleanly(tmp_path: pathlib.Path) -> None:
     assert proc.stderr.startswith("klp: error:") and "Traceback" not in proc.stderr
     proc = klp("convert", str(TESTDATA / "x86_64" / "livepatch-fixture.ko"), check=3)
     assert "exactly one of" in proc.stderr
+
+
+def test_debug_info_pointing_at_annotations(dbs: dict[str, pathlib.Path],
+                                            tmp_path: pathlib.Path) -> None:
+    """Modules built with -g have debug relocations against the annotation arrays."""
+    src = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    table = src.symtab
+    anno = src.find_section(".klp.module_relocs.vmlinux")
+    assert anno is not None
+    section_sym = next(i for i in range(1, len(table))
+                       if table.shndx(i) == anno.index and table.rows[i][1] & 0xF == 3)
+    debug = src.add_section(".debug_klp", SHT.PROGBITS, data=bytes(16))
+    rela = src.add_rela_section(".rela.debug_klp", debug)
+    src.rela(rela).rows.append((0, (section_sym << 32) | 1, 0))
+    with_debug = tmp_path / "g.ko"
+    src.write(with_debug)
+    out = tmp_path / "out.ko"
+    klp("convert", str(with_debug), "-o", str(out), "--symdb", str(dbs["x86_64"]),
+        "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"))
+    assert readelf(str(out)).warnings == []
+    converted = ElfFile.open(out)
+    assert converted.find_section(".klp.module_relocs.vmlinux") is None
+    debug_rela = converted.find_section(".rela.debug_klp")
+    assert debug_rela is None or not converted.rela(debug_rela).rows
