@@ -1,0 +1,534 @@
+"""Helpers for the real-kernel end-to-end test: build, initramfs, qemu boot, console parsing.
+
+The guest is a busybox initramfs whose ``/init`` this module writes from a
+:class:`GuestPlan`.  Every line the guest reports starts with ``KLP: `` so that
+the host can pick it out of the serial console:
+
+``KLP: insmod FILE rc=N``           an insmod step and its exit status
+``KLP: out TAG TEXT``               one output line of a ``run`` step
+``KLP: rc TAG N``                   the exit status of a ``run`` step
+``KLP: livepatch NAME enabled=E transition=T``  /sys/kernel/livepatch at the end
+``KLP: kallsyms ADDR TYPE NAME [MODULE]``       selected /proc/kallsyms lines
+``KLP: dmesg TEXT``                 the kernel log, dumped at the end
+``KLP: done``                       /init finished (then it powers off)
+
+The kernel log is read with ``dmesg`` rather than from the console because
+``quiet`` hides the messages below KERN_WARNING from the console.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+#: Kernel command line; ``nokaslr`` makes /proc/kallsyms equal the -dbg System.map.
+APPEND = "console=ttyS0 panic=-1 nokaslr quiet"
+APPEND_KASLR = "console=ttyS0 panic=-1 quiet"
+BOOT_TIMEOUT = 180.0
+PREFIX = "KLP: "
+
+
+class HarnessError(RuntimeError):
+    """A step of the rig failed (build, initramfs, boot); the message carries the log."""
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The files of one fetched kernel (tests/realdata/fetch.sh ``env``)."""
+
+    kver: str
+    vmlinux: Path
+    system_map: Path
+    modules_dir: Path
+    kdir: Path
+    busybox: Path
+    vmlinuz: Path
+    config: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Kernel:
+        """Build from a realdata ``env`` mapping; every path must be set."""
+        keys = ("VMLINUX", "SYSTEM_MAP", "MODULES_DIR", "KDIR", "BUSYBOX", "VMLINUZ", "CONFIG")
+        missing = [k for k in ("KVER", *keys) if not env.get(k)]
+        if missing:
+            raise HarnessError(f"realdata env lacks {', '.join(missing)}")
+        p = {k: Path(env[k]) for k in keys}
+        return cls(env["KVER"], p["VMLINUX"], p["SYSTEM_MAP"], p["MODULES_DIR"], p["KDIR"],
+                   p["BUSYBOX"], p["VMLINUZ"], p["CONFIG"])
+
+    @property
+    def symvers(self) -> Path:
+        """Module.symvers of the headers package: what vmlinux and modules export."""
+        return self.kdir / "Module.symvers"
+
+    def module(self, name: str) -> Path:
+        """The image's ``NAME.ko`` under ``kernel/`` (``-`` and ``_`` are the same)."""
+        want = name.replace("-", "_")
+        for path in sorted((self.modules_dir / "kernel").rglob("*.ko")):
+            if path.stem.replace("-", "_") == want:
+                return path
+        raise HarnessError(f"{name}.ko not found under {self.modules_dir}")
+
+
+def system_map(path: Path, names: Iterable[str] | None = None) -> dict[str, list[int]]:
+    """Addresses of each name in System.map, in file (= address = kallsyms) order."""
+    wanted = set(names) if names is not None else None
+    found: dict[str, list[int]] = defaultdict(list)
+    with path.open() as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and (wanted is None or parts[2] in wanted):
+                found[parts[2]].append(int(parts[0], 16))
+    return dict(found)
+
+
+@dataclass(frozen=True)
+class LocalSymbol:
+    """A local symbol of an ELF file, with the source file its ``FILE`` symbol names."""
+
+    file: str
+    name: str
+    address: int
+
+
+def local_symbols(elf: Path, names: Iterable[str]) -> list[LocalSymbol]:
+    """Defined local symbols called one of ``names``, in ``.symtab`` order (``readelf -sW``).
+
+    Local symbols follow the ``FILE`` symbol of their translation unit, so this
+    tells apart statics of the same name: an oracle independent of klp.  File
+    names are basenames, so two files can share one.
+    """
+    wanted = set(names)
+    out = subprocess.run(["readelf", "-sW", str(elf)], capture_output=True, text=True,
+                         check=True).stdout
+    found = []
+    current = ""
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 8 or not parts[0].endswith(":"):
+            continue
+        value, kind, bind, ndx, name = parts[1], parts[3], parts[4], parts[6], parts[7]
+        if kind == "FILE":
+            current = name
+        elif bind == "LOCAL" and name in wanted and ndx not in ("UND", "ABS"):
+            found.append(LocalSymbol(current, name, int(value, 16)))
+    return found
+
+
+# --------------------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class Built:
+    """An external module built against the headers package."""
+
+    ko: Path
+    log: str
+    seconds: float
+
+
+def build_module(kernel: Kernel, src: Path, out: Path,
+                 make_vars: Mapping[str, str] | None = None, timeout: float = 600) -> Built:
+    """Copy ``src`` (a folder with Kbuild + .c) to ``out`` and build it with kbuild.
+
+    Runs ``make -C KDIR M=out KBUILD_MODPOST_WARN=1 modules VAR=value...``; the
+    modpost flag turns "undefined symbol" errors (non-exported symbols, the
+    whole point of these modules) into warnings.  Returns the single ``.ko``.
+    """
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(src, out)
+    cmd = ["make", "-C", str(kernel.kdir), f"M={out}", "KBUILD_MODPOST_WARN=1", "modules"]
+    cmd += [f"{k}={v}" for k, v in (make_vars or {}).items()]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    seconds = time.monotonic() - t0
+    log = f"$ {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
+    (out / "build.log").write_text(log)
+    kos = sorted(out.glob("*.ko"))
+    if proc.returncode != 0 or len(kos) != 1:
+        raise HarnessError(f"building {src.name} failed (rc={proc.returncode}):\n{log[-4000:]}")
+    return Built(kos[0], log, seconds)
+
+
+@dataclass(frozen=True)
+class ElfSymbol:
+    """One ``.symtab`` entry (``shndx`` is a number or a name such as ``SHN_UNDEF``)."""
+
+    name: str
+    value: int
+    shndx: int | str
+    name_offset: int
+
+
+@dataclass(frozen=True)
+class ElfSymtab:
+    """The symbol table of an ELF file (read with pyelftools, independent of klp)."""
+
+    symbols: list[ElfSymbol]
+    strtab_offset: int
+    sections: list[str]
+
+    def defined(self, name: str) -> list[ElfSymbol]:
+        """Defined symbols called ``name``, in symbol table order."""
+        return [s for s in self.symbols if s.name == name and s.shndx != "SHN_UNDEF"]
+
+
+def read_symtab(path: Path) -> ElfSymtab:
+    """Read ``.symtab``, its string table's file offset and the section names."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise HarnessError(f"{path}: no .symtab")
+        strtab = elf.get_section(symtab["sh_link"])
+        symbols = [ElfSymbol(s.name, s["st_value"], s["st_shndx"], s["st_name"])
+                   for s in symtab.iter_symbols()]
+        return ElfSymtab(symbols, strtab["sh_offset"], [s.name for s in elf.iter_sections()])
+
+
+def rename_klp_symbol(src: Path, dst: Path, old: str, new: str) -> None:
+    """Copy ``src`` to ``dst`` with the symbol name ``old`` changed to ``new`` in place.
+
+    Used to make a converted module that names a wrong position, e.g.
+    ``.klp.sym.vmlinux.s_next,3`` -> ``,0``, without going through ``klp
+    convert`` (which refuses wrong positions).  ``new`` may not be longer than
+    ``old``; a shorter position is padded with leading zeros, which the
+    kernel's ``%lu`` parses to the same number.
+    """
+    if len(new) > len(old):
+        raise HarnessError(f"{new!r} is longer than {old!r}")
+    head, sep, pos = new.rpartition(",")
+    if sep and pos.isdigit():
+        new = f"{head},{pos.zfill(len(old) - len(head) - 1)}"
+    new = new.ljust(len(old), "\0")
+    table = read_symtab(src)
+    hits = [s for s in table.symbols if s.name == old]
+    if len(hits) != 1:
+        raise HarnessError(f"{src}: {len(hits)} symbols named {old!r}")
+    at = table.strtab_offset + hits[0].name_offset
+    data = bytearray(src.read_bytes())
+    if data[at:at + len(old) + 1] != old.encode() + b"\0":
+        raise HarnessError(f"{src}: {old!r} not at string table offset {at:#x}")
+    data[at:at + len(old)] = new.encode()
+    dst.write_bytes(bytes(data))
+
+
+# --------------------------------------------------------------------------- initramfs
+
+
+def _newc(name: str, mode: int, data: bytes = b"", ino: int = 0, rdev: tuple[int, int] = (0, 0),
+          nlink: int = 1) -> bytes:
+    """One entry of a "newc" (SVR4, no CRC) cpio archive."""
+    encoded = name.encode() + b"\0"
+    fields = (ino, mode, 0, 0, nlink, 0, len(data), 0, 0, rdev[0], rdev[1], len(encoded), 0)
+    head = b"070701" + b"".join(b"%08X" % v for v in fields) + encoded
+    head += b"\0" * (-len(head) % 4)
+    return head + data + b"\0" * (-len(data) % 4)
+
+
+def write_initramfs(out: Path, files: Mapping[str, bytes | Path], *,
+                    executables: Iterable[str] = (), symlinks: Mapping[str, str] | None = None,
+                    dirs: Iterable[str] = ()) -> Path:
+    """Write a gzip'd newc cpio: directories, regular files, symlinks and /dev/console.
+
+    ``files`` maps guest paths (no leading ``/``) to contents or host files;
+    ``executables`` get mode 0755 (others 0644).  Parent folders are added.
+    """
+    exe = set(executables)
+    links = dict(symlinks or {})
+    folders = {"dev", *dirs}
+    for path in (*files, *links):
+        parts = path.split("/")[:-1]
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    buf = io.BytesIO()
+    ino = 1
+    for d in sorted(folders):
+        buf.write(_newc(d, 0o040755, ino=ino, nlink=2))
+        ino += 1
+    buf.write(_newc("dev/console", 0o020600, ino=ino, rdev=(5, 1)))
+    ino += 1
+    for path, content in sorted(files.items()):
+        data = content.read_bytes() if isinstance(content, Path) else content
+        buf.write(_newc(path, 0o100755 if path in exe else 0o100644, data, ino=ino))
+        ino += 1
+    for path, target in sorted(links.items()):
+        buf.write(_newc(path, 0o120777, target.encode(), ino=ino))
+        ino += 1
+    buf.write(_newc("TRAILER!!!", 0))
+    out.write_bytes(gzip.compress(buf.getvalue(), compresslevel=6, mtime=0))
+    return out
+
+
+_INIT_HEAD = r"""#!/bin/busybox sh
+# /init written by tests/e2e/harness.py: run the plan, report "KLP: " lines, power off.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+klp() { echo "KLP: $*"; }
+klp_wait() {  # until no livepatch is in transition (at most ~30 s)
+  i=0
+  while [ $i -lt 300 ]; do
+    busy=0
+    for t in /sys/kernel/livepatch/*/transition; do
+      [ -f "$t" ] && [ "$(cat "$t")" = 1 ] && busy=1
+    done
+    [ $busy = 0 ] && return 0
+    usleep 100000; i=$((i + 1))
+  done
+  klp "transition-timeout"
+}
+klp_insmod() {
+  insmod "/modules/$1" > /tmp/insmod.out 2>&1
+  rc=$?
+  sed 's/^/KLP: out insmod:'"$1"' /' /tmp/insmod.out
+  klp "insmod $1 rc=$rc uptime=$(cut -d' ' -f1 /proc/uptime)"
+  klp_wait
+}
+klp_run() {  # TAG COMMAND
+  tag=$1; shift
+  sh -c "$*" > /tmp/run.out 2>&1
+  rc=$?
+  sed 's/^/KLP: out '"$tag"' /' /tmp/run.out
+  klp "rc $tag $rc"
+}
+mkdir -p /tmp
+klp "start uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$(uname -r)"
+"""
+
+_INIT_TAIL = r"""
+for d in /sys/kernel/livepatch/*; do
+  [ -d "$d" ] || continue
+  klp "livepatch ${d##*/} enabled=$(cat "$d/enabled") transition=$(cat "$d/transition")"
+done
+KLP_KALLSYMS
+dmesg | sed 's/^/KLP: dmesg /'
+klp "done uptime=$(cut -d' ' -f1 /proc/uptime)"
+poweroff -f
+"""
+
+
+@dataclass
+class GuestPlan:
+    """What the guest's /init does, in order: module loads and shell commands."""
+
+    steps: list[str] = field(default_factory=list)
+    modules: dict[str, Path] = field(default_factory=dict)
+    kallsyms_names: list[str] = field(default_factory=list)
+
+    def insmod(self, ko: Path, name: str | None = None) -> str:
+        """Load a module (a host file, stored as ``/modules/NAME``); returns NAME."""
+        name = name or ko.name
+        if self.modules.setdefault(name, ko) != ko:
+            raise HarnessError(f"two different files named {name}")
+        self.steps.append(f"klp_insmod {shlex.quote(name)}")
+        return name
+
+    def run(self, tag: str, command: str) -> None:
+        """Run a shell command; its output lines become ``KLP: out TAG ...``."""
+        if not re.fullmatch(r"[\w:.-]+", tag):
+            raise HarnessError(f"bad tag {tag!r}")
+        self.steps.append(f"klp_run {tag} {shlex.quote(command)}")
+
+    def kallsyms(self, *names: str) -> None:
+        """Report these names' /proc/kallsyms lines (vmlinux and modules) at the end."""
+        self.kallsyms_names += [n for n in names if n not in self.kallsyms_names]
+
+    def init_script(self) -> str:
+        """The /init shell script."""
+        ks = ""
+        if self.kallsyms_names:
+            # fixed-string word match: 0.5 s under TCG, against 1.3 s for an -E
+            # alternation; BootResult.kallsyms keeps only exact names
+            words = " ".join(f"-e {shlex.quote(n)}" for n in self.kallsyms_names)
+            ks = f"grep -wF {words} /proc/kallsyms | sed 's/^/KLP: kallsyms /'"
+        return _INIT_HEAD + "\n".join(self.steps) + "\n" + _INIT_TAIL.replace("KLP_KALLSYMS", ks)
+
+    def write(self, kernel: Kernel, out: Path) -> Path:
+        """Write the initramfs (busybox, /init, the modules)."""
+        files: dict[str, bytes | Path] = {"init": self.init_script().encode(),
+                                          "bin/busybox": kernel.busybox}
+        files.update({f"modules/{n}": p for n, p in self.modules.items()})
+        return write_initramfs(out, files, executables=("init", "bin/busybox"),
+                               symlinks={"bin/sh": "busybox"},
+                               dirs=("proc", "sys", "tmp", "mnt", "modules"))
+
+
+# --------------------------------------------------------------------------- boot + result
+
+
+@dataclass(frozen=True)
+class KallsymsEntry:
+    """One /proc/kallsyms line."""
+
+    address: int
+    type: str
+    name: str
+    module: str | None
+
+
+@dataclass
+class BootResult:
+    """The console of one boot and what the guest reported."""
+
+    name: str
+    console: str
+    seconds: float
+    returncode: int | None
+    timed_out: bool
+    log: Path | None = None
+    lines: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = [ln[ln.index(PREFIX) + len(PREFIX):] for ln in self.console.splitlines()
+                      if PREFIX in ln]
+
+    def _with(self, key: str) -> list[str]:
+        head = key + " "
+        return [ln[len(head):] for ln in self.lines if ln.startswith(head)]
+
+    @property
+    def completed(self) -> bool:
+        """/init ran to its end."""
+        return any(ln == "done" or ln.startswith("done ") for ln in self.lines)
+
+    def insmod_rc(self, name: str) -> list[int]:
+        """Exit statuses of every ``insmod NAME`` step, in order."""
+        out = []
+        for rest in self._with("insmod"):
+            fname, _, tail = rest.partition(" ")
+            m = re.match(r"rc=(\d+)", tail)
+            if fname == name and m:
+                out.append(int(m.group(1)))
+        return out
+
+    def out(self, tag: str) -> list[str]:
+        """Output lines of the ``run`` (or ``insmod:FILE``) step TAG."""
+        return self._with(f"out {tag}")
+
+    def rc(self, tag: str) -> int | None:
+        """Exit status of the ``run`` step TAG."""
+        vals = self._with(f"rc {tag}")
+        return int(vals[-1]) if vals else None
+
+    @property
+    def dmesg(self) -> list[str]:
+        """The guest's kernel log (dumped at the end of /init)."""
+        return self._with("dmesg")
+
+    def dmesg_has(self, pattern: str) -> list[str]:
+        """Kernel log lines matching a regular expression."""
+        rx = re.compile(pattern)
+        return [ln for ln in self.dmesg if rx.search(ln)]
+
+    @property
+    def livepatches(self) -> dict[str, dict[str, str]]:
+        """/sys/kernel/livepatch/NAME/{enabled,transition} at the end."""
+        found: dict[str, dict[str, str]] = {}
+        for rest in self._with("livepatch"):
+            name, *kv = rest.split()
+            found[name] = dict(item.split("=", 1) for item in kv if "=" in item)
+        return found
+
+    @property
+    def kallsyms(self) -> list[KallsymsEntry]:
+        """The /proc/kallsyms lines the plan asked for, in kallsyms order."""
+        found = []
+        for rest in self._with("kallsyms"):
+            parts = rest.split()
+            if len(parts) >= 3:
+                mod = parts[3].strip("[]") if len(parts) > 3 else None
+                found.append(KallsymsEntry(int(parts[0], 16), parts[1], parts[2], mod))
+        return found
+
+    def addresses(self, name: str, module: str | None = None) -> list[int]:
+        """Addresses of NAME in /proc/kallsyms (vmlinux when ``module`` is None)."""
+        return [e.address for e in self.kallsyms if e.name == name and e.module == module]
+
+    def report(self, limit: int = 120) -> str:
+        """The guest's KLP lines (last ``limit``), for assertion messages."""
+        shown = self.lines[-limit:]
+        where = f" (console log: {self.log})" if self.log else ""
+        state = "timed out" if self.timed_out else f"rc={self.returncode}"
+        return (f"--- boot {self.name}: {self.seconds:.1f}s, qemu {state}{where}\n"
+                + "\n".join(shown))
+
+
+def boot(kernel: Kernel, initrd: Path, *, name: str, append: str = APPEND,
+         timeout: float = BOOT_TIMEOUT, memory_mb: int = 512, log: Path | None = None,
+         qemu: str = QEMU, cpu: str | None = None) -> BootResult:
+    """Boot the kernel with ``initrd`` under qemu TCG; the serial console is the result.
+
+    qemu exits when /init powers off (ACPI) or the kernel panics (``panic=-1``
+    with ``-no-reboot``); after ``timeout`` seconds it is killed.  qemu's default
+    CPU model boots about 0.4 s faster than ``-cpu max`` under TCG (2.2-2.5 s
+    against 2.4-3.4 s wall, measured), so ``cpu`` is left unset by default.
+    """
+    cmd = [qemu, "-accel", "tcg", *(["-cpu", cpu] if cpu else []), "-smp", "1",
+           "-m", str(memory_mb), "-nographic", "-no-reboot", "-nic", "none",
+           "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", append]
+    t0 = time.monotonic()
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, start_new_session=True) as proc:
+        timed_out = False
+        try:
+            raw, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, 9)
+            raw, _ = proc.communicate()
+    seconds = time.monotonic() - t0
+    console = raw.decode("utf-8", "replace").replace("\r", "")
+    if log is not None:
+        state = "timed out" if timed_out else f"rc={proc.returncode}"
+        log.write_text(f"$ {shlex.join(cmd)}\n{console}\n# qemu {state}, {seconds:.2f} s\n")
+    return BootResult(name, console, seconds, None if timed_out else proc.returncode,
+                      timed_out, log)
+
+
+def boot_plan(kernel: Kernel, plan: GuestPlan, workdir: Path, name: str,
+              append: str = APPEND, timeout: float = BOOT_TIMEOUT) -> BootResult:
+    """Write the plan's initramfs under ``workdir`` and boot it (log: ``NAME.log``)."""
+    initrd = plan.write(kernel, workdir / f"{name}.initrd.gz")
+    return boot(kernel, initrd, name=name, append=append, timeout=timeout,
+                log=workdir / f"{name}.log")
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def fields(line: str) -> dict[str, str]:
+    """``key=value`` and ``key@address`` words of a report line (``@`` keys get ``@``)."""
+    found: dict[str, str] = {}
+    for word in line.split():
+        if "@" in word:
+            k, _, v = word.partition("@")
+            found[k + "@"] = v
+        elif "=" in word:
+            k, _, v = word.partition("=")
+            found.setdefault(k, v)
+    return found
+
+
+def hexaddr(value: int) -> str:
+    """An address as the kernel's %px prints it on 64-bit."""
+    return f"{value:016x}"

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * klp-e2e-vmlinux: a livepatch whose new code uses vmlinux symbols that are
+ * not exported, each defined once in vmlinux:
+ *
+ *   saved_command_line    global data          (address-of and load)
+ *   max_threads           static data, fork.c  (load and address-of)
+ *   kallsyms_lookup_name  global function      (call)
+ *
+ * The module loader cannot resolve them, so the module as built must fail
+ * with "Unknown symbol".  After `klp convert` they are .klp.sym.vmlinux.*
+ * symbols that livepatch resolves.  The replacement of cmdline_proc_show()
+ * prints what the module sees; the test compares it with /proc/kallsyms and
+ * /proc/sys/kernel/threads-max in the guest:
+ *
+ *   klp-e2e vmlinux: max_threads=N max_threads@ADDR saved_command_line@ADDR
+ *   kallsyms_lookup_name@ADDR lookup_ok=1 cmdline=...
+ *
+ * lookup_ok=1 means the call through the converted kallsyms_lookup_name
+ * returned the address livepatch wrote for saved_command_line.
+ */
+#include <linux/init.h>
+#include <linux/kallsyms.h>
+#include <linux/livepatch.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
+
+/* asm labels: the ELF names, without relying on kernel headers declaring them */
+extern int klp_e2e_max_threads __asm__("max_threads");
+extern char *klp_e2e_saved_command_line __asm__("saved_command_line");
+extern unsigned long klp_e2e_lookup_name(const char *name) __asm__("kallsyms_lookup_name");
+
+static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
+{
+	unsigned long found = klp_e2e_lookup_name("saved_command_line");
+
+	seq_printf(m, "klp-e2e vmlinux: max_threads=%d max_threads@%px", klp_e2e_max_threads,
+		   &klp_e2e_max_threads);
+	seq_printf(m, " saved_command_line@%px kallsyms_lookup_name@%px lookup_ok=%d",
+		   &klp_e2e_saved_command_line, klp_e2e_lookup_name,
+		   found == (unsigned long)&klp_e2e_saved_command_line);
+	seq_printf(m, " cmdline=%s\n", klp_e2e_saved_command_line);
+	return 0;
+}
+
+static struct klp_func klp_e2e_funcs[] = {
+	{ .old_name = "cmdline_proc_show", .new_func = klp_e2e_cmdline_show },
+	{ }
+};
+
+static struct klp_object klp_e2e_objs[] = {
+	{ .name = NULL /* vmlinux */, .funcs = klp_e2e_funcs },
+	{ }
+};
+
+static struct klp_patch klp_e2e_patch = {
+	.mod = THIS_MODULE,
+	.objs = klp_e2e_objs,
+};
+
+static int __init klp_e2e_init(void)
+{
+	return klp_enable_patch(&klp_e2e_patch);
+}
+
+static void __exit klp_e2e_exit(void)
+{
+}
+
+module_init(klp_e2e_init);
+module_exit(klp_e2e_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("klp e2e: non-exported unique vmlinux function and data");
+MODULE_INFO(livepatch, "Y");
