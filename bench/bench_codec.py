@@ -24,7 +24,7 @@ def klp_decode(path: str) -> int:
     n = len(elf.symtab.rows)
     for sec in elf.sections_of_type(SHT.RELA):
         if not sec.name.startswith(".rela.debug"):
-            n += len(elf.rela(sec).rows)
+            n += len(elf.rela(sec))
     return n
 
 

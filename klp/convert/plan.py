@@ -54,7 +54,7 @@ def plan_conversion(
             continue
         if sec.index in skipped or sec.sh_link != symtab_index:
             continue
-        for row, (_, info, _) in enumerate(elf.rela(sec).rows):
+        for row, info in enumerate(elf.rela(sec).infos):
             sym = info >> 32
             if sym and table.rows[sym][3] == SHN.UNDEF:
                 uses[sym].append((sec.index, row))

@@ -27,7 +27,7 @@ from klp.elfcodec.constants import (
     STT,
 )
 from klp.elfcodec.fast import Tables, tables
-from klp.elfcodec.relocs import RelaRow, RelaTable, WordTable
+from klp.elfcodec.relocs import RelaTable, WordTable
 from klp.elfcodec.strings import StringTable, decode_name
 from klp.elfcodec.symbols import SymbolTable, SymRow
 from klp.errors import ElfError
@@ -341,7 +341,8 @@ class ElfFile:
             if sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
                 raise self.error(f"{sec.name} [{sec.index}] is not a symbol table")
             codec = self.tables.Sym
-            rows: list[SymRow] = codec.unpack(self._entries(sec, codec.size))
+            raw = self._entries(sec, codec.size)
+            rows: list[SymRow] = codec.unpack(raw)
             strtab = self.strings(self._linked(sec, (SHT.STRTAB,), "a string table"))
             xindex = None
             for shndx_sec in self.sections_of_type(SHT.SYMTAB_SHNDX):
@@ -352,7 +353,9 @@ class ElfFile:
                             f"{shndx_sec.name}: {len(xindex)} entries for {len(rows)} symbols"
                         )
             nsec = len(self.sections)
-            for i, row in enumerate(rows):
+            shndx_column = codec.column(raw, "st_shndx")
+            in_range = not shndx_column or max(shndx_column) < nsec
+            for i, row in enumerate(() if in_range else rows):
                 shndx = row[3]
                 if shndx == SHN.XINDEX and xindex is not None:
                     shndx = xindex[i]
@@ -372,19 +375,21 @@ class ElfFile:
             if sec.sh_type != SHT.RELA:
                 raise self.error(f"{sec.name} [{sec.index}] is not a RELA section")
             codec = self.tables.Rela
-            rows: list[RelaRow] = codec.unpack(self._entries(sec, codec.size))
-            if rows:
+            raw = self._entries(sec, codec.size)
+            table = RelaTable.decode(codec, raw)
+            if len(table):
                 symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
                 nsyms = len(self.symbols(symtab))
-                worst = max(info >> 32 for _, info, _ in rows)
+                infos = table.infos
+                worst = max(infos) >> 32
                 if worst >= nsyms:
-                    bad = next(i for i, r in enumerate(rows) if r[1] >> 32 >= nsyms)
+                    bad = next(i for i, info in enumerate(infos) if info >> 32 >= nsyms)
                     raise self.error(
                         f"{sec.name}: relocation {bad} uses symbol {worst}, "
                         f"but the symbol table has {nsyms}",
                         (sec.orig_offset or 0) + bad * codec.size,
                     )
-            sec._view = RelaTable(codec, rows)
+            sec._view = table
         assert isinstance(sec._view, RelaTable)
         return sec._view
 

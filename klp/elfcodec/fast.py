@@ -7,8 +7,12 @@ Struct into such a codec, so the layout is still declared only once.
 
 from __future__ import annotations
 
+import array
 import functools
+import gc
+import re
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +20,9 @@ from typing import Any
 from construct import Bytes, FormatField, Renamed, Struct
 
 from klp.elfcodec.layouts import Layouts, layouts
+
+_TYPECODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+assert all(array.array(code).itemsize == width for width, code in _TYPECODES.items())
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,56 @@ class Table:
         return self.struct.size
 
     def unpack(self, buf: bytes | memoryview) -> list[tuple[Any, ...]]:
-        return list(self.struct.iter_unpack(buf))
+        # Millions of new tuples would trigger the cyclic GC over and over; they
+        # cannot form cycles, so collection is paused while they are made.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return list(self.struct.iter_unpack(buf))
+        finally:
+            if enabled:
+                gc.enable()
 
     def unpack_one(self, buf: bytes | memoryview, offset: int = 0) -> tuple[Any, ...]:
         return self.struct.unpack_from(buf, offset)
+
+    @functools.cached_property
+    def _places(self) -> dict[str, tuple[int, int]]:
+        """Each field's (byte offset, width) inside a record."""
+        order, codes = self.struct.format[0], re.findall(r"\d*[A-Za-z]", self.struct.format[1:])
+        return {
+            name: (struct.calcsize(order + "".join(codes[:i])), struct.calcsize(order + code))
+            for i, (name, code) in enumerate(zip(self.fields, codes, strict=True))
+        }
+
+    def columns(self, buf: bytes | memoryview, *fields: str) -> list[array.array[int]]:
+        """Unsigned integer fields of every record, decoded in C (no per-record objects)."""
+        places = [self._places[f] for f in fields]
+        width = places[0][1]
+        if any(w != width or start % width for start, w in places) or self.size % width:
+            indices = [self.fields.index(f) for f in fields]
+            rows = list(self.struct.iter_unpack(buf))
+            return [array.array(_TYPECODES[w], (r[i] & ((1 << (8 * w)) - 1) for r in rows))
+                    for i, (_, w) in zip(indices, places, strict=True)]
+        words = array.array(_TYPECODES[width])
+        words.frombytes(buf)
+        if (self.struct.format[0] == "<") != (sys.byteorder == "little") and width > 1:
+            words.byteswap()
+        step = self.size // width
+        return [words[start // width :: step] for start, _ in places]
+
+    def column(self, buf: bytes | memoryview, field: str) -> array.array[int]:
+        return self.columns(buf, field)[0]
+
+    def interleave(self, columns: Sequence[array.array[int]]) -> bytes:
+        """Encode records from equal-width unsigned columns (the inverse of :meth:`column`)."""
+        width = columns[0].itemsize
+        words = array.array(columns[0].typecode, bytes(width * len(columns) * len(columns[0])))
+        for i, col in enumerate(columns):
+            words[i :: len(columns)] = col
+        if (self.struct.format[0] == "<") != (sys.byteorder == "little") and width > 1:
+            words.byteswap()
+        return words.tobytes()
 
     def pack(self, rows: Iterable[Sequence[Any]]) -> bytes:
         pack = self.struct.pack

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from klp.elfcodec.fast import Table
@@ -23,24 +24,62 @@ class Relocation:
 
 
 class RelaTable:
-    __slots__ = ("codec", "rows")
+    """A RELA section's entries.
+
+    Decoding keeps three columns (arrays filled in C), which is all a scan needs;
+    the row tuples that editing works on are made on first use of :attr:`rows`.
+    """
+
+    __slots__ = ("_addends", "_infos", "_offsets", "_rows", "codec")
 
     def __init__(self, codec: Table, rows: list[RelaRow]) -> None:
         self.codec = codec
-        self.rows = rows
+        self._rows: list[RelaRow] | None = rows
+        self._offsets = self._infos = self._addends = array("Q")
+
+    @classmethod
+    def decode(cls, codec: Table, raw: bytes | memoryview) -> RelaTable:
+        table = cls(codec, [])
+        table._rows = None
+        # r_addend comes back as its two's complement bits
+        table._offsets, table._infos, table._addends = codec.columns(
+            raw, "r_offset", "r_info", "r_addend")
+        return table
+
+    @property
+    def rows(self) -> list[RelaRow]:
+        if self._rows is None:
+            signed = array("q")
+            signed.frombytes(self._addends.tobytes())
+            self._rows = list(zip(self._offsets, self._infos, signed, strict=True))
+            self._offsets = self._infos = self._addends = array("Q")
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[RelaRow]) -> None:
+        self._rows = rows
+
+    @property
+    def infos(self) -> Sequence[int]:
+        """Every r_info, without making row tuples."""
+        if self._rows is None:
+            return self._infos
+        return [info for _, info, _ in self._rows]
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._infos) if self._rows is None else len(self._rows)
 
     def relocation(self, index: int) -> Relocation:
         off, info, addend = self.rows[index]
         return Relocation(index, off, info >> 32, info & 0xFFFFFFFF, addend)
 
     def __iter__(self) -> Iterator[Relocation]:
-        return (self.relocation(i) for i in range(len(self.rows)))
+        return (self.relocation(i) for i in range(len(self)))
 
     def encode(self) -> bytes:
-        return self.codec.pack(self.rows)
+        if self._rows is not None:
+            return self.codec.pack(self._rows)
+        return self.codec.interleave((self._offsets, self._infos, self._addends))
 
 
 class WordTable:
