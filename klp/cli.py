@@ -136,24 +136,10 @@ def main() -> None:
     if len(argv) >= 2 and argv[0] == "elf" and argv[1] in ElfView.__members__:
         argv = ["elf", "show", *argv[1:]]
     try:
-        rc = app(args=argv, prog_name="klp", standalone_mode=False)
+        # standalone: typer reports usage errors itself (exit 2) and calls sys.exit
+        app(args=argv, prog_name="klp")
     except KlpError as e:
         sys.stderr.write(f"klp: error: {e}\n")
         sys.exit(int(e.exit_code))
     except BrokenPipeError:
         sys.exit(0)
-    except KeyboardInterrupt:
-        sys.stderr.write("klp: interrupted\n")
-        sys.exit(130)
-    except Exception as e:  # click's own usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        raise
-    sys.exit(rc if isinstance(rc, int) else 0)
