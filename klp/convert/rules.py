@@ -108,3 +108,15 @@ def section_count(shnum: int) -> str | None:
     if shnum >= SHN.LORESERVE:
         return f"{shnum} sections: the module loader needs fewer than {SHN.LORESERVE:#x}"
     return None
+
+
+def late_write(arch: Arch, target: Section, obj: str) -> str | None:
+    """A warning, not an error: arm64 applies module-specific klp relocations with
+    plain stores after the patch's text and rodata became read-only (kernel:
+    arch/arm64/kernel/module.c apply_relocate_add; kpatch issues #1216, #1439)."""
+    if arch.machine != EM.AARCH64 or obj == "vmlinux":
+        return None
+    if target.sh_flags & SHF.WRITE:
+        return None
+    return (f"arm64 writes module {obj}'s relocations into {target.name} after it is "
+            "read-only; kernels without a text-patching path fault when the module loads")
