@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -39,6 +40,9 @@ def report(path: str, output: str | None, status: str, plan: Plan,
 
 
 def render(doc: dict[str, Any], *, dry_run: bool) -> None:
+    if not doc["problems"] and not doc["warnings"] and not sys.stdout.isatty():
+        _render_plain(doc, dry_run=dry_run)  # no rich import on the common, scripted path
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -65,12 +69,24 @@ def render(doc: dict[str, Any], *, dry_run: bool) -> None:
         count = len(doc["problems"])
         err.print(f"[bold red]klp convert: {count} problem{'s' if count > 1 else ''}; "
                   "nothing written[/]")
-    elif doc["status"] == "already-converted":
-        out.print(f"{doc['input']}: already converted; left as it is")
     elif not dry_run:
-        moved = sum(s["relocations"] for s in doc["sections"])
-        out.print(f"{doc['output']}: {len(doc['symbols'])} symbols, {moved} relocations in "
-                  f"{len(doc['sections'])} livepatch sections")
+        out.print(_summary(doc))
+
+
+def _summary(doc: dict[str, Any]) -> str:
+    if doc["status"] == "already-converted":
+        return f"{doc['input']}: already converted; left as it is"
+    moved = sum(s["relocations"] for s in doc["sections"])
+    return (f"{doc['output']}: {len(doc['symbols'])} symbols, {moved} relocations in "
+            f"{len(doc['sections'])} livepatch sections")
+
+
+def _render_plain(doc: dict[str, Any], *, dry_run: bool) -> None:
+    for sym in doc["symbols"]:
+        refs = ", ".join(f"{r['target']}+{r['offset']:#x} {r['type']}" for r in sym["references"])
+        print(f"{sym['klp_symbol']}\t{sym['reason']}\t{refs}")
+    if not dry_run:
+        print(_summary(doc))
 
 
 def _render_problem(err: Any, problem: dict[str, Any]) -> None:
