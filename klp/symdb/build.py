@@ -1,160 +1,285 @@
-"""``klp symdb build``: find the objects, scan them in parallel, write symbols.klp."""
+"""``klp symdb build``: scan every object of a kernel in parallel, write symbols.klp.
+
+Workers open, scan and encode whole objects and send back compact byte chunks
+(an object's lines and its index keys); the parent files each object's keys in
+the index as soon as the object and all before it are in, and joins the chunks.
+The output does not depend on ``--jobs`` or on scheduling.
+"""
 
 from __future__ import annotations
 
-import gzip
-import lzma
 import os
-import subprocess
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+import struct
+import time
+from collections import defaultdict
+from collections.abc import Callable, Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from klp.elfcodec.elffile import ElfFile
-from klp.errors import ElfError, InputError, KlpError
-from klp.symdb.scan import ObjectSymbols, Record, is_livepatch, scan_module, scan_vmlinux
-from klp.symvers import module_name
+from klp.errors import InputError, KlpError
+from klp.symdb.format import (
+    FORMATS,
+    Assembler,
+    EncodedObject,
+    UpstreamAssembler,
+    encode_object,
+    encode_object_upstream,
+    header_meta,
+)
+from klp.symdb.scan import NO_EXPORTS, ExportMap, Exports
+from klp.symdb.sources import Sources, open_object, read_object
 
-MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+__all__ = ["BuildResult", "build", "default_jobs", "read_object"]
 
+#: Modules per worker task: big enough to amortise the round trip, small enough
+#: to keep both cores busy to the end.
+BATCH = 24
 
-@dataclass
-class Sources:
-    vmlinux: str | None = None
-    system_map: str | None = None
-    modules: list[str] = field(default_factory=list)
-    symvers: str | None = None
+#: Symbols expected, to size the index before the objects arrive (it shrinks after).
+EXPECTED_VMLINUX = 100_000
+EXPECTED_MODULE = 130
 
+#: A scan task: (kind, path, label, System.map to check against or "").
+Task = tuple[str, str, str, str]
+#: What a task returns per object: the encoded object, None (a livepatch module,
+#: left out) or the error message.
+Outcome = EncodedObject | None | str
 
-def find_sources(kernel_tree: str | None, vmlinux: str | None, system_map: str | None,
-                 modules_dir: str | None, symvers: str | None,
-                 paths: Sequence[str]) -> Sources:
-    src = Sources(vmlinux, system_map, [], symvers)
-    if kernel_tree:
-        tree = Path(kernel_tree)
-        if not (tree / "vmlinux").is_file():
-            raise InputError(f"{tree}: no vmlinux (build the kernel first)")
-        src.vmlinux = src.vmlinux or str(tree / "vmlinux")
-        if src.symvers is None and (tree / "Module.symvers").is_file():
-            src.symvers = str(tree / "Module.symvers")
-        order = tree / "modules.order"
-        if order.is_file():
-            for line in order.read_text().split():
-                obj = tree / line
-                ko = obj.with_suffix(".ko")
-                src.modules.append(str(ko if ko.is_file() else obj))
-    if modules_dir:
-        root = Path(modules_dir)
-        if not root.is_dir():
-            raise InputError(f"{root}: not a folder")
-        src.modules += sorted(str(p) for p in root.rglob("*")
-                              if p.name.endswith(MODULE_SUFFIXES) and p.is_file())
-    for p in paths:
-        if Path(p).name == "vmlinux" and src.vmlinux is None:
-            src.vmlinux = p
-        else:
-            src.modules.append(p)
-    if not (src.vmlinux or src.system_map or src.modules):
-        raise InputError("nothing to scan: give --kernel-tree, --vmlinux, --system-map, "
-                         "--modules or object paths")
-    return src
+_exports: ExportMap = {}
+_format = "klp"
 
 
-def read_object(path: str) -> bytes:
-    """A module's ELF bytes, decompressing .xz, .gz and .zst as the kernel does."""
+def _init_worker(exports: ExportMap, fmt: str) -> None:
+    global _exports, _format
+    _exports, _format = exports, fmt
+
+
+def _scan(task: Task) -> Outcome:
+    """Scan and encode one object (in a worker, or inline)."""
+    from klp.symdb.scan import scan_object
+
+    kind, path, label, system_map = task
     try:
-        if path.endswith(".xz"):
-            return lzma.decompress(Path(path).read_bytes())
-        if path.endswith(".gz"):
-            return gzip.decompress(Path(path).read_bytes())
-        if path.endswith(".zst"):
-            return subprocess.run(["zstd", "-dcq", path], capture_output=True,
-                                  check=True).stdout
-        return Path(path).read_bytes()
-    except (OSError, lzma.LZMAError, EOFError, subprocess.CalledProcessError) as e:
-        raise ElfError(path, f"cannot read: {e}") from None
-
-
-def _module_fallback_name(path: str) -> str:
-    return module_name(path)
-
-
-def scan_path(path: str) -> ObjectSymbols | KlpError | None:
-    """Worker: one module; None for a livepatch module (left out), or the error."""
-    try:
-        elf = ElfFile.from_bytes(read_object(path), path)
-        if is_livepatch(elf):
+        elf = open_object(path)
+        if kind == "vmlinux" and elf.e_type == 1:
+            raise InputError(f"{path}: a relocatable object, not a vmlinux")
+        obj = scan_object(elf, label, _exports)
+        if obj is None:
             return None
-        return scan_module(elf, path, _module_fallback_name(path))
+        if system_map:
+            _check_against_system_map(obj.names, obj.values, system_map)
+        return encode_object(obj) if _format == "klp" else encode_object_upstream(obj)
     except KlpError as e:
-        return e
+        return str(e)
+    except (ValueError, IndexError, OverflowError, struct.error) as e:  # malformed tables
+        return f"{path}: malformed object ({type(e).__name__}: {e})"
 
 
-def read_system_map(path: str) -> ObjectSymbols:
-    records = []
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.split()
-                if len(parts) < 3:
-                    raise InputError(f"{path}:{lineno}: not a System.map line")
-                addr, kind, name = parts[:3]
-                records.append(Record(name, kind, "LOCAL" if kind.islower() else "GLOBAL",
-                                      0, addr, ""))
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
-    return ObjectSymbols("vmlinux", path, records)
+def _scan_batch(tasks: list[Task]) -> list[Outcome]:
+    return [_scan(t) for t in tasks]
+
+
+def _check_against_system_map(names: list[bytes], values: list[int], path: str) -> None:
+    """Given both --vmlinux and --system-map: every name must have the same addresses,
+    in the same order, in both (they must come from the same build)."""
+    from klp.symdb.scan import read_system_map
+
+    ours: dict[bytes, list[int]] = defaultdict(list)
+    for n, v in zip(names, values, strict=True):
+        ours[n].append(v)
+    theirs: dict[bytes, list[int]] = defaultdict(list)
+    smap = read_system_map(path)
+    for n, v in zip(smap.names, smap.values, strict=True):
+        theirs[n].append(v)
+    wrong = sorted(n for n in theirs.keys() & ours.keys() if theirs[n] != ours[n])
+    if wrong:
+        shown = ", ".join(w.decode(errors="replace") for w in wrong[:5])
+        raise InputError(f"{path}: disagrees with the vmlinux on {len(wrong)} names "
+                         f"({shown}); are both from the same build?")
 
 
 @dataclass
 class BuildResult:
-    objects: list[ObjectSymbols]
-    skipped: list[str]
-    livepatches: list[str]
+    """What a build made, for the writer and the closing summary."""
 
-
-def build(src: Sources, jobs: int, keep_going: bool, progress: bool) -> BuildResult:
-    objects: list[ObjectSymbols] = []
-    skipped: list[str] = []
-    livepatches: list[str] = []
-    if src.system_map:
-        objects.append(read_system_map(src.system_map))
-    elif src.vmlinux:
-        objects.append(scan_vmlinux(ElfFile.open(src.vmlinux), src.vmlinux))
-    results: list[ObjectSymbols | KlpError | None]
-    if jobs > 1 and len(src.modules) > 8:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(_track(pool.map(scan_path, src.modules, chunksize=32),
-                                  len(src.modules), progress))
-    else:
-        results = list(_track(map(scan_path, src.modules), len(src.modules), progress))
-    modules = []
-    for path, res in zip(src.modules, results, strict=True):
-        if isinstance(res, KlpError):
-            if not keep_going:
-                raise res
-            skipped.append(f"{res}")
-        elif res is None:
-            livepatches.append(path)
-        else:
-            modules.append(res)
-    modules.sort(key=lambda o: (o.name, o.path))
-    return BuildResult(objects + modules, skipped, livepatches)
-
-
-def _track(items, total: int, progress: bool):  # type: ignore[no-untyped-def]
-    if not progress or total < 2:
-        yield from items
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("scanning modules", total=total)
-        for item in items:
-            bar.advance(task)
-            yield item
+    data: bytes
+    objects: int = 0
+    symbols: int = 0
+    repeated: int = 0  #: names that occur more than once in one object
+    load_order: int = 0  #: module symbols whose position depends on load order
+    livepatches: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  #: --keep-going: unreadable objects
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def load_exports(symvers: str | None) -> ExportMap:
+    """Module.symvers as object name -> exports. Lines are ``CRC<TAB>symbol<TAB>module
+    path<TAB>export type[<TAB>namespace]``; the module path is ``vmlinux`` for the kernel."""
+    if not symvers:
+        return {}
+    from klp.symvers import module_name
+
+    plain: dict[str, set[bytes]] = defaultdict(set)
+    gpl: dict[str, set[bytes]] = defaultdict(set)
+    try:
+        with open(symvers, "rb") as f:
+            for lineno, line in enumerate(f, 1):
+                fields = line.rstrip(b"\n").split(b"\t")
+                if len(fields) < 4 or not fields[0].startswith(b"0x"):
+                    raise InputError(f"{symvers}:{lineno}: not a Module.symvers line")
+                owner = fields[2].decode("utf-8", "surrogateescape")
+                owner = owner if owner == "vmlinux" else module_name(owner)
+                (plain if fields[3] == b"EXPORT_SYMBOL" else gpl)[owner].add(fields[1])
+    except OSError as e:
+        raise InputError(f"{symvers}: {e.strerror or e}") from None
+    return {o: Exports(frozenset(plain[o]), frozenset(gpl[o])) for o in plain.keys() | gpl.keys()}
+
+
+def _tasks(src: Sources) -> list[Task]:
+    tasks: list[Task] = []
+    if src.vmlinux is not None:
+        tasks.append(("vmlinux", src.vmlinux.path, src.vmlinux.label, src.system_map or ""))
+    tasks += [("module", m.path, m.label, "") for m in src.modules]
+    return tasks
+
+
+def _outcomes(tasks: list[Task], jobs: int, exports: ExportMap, fmt: str,
+              tick: Callable[[int], None]) -> Generator[Outcome, None, None]:
+    """Every task's outcome, yielded in task order as soon as it and all earlier ones
+    are done. Closing the generator early cancels the tasks not yet started."""
+    if jobs <= 1 or len(tasks) <= 4:
+        _init_worker(exports, fmt)
+        for task in tasks:
+            outcome = _scan(task)
+            tick(1)
+            yield outcome
+        return
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # vmlinux first and alone (it is the biggest), then modules in batches.
+    first = 1 if tasks[0][0] == "vmlinux" else 0
+    batches = [[0]] if first else []
+    batches += [list(range(i, min(i + BATCH, len(tasks)))) for i in range(first, len(tasks),
+                                                                         BATCH)]
+    ready: dict[int, Outcome] = {}
+    following = 0
+    with ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx,
+                             initializer=_init_worker, initargs=(exports, fmt)) as pool:
+        pending: dict[Future[list[Outcome]], list[int]] = {
+            pool.submit(_scan_batch, [tasks[i] for i in b]): b for b in batches}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    indices = pending.pop(fut)
+                    ready.update(zip(indices, fut.result(), strict=True))
+                    tick(len(indices))
+                while following in ready:
+                    yield ready.pop(following)
+                    following += 1
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+
+def _progress(total: int, enabled: bool) -> Generator[Callable[[int], None], None, None]:
+    """A tick function for a progress bar on stderr. It redraws on each tick rather
+    than from rich's refresh thread, so no thread runs when the pool forks."""
+    if not enabled or total < 2:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), auto_refresh=False,
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scanning", total=total)
+
+        def tick(n: int) -> None:
+            bar.advance(task, n)
+            bar.refresh()
+
+        yield tick
+
+
+def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp",
+          progress: bool = False) -> BuildResult:
+    """Scan everything ``src`` names and return the symbols.klp bytes and a summary.
+
+    Objects go into the file in input order: vmlinux, then the modules as found
+    (modules.order, or sorted by path). Of two modules with one name the first is
+    kept: the kernel can load only one of them.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r} ({' or '.join(FORMATS)})")
+    start = time.perf_counter()
+    exports = load_exports(src.symvers)
+    tasks = _tasks(src)
+    result = BuildResult(b"")
+    expected = (EXPECTED_VMLINUX if src.vmlinux or src.system_map else 0) \
+        + EXPECTED_MODULE * len(src.modules)
+    asm: Assembler | UpstreamAssembler = (Assembler(expected) if fmt == "klp"
+                                          else UpstreamAssembler())
+    encode = encode_object if fmt == "klp" else encode_object_upstream
+    if src.system_map and src.vmlinux is None:
+        from klp.symdb.scan import read_system_map
+
+        asm.add(encode(read_system_map(src.system_map, exports.get("vmlinux", NO_EXPORTS))))
+    names: dict[str, str] = {}
+    gen = _progress(len(tasks), progress)
+    tick = next(gen)
+    outcomes = _outcomes(tasks, jobs, exports, fmt, tick)
+    try:
+        for task, outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, str):
+                if not keep_going or task[0] == "vmlinux":  # no database without it
+                    raise InputError(outcome)
+                result.skipped.append(outcome)
+            elif outcome is None:
+                result.livepatches.append(task[2])
+            elif outcome.kind == "module" and outcome.name == "vmlinux":
+                raise InputError(f"{task[1]}: a module named vmlinux (the kernel refuses it)")
+            elif outcome.name in names:
+                result.warnings.append(f"two modules named {outcome.name}: kept "
+                                       f"{names[outcome.name]}, left out {outcome.label}")
+            else:
+                names[outcome.name] = outcome.label
+                asm.add(outcome)
+    finally:
+        outcomes.close()
+        gen.close()
+    _check_releases(asm.objects, result.warnings)
+    source = "system-map" if src.system_map and src.vmlinux is None else (
+        "vmlinux" if any(o.kind == "vmlinux" for o in asm.objects) else "none")
+    result.data = asm.finish(header_meta(asm.objects, source))
+    result.objects = len(asm.objects)
+    result.symbols = sum(o.symbols for o in asm.objects)
+    result.repeated = sum(o.repeated for o in asm.objects)
+    result.load_order = sum(o.load_order for o in asm.objects)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_releases(objects: list[EncodedObject], warnings: list[str]) -> None:
+    """Warn when modules were built for another kernel release than the vmlinux."""
+    release = next((o.meta.get("release", "") for o in objects if o.kind == "vmlinux"), "")
+    if not release:
+        return
+    other = [o.name for o in objects
+             if o.meta.get("vermagic") and o.meta["vermagic"].split(" ", 1)[0] != release]
+    if other:
+        warnings.append(f"{len(other)} module(s) have a vermagic for another release than "
+                        f"vmlinux's {release} (e.g. {other[0]})")
+

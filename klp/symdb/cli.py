@@ -1,10 +1,13 @@
-"""``klp symdb build`` and ``klp symdb query``."""
+"""``klp symdb build`` and ``klp symdb query`` (mounted by klp/cli.py as ``klp symdb``).
+
+Heavy modules are imported inside the commands, so ``klp --help`` stays fast.
+``query`` parses its own arguments: typer coerces every non-flag parameter through
+pydantic, whose import alone would double the command's start-up time.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,83 +15,127 @@ import typer
 
 app = typer.Typer(help="Build and query the symbol database.", no_args_is_help=True)
 
+QUERY_USAGE = "NAME... [--symdb FILE] [--json]"
+
 
 @app.command()
 def build(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Explicit objects to scan.")] = None,
-    kernel_tree: Annotated[Path | None, typer.Option(help="A kernel build tree.")] = None,
-    vmlinux: Annotated[Path | None, typer.Option(help="vmlinux with its .symtab.")] = None,
-    system_map: Annotated[
-        Path | None, typer.Option(help="System.map (instead of vmlinux).")
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Explicit objects (vmlinux, .ko, .o).")
     ] = None,
-    modules: Annotated[Path | None, typer.Option(help="A /lib/modules/<release> tree.")] = None,
+    kernel_tree: Annotated[Path | None, typer.Option(
+        help="A kernel build tree: its vmlinux, the modules in modules.order, "
+             "Module.symvers.")] = None,
+    vmlinux: Annotated[Path | None, typer.Option(
+        help="vmlinux with its .symtab (e.g. Debian's -dbg vmlinux).")] = None,
+    system_map: Annotated[Path | None, typer.Option(
+        help="System.map: vmlinux positions in its order (with --vmlinux: cross-checked).")
+    ] = None,
+    modules: Annotated[Path | None, typer.Option(
+        help="A folder of modules (.ko, .ko.xz, .ko.zst, .ko.gz), e.g. /lib/modules/<release>.")
+    ] = None,
     symvers: Annotated[Path | None, typer.Option(help="Module.symvers (exports).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write.")] = Path(
         "symbols.klp"),
-    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Parallel scanners (0: all cores).")
+    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Parallel scanners (0: every core).")
                     ] = 0,
-    keep_going: Annotated[bool, typer.Option(help="Skip unreadable objects.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="klp (default) or klp-convert-0.1.")
-                   ] = "klp",
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going",
+        help="Skip unreadable or malformed modules (and say so) instead of failing.")] = False,
+    fmt: Annotated[str, typer.Option(
+        "--format", help="klp (default) or klp-convert-0.1 (the upstream proposal's format).")
+    ] = "klp",
 ) -> None:
-    """Scan a kernel into symbols.klp, in the order the kernel counts positions."""
-    from klp.elfcodec.writer import write_bytes_atomic
-    from klp.errors import InputError
-    from klp.symdb import build as b
-    from klp.symdb import format as f
-    from klp.symvers import read_symvers
-
-    if fmt not in ("klp", "klp-convert-0.1"):
-        raise InputError(f"unknown --format {fmt!r} (klp or klp-convert-0.1)")
-    start = time.perf_counter()
-    def opt(p: Path | None) -> str | None:
-        return str(p) if p else None
-
-    src = b.find_sources(opt(kernel_tree), opt(vmlinux), opt(system_map), opt(modules),
-                         opt(symvers), [str(p) for p in paths or []])
-    result = b.build(src, jobs or b.default_jobs(), keep_going, sys.stderr.isatty())
-    exported = read_symvers(src.symvers).vmlinux if src.symvers else set()
-    encoder = f.encode if fmt == "klp" else f.encode_upstream
-    write_bytes_atomic(str(output), encoder(result.objects, exported))
-    symbols = sum(len(o.records) for o in result.objects)
-    from collections import Counter
-
-    ambiguous = sum(sum(1 for c in Counter(r.name for r in o.records).values() if c > 1)
-                    for o in result.objects)
+    """Scan a kernel into symbols.klp, with positions as the running kernel counts them."""
     from rich.console import Console
 
-    err = Console(stderr=True, highlight=False)
+    from klp.elfcodec.writer import write_bytes_atomic
+    from klp.errors import InputError
+    from klp.symdb.build import build as run_build
+    from klp.symdb.build import default_jobs
+    from klp.symdb.format import FORMATS
+    from klp.symdb.sources import find_sources
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown --format {fmt!r} ({' or '.join(FORMATS)})")
+    if jobs < 0:
+        raise InputError("--jobs must be 0 (every core) or more")
+
+    def opt(p: Path | None) -> str | None:
+        return None if p is None else str(p)
+
+    src = find_sources(kernel_tree=opt(kernel_tree), vmlinux=opt(vmlinux),
+                       system_map=opt(system_map), modules_dir=opt(modules),
+                       symvers=opt(symvers), paths=[str(p) for p in paths or []])
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    result = run_build(src, jobs=jobs or default_jobs(), keep_going=keep_going, fmt=fmt,
+                       progress=err.is_terminal)
+    write_bytes_atomic(str(output), result.data)
     for skipped in result.skipped:
         err.print(f"[yellow]skipped[/] {skipped}")
-    summary = (f"{output}: {len(result.objects)} objects, {symbols} symbols"
-               + f", {ambiguous} ambiguous names"
-               + f", {len(result.livepatches)} livepatch modules left out"
-               + f", {time.perf_counter() - start:.2f} s")
-    err.print(summary)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    extra = ""
+    if result.load_order:
+        extra += f", {result.load_order:,} module symbols with a load-order-dependent position"
+    if result.livepatches:
+        extra += f", {len(result.livepatches)} livepatch modules left out"
+    if result.skipped:
+        extra += f", {len(result.skipped)} objects skipped"
+    err.print(f"{output}: {result.objects:,} objects, {result.symbols:,} symbols, "
+              f"{result.repeated:,} ambiguous names (repeated within an object){extra}, "
+              f"{result.seconds:.2f} s")
 
 
-@app.command()
+def _query_args(ctx: typer.Context) -> tuple[list[str], str]:
+    """NAME... and --symdb FILE from the raw arguments (errors exit with 2)."""
+    args = list(ctx.args)
+    names: list[str] = []
+    symdb = "symbols.klp"
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            names += list(it)
+            break
+        if arg in ("--symdb", "-d"):
+            value = next(it, None)
+            if value is None:
+                raise typer.BadParameter(f"{arg} needs a FILE", ctx=ctx)
+            symdb = value
+        elif arg.startswith("--symdb="):
+            symdb = arg.split("=", 1)[1]
+        elif arg.startswith("-") and len(arg) > 1:
+            raise typer.BadParameter(f"no such option: {arg}", ctx=ctx)
+        else:
+            names.append(arg)
+    if not names:
+        raise typer.BadParameter(f"give at least one NAME ({QUERY_USAGE})", ctx=ctx)
+    return names, symdb
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    options_metavar=QUERY_USAGE,
+)
 def query(
-    names: Annotated[list[str], typer.Argument(help="Symbol names.")],
-    symdb: Annotated[Path, typer.Option("--symdb", help="symbols.klp")] = Path("symbols.klp"),
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show every definition of NAME: object, position, address, type, size, file."""
-    from dataclasses import asdict
+    """Every definition of each NAME: object, position, address, type, size, file, export.
 
+    --symdb FILE (-d): the database (default ./symbols.klp). Exits with 1 when a
+    name is not found.
+    """
+    from klp.symdb import query as q
     from klp.symdb.format import SymbolDB
 
-    db = SymbolDB(str(symdb))
-    found = db.definitions(names)
+    names, symdb = _query_args(ctx)
+    db = SymbolDB(symdb)
+    found = q.query(db, names)
     if as_json:
-        json.dump({n: [asdict(d) for d in found.get(n, [])] for n in names}, sys.stdout,
-                  indent=1)
-        sys.stdout.write("\n")
+        q.print_json(symdb, db, found)
     else:
-        from klp.render import print_table
-
-        rows = [{"name": n, **asdict(d)} for n in names for d in found.get(n, [])]
-        print_table(f"{symdb}", rows, columns=("name", "obj", "pos", "count", "type", "bind",
-                                               "size", "address", "file", "exported"))
-    if any(n not in found for n in names):
+        q.print_table(symdb, db, found)
+    if any(not recs for recs in found.values()):
+        sys.stdout.flush()
         raise typer.Exit(1)

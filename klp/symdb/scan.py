@@ -1,145 +1,569 @@
-"""One object in, its kallsyms-visible symbols out, in the kernel's position order.
+"""One object in, the symbols the running kernel keeps for it out, in position order.
 
-vmlinux follows scripts/kallsyms.c and scripts/mksysmap: defined, named symbols
-that are not section/file symbols, local labels, mapping symbols or the few
-names kallsyms drops, sorted by address. A module follows kernel/module/kallsyms.c
-(is_core_symbol): defined symbols with a name in a SHF_ALLOC section that is
-not an init section, in .symtab order.
+A livepatch names a symbol ``<object>, <name>, <position>``, and the kernel counts
+that position over its own symbol table. So this module reproduces exactly which
+symbols the kernel keeps and in which order it walks them:
+
+* **vmlinux** (kernel: scripts/mksysmap, scripts/kallsyms.c; livepatch needs
+  CONFIG_KALLSYMS_ALL, so every section counts): the symbols ``nm -n`` prints,
+  minus what mksysmap and kallsyms drop, sorted as kallsyms sorts them: by
+  address, then non-weak before weak, then not linker-provided before
+  linker-provided, then fewer leading underscores, then System.map order (which
+  ``nm -n`` sorts by name). Position N = the N-th same-named symbol in that order
+  (kernel/kallsyms.c, kallsyms_on_each_match_symbol walks a name index sorted by
+  name, then address).
+* **modules** (kernel/module/kallsyms.c, is_core_symbol and add_kallsyms): the
+  "core" symbols, in ``.symtab`` order: defined, named, section index below
+  e_shnum, and either in the per-cpu section or in an SHF_ALLOC section that is
+  not an init section; the loader clears SHF_ALLOC of ``.modinfo``,
+  ``__versions`` and ``__version_ext_*`` first (kernel/module/main.c,
+  rewrite_section_headers). A module loaded *after* the livepatch is resolved
+  while its full symtab is still in place (klp_module_coming runs during
+  load_module), where every defined symbol counts; the scanner records that
+  "late" position too when it differs.
+
+Bulk paths work on the codec's raw rows and byte strings; no per-symbol objects.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-from klp.elfcodec.constants import SHF, SHN, STB, STT
-from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT
+from klp.elfcodec.elffile import ElfFile, Section
+from klp.errors import ElfError, InputError
+from klp.symdb.model import SymbolRecord
+from klp.symvers import module_name
 
-# scripts/mksysmap: local labels, arm/arm64 mapping symbols, CRCs; and
-# scripts/kallsyms.c ignored_symbols/prefixes/suffixes.
-_DROPPED = re.compile(
-    r"\.L.*|L0.*|\$[adtx](?:\..*)?|__crc_.*|__efistub_.*|__kvm_nvhe_\$.*|__kvm_nvhe_\.L.*"
-    r"|__AArch64ADRPThunk_.*|__ARMV5PILongThunk_.*|__ARMV7PILongThunk_.*"
-    r"|__ThumbV7PILongThunk_.*|__LA25Thunk_.*|__microLA25Thunk_.*|__kcfi_typeid_.*"
-    r"|.*_from_arm|.*_from_thumb|.*_veneer"
-    r"|_GLOBAL_OFFSET_TABLE_|kallsyms_(?:addresses|offsets|relative_base|num_syms|names"
-    r"|markers|token_table|token_index|seqs_of_names)|_SDA_BASE_|_SDA2_BASE_"
+TYPE_NAMES: tuple[bytes, ...] = (
+    b"NOTYPE", b"OBJECT", b"FUNC", b"SECTION", b"FILE", b"COMMON", b"TLS", b"7",
+    b"8", b"9", b"IFUNC", b"11", b"12", b"13", b"14", b"15",
+)
+BIND_NAMES: tuple[bytes, ...] = (
+    b"LOCAL", b"GLOBAL", b"WEAK", b"3", b"4", b"5", b"6", b"7", b"8", b"9", b"UNIQUE",
+    b"11", b"12", b"13", b"14", b"15",
 )
 
-TYPE_NAMES: dict[int, str] = {
-    STT.NOTYPE: "NOTYPE", STT.OBJECT: "OBJECT", STT.FUNC: "FUNC", STT.TLS: "TLS",
-    STT.GNU_IFUNC: "IFUNC", STT.COMMON: "COMMON"}
-BIND_NAMES: dict[int, str] = {STB.LOCAL: "LOCAL", STB.GLOBAL: "GLOBAL", STB.WEAK: "WEAK",
-              STB.GNU_UNIQUE: "UNIQUE"}
+# scripts/mksysmap (v6.1: types a N U w; prefixes $ .L __crc_ __kstrtab_ __kstrtabns_;
+# the name L0) plus what later kernels moved there from scripts/kallsyms.c, plus the
+# names kallsyms.c itself ignores (its own tables, ppc _SDA_BASE_). Anchored at the
+# start of the name, as mksysmap's " <prefix>" patterns are.
+_IGNORED_VMLINUX = re.compile(
+    rb"\$|\.L|__crc_|__kstrtab_|__kstrtabns_|__efistub_|__pi_\$|__pi_\.L"
+    rb"|__kvm_nvhe_\$|__kvm_nvhe_\.L|__AArch64ADRPThunk_|__ARMV5PILongThunk_"
+    rb"|__ARMV7PILongThunk_|__ThumbV7PILongThunk_|__LA25Thunk_|__microLA25Thunk_"
+    rb"|__kcfi_typeid_|__kvm_nvhe___kcfi_typeid_|__pi___kcfi_typeid_"
+    rb"|(?:L0|_SDA_BASE_|_SDA2_BASE_|kallsyms_(?:addresses|offsets|relative_base|num_syms"
+    rb"|names|markers|token_table|token_index|seqs_of_names))\Z",
+)
+_IGNORED_FIRST = frozenset(b"$._Lk")
+_IGNORED_SUFFIXES = (b"_from_arm", b"_from_thumb", b"_veneer")  # arm
+_IGNORED_CONTAINS = re.compile(rb"\.(?:long|plt)_branch\.")  # ppc stubs
+#: nm letters kallsyms never keeps: undefined, debugging, absolute, weak undefined
+#: (scripts/kallsyms.c is_ignored_symbol; mksysmap drops a N U w).
+_DROPPED_LETTERS = frozenset(b"UuNnaAw")
+#: The absolute symbols kallsyms keeps anyway (ia64 and alpha names).
+_KEPT_ABSOLUTE = frozenset(
+    {b"__kernel_syscall_via_break", b"__kernel_syscall_via_epc", b"__kernel_sigtramp", b"__gp"}
+)
+#: bfd calls a non-SHF_ALLOC section "debugging" by name (bfd/elf.c).
+_DEBUG_SECTION = re.compile(rb"\.(?:debug|gnu\.linkonce\.wi\.|line|stab|zdebug)")
+#: Sections whose SHF_ALLOC the module loader clears before it picks core symbols.
+_LOADER_DROPPED = ("__versions", "__version_ext_crcs", "__version_ext_names", ".modinfo")
+# Plain ints for the hot paths (IntFlag arithmetic makes enum objects).
+_ALLOC, _WRITE, _EXEC = int(SHF.ALLOC), int(SHF.WRITE), int(SHF.EXECINSTR)
+_NOBITS = int(SHT.NOBITS)
+_WEAK_OBJECT = int(STB.WEAK) << 4 | int(STT.OBJECT)
+#: One-byte strings by value, so a letter becomes bytes without a call.
+_BYTE = [bytes((i,)) for i in range(256)]
+
+#: One ``key=value`` string of ``.modinfo`` (NUL-separated, padded with NULs).
+_MODINFO_ITEM = re.compile(rb"([^\0=]+)=([^\0]*)")
+
+#: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
+#: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).
+KSYMTAB_PREFIX = b"__ksymtab_"
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
-    name: str
-    type: str
-    bind: str
-    size: int
-    address: str  #: vmlinux: hex link address; module: section+offset
-    file: str
+class Exports:
+    """What Module.symvers says one object exports, by kind."""
+
+    plain: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL
+    gpl: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL_GPL (and anything else)
+
+    @property
+    def all(self) -> frozenset[bytes]:
+        return self.plain | self.gpl
 
 
-@dataclass
+NO_EXPORTS = Exports()
+#: Module.symvers by object name.
+ExportMap = dict[str, Exports]
+
+
+@dataclass(slots=True)
 class ObjectSymbols:
-    name: str
-    path: str
-    records: list[Record]
-    #: vermagic (modules) or kernel release (vmlinux), for staleness checks.
-    release: str = ""
+    """The kept symbols of one object, as parallel columns in position order."""
+
+    name: str  #: the kernel's object name: ``vmlinux`` or the module name
+    label: str  #: where it was read from, relative to its input folder
+    kind: str  #: "vmlinux" or "module"
+    arch: str
+    meta: dict[str, str]
+    names: list[bytes]
+    letters: list[bytes]  #: the /proc/kallsyms type letter
+    infos: list[int] | None  #: st_info; None when the source (System.map) has none
+    sizes: list[int] | None
+    sections: list[bytes]
+    values: list[int]  #: vmlinux: address; module: offset in its section
+    files: list[bytes]  #: nearest preceding STT_FILE ("" for globals)
+    exported: set[bytes] = field(default_factory=set)
+    #: Modules: row -> (position, count) over the full symtab, where they differ.
+    late: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def positions(self) -> tuple[list[int], list[int], int]:
+        """Per row: the 1-based position among same-named rows and their count; and
+        how many names repeat."""
+        names = self.names
+        counts = Counter(names)
+        pos = [1] * len(names)
+        repeated = {n for n, c in counts.items() if c > 1}
+        if repeated:
+            seen: dict[bytes, int] = {}
+            for i, n in enumerate(names):
+                if n in repeated:
+                    seen[n] = pos[i] = seen.get(n, 0) + 1
+        return pos, [counts[n] for n in names], len(repeated)
+
+    @property
+    def records(self) -> list[SymbolRecord]:
+        """Decoded records (slow; for tests and small objects)."""
+        pos, count, _ = self.positions()
+        out = []
+        for i, name in enumerate(self.names):
+            info = self.infos[i] if self.infos is not None else None
+            late = self.late.get(i, (pos[i], count[i]))
+            out.append(SymbolRecord(
+                name=_text(name), obj=self.name, pos=pos[i], count=count[i],
+                letter=_text(self.letters[i]),
+                type=_text(TYPE_NAMES[info & 15]) if info is not None else "?",
+                bind=_text(BIND_NAMES[info >> 4]) if info is not None else "?",
+                size=self.sizes[i] if self.sizes is not None else None,
+                section=_text(self.sections[i]),
+                value=self.values[i],
+                file=_text(self.files[i]), exported=name in self.exported,
+                late_pos=late[0], late_count=late[1]))
+        return out
 
 
-def _source_files(names: list[str], rows: Sequence[tuple[int, ...]]) -> list[str]:
-    """The nearest preceding STT_FILE name for every local row (globals have none:
-    they all follow the last file symbol)."""
-    files = []
-    current = ""
-    for name, row in zip(names, rows, strict=True):
-        if row[1] & 0xF == STT.FILE:
-            current = name
-        files.append(current if row[1] >> 4 == STB.LOCAL else "")
-    return files
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
-def scan_vmlinux(elf: ElfFile, path: str) -> ObjectSymbols:
-    table = elf.symtab
-    rows = table.rows
-    names = table.names()
-    files = _source_files(names, rows)
-    kept = []
-    for i, row in enumerate(rows):
-        info, shndx = row[1], row[3]
-        if shndx == SHN.UNDEF or info & 0xF in (STT.SECTION, STT.FILE):
-            continue
-        name = names[i]
-        if not name or _DROPPED.fullmatch(name):
-            continue
-        if shndx == SHN.ABS and info >> 4 == STB.LOCAL:
-            continue  # mksysmap drops 'a' symbols
-        kept.append((row[4], i))
-    kept.sort()  # kallsyms: by address, then input order
-    records = [
-        Record(names[i], TYPE_NAMES.get(rows[i][1] & 0xF, "?"),
-               BIND_NAMES.get(rows[i][1] >> 4, "?"), rows[i][5], f"{rows[i][4]:x}", files[i])
-        for _, i in kept
-    ]
-    return ObjectSymbols("vmlinux", path, records, _release(elf))
+def _name_at(strtab: bytes, offset: int) -> bytes:
+    end = strtab.find(b"\0", offset)
+    return strtab[offset:end] if end >= 0 else strtab[offset:]
 
 
-def _release(elf: ElfFile) -> str:
-    """The kernel release from linux_banner ("Linux version <release> ...")."""
-    table = elf.symtab
-    for i, name in enumerate(table.names()):
-        if name == "linux_banner":
-            shndx = table.shndx(i)
-            if not 0 < shndx < len(elf.sections):
-                return ""
-            sec = elf.sections[shndx]
-            start = table.rows[i][4] - sec.sh_addr
-            text = bytes(sec.raw()[start : start + 200])
-            parts = text.split(b"\0", 1)[0].split()
-            return parts[2].decode(errors="replace") if len(parts) > 2 else ""
+def build_id(elf: ElfFile) -> str:
+    """The GNU build ID (NT_GNU_BUILD_ID note) in hex, or ""."""
+    order: Literal["little", "big"] = "little" if elf.little else "big"
+    for sec in elf.sections_of_type(SHT.NOTE):
+        raw = bytes(sec.raw())
+        pos = 0
+        while pos + 12 <= len(raw):
+            namesz = int.from_bytes(raw[pos : pos + 4], order)
+            descsz = int.from_bytes(raw[pos + 4 : pos + 8], order)
+            ntype = int.from_bytes(raw[pos + 8 : pos + 12], order)
+            name_end = pos + 12 + namesz
+            desc = (name_end + 3) & ~3
+            if ntype == 3 and raw[pos + 12 : name_end].rstrip(b"\0") == b"GNU":
+                return raw[desc : desc + descsz].hex()
+            pos = (desc + descsz + 3) & ~3
     return ""
 
 
 def modinfo(elf: ElfFile) -> dict[str, str]:
+    """``.modinfo`` as key -> first value (name, vermagic, livepatch, ...)."""
     sec = elf.find_section(".modinfo")
-    if sec is None:
+    if sec is None or sec.is_nobits:
         return {}
     found: dict[str, str] = {}
-    for item in bytes(sec.raw()).split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep:
-            found.setdefault(key.decode(errors="replace"), value.decode(errors="replace"))
+    for key, value in _MODINFO_ITEM.findall(bytes(sec.raw())):
+        found.setdefault(_text(key), _text(value))
     return found
 
 
-def scan_module(elf: ElfFile, path: str, fallback_name: str) -> ObjectSymbols:
-    info_map = modinfo(elf)
+def is_livepatch(elf: ElfFile) -> bool:
+    """A livepatch module (kernel: check_modinfo_livepatch reads ``livepatch=Y``)."""
+    return modinfo(elf).get("livepatch") == "Y"
+
+
+# -- vmlinux ---------------------------------------------------------------------------
+
+
+def _nm_section_letter(sec: Section) -> int:
+    """The letter nm gives a symbol of this section (bfd decode_section_type), as a byte."""
+    flags = int(sec.sh_flags)
+    nobits = sec.sh_type == _NOBITS
+    if flags & _EXEC:
+        return ord("t")
+    if flags & _ALLOC and not nobits:
+        return ord("d") if flags & _WRITE else ord("r")
+    if nobits:
+        return ord("b")
+    if _DEBUG_SECTION.match(sec.name.encode("utf-8", "surrogateescape")):
+        return ord("N")
+    return ord("?") if flags & _WRITE else ord("n")
+
+
+def _nm_letter(info: int, shndx: int, section_letters: list[int]) -> int:
+    """nm's type letter for a symbol (bfd_decode_symclass), as a byte."""
+    stype, bind = info & 15, info >> 4
+    if shndx == SHN.UNDEF:
+        if bind == STB.WEAK:
+            return ord("v") if stype == STT.OBJECT else ord("w")
+        return ord("U")
+    if shndx == SHN.COMMON:
+        return ord("C")
+    if stype == STT.GNU_IFUNC:
+        return ord("i")
+    if bind == STB.WEAK:
+        return ord("V") if stype == STT.OBJECT else ord("W")
+    if bind == STB.GNU_UNIQUE:
+        return ord("u")
+    if bind > STB.WEAK:
+        return ord("?")
+    if shndx >= SHN.LORESERVE or shndx >= len(section_letters):
+        letter = ord("a")
+    else:
+        letter = section_letters[shndx]
+    return letter - 32 if bind == STB.GLOBAL and 97 <= letter <= 122 else letter
+
+
+def _linker_provided(name: bytes) -> bool:
+    """scripts/kallsyms.c may_be_linker_script_provide_symbol: __start_x, x_end, ..."""
+    if len(name) < 8 or not name.startswith(b"__"):
+        return False
+    return (name.startswith((b"__start_", b"__stop_", b"__end_"))
+            or name.endswith((b"_start", b"_end")))
+
+
+def _kallsyms_tie_key(name: bytes, letter: int, index: int) -> tuple[int, int, int, bytes, int]:
+    """scripts/kallsyms.c compare_symbols after the address; then nm -n's name order."""
+    weak = letter in (ord("w"), ord("W"))
+    underscores = len(name) - len(name.lstrip(b"_"))
+    return (weak, _linker_provided(name), underscores, name, index)
+
+
+def kernel_release(elf: ElfFile, names: list[bytes], rows: list[int]) -> tuple[str, str]:
+    """(release, banner) from ``linux_banner`` ("Linux version <release> ...")."""
+    try:
+        i = rows[names.index(b"linux_banner")]
+    except ValueError:
+        return "", ""
+    table = elf.symtab
+    shndx = table.shndx(i)
+    if not 0 < shndx < len(elf.sections):
+        return "", ""
+    sec = elf.sections[shndx]
+    start = table.rows[i][4] - sec.sh_addr
+    if sec.is_nobits or not 0 <= start < sec.sh_size:
+        return "", ""
+    text = bytes(sec.raw()[start : start + 512]).split(b"\0", 1)[0]
+    banner = _text(text).strip()
+    parts = banner.split()
+    release = parts[2] if len(parts) > 2 and parts[:2] == ["Linux", "version"] else ""
+    return release, banner
+
+
+def scan_vmlinux(elf: ElfFile, label: str, exports: Exports = NO_EXPORTS) -> ObjectSymbols:
+    """vmlinux's kallsyms symbols, in kallsyms (address) order."""
+    if elf.e_type not in (2, 3):
+        raise ElfError(elf.path, "not a linked kernel image (ET_EXEC or ET_DYN); "
+                       "pass modules with --modules or as paths")
     table = elf.symtab
     rows = table.rows
-    names = table.names()
-    files = _source_files(names, rows)
+    strtab = table.strtab.encode()  # with any names an edit appended
+    find = strtab.find
+    # Candidates: named, not section or file symbols (nm hides those), defined or a
+    # weak undefined object (nm's "v", which neither mksysmap nor kallsyms drops).
+    cand = [i for i, r in enumerate(rows)
+            if (r[3] or r[1] == _WEAK_OBJECT) and r[0] and (r[1] & 15) not in (3, 4)]
+    if cand and cand[0] == 0:
+        cand = cand[1:]
+    names = [strtab[o : find(b"\0", o)] for o in [rows[i][0] for i in cand]]
+    shndx = [rows[i][3] for i in cand]
+    if SHN.XINDEX in shndx:
+        shndx = [table.shndx(i) for i in cand]
+    section_letters = [_nm_section_letter(s) for s in elf.sections]
+    kinds = list(zip([rows[i][1] for i in cand], shndx, strict=True))  # the letter's inputs
+    memo = {k: _nm_letter(k[0], k[1], section_letters) for k in set(kinds)}
+    letters = [memo[k] for k in kinds]
+    dropped = _DROPPED_LETTERS
+    keep = [k for k, (n, c) in enumerate(zip(names, letters, strict=True))
+            if n and not (c in dropped and not (c == 65 and n in _KEPT_ABSOLUTE))
+            and not _ignored_vmlinux_name(n)]
+    # The nearest preceding STT_FILE of each local symbol.
+    file_rows = [i for i, r in enumerate(rows) if r[1] & 15 == STT.FILE]
+    file_names = [strtab[rows[i][0] : find(b"\0", rows[i][0])] for i in file_rows]
+    values = [rows[cand[k]][4] for k in keep]
+    order = _kallsyms_order(values, [names[k] for k in keep], [letters[k] for k in keep])
+    keep = [keep[j] for j in order]
+    kept_rows = [cand[k] for k in keep]
+    files = _files(rows, kept_rows, file_rows, file_names)
+    secnames = [s.name.encode("utf-8", "surrogateescape") for s in elf.sections]
+    special: dict[int, bytes] = {SHN.ABS: b"*ABS*", SHN.COMMON: b"*COM*", 0: b"*UND*"}
+    nsec = len(secnames)
+    release, banner = kernel_release(elf, [names[k] for k in keep], kept_rows)
+    meta = {"release": release, "build-id": build_id(elf), "banner": banner}
+    obj = ObjectSymbols(
+        name="vmlinux", label=label, kind="vmlinux", arch=elf.arch.name,
+        meta={k: v for k, v in meta.items() if v},
+        names=[names[k] for k in keep],
+        letters=[_BYTE[letters[k]] for k in keep],
+        infos=[rows[i][1] for i in kept_rows],
+        sizes=[rows[i][5] for i in kept_rows],
+        sections=[secnames[x] if 0 < x < nsec else special.get(x, b"*UND*")
+                  for x in (shndx[k] for k in keep)],
+        values=[rows[i][4] for i in kept_rows],
+        files=files,
+    )
+    obj.exported = _exported(obj.names, exports.all)
+    return obj
+
+
+def _files(rows: Sequence[tuple[int, ...]], kept: list[int], file_rows: list[int],
+           file_names: list[bytes]) -> list[bytes]:
+    """The nearest preceding STT_FILE name of each kept local row ("" for globals)."""
+    right = bisect.bisect_right
+    return [b"" if rows[i][1] >> 4 else (file_names[f] if (f := right(file_rows, i) - 1) >= 0
+                                         else b"")
+            for i in kept]
+
+
+def _ignored_vmlinux_name(name: bytes) -> bool:
+    """mksysmap's and kallsyms' name filters (cheap tests first)."""
+    if name[0] in _IGNORED_FIRST and _IGNORED_VMLINUX.match(name):
+        return True
+    return name.endswith(_IGNORED_SUFFIXES) or (
+        b"_branch." in name and bool(_IGNORED_CONTAINS.search(name)))
+
+
+def _kallsyms_order(values: list[int], names: list[bytes], letters: list[int]) -> list[int]:
+    """Indices in kallsyms order: by address; equal addresses by scripts/kallsyms.c
+    compare_symbols, then System.map (nm -n: name) order, then symtab order."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    shared = {v for v, c in Counter(values).items() if c > 1}
+    if not shared:
+        return order
+    ordered = [values[i] for i in order]
+    for value in shared:  # each address's run is contiguous in ``order``
+        lo = bisect.bisect_left(ordered, value)
+        hi = bisect.bisect_right(ordered, value, lo)
+        order[lo:hi] = sorted(order[lo:hi],
+                              key=lambda i: _kallsyms_tie_key(names[i], letters[i], i))
+    return order
+
+
+def _exported(names: list[bytes], exports: frozenset[bytes]) -> set[bytes]:
+    """Names exported by this object: Module.symvers, or a ``__ksymtab_<name>`` entry."""
+    found = {n[10:] for n in names if n.startswith(KSYMTAB_PREFIX)}
+    found |= exports
+    return found & set(names)
+
+
+def read_system_map(path: str, exports: Exports = NO_EXPORTS) -> ObjectSymbols:
+    """vmlinux's symbols from System.map, in the file's order, minus what kallsyms drops."""
+    names: list[bytes] = []
+    letters: list[bytes] = []
+    values: list[int] = []
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror or e}") from None
+    for lineno, line in enumerate(data.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            if len(parts) < 3 or len(parts[1]) != 1:
+                raise ValueError
+            value = int(parts[0], 16)
+        except ValueError:
+            raise InputError(f"{path}:{lineno}: not a System.map line") from None
+        name, letter = parts[2], parts[1]
+        if _ignored_vmlinux_name(name) or (letter[0] in _DROPPED_LETTERS
+                             and not (letter == b"A" and name in _KEPT_ABSOLUTE)):
+            continue
+        names.append(name)
+        letters.append(letter)
+        values.append(value)
+    if not names:
+        raise InputError(f"{path}: no symbols (is it a System.map?)")
+    n = len(names)
+    obj = ObjectSymbols(
+        name="vmlinux", label=path.rsplit("/", 1)[-1], kind="vmlinux", arch="",
+        meta={}, names=names, letters=letters, infos=None, sizes=None,
+        sections=[b""] * n, values=values, files=[b""] * n,
+    )
+    obj.exported = _exported(names, exports.all)
+    return obj
+
+
+# -- modules ---------------------------------------------------------------------------
+
+
+def _kernel_module_letter(sec: Section, is_pcpu: bool) -> int:
+    """kernel/module/kallsyms.c elf_type for a defined symbol of this section."""
+    flags = int(sec.sh_flags)
+    if is_pcpu:
+        return ord("a")
+    if flags & _EXEC:
+        return ord("t")
+    if flags & _ALLOC and sec.sh_type != _NOBITS:
+        return ord("d") if flags & _WRITE else ord("r")
+    if sec.sh_type == _NOBITS:
+        return ord("b")
+    return ord("n") if sec.name.startswith(".debug") else ord("?")
+
+
+def core_sections(elf: ElfFile) -> tuple[list[bool], int]:
+    """Per section: does it hold core symbols (is_core_symbol); and the per-cpu index."""
+    sections = elf.sections
+    alloc = [bool(int(s.sh_flags) & _ALLOC) for s in sections]
+
+    def find_sec(name: str) -> int:  # kernel/module/main.c find_sec: first SHF_ALLOC match
+        for s in sections:
+            if alloc[s.index] and s.name == name:
+                return s.index
+        return 0
+
+    pcpu = find_sec(".data..percpu")
+    for name in _LOADER_DROPPED:
+        alloc[find_sec(name)] = False
+    core = [a and not s.name.startswith(".init") for a, s in zip(alloc, sections, strict=True)]
+    core[0] = False
+    if pcpu:
+        core[pcpu] = True
+    return core, pcpu
+
+
+def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
+                info: dict[str, str] | None = None) -> ObjectSymbols:
+    """A module's core kallsyms symbols, in .symtab order."""
+    if elf.e_type != 1:
+        raise ElfError(elf.path, "not a module (ET_REL)")
+    info = modinfo(elf) if info is None else info
+    name = info.get("name") or module_name(label)
+    table = elf.symtab
+    rows = table.rows
+    strtab = table.strtab.encode()  # with any names an edit appended
+    find = strtab.find
     sections = elf.sections
     shnum = len(sections)
-    records = []
-    for i, row in enumerate(rows):
-        shndx = table.shndx(i) if row[3] == SHN.XINDEX else row[3]
-        if shndx == SHN.UNDEF or shndx >= shnum or not row[0]:
-            continue
-        sec = sections[shndx]
-        if not sec.sh_flags & SHF.ALLOC or sec.name.startswith(".init"):
-            continue
-        records.append(Record(names[i], TYPE_NAMES.get(row[1] & 0xF, "?"),
-                              BIND_NAMES.get(row[1] >> 4, "?"), row[5],
-                              f"{sec.name}+{row[4]:#x}", files[i]))
-    name = info_map.get("name") or fallback_name
-    return ObjectSymbols(name, path, records, info_map.get("vermagic", ""))
+    core, pcpu = core_sections(elf)
+    # kernel/module/kallsyms.c is_core_symbol, in .symtab order (row 0 is never one).
+    kept = [i for i, r in enumerate(rows) if 0 < r[3] < shnum and r[0] and core[r[3]]]
+    if kept and kept[0] == 0:
+        kept = kept[1:]
+    krows = [rows[i] for i in kept]
+    names = [strtab[o : find(b"\0", o)] for o in [r[0] for r in krows]]
+    # Named, defined symbols that are not core: only a late-loaded module counts them.
+    other = {strtab[r[0] : find(b"\0", r[0])] for r in rows
+             if r[3] and r[0] and (r[3] >= shnum or not core[r[3]])}
+    file_rows = [i for i, r in enumerate(rows) if r[1] & 15 == 4]  # STT_FILE
+    file_names = [strtab[rows[i][0] : find(b"\0", rows[i][0])] for i in file_rows]
+    files = _files(rows, kept, file_rows, file_names)
+    secnames = [s.name.encode("utf-8", "surrogateescape") for s in sections]
+    sec_letters = [_kernel_module_letter(s, s.index == pcpu) for s in sections]
+    symvers = (exports or {}).get(name, NO_EXPORTS)
+    exported = _exported(names, symvers.all)
+    # kernel elf_type: weak symbols are v/w whatever their section.
+    letters = [(118 if r[1] & 15 == 1 else 119) if r[1] >> 4 == 2 else sec_letters[r[3]]
+               for r in krows]
+    upper = _plain_exports(names, krows, secnames, symvers) if exported else set()
+    if upper:  # /proc/kallsyms: upper case for the module's own EXPORT_SYMBOLs
+        once = _unique(names, upper)
+        letters = [c - 32 if 97 <= c <= 122 and n in upper and (r[1] >> 4 or n in once) else c
+                   for c, n, r in zip(letters, names, krows, strict=True)]
+    obj = ObjectSymbols(
+        name=name, label=label, kind="module", arch=elf.arch.name,
+        meta={k: info[k] for k in ("vermagic", "srcversion") if info.get(k)},
+        names=names, letters=[_BYTE[c] for c in letters],
+        infos=[r[1] for r in krows],
+        sizes=[r[5] for r in krows],
+        sections=[secnames[r[3]] for r in krows],
+        values=[r[4] for r in krows],
+        files=files, exported=exported,
+    )
+    bid = build_id(elf)
+    if bid:
+        obj.meta["build-id"] = bid
+    affected = other.intersection(names)
+    if affected:
+        obj.late = _late_positions(table.rows, strtab, kept, affected)
+    return obj
 
 
-def is_livepatch(elf: ElfFile) -> bool:
-    return modinfo(elf).get("livepatch") == "Y"
+def _plain_exports(names: list[bytes], krows: Sequence[tuple[int, ...]], secnames: list[bytes],
+                   symvers: Exports) -> set[bytes]:
+    """Names /proc/kallsyms shows in upper case: kernel/module/kallsyms.c is_exported
+    looks only at the module's EXPORT_SYMBOL table (``__ksymtab``), not the GPL one."""
+    ksymtab = {n[10:]: secnames[r[3]] for n, r in zip(names, krows, strict=True)
+               if n.startswith(KSYMTAB_PREFIX)}
+    if ksymtab:
+        return {n for n, sec in ksymtab.items() if sec == b"__ksymtab"}
+    return set(symvers.plain)
+
+
+def _unique(names: list[bytes], wanted: set[bytes]) -> set[bytes]:
+    """The names of ``wanted`` defined once: a static exported symbol is then the export."""
+    counts = Counter(n for n in names if n in wanted)
+    return {n for n, c in counts.items() if c == 1}
+
+
+def _late_positions(rows: list[tuple[int, int, int, int, int, int]], strtab: bytes,
+                    kept: list[int], affected: set[bytes]) -> dict[int, tuple[int, int]]:
+    """(position, count) over every defined symbol, for the kept rows named in ``affected``.
+
+    kernel/module/kallsyms.c module_kallsyms_on_each_symbol skips only SHN_UNDEF, and
+    while the module is still loading its kallsyms table is the whole symtab.
+    """
+    where = {row: k for k, row in enumerate(kept)}
+    seen: dict[bytes, int] = {}
+    late: dict[int, int] = {}
+    late_name: dict[int, bytes] = {}
+    for i in range(1, len(rows)):
+        st_name, _, _, shndx, _, _ = rows[i]
+        if not shndx or not st_name:
+            continue
+        name = _name_at(strtab, st_name)
+        if name in affected:
+            seen[name] = seen.get(name, 0) + 1
+            if i in where:
+                late[where[i]] = seen[name]
+                late_name[where[i]] = name
+    return {k: (p, seen[late_name[k]]) for k, p in late.items()}
+
+
+def scan_object(elf: ElfFile, label: str, exports: ExportMap | None = None
+                ) -> ObjectSymbols | None:
+    """vmlinux or a module, by ELF type; None for a livepatch module (left out)."""
+    exports = exports or {}
+    if elf.e_type in (2, 3):
+        return scan_vmlinux(elf, label, exports.get("vmlinux", NO_EXPORTS))
+    info = modinfo(elf)
+    if info.get("livepatch") == "Y":
+        return None
+    return scan_module(elf, label, exports, info)

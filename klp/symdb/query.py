@@ -1,0 +1,64 @@
+"""``klp symdb query``: every definition of a few names, as a table or as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from klp.symdb.format import SymbolDB
+from klp.symdb.model import SymbolRecord
+
+COLUMNS = ("name", "obj", "pos", "sympos", "address", "letter", "type", "bind", "size",
+           "file", "exported")
+
+
+def query(db: SymbolDB, names: Sequence[str]) -> dict[str, list[SymbolRecord]]:
+    """Every definition of each name (an unknown name maps to an empty list)."""
+    found = db.lookup(names)
+    return {n: found.get(n, []) for n in names}
+
+
+def to_json(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> dict[str, Any]:
+    return {
+        "symdb": path,
+        "format": db.format,
+        "release": db.kernel_release,
+        "symbols": {n: [r.as_dict() for r in recs] for n, recs in found.items()},
+    }
+
+
+def print_json(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> None:
+    json.dump(to_json(path, db, found), sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+def _row(r: SymbolRecord) -> dict[str, Any]:
+    sympos = r.sympos
+    return {
+        "name": r.name, "obj": r.obj,
+        "pos": f"{r.pos}/{r.count}" + ("" if r.load_order_safe
+                                       else f" (late {r.late_pos}/{r.late_count})"),
+        "sympos": "load-order dependent" if sympos is None else str(sympos),
+        "address": r.address, "letter": r.letter, "type": r.type, "bind": r.bind,
+        "size": "?" if r.size is None else str(r.size), "file": r.file or "",
+        "exported": r.exported,
+    }
+
+
+def print_table(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> None:
+    from klp.render import print_table as table
+
+    rows = [_row(r) for recs in found.values() for r in recs]
+    release = f" ({db.kernel_release})" if db.kernel_release else ""
+    table(f"{path}{release}", rows, columns=COLUMNS)
+    missing = [n for n, recs in found.items() if not recs]
+    if missing:
+        from rich.console import Console
+
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        for name in missing:
+            hints = db.closest(name, 3)
+            hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+            err.print(f"[yellow]{name}[/]: not in {path}{hint}")

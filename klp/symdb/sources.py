@@ -1,0 +1,183 @@
+"""Where a kernel's objects are: a build tree, a distro layout or explicit paths.
+
+Also opens one object, decompressing ``.ko.xz``/``.ko.gz``/``.ko.zst`` the way
+the kernel's module loader accepts them, so the scanner always sees plain ELF.
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import os
+import shutil
+import subprocess
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from klp.elfcodec.constants import ET
+from klp.elfcodec.elffile import ElfFile
+from klp.errors import ElfError, InputError
+
+#: What counts as a module file in a ``--modules`` folder.
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSource:
+    """One object to scan: the path to open and the label recorded in symbols.klp."""
+
+    path: str
+    #: Path relative to the folder it was found in (stable when the tree moves).
+    label: str
+
+
+@dataclass
+class Sources:
+    """Everything one ``klp symdb build`` reads."""
+
+    vmlinux: ObjectSource | None = None
+    system_map: str | None = None
+    modules: list[ObjectSource] = field(default_factory=list)
+    symvers: str | None = None
+
+
+def _is_executable_elf(path: str) -> bool:
+    """True for an ET_EXEC/ET_DYN ELF file (a vmlinux), from its first 18 bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(18)
+    except OSError:
+        return False
+    if len(head) < 18 or head[:4] != b"\x7fELF":
+        return False
+    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
+    return e_type in (ET.EXEC, ET.DYN)
+
+
+def _tree_modules(tree: Path) -> list[ObjectSource]:
+    """The modules a build tree lists in modules.order: the ``.ko``, else the ``.o``.
+
+    kbuild writes ``path/foo.o`` (v6.1+) or ``path/foo.ko`` (older) per line.
+    A listed module with neither file is kept, so reading it fails with its name.
+    """
+    order = tree / "modules.order"
+    if not order.is_file():
+        return []
+    found = []
+    for line in order.read_text(errors="surrogateescape").splitlines():
+        entry = line.strip()
+        if not entry:
+            continue
+        stem = entry.removesuffix(".ko").removesuffix(".o")
+        ko, obj = tree / f"{stem}.ko", tree / f"{stem}.o"
+        chosen = ko if ko.is_file() or not obj.is_file() else obj
+        found.append(ObjectSource(str(chosen), os.path.relpath(chosen, tree)))
+    return found
+
+
+def _folder_modules(root: Path) -> list[ObjectSource]:
+    """Every module file under ``root`` (symlinked folders such as build/ are not followed)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            if name.endswith(MODULE_SUFFIXES):
+                path = os.path.join(folder, name)
+                found.append(ObjectSource(path, os.path.relpath(path, root)))
+    found.sort(key=lambda s: s.label)
+    return found
+
+
+def find_sources(
+    *,
+    kernel_tree: str | None = None,
+    vmlinux: str | None = None,
+    system_map: str | None = None,
+    modules_dir: str | None = None,
+    symvers: str | None = None,
+    paths: tuple[str, ...] | list[str] = (),
+) -> Sources:
+    """Resolve the command line's inputs into the objects to scan."""
+    src = Sources(system_map=system_map, symvers=symvers)
+    if vmlinux:
+        src.vmlinux = ObjectSource(vmlinux, os.path.basename(vmlinux))
+    for given in (vmlinux, system_map, symvers):
+        if given and not os.path.isfile(given):
+            raise InputError(f"{given}: no such file")
+    if kernel_tree:
+        tree = Path(kernel_tree)
+        if not tree.is_dir():
+            raise InputError(f"{tree}: not a folder")
+        if src.vmlinux is None and src.system_map is None:
+            if not (tree / "vmlinux").is_file():
+                raise InputError(f"{tree}: no vmlinux (build the kernel first)")
+            src.vmlinux = ObjectSource(str(tree / "vmlinux"), "vmlinux")
+        if src.symvers is None and (tree / "Module.symvers").is_file():
+            src.symvers = str(tree / "Module.symvers")
+        src.modules += _tree_modules(tree)
+    if modules_dir:
+        root = Path(modules_dir)
+        if not root.is_dir():
+            raise InputError(f"{root}: not a folder")
+        src.modules += _folder_modules(root)
+    for p in paths:
+        if src.vmlinux is None and _is_executable_elf(p):
+            src.vmlinux = ObjectSource(p, os.path.basename(p))
+        else:
+            src.modules.append(ObjectSource(p, p))
+    if not (src.vmlinux or src.system_map or src.modules):
+        raise InputError(
+            "nothing to scan: give --kernel-tree, --vmlinux, --system-map, --modules "
+            "or object paths"
+        )
+    return src
+
+
+def _zstd_decompress(path: str, data: bytes) -> bytes:
+    """zstd without a new dependency: ``zstandard`` or Python 3.14's module if present,
+    else the ``zstd`` command."""
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    try:
+        from compression import zstd  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        return bytes(zstd.decompress(data))
+    if shutil.which("zstd") is None:
+        raise ElfError(path, "cannot decompress: no zstd command (apt-get install zstd)")
+    proc = subprocess.run(["zstd", "-dcq"], input=data, capture_output=True, check=False)
+    if proc.returncode != 0:
+        reason = proc.stderr.decode(errors="replace").strip() or "zstd failed"
+        raise ElfError(path, f"cannot decompress: {reason}")
+    return proc.stdout
+
+
+def read_object(path: str) -> bytes:
+    """The ELF bytes of an object, decompressing .xz, .gz and .zst by suffix."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise ElfError(path, f"cannot read: {e.strerror or e}") from None
+    try:
+        if path.endswith(".xz"):
+            return lzma.decompress(raw)
+        if path.endswith(".gz"):
+            return gzip.decompress(raw)
+        if path.endswith(".zst"):
+            return _zstd_decompress(path, raw)
+    except (lzma.LZMAError, EOFError, OSError, zlib.error) as e:
+        raise ElfError(path, f"cannot decompress: {e}") from None
+    return raw
+
+
+def open_object(path: str) -> ElfFile:
+    """The object as an ElfFile: mapped when plain, decompressed in memory otherwise."""
+    if path.endswith((".xz", ".gz", ".zst")):
+        return ElfFile.from_bytes(read_object(path), path)
+    return ElfFile.open(path)

@@ -1,0 +1,158 @@
+"""symbols.klp writer and reader on synthetic objects: escaping, the index, bad files."""
+
+from __future__ import annotations
+
+import pathlib
+from collections import Counter
+
+import pytest
+
+from klp.errors import InputError
+from klp.symdb.format import (
+    HEADER,
+    Assembler,
+    SymbolDB,
+    assemble,
+    encode_object,
+    escape,
+    header_meta,
+    unescape,
+)
+from klp.symdb.scan import ObjectSymbols
+
+ODD = [b"plain", b"tab\there", b"new\nline", b"back\\slash", b"*star", b"%pct", b"#hash",
+       b"\\lead", b"caf\xc3\xa9", b"bad\xff\xfebytes", b"plain"]
+
+
+def obj(name: str, names: list[bytes], kind: str = "module") -> ObjectSymbols:
+    n = len(names)
+    return ObjectSymbols(
+        name=name, label=f"{name}.ko", kind=kind, arch="x86_64", meta={"vermagic": "6.1.0 SMP "},
+        names=names, letters=[b"t"] * n, infos=[0x02] * n, sizes=list(range(n)),
+        sections=[b".text"] * n, values=[16 * i for i in range(n)], files=[b"a\tfile.c"] * n,
+        exported={names[0]} if names else set())
+
+
+def write(tmp_path: pathlib.Path, objects: list[ObjectSymbols], expected: int | None = None
+          ) -> SymbolDB:
+    encoded = [encode_object(o) for o in objects]
+    meta = header_meta(encoded, "none")
+    if expected is None:
+        data = assemble(meta, encoded)
+    else:
+        asm = Assembler(expected)
+        for e in encoded:
+            asm.add(e)
+        data = asm.finish(meta)
+    path = tmp_path / "s.klp"
+    path.write_bytes(data)
+    return SymbolDB(str(path))
+
+
+def text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def test_escape_round_trip() -> None:
+    for raw in ODD:
+        field = escape(raw)
+        assert b"\t" not in field and b"\n" not in field and field[:1] not in (b"*", b"%", b"#")
+        assert unescape(field) == raw
+
+
+def test_odd_names_are_found(tmp_path: pathlib.Path) -> None:
+    db = write(tmp_path, [obj("odd", ODD)])
+    found = db.lookup([text(n) for n in ODD])
+    assert set(found) == {text(n) for n in ODD}
+    assert [(r.pos, r.count) for r in found["plain"]] == [(1, 2), (2, 2)]
+    assert all(r.exported for r in found["plain"])  # a name is exported, not a definition
+    assert found["tab\there"][0].file == "a\tfile.c"
+    assert [r.name for r in db] == [text(n) for n in ODD]
+    assert db.all_names() == {text(n) for n in ODD}
+    assert db.lookup(["missing", "plai", "plain\t"]) == {}
+
+
+def test_index_finds_every_record(tmp_path: pathlib.Path) -> None:
+    """Many objects and many same-hash buckets: every name finds all its definitions,
+    in file order; also when the index was sized for far more symbols."""
+    objects = [obj(f"m{i}", [b"shared", *(b"s%d_%d" % (i, j) for j in range(50)), b"shared"])
+               for i in range(40)]
+    for expected in (None, 10**6):
+        db = write(tmp_path, objects, expected)
+        records = list(db)
+        assert len(records) == 40 * 52
+        by_name = Counter(r.name for r in records)
+        found = db.lookup(by_name)
+        assert {n: len(v) for n, v in found.items()} == dict(by_name)
+        shared = found["shared"]
+        assert [(r.obj, r.pos) for r in shared] == [(f"m{i}", p) for i in range(40) for p in (1, 2)]
+        assert db.objects() == [f"m{i}" for i in range(40)]
+
+
+def test_same_objects_same_bytes(tmp_path: pathlib.Path) -> None:
+    a = write(tmp_path, [obj("x", ODD)]).data[:]
+    b = write(tmp_path, [obj("x", ODD)]).data[:]
+    assert a == b
+
+
+def test_no_objects(tmp_path: pathlib.Path) -> None:
+    db = write(tmp_path, [])
+    assert db.objects() == [] and db.lookup(["x"]) == {} and list(db) == []
+    assert db.kernel_release == "" and db.meta["objects"] == "0"
+
+
+def test_metadata(tmp_path: pathlib.Path) -> None:
+    db = write(tmp_path, [obj("a", [b"x"]), obj("b", [b"y"])])
+    assert db.vermagic == "6.1.0 SMP " and db.kernel_release == "6.1.0"  # trailing space kept
+    assert db.object_meta("b") == {"path": "b.ko", "vermagic": "6.1.0 SMP "}
+    with pytest.raises(KeyError):
+        db.object_meta("c")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "not a symbols.klp file"),
+    (b"hello\n", "not a symbols.klp file"),
+    (b"klp-symbols 2\n", "version '2' is not supported"),
+    (HEADER + b"\n*vmlinux\nx\t1\t1\n", "damaged"),
+])
+def test_reader_refuses(content: bytes, message: str, tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "bad.klp"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        SymbolDB(str(path))
+
+
+def test_reader_refuses_a_truncated_file(tmp_path: pathlib.Path) -> None:
+    good = write(tmp_path, [obj("a", ODD)])
+    data = bytes(good.data[:])
+    (tmp_path / "cut.klp").write_bytes(data[:-100] + data[-22:])
+    with pytest.raises(InputError, match="damaged"):
+        SymbolDB(str(tmp_path / "cut.klp"))
+    with pytest.raises(InputError, match=r"(?i)no such file"):
+        SymbolDB(str(tmp_path / "none.klp"))
+
+
+def test_upstream_reader(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "up.klp"
+    path.write_text("klp-convert-symbol-data.0.1 (made by hand)\n*vmlinux\nfoo\nbar\nfoo\n"
+                    "__ksymtab_bar\n*mod_a\nfoo\n")
+    db = SymbolDB(str(path))
+    assert db.format == "klp-convert-0.1" and not db.positions_exact
+    assert db.objects() == ["vmlinux", "mod_a"]
+    found = db.lookup(["foo", "bar", "baz"])
+    assert [(r.obj, r.pos, r.count) for r in found["foo"]] == [
+        ("vmlinux", 1, 2), ("vmlinux", 2, 2), ("mod_a", 1, 1)]
+    assert db.exported("bar") and not db.exported("foo") and "baz" not in found
+    assert [(r.name, r.pos) for r in db][:3] == [("foo", 1), ("bar", 1), ("foo", 2)]
+    assert db.closest("fooo", 3) == ["foo"]
+    path.write_text("klp-convert-symbol-data.0.1\nfoo\n*vmlinux\n")
+    with pytest.raises(InputError, match="before the first"):
+        SymbolDB(str(path))
+
+
+def test_definitions_shape(tmp_path: pathlib.Path) -> None:
+    db = write(tmp_path, [obj("m", ODD)])
+    (first, second) = db.definitions(["plain"])["plain"]
+    assert (first.obj, first.pos, first.count, first.exported) == ("m", 1, 2, True)
+    assert second.address == ".text+0xa0" and second.size == 10
+    assert db.vmlinux_exports(["plain"]) == set()  # a module export is not vmlinux's

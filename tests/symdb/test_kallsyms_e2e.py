@@ -1,0 +1,64 @@
+"""Module positions against the running kernel: Debian's cloud-amd64 under qemu.
+
+Loads a few modules that have repeated local names (and one whose file name has a
+dash), then compares each module's /proc/kallsyms lines (names, type letters and
+order) with the symbols.klp records of that object. Uses tests/e2e/harness.py.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+
+import pytest
+
+from klp.symdb.format import SymbolDB
+from tests.cli import klp
+from tests.conftest import realdata_or_skip, require_realdata
+from tests.e2e.harness import GuestPlan, Kernel, boot_plan
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realdata, pytest.mark.slow]
+
+#: No dependencies, load under qemu TCG, repeated local names; dm-bio-prison has a dash.
+MODULES = ("squashfs", "configfs", "autofs4", "exfat", "llc", "dm-bio-prison")
+LINE = re.compile(r"([0-9a-f]+) (\S) (\S+)\t\[(\S+)\]")
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Kernel:
+    env = realdata_or_skip("cloud-amd64")
+    if shutil.which("qemu-system-x86_64") is None:
+        if require_realdata():
+            pytest.fail("qemu-system-x86_64 is missing")
+        pytest.skip("qemu-system-x86_64 is missing")
+    return Kernel.from_env(env)
+
+
+def test_module_kallsyms_equal_symdb(kernel: Kernel, tmp_path: pathlib.Path) -> None:
+    db_path = tmp_path / "symbols.klp"
+    klp("symdb", "build", "--vmlinux", str(kernel.vmlinux), "--modules",
+        str(kernel.modules_dir), "--symvers", str(kernel.symvers), "-o", str(db_path))
+    db = SymbolDB(str(db_path))
+    plan = GuestPlan()
+    for name in MODULES:
+        plan.insmod(kernel.module(name))
+    plan.run("ksyms", "grep '\\[' /proc/kallsyms")
+    result = boot_plan(kernel, plan, tmp_path, "kallsyms")
+    assert result.completed, result.report()
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for line in result.out("ksyms"):
+        m = LINE.fullmatch(line)
+        if m:
+            seen.setdefault(m[4], []).append((m[3], m[2]))
+    expected = {name.replace("-", "_") for name in MODULES}
+    assert set(seen) == expected, result.report()
+    records: dict[str, list[tuple[str, str]]] = {obj: [] for obj in expected}
+    for r in db:
+        if r.obj in records:
+            records[r.obj].append((r.name, r.letter))
+    for obj in sorted(expected):
+        assert seen[obj] == records[obj], obj
+    repeated = sum(1 for obj in expected for r in db.lookup([n for n, _ in seen[obj]]).values()
+                   for x in r if x.obj == obj and x.count > 1)
+    assert repeated >= 10  # the test covers positions, not only unique names
