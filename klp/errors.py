@@ -44,6 +44,12 @@ class InputError(KlpError):
     """Any other unusable input: a missing file, a bad symbols.klp, a bad option value."""
 
 
+class StaleSymdbError(KlpError):
+    """The symbol database describes another kernel than the one the module is for."""
+
+    exit_code = ExitCode.STALE_SYMDB
+
+
 class OutputError(KlpError):
     """An output file could not be written; the previous file (if any) is intact."""
 

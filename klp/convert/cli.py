@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from klp.errors import ExitCode, InputError
+from klp.errors import ExitCode, InputError, StaleSymdbError
 
 
 def convert(
@@ -26,6 +26,9 @@ def convert(
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Use a symdb built for another kernel anyway.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -44,12 +47,20 @@ def convert(
     if elf.e_type != 1:
         raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
     lookup = open_lookup(str(symdb)) if symdb else None
+    stale = lookup.staleness(elf) if lookup is not None else None
+    if stale and not force:
+        raise StaleSymdbError(f"{stale} (rebuild it, or pass --force)")
     exports = read_symvers(str(symvers)) if symvers else None
     if exports is None:
         exports = Exports()
+        if lookup is not None and "vmlinux" not in lookup.objects():
+            raise InputError(f"{symdb} has no vmlinux, so it cannot tell what vmlinux "
+                             "exports: pass --symvers Module.symvers")
         if lookup is not None:
             exports.vmlinux = lookup.module_vmlinux_exports(elf)
     plan, problems = plan_conversion(elf, lookup, exports.vmlinux, exports.modules)
+    if stale:
+        plan.warnings.append(f"--force: {stale}")
     status = "problems" if problems else (
         "already-converted" if plan.already_converted else
         ("dry-run" if dry_run else "converted"))

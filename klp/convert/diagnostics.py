@@ -34,7 +34,9 @@ def report(path: str, output: str | None, status: str, plan: Plan,
             for r in plan.resolutions
         ],
         "sections": list(sections.values()),
-        "problems": [asdict(p) for p in problems],
+        "problems": [
+            {**asdict(p), "candidates": [c.as_dict() for c in p.candidates]} for p in problems
+        ],
         "warnings": plan.warnings,
     }
 

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class Definition:
-    """One definition of a name in the symbol database."""
-
-    obj: str
-    pos: int  #: 1-based rank among same-named symbols of ``obj`` (kernel order)
-    count: int  #: how many symbols of ``obj`` have this name
-    type: str
-    bind: str
-    size: int
-    file: str
-    exported: bool
-    address: str
+from klp.symdb.model import SymbolRecord
 
 
 class SymbolLookup(Protocol):
     """What the converter needs from a symbol database."""
 
-    def definitions(self, names: Collection[str]) -> dict[str, list[Definition]]:
+    def lookup(self, names: Iterable[str]) -> dict[str, list[SymbolRecord]]:
         """Every definition of each name, in database order (objects, then position)."""
         ...
 
@@ -52,7 +39,7 @@ class Problem:
     symbol: str
     message: str
     references: list[Reference] = field(default_factory=list)
-    candidates: list[Definition] = field(default_factory=list)
+    candidates: list[SymbolRecord] = field(default_factory=list)
     #: Lines that fix it (KLP_MODULE_RELOC/KLP_SYMPOS) or similar names.
     suggestions: list[str] = field(default_factory=list)
 

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 from klp.convert import rules
 from klp.convert.annotations import Annotation, read_annotations
-from klp.convert.model import Definition, Move, Plan, Problem, Reference, Resolution, SymbolLookup
+from klp.convert.model import Move, Plan, Problem, Reference, Resolution, SymbolLookup
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
+from klp.symdb.model import SymbolRecord
 
 #: Symbols the module loader or the architecture code resolves itself.
 NEVER_CONVERT = re.compile(
@@ -77,7 +78,7 @@ def plan_conversion(
     for sym in wanted:
         plan.references[sym] = [_reference(elf, sec, row) for sec, row in uses[sym]]
 
-    definitions = lookup.definitions(set(wanted.values())) if lookup and wanted else {}
+    definitions = lookup.lookup(sorted(set(wanted.values()))) if lookup and wanted else {}
     for sym, name in wanted.items():
         resolution = _resolve(sym, name, annotated.get(name), definitions.get(name, []),
                               module_exports, lookup, plan.references[sym], problems)
@@ -118,12 +119,15 @@ def _reference(elf: ElfFile, rela_index: int, row: int) -> Reference:
                      elf.arch.reloc_name(info & 0xFFFFFFFF))
 
 
-def sympos_lines(name: str, candidates: list[Definition]) -> list[str]:
-    """The annotation that selects each candidate."""
+def sympos_lines(name: str, candidates: list[SymbolRecord]) -> list[str]:
+    """The annotation that selects each candidate (none for a load-order-dependent one)."""
     lines = []
     for d in candidates:
-        pos = 0 if d.count == 1 else d.pos
-        lines.append(f"KLP_MODULE_RELOC({d.obj}) ... = {{ KLP_SYMPOS({name}, {pos}) }};")
+        if d.sympos is None:
+            lines.append(f"/* {d.obj} position {d.pos}: no position selects it in both "
+                         "load orders */")
+        else:
+            lines.append(f"KLP_MODULE_RELOC({d.obj}) ... = {{ KLP_SYMPOS({name}, {d.sympos}) }};")
     return lines
 
 
@@ -131,7 +135,7 @@ def _resolve(
     sym: int,
     name: str,
     note: Annotation | None,
-    defs: list[Definition],
+    defs: list[SymbolRecord],
     module_exports: Mapping[str, str],
     lookup: SymbolLookup | None,
     refs: list[Reference],
@@ -151,12 +155,21 @@ def _resolve(
             elif note.pos > count:
                 bad = f"KLP_SYMPOS({name}, {note.pos}): {note.obj} defines {name} only " \
                       f"{count} time{'s' if count != 1 else ''}"
+            else:
+                chosen = in_obj[max(note.pos, 1) - 1]
+                late = chosen.late_count == 1 if note.pos == 0 else chosen.late_pos == note.pos
+                if not late:
+                    bad = _load_order_trap(name, note.obj, note.pos, chosen)
             if bad:
                 problems.append(Problem("annotation", name, bad, refs, defs,
                                         sympos_lines(name, defs)))
                 return None
         return Resolution(sym, name, note.obj, note.pos, "annotation")
     if len(defs) == 1:
+        if defs[0].sympos != 0:
+            problems.append(Problem("rule", name, _load_order_trap(name, defs[0].obj, 0, defs[0]),
+                                    refs, defs, sympos_lines(name, defs)))
+            return None
         return Resolution(sym, name, defs[0].obj, 0, "unique")
     if not defs and name in module_exports:
         return Resolution(sym, name, module_exports[name], 0, "module export")
@@ -173,6 +186,14 @@ def _resolve(
         "ambiguous", name, f"{name} is defined {len(defs)} times {where}; "
         "annotate the one you mean", refs, defs, sympos_lines(name, defs)))
     return None
+
+
+def _load_order_trap(name: str, obj: str, pos: int, rec: SymbolRecord) -> str:
+    # kernel: kernel/module/kallsyms.c keeps only core symbols once a module is live,
+    # but a module that loads after the patch is searched over its full symtab.
+    return (f"position {pos} of {name} in {obj} depends on load order: it is "
+            f"{rec.pos} of {rec.count} while {obj} is loaded, {rec.late_pos} of "
+            f"{rec.late_count} when {obj} loads after the patch")
 
 
 def _plan_moves(

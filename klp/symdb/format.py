@@ -26,7 +26,6 @@ from klp.errors import InputError
 from klp.symdb.model import SymbolRecord
 
 if TYPE_CHECKING:
-    from klp.convert.model import Definition
     from klp.symdb.scan import ObjectSymbols
 
 HEADER = b"klp-symbols 1"
@@ -533,17 +532,6 @@ class SymbolDB:
         """The subset of ``names`` that vmlinux exports."""
         return {n for n, recs in self.lookup(names).items()
                 if any(r.exported and r.obj == "vmlinux" for r in recs)}
-
-    def definitions(self, names: Collection[str]) -> dict[str, list[Definition]]:
-        """The converter's view (klp.convert.model.Definition) of :meth:`lookup`."""
-        from klp.convert.model import Definition
-
-        return {
-            name: [Definition(obj=r.obj, pos=r.pos, count=r.count, type=r.type, bind=r.bind,
-                              size=r.size or 0, file=r.file, exported=r.exported,
-                              address=r.address) for r in recs]
-            for name, recs in self.lookup(sorted(names)).items()
-        }
 
     # -- whole-file views (only for errors and tools) ----------------------------------
 

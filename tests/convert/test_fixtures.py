@@ -145,3 +145,46 @@ def test_debug_info_pointing_at_annotations(dbs: dict[str, pathlib.Path],
     assert converted.find_section(".klp.module_relocs.vmlinux") is None
     debug_rela = converted.find_section(".rela.debug_klp")
     assert debug_rela is None or not converted.rela(debug_rela).rows
+
+
+def test_stale_symdb_is_refused(dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    """A symdb of another kernel (here: another architecture) is refused with exit 5."""
+    out = tmp_path / "x.ko"
+    t = TESTDATA / "x86_64"
+    proc = klp("convert", str(t / "livepatch-fixture.ko"), "-o", str(out), "--symdb",
+               str(dbs["arm64"]), check=5)
+    assert "rebuild it, or pass --force" in proc.stderr and not out.exists()
+    proc = klp("convert", str(t / "livepatch-fixture.ko"), "-o", str(out), "--symdb",
+               str(dbs["arm64"]), "--force", "--json", check=None)
+    assert proc.returncode in (0, 4)
+    assert any("--force" in w for w in json.loads(proc.stdout)["warnings"])
+
+
+def test_other_vermagic_is_refused(dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    src = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    modinfo = src.find_section(".modinfo")
+    assert modinfo is not None
+    src.rename_section(modinfo, ".modinfo")  # keep the name; change the contents
+    modinfo.data = modinfo.data.replace(b"6.1.0-klp-fixture", b"6.1.0-klp-elsewhere")
+    other = tmp_path / "other.ko"
+    src.write(other)
+    proc = klp("convert", str(other), "-o", str(tmp_path / "o.ko"), "--symdb",
+               str(dbs["x86_64"]), check=5)
+    assert "6.1.0-klp-elsewhere" in proc.stderr
+
+
+def test_load_order_dependent_position(dbs: dict[str, pathlib.Path],
+                                       tmp_path: pathlib.Path) -> None:
+    """fixture_mod's mod_probe: one copy is in .init.text, so a position counted while
+    the module is live differs from the one counted while it loads after the patch."""
+    src = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    text = src.find_section(".rela.text")
+    assert text is not None
+    sym = src.add_symbol("mod_probe", info=0x10, shndx=SHN.UNDEF)
+    src.rela(text).rows.append((0, (sym << 32) | 4, -4))
+    patched = tmp_path / "probe.ko"
+    src.write(patched)
+    proc = klp("convert", str(patched), "--dry-run", "--json", "--symdb", str(dbs["x86_64"]),
+               "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"), check=4)
+    problems = {p["symbol"]: p for p in json.loads(proc.stdout)["problems"]}
+    assert "depends on load order" in problems["mod_probe"]["message"]

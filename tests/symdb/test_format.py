@@ -150,9 +150,9 @@ def test_upstream_reader(tmp_path: pathlib.Path) -> None:
         SymbolDB(str(path))
 
 
-def test_definitions_shape(tmp_path: pathlib.Path) -> None:
+def test_lookup_shape(tmp_path: pathlib.Path) -> None:
     db = write(tmp_path, [obj("m", ODD)])
-    (first, second) = db.definitions(["plain"])["plain"]
+    (first, second) = db.lookup(["plain"])["plain"]
     assert (first.obj, first.pos, first.count, first.exported) == ("m", 1, 2, True)
     assert second.address == ".text+0xa0" and second.size == 10
     assert db.vmlinux_exports(["plain"]) == set()  # a module export is not vmlinux's
