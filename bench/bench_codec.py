@@ -68,6 +68,10 @@ def main() -> None:
     took = time.perf_counter() - start
     same = data == pathlib.Path(vmlinux[0]).read_bytes()
     print(f"vmlinux write-back: {took:.3f} s, byte-identical: {same}")
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (pyelftools included): {peak:.0f} MB")
 
 
 if __name__ == "__main__":

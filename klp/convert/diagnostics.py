@@ -42,7 +42,7 @@ def report(path: str, output: str | None, status: str, plan: Plan,
 
 
 def render(doc: dict[str, Any], *, dry_run: bool) -> None:
-    if not doc["problems"] and not doc["warnings"] and not sys.stdout.isatty():
+    if not doc["problems"] and not sys.stdout.isatty() and not sys.stderr.isatty():
         _render_plain(doc, dry_run=dry_run)  # no rich import on the common, scripted path
         return
     from rich.console import Console
@@ -84,6 +84,8 @@ def _summary(doc: dict[str, Any]) -> str:
 
 
 def _render_plain(doc: dict[str, Any], *, dry_run: bool) -> None:
+    for warning in doc["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     for sym in doc["symbols"]:
         refs = ", ".join(f"{r['target']}+{r['offset']:#x} {r['type']}" for r in sym["references"])
         print(f"{sym['klp_symbol']}\t{sym['reason']}\t{refs}")

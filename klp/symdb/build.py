@@ -126,21 +126,12 @@ def load_exports(symvers: str | None) -> ExportMap:
     path<TAB>export type[<TAB>namespace]``; the module path is ``vmlinux`` for the kernel."""
     if not symvers:
         return {}
-    from klp.symvers import module_name
+    from klp.symvers import parse_symvers
 
     plain: dict[str, set[bytes]] = defaultdict(set)
     gpl: dict[str, set[bytes]] = defaultdict(set)
-    try:
-        with open(symvers, "rb") as f:
-            for lineno, line in enumerate(f, 1):
-                fields = line.rstrip(b"\n").split(b"\t")
-                if len(fields) < 4 or not fields[0].startswith(b"0x"):
-                    raise InputError(f"{symvers}:{lineno}: not a Module.symvers line")
-                owner = fields[2].decode("utf-8", "surrogateescape")
-                owner = owner if owner == "vmlinux" else module_name(owner)
-                (plain if fields[3] == b"EXPORT_SYMBOL" else gpl)[owner].add(fields[1])
-    except OSError as e:
-        raise InputError(f"{symvers}: {e.strerror or e}") from None
+    for name, owner, kind in parse_symvers(symvers):
+        (plain if kind == b"EXPORT_SYMBOL" else gpl)[owner].add(name)
     return {o: Exports(frozenset(plain[o]), frozenset(gpl[o])) for o in plain.keys() | gpl.keys()}
 
 
