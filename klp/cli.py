@@ -46,6 +46,12 @@ def _print_include_dir(value: bool) -> None:
         raise typer.Exit()
 
 
+def _print_kbuild_mk(value: bool) -> None:
+    if value:
+        typer.echo(str(Path(__file__).resolve().parent / "kbuild" / "klp.mk"))
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     version: Annotated[
@@ -58,6 +64,15 @@ def _root(
             callback=_print_include_dir,
             is_eager=True,
             help="Print the folder of klp-reloc.h, for ccflags-y += -I<folder>.",
+        ),
+    ] = False,
+    print_kbuild_mk: Annotated[
+        bool,
+        typer.Option(
+            "--kbuild-mk",
+            callback=_print_kbuild_mk,
+            is_eager=True,
+            help="Print the path of klp.mk, the kernel-build integration (docs/integration.md).",
         ),
     ] = False,
 ) -> None:

@@ -323,7 +323,7 @@ done
 KLP_KALLSYMS
 dmesg | sed 's/^/KLP: dmesg /'
 klp "done uptime=$(cut -d' ' -f1 /proc/uptime)"
-poweroff -f
+KLP_SHUTDOWN
 """
 
 
@@ -334,6 +334,9 @@ class GuestPlan:
     steps: list[str] = field(default_factory=list)
     modules: dict[str, Path] = field(default_factory=dict)
     kallsyms_names: list[str] = field(default_factory=list)
+    #: How /init ends the boot. A kernel without ACPI (tinyconfig) cannot power
+    #: off: it needs "reboot -f", which ends qemu since it runs with -no-reboot.
+    shutdown: str = "poweroff -f"
 
     def insmod(self, ko: Path, name: str | None = None) -> str:
         """Load a module (a host file, stored as ``/modules/NAME``); returns NAME."""
@@ -361,7 +364,8 @@ class GuestPlan:
             # alternation; BootResult.kallsyms keeps only exact names
             words = " ".join(f"-e {shlex.quote(n)}" for n in self.kallsyms_names)
             ks = f"grep -wF {words} /proc/kallsyms | sed 's/^/KLP: kallsyms /'"
-        return _INIT_HEAD + "\n".join(self.steps) + "\n" + _INIT_TAIL.replace("KLP_KALLSYMS", ks)
+        tail = _INIT_TAIL.replace("KLP_KALLSYMS", ks).replace("KLP_SHUTDOWN", self.shutdown)
+        return _INIT_HEAD + "\n".join(self.steps) + "\n" + tail
 
     def write(self, kernel: Kernel, out: Path) -> Path:
         """Write the initramfs (busybox, /init, the modules)."""

@@ -1,19 +1,19 @@
 """``klp symdb build --kernel-tree`` on a real kernel build tree, booted under qemu.
 
-The tree is the tinyconfig + livepatch 6.1 kernel that the shared rig's
-build-kernel.sh makes in ``$KLP_REALDATA/kernel/linux-source-6.1`` (about 150 s on
-two cores), or ``$KLP_KERNEL_TREE``. Nothing fetches it, so these tests skip
-without it even when real data is required. The boot needs the cloud-amd64 set's
-static busybox and qemu.
+The tree is the tinyconfig + livepatch 6.1 kernel of tests/kernel/build-kernel.sh
+(about 150-300 s on two cores, cached), or ``$KLP_KERNEL_TREE``. The boot needs the
+cloud-amd64 set's static busybox and qemu.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
 import re
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +21,8 @@ from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import is_livepatch, read_system_map
 from tests.cli import klp
-from tests.realdata.paths import realdata_root, realdata_set
+from tests.kernel.tree import built_tree
+from tests.realdata.paths import realdata_set
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -29,12 +30,15 @@ LINE = re.compile(r"([0-9a-f]+) (\S) (\S+)\t\[(\S+)\]")
 
 
 @pytest.fixture(scope="module")
-def tree() -> pathlib.Path:
+def tree() -> Iterator[pathlib.Path]:
     given = os.environ.get("KLP_KERNEL_TREE")
-    path = pathlib.Path(given) if given else realdata_root() / "kernel" / "linux-source-6.1"
-    if not (path / "vmlinux").is_file() or not (path / "modules.order").is_file():
-        pytest.skip(f"no built kernel tree at {path} (shared rig build-kernel.sh)")
-    return path
+    if given:
+        yield pathlib.Path(given)
+        return
+    built = built_tree()
+    with open(built.root / ".use.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield built.path
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +79,10 @@ def test_module_symbols_equal_proc_kallsyms(tree: pathlib.Path, db: SymbolDB,
                     pathlib.Path(env["BUSYBOX"]), bz, tree / ".config")
     modules = [o for o in db.objects() if o != "vmlinux"]
     assert modules
-    plan = GuestPlan()
+    plan = GuestPlan(shutdown="reboot -f")
     for obj in modules:
         plan.insmod(tree / db.object_meta(obj)["path"])
     plan.run("ksyms", "grep '\\[' /proc/kallsyms")
-    # tinyconfig has no ACPI, so the harness' poweroff would hang: reboot (qemu
-    # -no-reboot exits) once the lines are out
-    plan.run("end", "sync; reboot -f")
     result = boot_plan(kernel, plan, tmp_path, "tree", append="console=ttyS0 panic=-1",
                        timeout=60)
     seen: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -1,0 +1,82 @@
+"""The cached tiny livepatch kernel of build-kernel.sh, shared by the tests that use it."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import require_realdata
+from tests.e2e.harness import Kernel
+from tests.realdata.paths import parse_env
+
+BUILD_SCRIPT = pathlib.Path(__file__).resolve().parent / "build-kernel.sh"
+
+
+def need_tools(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        msg = f"needs {', '.join(missing)}"
+        if require_realdata():
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The cached tiny kernel (build-kernel.sh ``env``)."""
+
+    root: pathlib.Path
+    env: dict[str, str]
+
+    @property
+    def path(self) -> pathlib.Path:
+        return pathlib.Path(self.env["TREE"])
+
+    @property
+    def system_map(self) -> pathlib.Path:
+        return pathlib.Path(self.env["SYSTEM_MAP"])
+
+    @property
+    def vmlinux(self) -> pathlib.Path:
+        return pathlib.Path(self.env["VMLINUX"])
+
+    def kernel(self) -> Kernel:
+        """The harness's view of it, for the initramfs and the boot."""
+        return Kernel(self.env["KERNELRELEASE"], self.vmlinux, self.system_map, self.path,
+                      self.path, pathlib.Path(self.env["BUSYBOX"]),
+                      pathlib.Path(self.env["BZIMAGE"]), self.path / ".config")
+
+    def build_env(self) -> dict[str, str]:
+        """The environment the tree was built in (the same banner: nothing relinks)."""
+        keys = ("KBUILD_BUILD_USER", "KBUILD_BUILD_HOST", "KBUILD_BUILD_TIMESTAMP")
+        return dict(os.environ, **{k: self.env[k] for k in keys})
+
+
+def built_tree() -> Tree:
+    """The built tree; built here when missing if KLP_REQUIRE_REALDATA or KLP_KERNEL_BUILD
+    is 1, else the calling test is skipped."""
+    need_tools("make", "gcc", "readelf", "sha256sum", "qemu-system-x86_64", "dpkg-deb")
+    proc = subprocess.run([str(BUILD_SCRIPT), "--print-dir"], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        msg = f"build-kernel.sh --print-dir failed:\n{proc.stderr}"
+        if require_realdata():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    root = pathlib.Path(proc.stdout.strip())
+    if not (root / ".done").is_file():
+        if not (require_realdata() or os.environ.get("KLP_KERNEL_BUILD") == "1"):
+            pytest.skip(f"the tiny kernel is not built ({root}): run tests/kernel/build-kernel.sh")
+        t0 = time.monotonic()
+        proc = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True,
+                              check=False, timeout=3600)
+        if proc.returncode != 0 or not (root / ".done").is_file():
+            pytest.fail(f"build-kernel.sh failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}")
+        print(f"tiny kernel built in {time.monotonic() - t0:.0f} s: {root}")
+    return Tree(root, parse_env((root / "env").read_text()))
