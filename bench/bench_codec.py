@@ -1,13 +1,15 @@
 """Codec speed on Debian's cloud-amd64 kernel, against readelf and pyelftools.
 
 Run: python bench/bench_codec.py   (needs tests/realdata/fetch.sh cloud-amd64)
-Prints klp's time to decode symbols and all non-debug relocations of vmlinux and
-of every module, the same with pyelftools and `readelf -sW -rW`, as ratios.
+Prints klp's time (median of 5 warm runs) to decode symbols and all non-debug
+relocations of vmlinux and of every module, the same with pyelftools and
+`readelf -sW -rW`, as ratios.
 """
 
 from __future__ import annotations
 
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -58,7 +60,8 @@ def main() -> None:
     readelf = lambda p: subprocess.run(["readelf", "-sW", "-rW", p],  # noqa: E731
                                        stdout=subprocess.DEVNULL, check=True)
     for label, paths in (("vmlinux", vmlinux), (f"{len(modules)} modules", modules)):
-        k = timed(klp_decode, paths)
+        timed(klp_decode, paths)  # warm the page cache, as the other tools then find it
+        k = statistics.median(timed(klp_decode, paths) for _ in range(5))
         r = timed(readelf, paths)
         pe = timed(pyelftools_decode, paths)
         print(f"{label:14} klp {k:7.3f} s | readelf {r:7.3f} s ({r / k:5.1f}x) | "

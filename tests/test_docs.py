@@ -2,7 +2,7 @@
 
 Blocks of one document run in order in one bash session from the repository
 root. Install and test commands of the README are left out (they are what runs
-this test). docs/integration.md is run by tests/kernel.
+this test). docs/integration.md is run by tests/e2e/kernel.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``klp symdb build --kernel-tree`` on a real kernel build tree, booted under qemu.
 
-The tree is the tinyconfig + livepatch 6.1 kernel of tests/kernel/build-kernel.sh
+The tree is the tinyconfig + livepatch 6.1 kernel of tests/e2e/kernel/build-kernel.sh
 (about 150-300 s on two cores, cached), or ``$KLP_KERNEL_TREE``. The boot needs the
 cloud-amd64 set's static busybox and qemu.
 """
@@ -21,7 +21,7 @@ from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import is_livepatch, read_system_map
 from tests.cli import klp
-from tests.kernel.tree import built_tree
+from tests.e2e.kernel.tree import built_tree
 from tests.realdata.paths import realdata_set
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]

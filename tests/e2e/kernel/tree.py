@@ -72,7 +72,8 @@ def built_tree() -> Tree:
     root = pathlib.Path(proc.stdout.strip())
     if not (root / ".done").is_file():
         if not (require_realdata() or os.environ.get("KLP_KERNEL_BUILD") == "1"):
-            pytest.skip(f"the tiny kernel is not built ({root}): run tests/kernel/build-kernel.sh")
+            pytest.skip(f"the tiny kernel is not built ({root}): "
+                        "run tests/e2e/kernel/build-kernel.sh")
         t0 = time.monotonic()
         proc = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True,
                               check=False, timeout=3600)

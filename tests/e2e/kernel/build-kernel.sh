@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Build the tiny livepatch-capable x86_64 kernel that tests/kernel/ boots, into a
+# Build the tiny livepatch-capable x86_64 kernel that tests/e2e/kernel/ boots, into a
 # cache folder that is reused across runs:
 #
-#   tests/kernel/build-kernel.sh             build (or reuse) and print the folder
-#   tests/kernel/build-kernel.sh --print-dir print the folder only (no download, no build)
+#   tests/e2e/kernel/build-kernel.sh             build (or reuse) and print the folder
+#   tests/e2e/kernel/build-kernel.sh --print-dir print the folder only (no download, no build)
 #
 # The kernel is Debian's linux-source-6.1 with `make tinyconfig` plus
-# tests/kernel/livepatch.config, built in its own source folder (an in-tree
+# tests/e2e/kernel/livepatch.config, built in its own source folder (an in-tree
 # build, so the tree can be copied elsewhere and stays up to date).  It lands in
 #   $KLP_REALDATA/kernel-<key>/
 #     tree/      the built kernel tree: vmlinux, System.map, Module.symvers,
@@ -19,7 +19,8 @@
 #                later make with other values recompiles init/ and relinks vmlinux)
 #     .done      stamp: the folder is complete
 # <key> is the first 16 hex digits of a SHA-256 over the recipe version below,
-# livepatch.config, the linux-source-6.1 package version and `gcc --version`:
+# the settings of livepatch.config (not its comments), the linux-source-6.1 package
+# version and `gcc --version`:
 # changing any of them builds a new tree next to the old one.
 #
 # Settings (environment):
@@ -85,7 +86,7 @@ source_deb() {
 source_deb
 GCC=$(gcc --version | head -1)
 KEY=$( { echo "recipe $RECIPE"; echo "source $SRC_PKG $SRC_VERSION"; echo "gcc $GCC";
-         cat "$FRAGMENT"; } | sha256sum | cut -c1-16)
+         grep -v '^#' "$FRAGMENT"; } | sha256sum | cut -c1-16)
 DIR=$KLP_REALDATA/kernel-$KEY
 if [ "$mode" = print ]; then echo "$DIR"; exit 0; fi
 
@@ -175,7 +176,7 @@ done
 
 release=$(make -s kernelrelease)
 {
-  echo "# written by tests/kernel/build-kernel.sh"
+  echo "# written by tests/e2e/kernel/build-kernel.sh"
   printf "TREE='%s'\n" "$DIR/tree"
   printf "VMLINUX='%s'\n" "$DIR/tree/vmlinux"
   printf "SYSTEM_MAP='%s'\n" "$DIR/tree/System.map"

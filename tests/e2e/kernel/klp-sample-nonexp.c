@@ -20,7 +20,7 @@
  *
  * The positions depend on how the kernel was linked: `klp symdb query NAME`
  * lists each copy with its position and source file.  The three #defines
- * below are for the tiny test kernel; tests/kernel/ rewrites them with the
+ * below are for the tiny test kernel; tests/e2e/kernel/ rewrites them with the
  * positions it reads from the tree's System.map.
  *
  * The replacement of cmdline_proc_show() (/proc/cmdline) prints what the

@@ -1,6 +1,6 @@
 """klp in a kernel build: docs/integration.md run on a real kernel tree, then booted.
 
-The tree is the tiny livepatch kernel of ``tests/kernel/build-kernel.sh``
+The tree is the tiny livepatch kernel of ``tests/e2e/kernel/build-kernel.sh``
 (Debian's linux-source-6.1, tinyconfig plus livepatch.config), cached in
 ``$KLP_REALDATA/kernel-<key>/``.  When it is missing the tests are skipped,
 unless ``KLP_REQUIRE_REALDATA=1`` or ``KLP_KERNEL_BUILD=1``: then it is built
@@ -59,7 +59,7 @@ from tests.e2e.harness import (
     read_symtab,
     system_map,
 )
-from tests.kernel.tree import Tree, built_tree, need_tools
+from tests.e2e.kernel.tree import Tree, built_tree, need_tools
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.e2e]
 
