@@ -13,7 +13,6 @@ readelf reads all four architectures).  Run after testdata/build.sh:
 from __future__ import annotations
 
 import json
-import re
 import struct
 import subprocess
 import sys
@@ -38,91 +37,42 @@ def run(*args: str | Path) -> tuple[str, str]:
 
 
 # ----------------------------------------------------------------- readelf
-SEC_RE = re.compile(
-    r"^\s*\[\s*(\d+)\]\s+(\S*)\s+([A-Z_0-9]+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)"
-    r"\s+([0-9a-f]+)\s+(.*?)\s*(\d+)\s+(\d+)\s+(\d+)$"
-)
-SYM_RE = re.compile(
-    r"^\s*(\d+):\s+([0-9a-f]+)\s+(\d+|0x[0-9a-f]+)\s+(\S+)\s+(\S+)\s+(\S+)\s+"
-    r"(?:\[[^\]]*\]\s+)?(\S+)\s?(.*)$"
-)
-REL_HDR_RE = re.compile(r"^Relocation section '([^']+)'")
-REL_RE = re.compile(
-    r"^([0-9a-f]{16})\s+([0-9a-f]{16})\s+(\S+)(?:\s+([0-9a-f]{16})\s+(\S+)\s+([+-])\s+([0-9a-f]+))?"
-)
+# The project's readelf parser (tests/elfcodec/readelf.py) is the one oracle.
+sys.path.insert(0, str(HERE.parent))
+from tests.elfcodec.readelf import readelf  # noqa: E402
 
 
 class Elf:
     def __init__(self, path: Path) -> None:
         self.path = path
-        out, _ = run("readelf", "-hSW", path)
+        out, _ = run("readelf", "-hW", path)
         self.header: dict[str, str] = {}
         for line in out.splitlines():
-            if ":" in line and line.startswith("  ") and not line.lstrip().startswith("["):
+            if ":" in line and line.startswith("  "):
                 k, v = line.split(":", 1)
                 self.header[k.strip()] = v.strip()
-        self.sections: list[dict[str, Any]] = []
-        for line in out.splitlines():
-            m = SEC_RE.match(line)
-            if m:
-                self.sections.append(
-                    {
-                        "idx": int(m[1]),
-                        "name": m[2],
-                        "type": m[3],
-                        "off": int(m[5], 16),
-                        "size": int(m[6], 16),
-                        "flags": m[8].strip(),
-                        "link": int(m[9]),
-                        "info": int(m[10]),
-                    }
-                )
+        oracle = readelf(str(path))
+        self.sections: list[dict[str, Any]] = [
+            {"idx": n, "name": name, "type": typ, "off": off, "size": size, "flags": flg,
+             "link": lk, "info": inf}
+            for n, name, typ, _addr, off, size, _es, flg, lk, inf, _al in oracle.sections
+        ]
         self.secname = {s["idx"]: s["name"] for s in self.sections}
-        out, _ = run("readelf", "-sW", path)
-        self.syms: list[dict[str, Any]] = []
-        table = None
-        for line in out.splitlines():
-            if line.startswith("Symbol table"):
-                table = line.split("'")[1]
-                continue
-            m = SYM_RE.match(line)
-            if m and table == ".symtab":
-                self.syms.append(
-                    {
-                        "num": int(m[1]),
-                        "value": int(m[2], 16),
-                        "type": m[4],
-                        "bind": m[5],
-                        "ndx": m[7],
-                        "name": m[8],
-                    }
-                )
+        self.syms: list[dict[str, Any]] = [
+            {"num": n, "value": value, "type": typ, "bind": bind, "ndx": ndx, "name": name}
+            for n, value, _size, typ, bind, _vis, ndx, name in oracle.symbols
+        ]
         # source file of each local symbol = the preceding STT_FILE symbol
         cur = None
         for s in self.syms:
             if s["type"] == "FILE":
                 cur = s["name"]
             s["file"] = cur if s["bind"] == "LOCAL" else None
-        out, _ = run("readelf", "-rW", path)
-        self.relocs: dict[str, list[dict[str, Any]]] = {}
-        sec = None
-        for line in out.splitlines():
-            m = REL_HDR_RE.match(line)
-            if m:
-                sec = m[1]
-                self.relocs[sec] = []
-                continue
-            m = REL_RE.match(line)
-            if m and sec is not None:
-                addend = int(m[7], 16) * (-1 if m[6] == "-" else 1) if m[7] else 0
-                self.relocs[sec].append(
-                    {
-                        "off": int(m[1], 16),
-                        "type": m[3],
-                        "sym": m[5] or "",
-                        "addend": addend,
-                    }
-                )
+        self.relocs: dict[str, list[dict[str, Any]]] = {
+            sec: [{"off": off, "type": typ, "sym": name, "addend": add}
+                  for off, _info, typ, name, add in rows]
+            for sec, rows in oracle.relocs.items()
+        }
 
     def section(self, name: str) -> dict[str, Any] | None:
         for s in self.sections:
