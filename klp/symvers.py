@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from klp.errors import InputError
+from klp.errors import InputError, read_input
 
 
 @functools.cache
@@ -24,11 +24,7 @@ def module_name(path: str) -> str:
 def parse_symvers(path: str) -> Iterator[tuple[bytes, str, bytes]]:
     """(symbol, exporting object, export type) for every line; the object is ``vmlinux``
     or a module name as the kernel spells it."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
+    data = read_input(path)
     for lineno, line in enumerate(data.splitlines(), 1):
         fields = line.split(b"\t")
         if len(fields) < 4 or not fields[0].startswith(b"0x"):

@@ -66,6 +66,12 @@ def read_annotations(elf: ElfFile) -> Annotations:
                 found.errors.append(AnnotationError(
                     sec.name, rel.offset, "relocation does not start an entry"))
                 continue
+            if rel.type != elf.arch.abs64:
+                found.errors.append(AnnotationError(
+                    sec.name, rel.offset,
+                    f"relocation {elf.arch.reloc_name(rel.type)} is not the 64-bit absolute "
+                    f"{elf.arch.reloc_name(elf.arch.abs64)} a KLP_SYMPOS pointer needs"))
+                continue
             if rel.offset in paired:
                 found.errors.append(AnnotationError(
                     sec.name, rel.offset, "two relocations for one entry"))

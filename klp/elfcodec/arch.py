@@ -31,11 +31,6 @@ class Arch:
         """The readelf name of a relocation type, or a readelf-style unknown marker."""
         return self.reloc_names.get(rtype) or f"unrecognized: {rtype:x}"
 
-    def reloc_type(self, name: str) -> int:
-        for number, known in self.reloc_names.items():
-            if known == name:
-                return number
-        raise KeyError(name)
 
 
 # kernel: arch/x86/kernel/module.c, __write_relocate_add

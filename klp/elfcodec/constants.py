@@ -122,24 +122,12 @@ class STV(enum.IntEnum):
 GRP_COMDAT = 0x1
 
 
-def st_bind(info: int) -> int:
-    return info >> 4
 
 
-def st_type(info: int) -> int:
-    return info & 0xF
 
 
 def st_info(bind: int, type_: int) -> int:
     return (bind << 4) | (type_ & 0xF)
-
-
-def r_sym(info: int) -> int:
-    return info >> 32
-
-
-def r_type(info: int) -> int:
-    return info & 0xFFFFFFFF
 
 
 def r_info(sym: int, type_: int) -> int:

@@ -136,21 +136,12 @@ class Section:
     def decoded(self) -> bool:
         return self._view is not None
 
-    def content_size(self) -> int:
-        """The size the section will have when written."""
-        if self.is_nobits:
-            return self.sh_size
-        if self._view is None:
-            return len(self.raw())
-        return len(self._view) if isinstance(self._view, StringTable) else len(self.data)
-
 
 class ElfFile:
     """An ELF64 file of a supported machine, read from a path or from bytes."""
 
     def __init__(self, buffer: bytes | mmap.mmap, path: str) -> None:
         self.path = path
-        self._mmap = buffer if isinstance(buffer, mmap.mmap) else None
         self.buffer = memoryview(buffer)
         #: Set by every edit; an unmodified file writes back byte for byte.
         self.modified = False
@@ -263,10 +254,6 @@ class ElfFile:
     @property
     def e_machine(self) -> int:
         return int(self.ehdr[8])
-
-    @property
-    def e_flags(self) -> int:
-        return int(self.ehdr[13])
 
     @property
     def shstrndx(self) -> int:
@@ -404,9 +391,6 @@ class ElfFile:
     def group_members(self, sec: Section) -> list[int]:
         """The member section indices of an SHT_GROUP (after its flag word)."""
         return self._words(sec).words[1:]
-
-    def rela_sections(self) -> list[Section]:
-        return self.sections_of_type(SHT.RELA)
 
     def rela_target(self, sec: Section) -> Section | None:
         """The section a RELA section applies to (sh_info), if it is in range."""

@@ -56,10 +56,6 @@ class StringTable:
         self._added[raw] = offset
         return offset
 
-    @property
-    def modified(self) -> bool:
-        return bool(self._appended)
-
     def encode(self) -> bytes:
         if not self._appended:
             return self.data

@@ -36,7 +36,7 @@ from typing import Literal
 
 from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT
 from klp.elfcodec.elffile import ElfFile, Section
-from klp.errors import ElfError, InputError
+from klp.errors import ElfError, InputError, read_input
 from klp.symdb.model import SymbolRecord
 from klp.symvers import module_name
 
@@ -387,11 +387,7 @@ def read_system_map(path: str, exports: Exports = NO_EXPORTS) -> ObjectSymbols:
     names: list[bytes] = []
     letters: list[bytes] = []
     values: list[int] = []
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
+    data = read_input(path)
     for lineno, line in enumerate(data.splitlines(), 1):
         parts = line.split()
         if not parts:

@@ -188,3 +188,20 @@ def test_load_order_dependent_position(dbs: dict[str, pathlib.Path],
                "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"), check=4)
     problems = {p["symbol"]: p for p in json.loads(proc.stdout)["problems"]}
     assert "depends on load order" in problems["mod_probe"]["message"]
+
+
+def test_annotation_needs_absolute_pointer(dbs: dict[str, pathlib.Path],
+                                           tmp_path: pathlib.Path) -> None:
+    """A KLP_SYMPOS entry relocated by anything but the 64-bit absolute type is refused."""
+    src = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    anno = src.find_section(".klp.module_relocs.vmlinux")
+    assert anno is not None
+    rela = next(s for s in src.sections_of_type(SHT.RELA) if s.sh_info == anno.index)
+    off, info, addend = src.rela(rela).rows[0]
+    src.rela(rela).rows[0] = (off, (info >> 32 << 32) | 2, addend)  # R_X86_64_PC32
+    bad = tmp_path / "bad.ko"
+    src.write(bad)
+    proc = klp("convert", str(bad), "--dry-run", "--json", "--symdb", str(dbs["x86_64"]),
+               "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"), check=4)
+    messages = [p["message"] for p in json.loads(proc.stdout)["problems"]]
+    assert any("R_X86_64_PC32 is not the 64-bit absolute R_X86_64_64" in m for m in messages)
