@@ -203,14 +203,24 @@ build_arch() {
 	link_module "$out/livepatch-ambiguous.ko" livepatch_ambiguous "" \
 		"$out/livepatch-ambiguous.o"
 
+	# --- a livepatch of three files whose annotations disagree (symbol splits)
+	local part
+	for part in main core util; do
+		cc "$TMP/livepatch-split-$part.o" "livepatch/livepatch-split-$part.c" -DMODULE \
+			$MODFLAGS -DKBUILD_MODNAME='"livepatch_split"'
+	done
+	"${CROSS}ld" -r -o "$out/livepatch-split.o" "$TMP"/livepatch-split-{main,core,util}.o
+	link_module "$out/livepatch-split.ko" livepatch_split "" "$out/livepatch-split.o"
+
 	# --- Module.symvers, modules.order, modules.livepatch
 	{
 		symvers_of vmlinux "$out"/kernel/{head,core,util}.o | sort -t $'\t' -k2,2
 		symvers_of modules/fixture-mod "$out/modules/fixture-mod.o" | sort -t $'\t' -k2,2
 	} >"$out/Module.symvers"
 	printf '%s\n' modules/fixture-mod.o livepatch-fixture.o livepatch-ambiguous.o \
-		>"$out/modules.order"
-	printf '%s\n' livepatch-fixture.o livepatch-ambiguous.o >"$out/modules.livepatch"
+		livepatch-split.o >"$out/modules.order"
+	printf '%s\n' livepatch-fixture.o livepatch-ambiguous.o livepatch-split.o \
+		>"$out/modules.livepatch"
 	echo "$KREL" >"$out/kernel.release"
 	du -sk "$out" | awk -v a="$arch" '{print "   " a ": " $1 " KiB"}'
 }

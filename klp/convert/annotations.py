@@ -21,6 +21,7 @@ class Annotation:
     obj: str
     pos: int
     section: str
+    shndx: int  #: the annotation section's index
     offset: int  #: of the entry in its section
 
 
@@ -79,7 +80,7 @@ def read_annotations(elf: ElfFile) -> Annotations:
             paired.add(rel.offset)
             _, pos = codec.unpack_one(data, rel.offset)
             found.entries.append(
-                Annotation(symbols.name(rel.sym), obj, pos, sec.name, rel.offset))
+                Annotation(symbols.name(rel.sym), obj, pos, sec.name, sec.index, rel.offset))
         for entry in range(0, len(data), codec.size):
             if entry not in paired:
                 found.errors.append(AnnotationError(sec.name, entry, "entry has no relocation"))

@@ -29,7 +29,8 @@ def report(path: str, output: str | None, status: str, plan: Plan,
                 "position": r.pos,
                 "klp_symbol": r.klp_name,
                 "reason": r.reason,
-                "references": [asdict(ref) for ref in plan.references.get(r.symbol_index, [])],
+                "source": r.source,
+                "references": [asdict(ref) for ref in r.references],
             }
             for r in plan.resolutions
         ],
@@ -61,7 +62,7 @@ def render(doc: dict[str, Any], *, dry_run: bool) -> None:
         for col in ("symbol", "object", "position", "why", "relocations"):
             table.add_column(col)
         for sym in doc["symbols"]:
-            table.add_row(sym["symbol"], sym["object"], str(sym["position"]), sym["reason"],
+            table.add_row(sym["symbol"], sym["object"], str(sym["position"]), _why(sym),
                           ", ".join(f"{r['target']}+{r['offset']:#x} {r['type']}"
                                     for r in sym["references"]))
         out.print(table)
@@ -83,12 +84,16 @@ def _summary(doc: dict[str, Any]) -> str:
             f"{len(doc['sections'])} livepatch sections")
 
 
+def _why(sym: dict[str, Any]) -> str:
+    return f"{sym['reason']} in {sym['source']}" if sym["source"] else sym["reason"]
+
+
 def _render_plain(doc: dict[str, Any], *, dry_run: bool) -> None:
     for warning in doc["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     for sym in doc["symbols"]:
         refs = ", ".join(f"{r['target']}+{r['offset']:#x} {r['type']}" for r in sym["references"])
-        print(f"{sym['klp_symbol']}\t{sym['reason']}\t{refs}")
+        print(f"{sym['klp_symbol']}\t{_why(sym)}\t{refs}")
     if not dry_run:
         print(_summary(doc))
 

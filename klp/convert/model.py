@@ -46,13 +46,23 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """Where one undefined symbol of the livepatch lives in the kernel."""
+    """Where an undefined symbol of the livepatch lives in the kernel, for some of its uses.
+
+    A symbol whose uses mean different copies (source files of a multi-file
+    livepatch annotating it differently) has one resolution per copy: the
+    first keeps the symbol-table entry, the others get a new symbol each.
+    """
 
     symbol_index: int
     name: str
     obj: str
     pos: int
     reason: str  #: "annotation", "unique" or "module export"
+    #: The relocations it covers: (RELA section index, row).
+    uses: tuple[tuple[int, int], ...] = ()
+    references: tuple[Reference, ...] = ()
+    #: The source file whose annotation chose it, when files disagree.
+    source: str | None = None
 
     @property
     def klp_name(self) -> str:
@@ -77,7 +87,6 @@ class Move:
 class Plan:
     resolutions: list[Resolution] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
-    references: dict[int, list[Reference]] = field(default_factory=dict)
     #: Annotation sections (and their RELA sections) to drop, by index.
     drop_sections: list[int] = field(default_factory=list)
     already_converted: bool = False

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from klp.convert import rules
 from klp.convert.annotations import Annotation, read_annotations
 from klp.convert.model import Move, Plan, Problem, Reference, Resolution, SymbolLookup
+from klp.convert.sources import SourceFile, SourceMap
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.model import SymbolRecord
@@ -42,7 +44,8 @@ def plan_conversion(
     for err in annotations.errors:
         problems.append(Problem("annotation", "", f"{err.section}+{err.offset:#x}: {err.reason}"))
     plan.drop_sections = sorted({s.index for s in annotations.sections})
-    annotated = _annotated_names(annotations.entries, problems)
+    sources = SourceMap(elf)
+    annotated = _annotation_scopes(annotations.entries, sources, problems)
 
     table = elf.symtab
     symtab_index = elf.symtab_section.index
@@ -75,17 +78,26 @@ def plan_conversion(
                 "annotation", name,
                 f"{name} is annotated with KLP_SYMPOS but no relocation of the module needs it"))
 
-    for sym in wanted:
-        plan.references[sym] = [_reference(elf, sec, row) for sec, row in uses[sym]]
-
     definitions = lookup.lookup(sorted(set(wanted.values()))) if lookup and wanted else {}
     for sym, name in wanted.items():
-        resolution = _resolve(sym, name, annotated.get(name), definitions.get(name, []),
-                              module_exports, lookup, plan.references[sym], problems)
-        if resolution is not None:
-            plan.resolutions.append(resolution)
+        scope = annotated.get(name)
+        if scope is not None and scope.broken:
+            continue
+        if scope is None or scope.everywhere is not None:
+            note = scope.everywhere if scope else None
+            groups = [_Group(note, uses[sym])]
+        else:
+            groups = _split_by_file(elf, sources, name, scope, uses[sym], problems)
+        for group in groups:
+            refs = [_reference(elf, sec, row) for sec, row in group.uses]
+            resolution = _resolve(sym, name, group.note, definitions.get(name, []),
+                                  module_exports, lookup, refs, problems)
+            if resolution is not None:
+                plan.resolutions.append(replace(
+                    resolution, uses=tuple(group.uses), references=tuple(refs),
+                    source=", ".join(group.files) or None))
 
-    _plan_moves(elf, plan, uses, problems)
+    _plan_moves(elf, plan, problems)
     if not wanted and converted_before and not annotations.entries:
         plan.already_converted = True
     modinfo = elf.find_section(".modinfo")
@@ -95,20 +107,119 @@ def plan_conversion(
     return plan, problems
 
 
-def _annotated_names(
-    entries: list[Annotation], problems: list[Problem]
-) -> dict[str, Annotation]:
-    chosen: dict[str, Annotation] = {}
+@dataclass
+class _Scope:
+    """The KLP_SYMPOS annotations of one name.
+
+    When they all agree, the choice applies to every use (as in the v7
+    proposal). When source files disagree, each file's annotation applies to
+    the uses in that file, and the symbol is split.
+    """
+
+    everywhere: Annotation | None = None
+    by_file: dict[SourceFile, Annotation] = field(default_factory=dict)
+    broken: bool = False  #: a problem is already reported for it
+
+
+@dataclass
+class _Group:
+    """Uses of one symbol that resolve to the same copy."""
+
+    note: Annotation | None
+    uses: list[tuple[int, int]]
+    files: list[str] = field(default_factory=list)  #: whose annotations chose it, if split
+
+
+def _annotation_scopes(
+    entries: list[Annotation], sources: SourceMap, problems: list[Problem]
+) -> dict[str, _Scope]:
+    by_name: dict[str, list[Annotation]] = defaultdict(list)
     for entry in entries:
-        seen = chosen.get(entry.name)
-        if seen is None:
-            chosen[entry.name] = entry
-        elif (seen.obj, seen.pos) != (entry.obj, entry.pos):
+        by_name[entry.name].append(entry)
+    scopes: dict[str, _Scope] = {}
+    for name, notes in by_name.items():
+        scope = scopes[name] = _Scope()
+        if len({(n.obj, n.pos) for n in notes}) == 1:
+            scope.everywhere = notes[0]
+            continue
+        for note in notes:
+            source = sources.file_of(note.shndx, note.offset)
+            if source is None:
+                scope.broken = True
+                problems.append(Problem(
+                    "annotation", name,
+                    f"{name} is annotated differently in several places, and the source "
+                    f"file of {_sympos(note)} ({note.section}+{note.offset:#x}) is unknown: "
+                    "declare the array static (static KLP_MODULE_RELOC(...)) so that its "
+                    "symbol records the file"))
+                continue
+            seen = scope.by_file.setdefault(source, note)
+            if (seen.obj, seen.pos) != (note.obj, note.pos):
+                scope.broken = True
+                problems.append(Problem(
+                    "annotation", name,
+                    f"conflicting annotations for {name} in {source.name}: {_sympos(seen)} "
+                    f"and {_sympos(note)}; one source file can mean only one copy of a name "
+                    "(put the uses that need the other copy in another file)"))
+    return scopes
+
+
+def _sympos(note: Annotation) -> str:
+    return f"KLP_SYMPOS({note.name}, {note.pos}) for {note.obj}"
+
+
+def _split_by_file(
+    elf: ElfFile,
+    sources: SourceMap,
+    name: str,
+    scope: _Scope,
+    uses: list[tuple[int, int]],
+    problems: list[Problem],
+) -> list[_Group]:
+    """Group the uses of a name by the annotation of the source file each comes from.
+
+    Uses that are never applied (debug info) follow the first group, which keeps
+    the original symbol.
+    """
+    groups: dict[tuple[str, int], _Group] = {}
+    used: set[SourceFile] = set()
+    unapplied: list[tuple[int, int]] = []
+    lost: list[tuple[str, tuple[int, int]]] = []
+    for use in uses:
+        rela = elf.sections[use[0]]
+        target = elf.rela_target(rela)
+        if target is None or not target.sh_flags & SHF.ALLOC:
+            unapplied.append(use)
+            continue
+        source = sources.file_of(target.index, elf.rela(rela).rows[use[1]][0])
+        note = scope.by_file.get(source) if source else None
+        if source is None or note is None:
+            lost.append((source.name if source else "an unknown source file", use))
+            continue
+        group = groups.setdefault((note.obj, note.pos), _Group(note, []))
+        group.uses.append(use)
+        if source not in used:
+            used.add(source)
+            group.files.append(source.name)
+    annotating = ", ".join(f"{f.name} ({_sympos(n)})" for f, n in sorted(scope.by_file.items()))
+    for source_name, use in lost:
+        problems.append(Problem(
+            "annotation", name,
+            f"{name} is annotated differently by {annotating}, and this use comes from "
+            f"{source_name}, which has no annotation for it: annotate it in the file that "
+            "uses it (for a use in a global function that klp cannot place, make the function "
+            "static or give its file a static helper around it)",
+            [_reference(elf, *use)]))
+    for source, note in sorted(scope.by_file.items()):
+        if source not in used:
             problems.append(Problem(
-                "annotation", entry.name,
-                f"conflicting annotations for {entry.name}: KLP_SYMPOS in "
-                f"{seen.obj} position {seen.pos} and in {entry.obj} position {entry.pos}"))
-    return chosen
+                "annotation", name,
+                f"{_sympos(note)} in {source.name}: no relocation from {source.name} uses {name}"))
+    if lost or len(used) < len(scope.by_file):
+        return []
+    ordered = list(groups.values())
+    ordered[0].uses.extend(unapplied)
+    return ordered
 
 
 def _reference(elf: ElfFile, rela_index: int, row: int) -> Reference:
@@ -141,6 +252,7 @@ def _resolve(
     refs: list[Reference],
     problems: list[Problem],
 ) -> Resolution | None:
+    """Choose the object and position for a name, from its annotation or the symdb."""
     if note is not None:
         in_obj = [d for d in defs if d.obj == note.obj]
         count = in_obj[0].count if in_obj else 0
@@ -196,19 +308,14 @@ def _load_order_trap(name: str, obj: str, pos: int, rec: SymbolRecord) -> str:
             f"{rec.late_count} when {obj} loads after the patch")
 
 
-def _plan_moves(
-    elf: ElfFile,
-    plan: Plan,
-    uses: Mapping[int, list[tuple[int, int]]],
-    problems: list[Problem],
-) -> None:
+def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
     arch = elf.arch
     groups: dict[tuple[int, str], list[int]] = defaultdict(list)
     for res in plan.resolutions:
         for check in (rules.object_name(res.obj), rules.symbol_name(res.name)):
             if check:
-                problems.append(Problem("rule", res.name, check, plan.references[res.symbol_index]))
-        for rela_index, row in uses[res.symbol_index]:
+                problems.append(Problem("rule", res.name, check, list(res.references)))
+        for rela_index, row in res.uses:
             rela = elf.sections[rela_index]
             target = elf.rela_target(rela)
             if target is None or not target.sh_flags & SHF.ALLOC:

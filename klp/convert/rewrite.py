@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from klp.convert.model import Plan
-from klp.elfcodec.constants import SHF, SHN, SHT
+from klp.elfcodec.constants import SHF, SHN, SHT, STB
 from klp.elfcodec.elffile import ElfFile, Section
 
 KLP_RELA_FLAGS = SHF.ALLOC | SHF.INFO_LINK | SHF.RELA_LIVEPATCH
@@ -20,6 +20,7 @@ def _klp_section(elf: ElfFile, name: str, target: Section) -> Section:
 
 
 def apply_plan(elf: ElfFile, plan: Plan) -> None:
+    _split_symbols(elf, plan)
     by_source: dict[int, dict[Section, list[int]]] = defaultdict(dict)
     sources: list[Section] = []
     for move in plan.moves:
@@ -33,7 +34,11 @@ def apply_plan(elf: ElfFile, plan: Plan) -> None:
     for src in sources:
         elf.move_relocations(src, by_source[src.index])
 
+    renamed: set[int] = set()
     for res in plan.resolutions:
+        if res.symbol_index in renamed:
+            continue  # a copy added by _split_symbols
+        renamed.add(res.symbol_index)
         elf.rename_symbol(res.symbol_index, res.klp_name)
         elf.set_symbol(res.symbol_index, st_shndx=SHN.LIVEPATCH, st_value=0, st_size=0)
 
@@ -41,6 +46,25 @@ def apply_plan(elf: ElfFile, plan: Plan) -> None:
     doomed += [s for s in sources if not elf.rela(s).rows]
     _drop_annotation_symbols(elf, {s.index for s in doomed})
     elf.remove_sections(doomed)
+
+
+def _split_symbols(elf: ElfFile, plan: Plan) -> None:
+    """Give every resolution after a symbol's first its own klp symbol, and point
+    its relocations at it: one ELF symbol can name only one copy."""
+    table = elf.symtab
+    seen: set[int] = set()
+    for res in plan.resolutions:
+        if res.symbol_index not in seen:
+            seen.add(res.symbol_index)
+            continue
+        _, info, other, *_ = table.rows[res.symbol_index]
+        bind = info >> 4 or STB.GLOBAL  # an undefined symbol is never local; stay safe
+        copy = elf.add_symbol(res.klp_name, info=(bind << 4) | (info & 0xF), other=other,
+                              shndx=SHN.LIVEPATCH)
+        for rela_index, row in res.uses:
+            rows = elf.rela(elf.sections[rela_index]).rows
+            off, rinfo, addend = rows[row]
+            rows[row] = (off, (copy << 32) | (rinfo & 0xFFFFFFFF), addend)
 
 
 def _drop_annotation_symbols(elf: ElfFile, doomed: set[int]) -> None:

@@ -38,7 +38,13 @@
  * Several arrays may name the same object; their entries are combined.  The
  * arrays are global by default (like the v7 proposal); write
  * `static KLP_MODULE_RELOC(obj) name[] = { ... };` to keep the array name
- * local.  The header needs no kernel headers and compiles with or without
+ * local.
+ *
+ * In a livepatch of several source files, each file may annotate a name for
+ * the copy it needs (core.c the 2nd `count`, util.c the 3rd): klp convert
+ * then gives each file's uses their own klp symbol.  It tells the files apart
+ * by their local symbols, so such arrays must be static, and the uses must
+ * sit in static functions or objects.  The header needs no kernel headers and compiles with or without
  * them.  If the kernel's own <linux/livepatch.h> already defines these
  * macros (kernels carrying the klp-convert patches), that definition is used.
  */

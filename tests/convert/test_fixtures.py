@@ -13,22 +13,9 @@ from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from tests.cli import klp
 from tests.conftest import ARCHES, TESTDATA
+from tests.convert.conftest import convert
 from tests.elfcodec.readelf import readelf
 from tests.elfcodec.test_roundtrip import LINKERS
-from tests.symdb.test_fixtures import build
-
-
-@pytest.fixture(scope="module")
-def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
-    out = tmp_path_factory.mktemp("symdb")
-    return {arch: build(arch, out) for arch in ARCHES}
-
-
-def convert(arch: str, db: pathlib.Path, name: str, out: pathlib.Path, *extra: str,
-            check: int | None = 0) -> subprocess.CompletedProcess[str]:
-    t = TESTDATA / arch
-    return klp("convert", str(t / name), "-o", str(out), "--symdb", str(db),
-               "--symvers", str(t / "Module.symvers"), *extra, check=check)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
