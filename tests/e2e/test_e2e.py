@@ -9,6 +9,8 @@ converts the modules, and the guest loads them:
 * ``sample``  exported symbols only: loads as built (sanity check of the rig);
 * ``vmlinux`` unique non-exported vmlinux function and data;
 * ``ambig``   ambiguous vmlinux statics chosen with ``KLP_MODULE_RELOC(vmlinux)``;
+* ``split``   two of its files annotate the same name for different copies, so
+  ``klp convert`` splits the one undefined symbol by source file;
 * ``binfmt``  patches the loadable module binfmt_misc (``.klp.rela.binfmt_misc.*``),
   loaded before binfmt_misc in one boot and after it in another.
 
@@ -28,6 +30,7 @@ order).  In the guest, the address each module prints is compared with
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import pathlib
 import shutil
@@ -46,6 +49,7 @@ from tests.e2e.harness import (
     Built,
     GuestPlan,
     Kernel,
+    LocalSymbol,
     boot_plan,
     build_module,
     fields,
@@ -65,6 +69,10 @@ MODULES = pathlib.Path(__file__).resolve().parent / "modules"
 #: set_root of ucount.c is an object counted after a function of the same name.
 AMBIG_TARGETS = {"s_next": "trace_events.c", "hash_lock": "posix-timers.c",
                  "set_root": "ucount.c"}
+#: The ambiguous name that the ``split`` module's files split-a.c and split-b.c
+#: both use, and the vmlinux source file of the copy each of them means.
+SPLIT_NAME = "s_next"
+SPLIT_TARGETS = {"a": AMBIG_TARGETS[SPLIT_NAME], "b": "vmalloc.c"}
 #: The loadable module that ``binfmt`` patches, and its symbols the patch uses.
 TARGET_MODULE = "binfmt_misc"
 #: s_ops is defined in binfmt_misc and in sunrpc, so it is annotated.
@@ -73,6 +81,7 @@ MODULE_ANNOTATED = "s_ops"
 NON_EXPORTED = {
     "vmlinux": ("saved_command_line", "max_threads", "kallsyms_lookup_name"),
     "ambig": tuple(AMBIG_TARGETS),
+    "split": (SPLIT_NAME,),
     "binfmt": ("enabled", "entries", "bm_entry_read", "scanarg", MODULE_ANNOTATED),
 }
 VMLINUX_SYMBOLS = ("saved_command_line", "max_threads", "kallsyms_lookup_name")
@@ -137,18 +146,27 @@ class Target:
     count: int
 
 
+def vmlinux_copy(kernel: Kernel, locals_: list[LocalSymbol], order: dict[str, list[int]],
+                 name: str, source: str) -> Target:
+    """The copy of the ambiguous vmlinux ``name`` defined in ``source``, and its position.
+
+    ``locals_`` and ``order`` are :func:`local_symbols` and :func:`system_map`
+    of the kernel, read for (at least) ``name``.
+    """
+    mine = [s.address for s in locals_ if (s.file, s.name) == (source, name)]
+    assert len(mine) == 1, f"{name} of {source}: {len(mine)} copies in {kernel.vmlinux}"
+    addrs = order.get(name, [])
+    assert len(addrs) > 1, f"{name} is not ambiguous in {kernel.system_map}: {addrs}"
+    return Target(name, "vmlinux", mine[0], addrs.index(mine[0]) + 1, len(addrs))
+
+
 @pytest.fixture(scope="session")
 def targets(kernel: Kernel) -> dict[str, Target]:
     """Positions of the wanted copies, computed from vmlinux, System.map and the .ko."""
-    found: dict[str, Target] = {}
     locals_ = local_symbols(kernel.vmlinux, AMBIG_TARGETS)
     order = system_map(kernel.system_map, AMBIG_TARGETS)
-    for name, source in AMBIG_TARGETS.items():
-        mine = [s.address for s in locals_ if (s.file, s.name) == (source, name)]
-        assert len(mine) == 1, f"{name} of {source}: {len(mine)} copies in {kernel.vmlinux}"
-        addrs = order.get(name, [])
-        assert len(addrs) > 1, f"{name} is not ambiguous in {kernel.system_map}: {addrs}"
-        found[name] = Target(name, "vmlinux", mine[0], addrs.index(mine[0]) + 1, len(addrs))
+    found = {name: vmlinux_copy(kernel, locals_, order, name, source)
+             for name, source in AMBIG_TARGETS.items()}
     # The positions must count by address, not in .symtab order; hash_lock tells them apart.
     in_symtab = [s.address for s in locals_ if s.name == "hash_lock"]
     assert in_symtab.index(found["hash_lock"].address) + 1 != found["hash_lock"].position, \
@@ -161,14 +179,24 @@ def targets(kernel: Kernel) -> dict[str, Target]:
 
 
 @pytest.fixture(scope="session")
-def built(kernel: Kernel, targets: dict[str, Target], work: pathlib.Path) -> dict[str, Built]:
+def split_targets(kernel: Kernel) -> dict[str, Target]:
+    """The copy of SPLIT_NAME that each file of the ``split`` module means (keys a and b)."""
+    locals_ = local_symbols(kernel.vmlinux, [SPLIT_NAME])
+    order = system_map(kernel.system_map, [SPLIT_NAME])
+    return {key: vmlinux_copy(kernel, locals_, order, SPLIT_NAME, source)
+            for key, source in SPLIT_TARGETS.items()}
+
+
+@pytest.fixture(scope="session")
+def built(kernel: Kernel, targets: dict[str, Target], split_targets: dict[str, Target],
+          work: pathlib.Path) -> dict[str, Built]:
     """The e2e modules built against the headers package (in parallel)."""
     inc = klp("--include-dir")
     assert inc.returncode == 0, inc.stderr
     include = inc.stdout.strip()
     assert (pathlib.Path(include) / "klp-reloc.h").is_file(), include
 
-    def ambig_flags(pos: dict[str, int]) -> dict[str, str]:
+    def pos_flags(pos: dict[str, int]) -> dict[str, str]:
         defs = " ".join(f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items())
         return {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS": defs}
 
@@ -178,10 +206,11 @@ def built(kernel: Kernel, targets: dict[str, Target], work: pathlib.Path) -> dic
     jobs: dict[str, tuple[str, dict[str, str]]] = {
         "sample": ("sample", {}),
         "vmlinux": ("vmlinux", {}),
-        "ambig": ("ambig", ambig_flags(good)),
+        "ambig": ("ambig", pos_flags(good)),
+        "split": ("split", pos_flags({k: t.position for k, t in split_targets.items()})),
         "binfmt": ("binfmt", {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS":
                               f"-DKLP_E2E_POS_S_OPS={targets[MODULE_ANNOTATED].position}"}),
-        "ambig-wrong": ("ambig", ambig_flags(wrong)),
+        "ambig-wrong": ("ambig", pos_flags(wrong)),
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {key: pool.submit(build_module, kernel, MODULES / src, work / "build" / key,
@@ -222,7 +251,7 @@ class Conversion:
 @pytest.fixture(scope="session")
 def converted(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
               work: pathlib.Path) -> dict[str, Conversion]:
-    """``klp convert`` of the vmlinux, ambig and binfmt modules.
+    """``klp convert`` of the modules in NON_EXPORTED.
 
     A module that fails to convert is left out of the boots, so each case
     fails on its own and the others still run.
@@ -245,7 +274,7 @@ def converted(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
 
 @pytest.fixture(scope="session")
 def boot_unconverted(kernel: Kernel, built: dict[str, Built], work: pathlib.Path) -> BootResult:
-    """The sample, then the three modules as built (not converted)."""
+    """The sample, then the NON_EXPORTED modules as built (not converted)."""
     plan = GuestPlan()
     plan.insmod(built["sample"].ko)
     plan.run("cmdline", "cat /proc/cmdline")
@@ -260,7 +289,8 @@ def _checks(plan: GuestPlan) -> None:
     plan.run("cmdline", "cat /proc/cmdline")
     plan.run("version", "cat /proc/version")
     plan.run("threads-max", "cat /proc/sys/kernel/threads-max")
-    plan.kallsyms(*VMLINUX_SYMBOLS, *AMBIG_TARGETS, *NON_EXPORTED["binfmt"])
+    plan.run("loadavg", "cat /proc/loadavg")
+    plan.kallsyms(*VMLINUX_SYMBOLS, *AMBIG_TARGETS, SPLIT_NAME, *NON_EXPORTED["binfmt"])
 
 
 @pytest.fixture(scope="session")
@@ -376,11 +406,12 @@ def test_unconverted_module_fails(boot_unconverted: BootResult, module: str) -> 
 
 @pytest.mark.parametrize("key", list(NON_EXPORTED))
 def test_convert_output(converted: dict[str, Conversion], targets: dict[str, Target],
-                        key: str) -> None:
+                        split_targets: dict[str, Target], key: str) -> None:
     """The converted files name the objects and positions computed from the kernel."""
     want = {
         "vmlinux": {f".klp.sym.vmlinux.{s},0" for s in NON_EXPORTED["vmlinux"]},
         "ambig": {f".klp.sym.vmlinux.{n},{targets[n].position}" for n in AMBIG_TARGETS},
+        "split": {f".klp.sym.vmlinux.{SPLIT_NAME},{t.position}" for t in split_targets.values()},
         "binfmt": {f".klp.sym.{TARGET_MODULE}.{s},0" for s in NON_EXPORTED["binfmt"]
                    if s != MODULE_ANNOTATED}
         | {f".klp.sym.{TARGET_MODULE}.{MODULE_ANNOTATED},{targets[MODULE_ANNOTATED].position}"},
@@ -439,6 +470,43 @@ def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict
         assert got[f"{name}@"] == hexaddr(ks[t.position - 1]), f"{name}\n{r.report()}"
         if r.name == "patch-first":
             assert got[f"{name}@"] == hexaddr(t.address), f"{name}\n{r.report()}"
+
+
+def test_convert_splits_by_source_file(kernel: Kernel, built: dict[str, Built],
+                                       symdb: pathlib.Path,
+                                       split_targets: dict[str, Target]) -> None:
+    """One undefined s_next, two klp symbols: each use gets the position its file annotated."""
+    ko = built["split"].ko
+    undefined = [s for s in read_symtab(ko).symbols
+                 if s.name == SPLIT_NAME and s.shndx == "SHN_UNDEF"]
+    assert len(undefined) == 1, undefined
+    proc = klp("convert", str(ko), "--dry-run", "--json", "--symdb", str(symdb),
+               "--symvers", str(kernel.symvers))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = {(s["klp_symbol"], s["source"]) for s in json.loads(proc.stdout)["symbols"]
+           if s["symbol"] == SPLIT_NAME}
+    want = {(f".klp.sym.vmlinux.{SPLIT_NAME},{t.position}", f"split-{key}.c")
+            for key, t in split_targets.items()}
+    assert got == want, proc.stdout
+
+
+def test_split_name_by_source_file(converted_boot: BootResult,
+                                   split_targets: dict[str, Target],
+                                   converted: dict[str, Conversion]) -> None:
+    """Each file's uses of s_next are bound to the copy that file annotated."""
+    converted["split"].ok()
+    r = converted_boot
+    assert r.insmod_rc(ko_name("split")) == [0], r.report()
+    assert r.livepatches.get(patch_name("split")) == {"enabled": "1", "transition": "0"}
+    line = r.out("loadavg")
+    assert len(line) == 1 and line[0].startswith("klp-e2e split: "), r.report()
+    got = fields(line[0])
+    ks = r.addresses(SPLIT_NAME)
+    assert {t.count for t in split_targets.values()} == {len(ks)}, f"{ks}\n{r.report()}"
+    for key, t in split_targets.items():
+        assert got[f"{key}@"] == hexaddr(ks[t.position - 1]), f"{key}\n{r.report()}"
+        if r.name == "patch-first":
+            assert got[f"{key}@"] == hexaddr(t.address), f"{key}\n{r.report()}"
 
 
 def _binfmt_line(r: BootResult, tag: str) -> dict[str, str]:

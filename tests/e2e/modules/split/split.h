@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * klp-e2e-split: what split-a.c and split-b.c give split-main.c, the address
+ * each file's code was bound to for the ELF name s_next.
+ */
+#ifndef KLP_E2E_SPLIT_H
+#define KLP_E2E_SPLIT_H
+
+const void *klp_e2e_split_a(void);
+const void *klp_e2e_split_b(void);
+
+#endif /* KLP_E2E_SPLIT_H */
