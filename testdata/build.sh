@@ -203,11 +203,13 @@ build_arch() {
 	link_module "$out/livepatch-ambiguous.ko" livepatch_ambiguous "" \
 		"$out/livepatch-ambiguous.o"
 
-	# --- a livepatch of three files whose annotations disagree (symbol splits)
+	# --- a livepatch of three files whose annotations disagree (symbol splits),
+	# with debug info (DWARF compile units say which file code came from)
 	local part
 	for part in main core util; do
 		cc "$TMP/livepatch-split-$part.o" "livepatch/livepatch-split-$part.c" -DMODULE \
-			$MODFLAGS -DKBUILD_MODNAME='"livepatch_split"'
+			$MODFLAGS -DKBUILD_MODNAME='"livepatch_split"' -g -fdebug-prefix-map="$SRC"=. \
+			-fdebug-prefix-map="$INC"=klp/include
 	done
 	"${CROSS}ld" -r -o "$out/livepatch-split.o" "$TMP"/livepatch-split-{main,core,util}.o
 	link_module "$out/livepatch-split.ko" livepatch_split "" "$out/livepatch-split.o"

@@ -207,8 +207,8 @@ def _split_by_file(
             "annotation", name,
             f"{name} is annotated differently by {annotating}, and this use comes from "
             f"{source_name}, which has no annotation for it: annotate it in the file that "
-            "uses it (for a use in a global function that klp cannot place, make the function "
-            "static or give its file a static helper around it)",
+            "uses it (a use in a global function has a known file only with debug info: "
+            "build with -g, make the function static, or move the use into a static helper)",
             [_reference(elf, *use)]))
     for source, note in sorted(scope.by_file.items()):
         if source not in used:

@@ -1,22 +1,31 @@
 """Which source file a place in a linked module comes from.
 
 A livepatch module is several objects linked with ``ld -r``. The link keeps
-each input's local symbols after that input's STT_FILE symbol, and places the
-inputs' pieces of an output section one after the other, in link order. So a
-place belongs to the file of a local symbol that covers it, or to the file of
-the local symbols on both sides of it. Places with no local symbol around them
-(a ppc64 ``.toc`` entry, a literal) take the file of the code that refers to
-them through a section symbol. Anything else is unknown: the converter then
-says so rather than guess.
+each input's local symbols after that input's STT_FILE symbol, and lays the
+inputs' pieces of an output section one after the other, in link order. The
+evidence, most direct first:
+
+1. a local symbol that covers the place (a static function or object);
+2. the DWARF compile unit whose address range covers it (modules built with
+   ``-g``), matched to the STT_FILE symbol of the same base name;
+3. on arm64, the mapping symbol (``$x``/``$d``) at or before it: the assembler
+   starts every piece of every section with one;
+4. local symbols of one file on both sides of it;
+5. for a place no symbol covers (a ppc64 ``.toc`` entry), the file of the code
+   that refers to it through a section symbol.
+
+Anything else is unknown: the converter then says so rather than guess.
 """
 
 from __future__ import annotations
 
 import bisect
+import posixpath
 from collections import defaultdict
 from dataclasses import dataclass
 
-from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT
+from klp.elfcodec.constants import EM, SHF, SHN, SHT, STB, STT
+from klp.elfcodec.dwarf import unit_ranges
 from klp.elfcodec.elffile import ElfFile
 
 
@@ -26,28 +35,39 @@ class SourceFile:
     name: str
 
 
+#: (start, end, file) of a symbol or range, sorted by start.
+_Spans = list[tuple[int, int, SourceFile]]
+
+
 class SourceMap:
-    """Answers :meth:`file_of`; the index is built on the first question."""
+    """Answers :meth:`file_of`; each kind of evidence is indexed on first use."""
 
     def __init__(self, elf: ElfFile) -> None:
         self._elf = elf
-        self._anchors: dict[int, list[tuple[int, int, SourceFile]]] | None = None
-        self._starts: dict[int, list[int]] = {}
         self._files: list[SourceFile] = []
+        self._symbols: dict[int, _Spans] | None = None
+        self._mapping: dict[int, _Spans] = {}
+        self._units: dict[int, _Spans] | None = None
         self._referrers: dict[tuple[int, int], set[SourceFile]] | None = None
 
     def file_of(self, shndx: int, offset: int) -> SourceFile | None:
-        found = self._by_symbols(shndx, offset)
-        if found is None:
-            found = self._by_referrers(shndx, offset)
-        return found
+        return self._direct(shndx, offset) or self._by_referrers(shndx, offset)
 
-    # -- local symbols ---------------------------------------------------------------
+    def _direct(self, shndx: int, offset: int) -> SourceFile | None:
+        """The file from evidence about the place itself (1-4 above)."""
+        return (self._by_covering_symbol(shndx, offset)
+                or self._by_debug_info(shndx, offset)
+                or self._by_mapping_symbol(shndx, offset)
+                or self._by_neighbours(shndx, offset))
 
-    def _index(self) -> dict[int, list[tuple[int, int, SourceFile]]]:
-        if self._anchors is None:
+    # -- symbols -----------------------------------------------------------------------
+
+    def _local_symbols(self) -> dict[int, _Spans]:
+        if self._symbols is None:
             table = self._elf.symtab
-            anchors: dict[int, list[tuple[int, int, SourceFile]]] = defaultdict(list)
+            mapping_symbols = self._elf.e_machine == EM.AARCH64
+            spans: dict[int, _Spans] = defaultdict(list)
+            mapping: dict[int, _Spans] = defaultdict(list)
             current: SourceFile | None = None
             for i, row in enumerate(table.rows):
                 kind, bind = row[1] & 0xF, row[1] >> 4
@@ -59,41 +79,59 @@ class SourceMap:
                 if (bind != STB.LOCAL or current is None or kind == STT.SECTION
                         or shndx == SHN.UNDEF or SHN.LORESERVE <= shndx <= 0xFFFF):
                     continue
-                anchors[shndx].append((row[4], row[5], current))
-            for entries in anchors.values():
-                entries.sort()
-            self._starts = {shndx: [e[0] for e in entries] for shndx, entries in anchors.items()}
-            self._anchors = dict(anchors)
-        return self._anchors
+                spans[shndx].append((row[4], row[4] + row[5], current))
+                if mapping_symbols and _is_mapping_symbol(table.name(i)):
+                    mapping[shndx].append((row[4], row[4], current))
+            self._symbols = {k: sorted(v) for k, v in spans.items()}
+            self._mapping = {k: sorted(v) for k, v in mapping.items()}
+        return self._symbols
 
-    def _by_symbols(self, shndx: int, offset: int) -> SourceFile | None:
-        entries = self._index().get(shndx)
-        if not entries:
-            return None
-        covering = {f for start, size, f in entries if start <= offset < start + size}
-        if covering:
-            return covering.pop() if len(covering) == 1 else None
-        at = bisect.bisect_right(self._starts[shndx], offset)
-        before = {f for start, _, f in entries[:at] if start == entries[at - 1][0]} if at else set()
-        after = {f for start, _, f in entries[at:] if start == entries[at][0]} \
-            if at < len(entries) else set()
+    def _by_covering_symbol(self, shndx: int, offset: int) -> SourceFile | None:
+        return _only({f for start, end, f in self._local_symbols().get(shndx, ())
+                      if start <= offset < end})
+
+    def _by_mapping_symbol(self, shndx: int, offset: int) -> SourceFile | None:
+        self._local_symbols()
+        before, _ = _around(self._mapping.get(shndx, []), offset)
+        return _only(before)
+
+    def _by_neighbours(self, shndx: int, offset: int) -> SourceFile | None:
+        before, after = _around(self._local_symbols().get(shndx, []), offset)
         if len(before) > 1 or len(after) > 1:
             return None
         if before and after:
             return before.pop() if before == after else None
-        # Past the last anchor (or before the first): only the last (first) file in
+        if not before and not after:
+            return None
+        # Past the last symbol (or before the first): only the last (first) file in
         # link order cannot be followed (preceded) by another file's piece.
         edge = self._files[-1] if before else self._files[0]
         only = (before or after).pop()
         return only if only == edge else None
+
+    # -- debug info --------------------------------------------------------------------
+
+    def _by_debug_info(self, shndx: int, offset: int) -> SourceFile | None:
+        if self._units is None:
+            self._local_symbols()
+            by_name: dict[str, list[SourceFile]] = defaultdict(list)
+            for f in self._files:
+                by_name[f.name].append(f)
+            units: dict[int, _Spans] = defaultdict(list)
+            for unit in unit_ranges(self._elf):
+                files = by_name.get(posixpath.basename(unit.name), [])
+                if len(files) == 1:
+                    units[unit.shndx].append((unit.start, unit.end, files[0]))
+            self._units = dict(units)
+        return _only({f for start, end, f in self._units.get(shndx, ())
+                      if start <= offset < end})
 
     # -- references through section symbols ------------------------------------------
 
     def _by_referrers(self, shndx: int, offset: int) -> SourceFile | None:
         if self._referrers is None:
             self._referrers = self._collect_referrers()
-        files = self._referrers.get((shndx, offset), set())
-        return next(iter(files)) if len(files) == 1 else None
+        return _only(self._referrers.get((shndx, offset), set()))
 
     def _collect_referrers(self) -> dict[tuple[int, int], set[SourceFile]]:
         elf = self._elf
@@ -109,7 +147,24 @@ class SourceMap:
                 place = section_symbols.get(info >> 32)
                 if place is None:
                     continue
-                source = self._by_symbols(target.index, off)
+                source = self._direct(target.index, off)
                 if source is not None:
                     found[(place, addend)].add(source)
         return dict(found)
+
+
+def _is_mapping_symbol(name: str) -> bool:
+    return name in ("$x", "$d") or name.startswith(("$x.", "$d."))
+
+
+def _around(spans: _Spans, offset: int) -> tuple[set[SourceFile], set[SourceFile]]:
+    """Files of the nearest spans starting at or before ``offset``, and after it."""
+    at = bisect.bisect_right(spans, offset, key=lambda s: s[0])
+    before = {f for start, _, f in spans[:at] if start == spans[at - 1][0]} if at else set()
+    after = {f for start, _, f in spans[at:] if start == spans[at][0]} \
+        if at < len(spans) else set()
+    return before, after
+
+
+def _only(files: set[SourceFile]) -> SourceFile | None:
+    return next(iter(files)) if len(files) == 1 else None

@@ -43,8 +43,9 @@
  * In a livepatch of several source files, each file may annotate a name for
  * the copy it needs (core.c the 2nd `count`, util.c the 3rd): klp convert
  * then gives each file's uses their own klp symbol.  It tells the files apart
- * by their local symbols, so such arrays must be static, and the uses must
- * sit in static functions or objects.  The header needs no kernel headers and compiles with or without
+ * by their local symbols and, for code, by the DWARF compile units of a -g
+ * build, so such arrays must be static, and without -g the uses must sit in
+ * static functions or objects.  The header needs no kernel headers and compiles with or without
  * them.  If the kernel's own <linux/livepatch.h> already defines these
  * macros (kernels carrying the klp-convert patches), that definition is used.
  */

@@ -2,9 +2,9 @@
 /*
  * klp-e2e-split, file B: means the copy of s_next at position KLP_E2E_POS_B.
  * split-a.c annotates the same name for another copy.  After linking, the
- * module has one undefined s_next, and `klp convert` gives this file's uses
- * their own klp symbol because they sit in a static function, whose local
- * symbol follows this file's FILE symbol in .symtab.
+ * module has one undefined s_next.  Here the use sits in a global function,
+ * whose symbol records no file: `klp convert` places it by the DWARF compile
+ * unit (the kernel's config builds modules with -g).
  */
 #include <linux/compiler.h>
 
@@ -23,13 +23,7 @@ static KLP_MODULE_RELOC(vmlinux) klp_e2e_b_relocs[] = {
 	KLP_SYMPOS(klp_e2e_s_next, KLP_E2E_POS_B),
 };
 
-/* noinline: the use must stay in this static, not move into the global caller */
-static noinline const void *klp_e2e_b_s_next(void)
-{
-	return klp_e2e_s_next;
-}
-
 const void *klp_e2e_split_b(void)
 {
-	return klp_e2e_b_s_next();
+	return klp_e2e_s_next;
 }
