@@ -59,6 +59,7 @@ from tests.e2e.harness import (
     rename_klp_symbol,
     system_map,
 )
+from tests.elfcodec.test_dwarf import check as check_units
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
 
@@ -488,6 +489,13 @@ def test_convert_splits_by_source_file(kernel: Kernel, built: dict[str, Built],
     want = {(f".klp.sym.vmlinux.{SPLIT_NAME},{t.position}", f"split-{key}.c")
             for key, t in split_targets.items()}
     assert got == want, proc.stdout
+
+
+def test_debug_info_units_match_readelf(built: dict[str, Built]) -> None:
+    """The DWARF compile units klp reads from Kbuild-built modules (the headers' config
+    builds them with -g) are the ones binutils readelf reports."""
+    for module in built.values():
+        check_units(module.ko, "readelf")
 
 
 def test_split_name_by_source_file(converted_boot: BootResult,
