@@ -63,10 +63,13 @@ def main() -> None:
         samples = [run(convert) for _ in range(RUNS)]
         wall = statistics.median(s[0] for s in samples)
         rss = statistics.median(s[1] for s in samples)
+        bare = statistics.median(run([sys.executable, "-c", "pass"])[0] for _ in range(RUNS))
         print(f"symdb of the full amd64 kernel: {db.stat().st_size / 1e6:.1f} MB, built in "
               f"{build_wall:.2f} s ({build_mb:.0f} MB peak)")
         print(f"klp convert {built.ko.name}: median {wall:.3f} s "
               f"(min {min(s[0] for s in samples):.3f}), peak RSS {rss:.0f} MB over {RUNS} runs")
+        print(f"the same Python starting and doing nothing: median {bare:.3f} s "
+              f"(klp's own work: {wall - bare:.3f} s)")
         print(f"C klp-convert (anchor): {C_TOOL_SECONDS:.2f} s, {C_TOOL_MB:.0f} MB -> "
               f"klp is {C_TOOL_SECONDS / wall:.2f}x the speed, {rss / C_TOOL_MB:.2f}x the memory")
 

@@ -128,24 +128,17 @@ TABLE_COLUMNS = {
 }
 
 
-def _mount_optional() -> None:
-    """Mount the stage commands that exist in this tree."""
-    try:
-        from klp.symdb.cli import app as symdb_app
-    except ImportError:
-        pass
-    else:
-        app.add_typer(symdb_app, name="symdb", help="Build and query the symbol database.")
-    try:
-        from klp.convert.cli import convert
-    except ImportError:
-        pass
-    else:
-        app.command("convert")(convert)
+def _mount_stages() -> None:
+    """Mount the two pipeline stages (imported here: ``klp elf`` needs neither)."""
+    from klp.convert.cli import convert
+    from klp.symdb.cli import app as symdb_app
+
+    app.add_typer(symdb_app, name="symdb", help="Build and query the symbol database.")
+    app.command("convert")(convert)
 
 
 def main() -> None:
-    _mount_optional()
+    _mount_stages()
     argv = sys.argv[1:]
     # `klp elf sections FILE` reads better than `klp elf show sections FILE`.
     if len(argv) >= 2 and argv[0] == "elf" and argv[1] in ElfView.__members__:
