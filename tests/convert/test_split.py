@@ -8,14 +8,22 @@ inside a DWARF compile unit's range (``--debug-dump``) to that unit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from klp.convert.lookup import DbLookup
+from klp.convert.plan import plan_conversion
+from klp.convert.rewrite import apply_plan
 from klp.elfcodec.constants import SHN
 from klp.elfcodec.elffile import ElfFile
+from klp.errors import KlpError
+from klp.symvers import read_symvers
 from tests.cli import klp
 from tests.conftest import ARCHES, TESTDATA
 from tests.convert.conftest import convert
@@ -166,3 +174,30 @@ def test_split_symbols_are_livepatch_symbols(dbs: dict[str, pathlib.Path],
     for sym in klp_symbols:
         assert (sym.shndx, sym.value, sym.size) == (SHN.LIVEPATCH, 0, 0)
         assert sym.bind != 0 and sym.index >= elf.symtab_section.sh_info
+
+
+SPLIT_DATA = (TESTDATA / "x86_64" / MODULE).read_bytes()
+#: The byte ranges the split planner reads: symbols, relocations, annotations, DWARF.
+FUZZED = [(s.sh_offset, s.sh_offset + s.sh_size) for s in ElfFile.from_bytes(SPLIT_DATA).sections
+          if s.sh_size and s.name.startswith((".symtab", ".rela", ".klp", ".debug"))]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FUZZED), st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                                   st.integers(0, 255)), min_size=1, max_size=4))
+def test_damaged_split_module_fails_cleanly(
+    dbs: dict[str, pathlib.Path], region: tuple[int, int], edits: list[tuple[float, int]]
+) -> None:
+    """Damage where file attribution looks: a KlpError or problems, never a traceback."""
+    data = bytearray(SPLIT_DATA)
+    lo, hi = region
+    for where, byte in edits:
+        data[lo + int(where * (hi - lo))] = byte
+    exports = read_symvers(str(TESTDATA / "x86_64" / "Module.symvers"))
+    with contextlib.suppress(KlpError):
+        elf = ElfFile.from_bytes(bytes(data), "damaged.ko")
+        plan, problems = plan_conversion(elf, DbLookup(str(dbs["x86_64"])), exports.vmlinux,
+                                         exports.modules)
+        if not problems and not plan.already_converted:
+            apply_plan(elf, plan)
+            elf.to_bytes()
