@@ -204,6 +204,22 @@ def read_symtab(path: Path) -> ElfSymtab:
         return ElfSymtab(symbols, strtab["sh_offset"], [s.name for s in elf.iter_sections()])
 
 
+def relocation_symbols(path: Path) -> dict[str, set[str]]:
+    """Names of the symbols that each relocation section's entries use, by section name."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.relocation import RelocationSection
+
+    with path.open("rb") as f:
+        elf = ELFFile(f)
+        found: dict[str, set[str]] = {}
+        for sec in elf.iter_sections():
+            if isinstance(sec, RelocationSection):
+                symtab = elf.get_section(sec["sh_link"])
+                found[sec.name] = {symtab.get_symbol(r["r_info_sym"]).name
+                                   for r in sec.iter_relocations()}
+        return found
+
+
 def rename_klp_symbol(src: Path, dst: Path, old: str, new: str) -> None:
     """Copy ``src`` to ``dst`` with the symbol name ``old`` changed to ``new`` in place.
 

@@ -10,7 +10,10 @@ converts the modules, and the guest loads them:
 * ``vmlinux`` unique non-exported vmlinux function and data;
 * ``ambig``   ambiguous vmlinux statics chosen with ``KLP_MODULE_RELOC(vmlinux)``;
 * ``split``   two of its files annotate the same name for different copies, so
-  ``klp convert`` splits the one undefined symbol by source file;
+  ``klp convert`` splits the one undefined symbol by source file: s_next
+  for two copies in vmlinux, and a name of both vmlinux and binfmt_misc for
+  one copy in each object (``.klp.rela.vmlinux.*`` and
+  ``.klp.rela.binfmt_misc.*`` from one undefined symbol);
 * ``binfmt``  patches the loadable module binfmt_misc (``.klp.rela.binfmt_misc.*``),
   loaded before binfmt_misc in one boot and after it in another.
 
@@ -23,8 +26,9 @@ Expected positions are computed here from the kernel's own files, never
 hard-coded: the wanted copy of an ambiguous name is identified by its source
 file in vmlinux's ELF symbol table (locals follow their FILE symbol), and its
 position is its rank among the name's System.map entries (= /proc/kallsyms
-order).  In the guest, the address each module prints is compared with
-/proc/kallsyms.
+order).  The name ``split`` resolves in both vmlinux and binfmt_misc is
+picked from binfmt_misc.ko's symbol table and System.map.  In the guest, the
+address each module prints is compared with /proc/kallsyms.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import concurrent.futures
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +61,7 @@ from tests.e2e.harness import (
     hexaddr,
     local_symbols,
     read_symtab,
+    relocation_symbols,
     rename_klp_symbol,
     system_map,
 )
@@ -147,6 +153,11 @@ class Target:
     count: int
 
 
+def klp_symbol(t: Target) -> str:
+    """The ``.klp.sym`` name that selects ``t``."""
+    return f".klp.sym.{t.obj}.{t.name},{t.position}"
+
+
 def vmlinux_copy(kernel: Kernel, locals_: list[LocalSymbol], order: dict[str, list[int]],
                  name: str, source: str) -> Target:
     """The copy of the ambiguous vmlinux ``name`` defined in ``source``, and its position.
@@ -189,16 +200,41 @@ def split_targets(kernel: Kernel) -> dict[str, Target]:
 
 
 @pytest.fixture(scope="session")
+def cross_targets(kernel: Kernel) -> dict[str, Target]:
+    """The name the ``split`` module resolves in two objects, and the copy each file means.
+
+    Key xa is split-a.c's copy in vmlinux, xb split-b.c's in TARGET_MODULE.
+    The name is a local symbol of TARGET_MODULE's .ko that System.map lists
+    too and that nothing exports; of those, the one with the most vmlinux
+    copies (then the first by name).  Each file means the name's last copy
+    in its object, so the vmlinux position is the highest there is and a
+    fallback to the first copy would not pass.
+    """
+    ko = kernel.module(TARGET_MODULE)
+    order = system_map(kernel.system_map)
+    exported = {line.split("\t")[1] for line in kernel.symvers.read_text().splitlines()}
+    names = sorted({s.name for s in local_symbols(ko, order)} - exported)
+    assert names, f"no local symbol of {ko} is also in {kernel.system_map}"
+    name = max(names, key=lambda n: len(order[n]))
+    # the name reaches the C files as a string inside shell quotes (KLP_E2E_X)
+    assert re.fullmatch(r"[\w.]+", name), name
+    copies = read_symtab(ko).defined(name)
+    addrs = order[name]
+    return {"xa": Target(name, "vmlinux", addrs[-1], len(addrs), len(addrs)),
+            "xb": Target(name, TARGET_MODULE, copies[-1].value, len(copies), len(copies))}
+
+
+@pytest.fixture(scope="session")
 def built(kernel: Kernel, targets: dict[str, Target], split_targets: dict[str, Target],
-          work: pathlib.Path) -> dict[str, Built]:
+          cross_targets: dict[str, Target], work: pathlib.Path) -> dict[str, Built]:
     """The e2e modules built against the headers package (in parallel)."""
     inc = klp("--include-dir")
     assert inc.returncode == 0, inc.stderr
     include = inc.stdout.strip()
     assert (pathlib.Path(include) / "klp-reloc.h").is_file(), include
 
-    def pos_flags(pos: dict[str, int]) -> dict[str, str]:
-        defs = " ".join(f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items())
+    def pos_flags(pos: dict[str, int], *extra: str) -> dict[str, str]:
+        defs = " ".join([*(f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items()), *extra])
         return {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS": defs}
 
     good = {n: targets[n].position for n in AMBIG_TARGETS}
@@ -208,7 +244,9 @@ def built(kernel: Kernel, targets: dict[str, Target], split_targets: dict[str, T
         "sample": ("sample", {}),
         "vmlinux": ("vmlinux", {}),
         "ambig": ("ambig", pos_flags(good)),
-        "split": ("split", pos_flags({k: t.position for k, t in split_targets.items()})),
+        "split": ("split", pos_flags({k: t.position for k, t in
+                                      (split_targets | cross_targets).items()},
+                                     f"-DKLP_E2E_X='\"{cross_targets['xa'].name}\"'")),
         "binfmt": ("binfmt", {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS":
                               f"-DKLP_E2E_POS_S_OPS={targets[MODULE_ANNOTATED].position}"}),
         "ambig-wrong": ("ambig", pos_flags(wrong)),
@@ -286,17 +324,20 @@ def boot_unconverted(kernel: Kernel, built: dict[str, Built], work: pathlib.Path
     return result
 
 
-def _checks(plan: GuestPlan) -> None:
+def _checks(plan: GuestPlan, cross_name: str) -> None:
+    """Read the patched files and kallsyms; callers run this after binfmt_misc has
+    loaded, because the split module's copy of cross_name in it is bound only then."""
     plan.run("cmdline", "cat /proc/cmdline")
     plan.run("version", "cat /proc/version")
     plan.run("threads-max", "cat /proc/sys/kernel/threads-max")
     plan.run("loadavg", "cat /proc/loadavg")
-    plan.kallsyms(*VMLINUX_SYMBOLS, *AMBIG_TARGETS, SPLIT_NAME, *NON_EXPORTED["binfmt"])
+    plan.kallsyms(*VMLINUX_SYMBOLS, *AMBIG_TARGETS, SPLIT_NAME, cross_name,
+                  *NON_EXPORTED["binfmt"])
 
 
 @pytest.fixture(scope="session")
 def boot_patch_first(kernel: Kernel, converted: dict[str, Conversion],
-                     work: pathlib.Path) -> BootResult:
+                     cross_targets: dict[str, Target], work: pathlib.Path) -> BootResult:
     """Converted patches, then binfmt_misc; nokaslr (System.map addresses hold)."""
     plan = GuestPlan()
     for conv in converted.values():
@@ -307,7 +348,7 @@ def boot_patch_first(kernel: Kernel, converted: dict[str, Conversion],
     plan.run("status", "cat /mnt/status")
     plan.run("disable", "echo 0 > /mnt/status")
     plan.run("status-disabled", "cat /mnt/status")
-    _checks(plan)
+    _checks(plan, cross_targets["xa"].name)
     result = boot_plan(kernel, plan, work, "patch-first", append=APPEND)
     assert result.completed, result.report()
     return result
@@ -315,7 +356,7 @@ def boot_patch_first(kernel: Kernel, converted: dict[str, Conversion],
 
 @pytest.fixture(scope="session")
 def boot_module_first(kernel: Kernel, converted: dict[str, Conversion],
-                      work: pathlib.Path) -> BootResult:
+                      cross_targets: dict[str, Target], work: pathlib.Path) -> BootResult:
     """binfmt_misc first, then the converted patches; KASLR on."""
     plan = GuestPlan()
     plan.insmod(kernel.module(TARGET_MODULE))
@@ -325,7 +366,7 @@ def boot_module_first(kernel: Kernel, converted: dict[str, Conversion],
         if conv.path:
             plan.insmod(conv.path)
     plan.run("status", "cat /mnt/status")
-    _checks(plan)
+    _checks(plan, cross_targets["xa"].name)
     result = boot_plan(kernel, plan, work, "module-first", append=APPEND_KASLR)
     assert result.completed, result.report()
     return result
@@ -395,33 +436,38 @@ def test_sample_livepatch_loads(boot_unconverted: BootResult) -> None:
 
 
 @pytest.mark.parametrize("module", list(NON_EXPORTED))
-def test_unconverted_module_fails(boot_unconverted: BootResult, module: str) -> None:
+def test_unconverted_module_fails(boot_unconverted: BootResult,
+                                  cross_targets: dict[str, Target], module: str) -> None:
     r = boot_unconverted
     rc = r.insmod_rc(ko_name(module))
     assert rc and rc[0] != 0, r.report()
     assert patch_name(module) not in r.livepatches, r.report()
-    for sym in NON_EXPORTED[module]:
-        assert r.dmesg_has(rf"{patch_name(module)}: Unknown symbol {sym} \(err -2\)"), \
-            f"no 'Unknown symbol {sym}' for {module}\n{r.report()}"
+    unknown = NON_EXPORTED[module]
+    if module == "split":
+        unknown += (cross_targets["xa"].name,)
+    for sym in unknown:
+        assert r.dmesg_has(rf"{patch_name(module)}: Unknown symbol {re.escape(sym)} "
+                           r"\(err -2\)"), f"no 'Unknown symbol {sym}' for {module}\n{r.report()}"
 
 
 @pytest.mark.parametrize("key", list(NON_EXPORTED))
 def test_convert_output(converted: dict[str, Conversion], targets: dict[str, Target],
-                        split_targets: dict[str, Target], key: str) -> None:
+                        split_targets: dict[str, Target], cross_targets: dict[str, Target],
+                        key: str) -> None:
     """The converted files name the objects and positions computed from the kernel."""
     want = {
         "vmlinux": {f".klp.sym.vmlinux.{s},0" for s in NON_EXPORTED["vmlinux"]},
-        "ambig": {f".klp.sym.vmlinux.{n},{targets[n].position}" for n in AMBIG_TARGETS},
-        "split": {f".klp.sym.vmlinux.{SPLIT_NAME},{t.position}" for t in split_targets.values()},
+        "ambig": {klp_symbol(targets[n]) for n in AMBIG_TARGETS},
+        "split": {klp_symbol(t) for t in (*split_targets.values(), *cross_targets.values())},
         "binfmt": {f".klp.sym.{TARGET_MODULE}.{s},0" for s in NON_EXPORTED["binfmt"]
-                   if s != MODULE_ANNOTATED}
-        | {f".klp.sym.{TARGET_MODULE}.{MODULE_ANNOTATED},{targets[MODULE_ANNOTATED].position}"},
+                   if s != MODULE_ANNOTATED} | {klp_symbol(targets[MODULE_ANNOTATED])},
     }
+    objs = {"binfmt": {TARGET_MODULE}, "split": {"vmlinux", TARGET_MODULE}}
     table = read_symtab(converted[key].ok())
     klp_syms = {s.name for s in table.symbols if s.name.startswith(".klp.sym.")}
-    obj = TARGET_MODULE if key == "binfmt" else "vmlinux"
     assert klp_syms == want[key]
-    assert any(s.startswith(f".klp.rela.{obj}.") for s in table.sections), table.sections
+    for obj in objs.get(key, {"vmlinux"}):
+        assert any(s.startswith(f".klp.rela.{obj}.") for s in table.sections), table.sections
     assert not any(s.startswith(".klp.module_relocs") for s in table.sections), table.sections
 
 
@@ -474,21 +520,43 @@ def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict
 
 
 def test_convert_splits_by_source_file(kernel: Kernel, built: dict[str, Built],
-                                       symdb: pathlib.Path,
-                                       split_targets: dict[str, Target]) -> None:
-    """One undefined s_next, two klp symbols: each use gets the position its file annotated."""
+                                       symdb: pathlib.Path, split_targets: dict[str, Target],
+                                       cross_targets: dict[str, Target]) -> None:
+    """One undefined s_next, two klp symbols: each use gets the position its file annotated;
+    likewise the cross-object name, whose two klp symbols name two objects."""
     ko = built["split"].ko
-    undefined = [s for s in read_symtab(ko).symbols
-                 if s.name == SPLIT_NAME and s.shndx == "SHN_UNDEF"]
-    assert len(undefined) == 1, undefined
+    by_file = {SPLIT_NAME: split_targets, cross_targets["xa"].name:
+               {key.removeprefix("x"): t for key, t in cross_targets.items()}}
+    undefined = [s.name for s in read_symtab(ko).symbols
+                 if s.name in by_file and s.shndx == "SHN_UNDEF"]
+    assert sorted(undefined) == sorted(by_file), undefined
     proc = klp("convert", str(ko), "--dry-run", "--json", "--symdb", str(symdb),
                "--symvers", str(kernel.symvers))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    got = {(s["klp_symbol"], s["source"]) for s in json.loads(proc.stdout)["symbols"]
-           if s["symbol"] == SPLIT_NAME}
-    want = {(f".klp.sym.vmlinux.{SPLIT_NAME},{t.position}", f"split-{key}.c")
-            for key, t in split_targets.items()}
+    got = {(s["symbol"], s["klp_symbol"], s["object"], s["position"], s["source"])
+           for s in json.loads(proc.stdout)["symbols"] if s["symbol"] in by_file}
+    want = {(name, klp_symbol(t), t.obj, t.position, f"split-{key}.c")
+            for name, files in by_file.items() for key, t in files.items()}
     assert got == want, proc.stdout
+
+
+def test_convert_splits_across_objects(converted: dict[str, Conversion],
+                                       cross_targets: dict[str, Target]) -> None:
+    """The one undefined cross-object name becomes a klp symbol per object, each used
+    only by relocations of its object's .klp.rela sections (applied by livepatch when
+    that object is loaded)."""
+    path = converted["split"].ok()
+    name = cross_targets["xa"].name
+    assert not [s for s in read_symtab(path).symbols if s.name == name], \
+        f"{name} is still a symbol of {path}"
+    users: dict[str, set[str]] = {}
+    for section, syms in relocation_symbols(path).items():
+        for sym in syms:
+            users.setdefault(sym, set()).add(section)
+    for t in cross_targets.values():
+        sections = users.get(klp_symbol(t), set())
+        assert sections, f"no relocation uses {klp_symbol(t)}: {users}"
+        assert all(s.startswith(f".klp.rela.{t.obj}.") for s in sections), sections
 
 
 def test_debug_info_units_match_readelf(built: dict[str, Built]) -> None:
@@ -515,6 +583,30 @@ def test_split_name_by_source_file(converted_boot: BootResult,
         assert got[f"{key}@"] == hexaddr(ks[t.position - 1]), f"{key}\n{r.report()}"
         if r.name == "patch-first":
             assert got[f"{key}@"] == hexaddr(t.address), f"{key}\n{r.report()}"
+
+
+def test_split_name_across_objects(converted_boot: BootResult,
+                                   cross_targets: dict[str, Target],
+                                   converted: dict[str, Conversion]) -> None:
+    """split-a.c's uses of the name are bound to its vmlinux copy, split-b.c's to its
+    binfmt_misc copy (when binfmt_misc loads, before or after the patch)."""
+    converted["split"].ok()
+    r = converted_boot
+    assert r.insmod_rc(ko_name("split")) == [0], r.report()
+    assert r.insmod_rc(f"{TARGET_MODULE}.ko") == [0], r.report()
+    assert r.livepatches.get(patch_name("split")) == {"enabled": "1", "transition": "0"}
+    if r.name == "patch-first":
+        assert r.dmesg_has(rf"applying patch '{patch_name('split')}' to loading module "
+                           rf"'{TARGET_MODULE}'"), r.report()
+    line = r.out("loadavg")
+    assert len(line) == 1 and line[0].startswith("klp-e2e split: "), r.report()
+    got = fields(line[0])
+    for key, t in cross_targets.items():
+        ks = r.addresses(t.name, None if t.obj == "vmlinux" else t.obj)
+        assert len(ks) == t.count, f"{t.name} of {t.obj}: {ks}\n{r.report()}"
+        assert got[f"{key}@"] == hexaddr(ks[t.position - 1]), f"{key}\n{r.report()}"
+    if r.name == "patch-first":
+        assert got["xa@"] == hexaddr(cross_targets["xa"].address), r.report()
 
 
 def _binfmt_line(r: BootResult, tag: str) -> dict[str, str]:

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * klp-e2e-split, file A: means the copy of s_next at position KLP_E2E_POS_A.
- * split-b.c annotates the same name for another copy.  After linking, the
- * module has one undefined s_next, and `klp convert` gives this file's uses
- * their own klp symbol because they sit in a static function, whose local
- * symbol follows this file's FILE symbol in .symtab.
+ * klp-e2e-split, file A: means the copy of s_next at position KLP_E2E_POS_A,
+ * and the vmlinux copy of the ELF name KLP_E2E_X at position KLP_E2E_POS_XA.
+ * split-b.c annotates s_next for another vmlinux copy and KLP_E2E_X for its
+ * copy in the module binfmt_misc.  After linking, the module has one
+ * undefined symbol of each name, and `klp convert` gives this file's uses
+ * their own klp symbols because they sit in static functions, whose local
+ * symbols follow this file's FILE symbol in .symtab.
  */
 #include <linux/compiler.h>
 
@@ -12,15 +14,17 @@
 
 #include "split.h"
 
-#ifndef KLP_E2E_POS_A
-#error "pass -DKLP_E2E_POS_A=.."
+#if !defined(KLP_E2E_POS_A) || !defined(KLP_E2E_X) || !defined(KLP_E2E_POS_XA)
+#error "pass -DKLP_E2E_POS_A=.., -DKLP_E2E_X='\"NAME\"' and -DKLP_E2E_POS_XA=.."
 #endif
 
-/* asm label: the ELF name of the static, with a C name that clashes with nothing */
+/* asm labels: the ELF names of the statics, with C names that clash with nothing */
 extern char klp_e2e_s_next[] __asm__("s_next");
+extern char klp_e2e_x[] __asm__(KLP_E2E_X);
 
 static KLP_MODULE_RELOC(vmlinux) klp_e2e_a_relocs[] = {
 	KLP_SYMPOS(klp_e2e_s_next, KLP_E2E_POS_A),
+	KLP_SYMPOS(klp_e2e_x, KLP_E2E_POS_XA),
 };
 
 /* noinline: the use must stay in this static, not move into the global caller */
@@ -32,4 +36,14 @@ static noinline const void *klp_e2e_a_s_next(void)
 const void *klp_e2e_split_a(void)
 {
 	return klp_e2e_a_s_next();
+}
+
+static noinline const void *klp_e2e_a_x(void)
+{
+	return klp_e2e_x;
+}
+
+const void *klp_e2e_split_xa(void)
+{
+	return klp_e2e_a_x();
 }
