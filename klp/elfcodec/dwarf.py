@@ -4,14 +4,15 @@ Only what source attribution needs: the address ranges of each unit
 (``.debug_aranges``) and the unit's ``DW_AT_name``. In a relocatable object the
 addresses and section offsets inside DWARF are carried by relocations against
 section symbols (the bytes in the file are zero), so every such field is read
-through its relocation. Anything this reader does not understand (a unit type,
+through its relocation. DWARF's own encodings (LEB128 numbers, attribute
+forms chosen by an abbreviation table, 32- or 64-bit offsets) are read field by
+field rather than declared as layouts. Anything this reader does not understand (a unit type,
 a form, zstd compression) makes it return what it has read so far: callers
 treat a missing unit as "unknown", never as an error.
 """
 
 from __future__ import annotations
 
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -146,13 +147,14 @@ def _contents(elf: ElfFile, sec: Section) -> bytes | None:
     data = sec.data
     if not sec.sh_flags & SHF.COMPRESSED:
         return data
-    if len(data) < 24:
+    header = elf.tables.Chdr
+    if len(data) < header.size:
         return None
-    kind, _, size, _ = struct.unpack("<IIQQ" if elf.arch.little else ">IIQQ", data[:24])
+    kind, _, size, _ = header.unpack_one(data)
     if kind != ELFCOMPRESS_ZLIB:
         return None
     try:
-        inflated = zlib.decompress(data[24:])
+        inflated = zlib.decompress(data[header.size:])
     except zlib.error:
         return None
     return inflated if len(inflated) == size else None

@@ -140,6 +140,7 @@ class Tables:
     Rela: Table
     Word: Table
     KlpModuleReloc: Table
+    Chdr: Table
 
 
 @functools.cache
@@ -154,4 +155,5 @@ def tables(little: bool) -> Tables:
         Rela=derive(lay.Rela),
         Word=derive(lay.Word),
         KlpModuleReloc=derive(lay.KlpModuleReloc),
+        Chdr=derive(lay.Chdr),
     )

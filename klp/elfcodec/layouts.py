@@ -39,6 +39,8 @@ class Layouts:
     #: One ``KLP_SYMPOS`` entry of a ``.klp.module_relocs.<obj>`` section:
     #: a pointer slot (relocated to the symbol) and the position, packed.
     KlpModuleReloc: Struct
+    #: The header of an SHF_COMPRESSED section (compressed debug info).
+    Chdr: Struct
 
 
 @functools.cache
@@ -114,5 +116,11 @@ def layouts(little: bool) -> Layouts:
         KlpModuleReloc=Struct(
             "sym" / addr,
             "sympos" / word,
+        ),
+        Chdr=Struct(
+            "ch_type" / word,
+            "ch_reserved" / word,
+            "ch_size" / xword,
+            "ch_addralign" / xword,
         ),
     )
