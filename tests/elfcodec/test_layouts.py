@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from klp.elfcodec.fast import derive, tables
 from klp.elfcodec.layouts import layouts
 
-RECORDS = ("Ehdr", "Shdr", "Phdr", "Sym", "Rela", "Word", "KlpModuleReloc")
+RECORDS = ("Ehdr", "Shdr", "Phdr", "Sym", "Rela", "Word", "KlpModuleReloc", "Chdr")
 
 
 def _field_strategy(fmt_code: str) -> st.SearchStrategy[object]:
