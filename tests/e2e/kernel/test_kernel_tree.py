@@ -22,7 +22,9 @@ conversions).  Then, in order:
 5. a qemu boot: the kernel's own sample, the unconverted module (refused),
    the in-tree and the external converted modules (loaded; the addresses they
    print are the System.map and /proc/kallsyms ones of the intended copies);
-6. ``klp-clean``.
+6. ``klp-clean``;
+7. ``klp-convert`` with ``O=`` naming a copy of the build elsewhere: everything
+   is written there, nothing in the source tree.
 
 ``klp symdb build --kernel-tree`` is also checked against System.map (every
 vmlinux name: same addresses, in position order), and the docs' last section
@@ -588,6 +590,35 @@ def test_klp_clean(cleaned: tuple[Step, dict[str, str]], tree: Tree, ext: pathli
     left = [*(tree.path / SAMPLES).glob(".*.ko.klp-*"), *ext.glob(".*.ko.klp-*")]
     assert left == [], left
     assert not (tree.path / "symbols.klp").exists()
+
+
+def test_separate_object_tree(cleaned: tuple[Step, dict[str, str]], tree: Tree,
+                              tmp_path: pathlib.Path) -> None:
+    """``O=``: klp.mk finds the build in the object tree (here given relative to
+    ``-C``, as kbuild reads it), writes symbols.klp and the conversions there,
+    and leaves the source tree alone.  Steps 2 and 3 only: an ``O=`` kernel build
+    needs a clean source tree, and the cached one is built in place."""
+    top = tree.path
+    obj = tmp_path / "obj"
+    order = (top / "modules.order").read_text().split()
+    for rel in ("vmlinux", "Module.symvers", "modules.order",
+                *(m.removesuffix(".o") + ".ko" if m.endswith(".o") else m for m in order)):
+        (obj / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(top / rel, obj / rel)
+    source_files = {p: sha256(p) for p in top.glob(f"{SAMPLES}/*.ko")}
+    mk, rel_obj = shlex.quote(klp_mk()), shlex.quote(os.path.relpath(obj, top))
+    shell = run(f"make -f {mk} -C {shlex.quote(str(top))} O={rel_obj} klp-convert",
+                tree.build_env())
+    assert shell.returncode == 0, shell.report()
+    lines = shell.klp_lines()
+    assert lines[0] == "symbols.klp", shell.report()
+    assert f"{SAMPLES}/{SAMPLE}.ko" in lines and f"{SAMPLES}/livepatch-sample.ko" in lines
+    assert (obj / "symbols.klp").is_file() and not (top / "symbols.klp").exists()
+    converted = read_symtab(obj / SAMPLES / f"{SAMPLE}.ko")
+    assert {s.name for s in converted.symbols if s.name.startswith(".klp.sym.vmlinux.")}
+    assert (obj / SAMPLES / f".{SAMPLE}.ko.klp-stamp").is_file()
+    assert {p: sha256(p) for p in top.glob(f"{SAMPLES}/*.ko")} == source_files
+    assert not list(top.glob(f"{SAMPLES}/.*.ko.klp-*"))
 
 
 # --------------------------------------------------------------------------- distro kernel
