@@ -20,7 +20,7 @@ def _klp_section(elf: ElfFile, name: str, target: Section) -> Section:
 
 
 def apply_plan(elf: ElfFile, plan: Plan) -> None:
-    _split_symbols(elf, plan)
+    _klp_symbols(elf, plan)
     by_source: dict[int, dict[Section, list[int]]] = defaultdict(dict)
     sources: list[Section] = []
     for move in plan.moves:
@@ -34,31 +34,26 @@ def apply_plan(elf: ElfFile, plan: Plan) -> None:
     for src in sources:
         elf.move_relocations(src, by_source[src.index])
 
-    renamed: set[int] = set()
-    for res in plan.resolutions:
-        if res.symbol_index in renamed:
-            continue  # a copy added by _split_symbols
-        renamed.add(res.symbol_index)
-        elf.rename_symbol(res.symbol_index, res.klp_name)
-        elf.set_symbol(res.symbol_index, st_shndx=SHN.LIVEPATCH, st_value=0, st_size=0)
-
     doomed = [elf.sections[i] for i in plan.drop_sections]
     doomed += [s for s in sources if not elf.rela(s).rows]
     _drop_annotation_symbols(elf, {s.index for s in doomed})
     elf.remove_sections(doomed)
 
 
-def _split_symbols(elf: ElfFile, plan: Plan) -> None:
-    """Give every resolution after a symbol's first its own klp symbol, and point
-    its relocations at it: one ELF symbol can name only one copy."""
+def _klp_symbols(elf: ElfFile, plan: Plan) -> None:
+    """Turn each resolved symbol into its klp symbol, in place. One ELF symbol can
+    name only one copy, so every later resolution of the same symbol (a split)
+    gets a new klp symbol, and its relocations are pointed at it before they move."""
     table = elf.symtab
-    seen: set[int] = set()
+    done: set[int] = set()
     for res in plan.resolutions:
-        if res.symbol_index not in seen:
-            seen.add(res.symbol_index)
+        if res.symbol_index not in done:
+            done.add(res.symbol_index)
+            elf.rename_symbol(res.symbol_index, res.klp_name)
+            elf.set_symbol(res.symbol_index, st_shndx=SHN.LIVEPATCH, st_value=0, st_size=0)
             continue
         _, info, other, *_ = table.rows[res.symbol_index]
-        bind = info >> 4 or STB.GLOBAL  # an undefined symbol is never local; stay safe
+        bind = info >> 4 or STB.GLOBAL  # a local would be inserted and renumber the others
         copy = elf.add_symbol(res.klp_name, info=(bind << 4) | (info & 0xF), other=other,
                               shndx=SHN.LIVEPATCH)
         for rela_index, row in res.uses:
