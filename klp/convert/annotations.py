@@ -43,7 +43,6 @@ class Annotations:
 def read_annotations(elf: ElfFile) -> Annotations:
     codec = elf.tables.KlpModuleReloc
     found = Annotations([], [], [])
-    relas = {s.sh_info: s for s in elf.sections_of_type(SHT.RELA)}
     for sec in elf.sections:
         if not sec.name.startswith(PREFIX) or sec.sh_type == SHT.RELA:
             continue
@@ -54,7 +53,7 @@ def read_annotations(elf: ElfFile) -> Annotations:
             found.errors.append(AnnotationError(
                 sec.name, 0, f"size {len(data)} is not a multiple of {codec.size}-byte entries"))
             continue
-        rela = relas.get(sec.index)
+        rela = elf.rela_of(sec)
         if rela is None:
             if data:
                 found.errors.append(AnnotationError(sec.name, 0, "has no relocations"))

@@ -187,8 +187,8 @@ def _split_by_file(
     lost: list[tuple[str, tuple[int, int]]] = []
     for use in uses:
         rela = elf.sections[use[0]]
-        target = elf.rela_target(rela)
-        if target is None or not target.sh_flags & SHF.ALLOC:
+        target = rules.loaded_target(elf, rela)
+        if target is None:
             unapplied.append(use)
             continue
         source = sources.file_of(target.index, elf.rela(rela).rows[use[1]][0])
@@ -317,8 +317,8 @@ def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
                 problems.append(Problem("rule", res.name, check, list(res.references)))
         for rela_index, row in res.uses:
             rela = elf.sections[rela_index]
-            target = elf.rela_target(rela)
-            if target is None or not target.sh_flags & SHF.ALLOC:
+            target = rules.loaded_target(elf, rela)
+            if target is None:
                 continue  # never applied by the loader (debug info): left as it is
             off, info, _ = elf.rela(rela).rows[row]
             rtype = info & 0xFFFFFFFF

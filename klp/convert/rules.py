@@ -1,14 +1,15 @@
 """The kernel's rules for livepatch relocations, one function per rule.
 
-Each returns the reason a relocation or name breaks the rule, or None. The
-comments name the kernel code the rule follows.
+Each returns the reason a relocation or name breaks the rule, or None, except
+:func:`loaded_target`, which says whether the loader applies a RELA section at
+all. The comments name the kernel code the rule follows.
 """
 
 from __future__ import annotations
 
 from klp.elfcodec.arch import Arch
 from klp.elfcodec.constants import EM, SHF, SHN
-from klp.elfcodec.elffile import Section
+from klp.elfcodec.elffile import ElfFile, Section
 
 # kernel: include/linux/module.h MODULE_NAME_LEN (64 - sizeof(long)) and the
 # ".klp.sym.%55[^.].%511[^,],%lu" pattern in kernel/livepatch/core.c
@@ -60,10 +61,17 @@ def symbol_name(name: str) -> str | None:
     return None
 
 
+def loaded_target(elf: ElfFile, rela: Section) -> Section | None:
+    """The section a RELA section's relocations apply to, or None when the module
+    loader never applies them (a non-ALLOC target, such as debug info; kernel:
+    kernel/module/main.c apply_relocations)."""
+    target = elf.rela_target(rela)
+    return target if target is not None and target.sh_flags & SHF.ALLOC else None
+
+
 def target_section(target: Section, obj: str) -> str | None:
-    """Where a klp relocation may apply (kernel: kernel/module/main.c apply_relocations)."""
-    if not target.sh_flags & SHF.ALLOC:
-        return f"target section {target.name} is not SHF_ALLOC"
+    """Which loaded sections a klp relocation for ``obj`` may apply to (the loader
+    applies none outside SHF_ALLOC ones: :func:`loaded_target`)."""
     if obj == "vmlinux":
         return None
     name = target.name

@@ -24,7 +24,8 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass
 
-from klp.elfcodec.constants import EM, SHF, SHN, SHT, STB, STT
+from klp.convert.rules import loaded_target
+from klp.elfcodec.constants import EM, SHT, STB, STT
 from klp.elfcodec.dwarf import unit_ranges
 from klp.elfcodec.elffile import ElfFile
 
@@ -48,7 +49,7 @@ class SourceMap:
         self._symbols: dict[int, _Spans] | None = None
         self._mapping: dict[int, _Spans] = {}
         self._units: dict[int, _Spans] | None = None
-        self._referrers: dict[tuple[int, int], set[SourceFile]] | None = None
+        self._referrers: dict[tuple[int, int], list[tuple[int, int]]] | None = None
 
     def file_of(self, shndx: int, offset: int) -> SourceFile | None:
         return self._direct(shndx, offset) or self._by_referrers(shndx, offset)
@@ -75,9 +76,8 @@ class SourceMap:
                     current = SourceFile(i, table.name(i))
                     self._files.append(current)
                     continue
-                shndx = table.shndx(i)
-                if (bind != STB.LOCAL or current is None or kind == STT.SECTION
-                        or shndx == SHN.UNDEF or SHN.LORESERVE <= shndx <= 0xFFFF):
+                shndx = table.section_of(i)
+                if bind != STB.LOCAL or current is None or kind == STT.SECTION or shndx is None:
                     continue
                 spans[shndx].append((row[4], row[4] + row[5], current))
                 if mapping_symbols and _is_mapping_symbol(table.name(i)):
@@ -129,27 +129,27 @@ class SourceMap:
     # -- references through section symbols ------------------------------------------
 
     def _by_referrers(self, shndx: int, offset: int) -> SourceFile | None:
+        """Only the referrers of the asked place are attributed, not every relocation."""
         if self._referrers is None:
             self._referrers = self._collect_referrers()
-        return _only(self._referrers.get((shndx, offset), set()))
+        return _only({f for place in self._referrers.get((shndx, offset), ())
+                      if (f := self._direct(*place)) is not None})
 
-    def _collect_referrers(self) -> dict[tuple[int, int], set[SourceFile]]:
+    def _collect_referrers(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
+        """(section, offset) a section-symbol relocation points at -> where it sits."""
         elf = self._elf
         table = elf.symtab
         section_symbols = {i: table.shndx(i) for i, row in enumerate(table.rows)
                            if row[1] & 0xF == STT.SECTION}
-        found: dict[tuple[int, int], set[SourceFile]] = defaultdict(set)
+        found: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
         for sec in elf.sections_of_type(SHT.RELA):
-            target = elf.rela_target(sec)
-            if target is None or not target.sh_flags & SHF.ALLOC:
+            target = loaded_target(elf, sec)
+            if target is None:
                 continue
             for off, info, addend in elf.rela(sec).rows:
                 place = section_symbols.get(info >> 32)
-                if place is None:
-                    continue
-                source = self._direct(target.index, off)
-                if source is not None:
-                    found[(place, addend)].add(source)
+                if place is not None:
+                    found[(place, addend)].append((target.index, off))
         return dict(found)
 
 

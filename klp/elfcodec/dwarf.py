@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from klp.elfcodec.constants import SHF, SHN, SHT
+from klp.elfcodec.constants import SHF, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 
 DW_AT_NAME = 0x03
@@ -130,15 +130,13 @@ def _reader(elf: ElfFile, name: str) -> _Reader | None:
         return None
     table = elf.symtab
     relocations: dict[int, tuple[int, int]] = {}
-    for rela in elf.sections_of_type(SHT.RELA):
-        if rela.sh_info != sec.index or rela.sh_link != elf.symtab_section.index:
-            continue
+    rela = elf.rela_of(sec)
+    if rela is not None and rela.sh_link == elf.symtab_section.index:
         for off, info, addend in elf.rela(rela).rows:
             sym = info >> 32
-            shndx = table.shndx(sym)
-            if shndx == SHN.UNDEF or SHN.LORESERVE <= shndx <= 0xFFFF:
-                continue
-            relocations[off] = (shndx, table.rows[sym][4] + addend)
+            shndx = table.section_of(sym)
+            if shndx is not None:
+                relocations[off] = (shndx, table.rows[sym][4] + addend)
     return _Reader(data, elf.arch.little, relocations)
 
 

@@ -392,6 +392,11 @@ class ElfFile:
         """The member section indices of an SHT_GROUP (after its flag word)."""
         return self._words(sec).words[1:]
 
+    def rela_of(self, sec: Section) -> Section | None:
+        """The RELA section that applies to ``sec`` (the inverse of :meth:`rela_target`)."""
+        return next((r for r in self.sections_of_type(SHT.RELA) if r.sh_info == sec.index),
+                    None)
+
     def rela_target(self, sec: Section) -> Section | None:
         """The section a RELA section applies to (sh_info), if it is in range."""
         if 0 < sec.sh_info < len(self.sections):

@@ -81,6 +81,12 @@ class SymbolTable:
             return self.xindex[index]
         return shndx
 
+    def section_of(self, index: int) -> int | None:
+        """The section the symbol is defined in; None when undefined or special (ABS,
+        COMMON, SHN_LIVEPATCH, ...)."""
+        shndx = self.shndx(index)
+        return None if shndx == SHN.UNDEF or SHN.LORESERVE <= shndx <= 0xFFFF else shndx
+
     def symbol(self, index: int) -> Symbol:
         row = self.rows[index]
         return Symbol(
