@@ -479,16 +479,23 @@ def _kallsyms_check(r: BootResult, line: dict[str, str], names: tuple[str, ...],
         assert line.get(f"{name}@") == hexaddr(ks[0]), f"{name}\n{r.report()}"
 
 
+def _patch_output(r: BootResult, converted: dict[str, Conversion], module: str,
+                  tag: str) -> dict[str, str]:
+    """The converted module loaded and enabled, and the fields of the one line its
+    replacement printed for the guest command ``tag``."""
+    converted[module].ok()
+    assert r.insmod_rc(ko_name(module)) == [0], r.report()
+    assert r.livepatches.get(patch_name(module)) == {"enabled": "1", "transition": "0"}
+    line = r.out(tag)
+    assert len(line) == 1 and line[0].startswith(f"klp-e2e {module}: "), r.report()
+    return fields(line[0])
+
+
 def test_vmlinux_unique_symbols(converted_boot: BootResult, kernel: Kernel,
                                 converted: dict[str, Conversion]) -> None:
     """Non-exported vmlinux data and a function, resolved by livepatch at load time."""
-    converted["vmlinux"].ok()
     r = converted_boot
-    assert r.insmod_rc(ko_name("vmlinux")) == [0], r.report()
-    assert r.livepatches.get(patch_name("vmlinux")) == {"enabled": "1", "transition": "0"}
-    line = r.out("cmdline")
-    assert len(line) == 1 and line[0].startswith("klp-e2e vmlinux: "), r.report()
-    got = fields(line[0])
+    got = _patch_output(r, converted, "vmlinux", "cmdline")
     assert got["lookup_ok"] == "1", r.report()
     assert got["max_threads"] == r.out("threads-max")[0], r.report()
     _kallsyms_check(r, got, VMLINUX_SYMBOLS, None)
@@ -503,13 +510,8 @@ def test_vmlinux_unique_symbols(converted_boot: BootResult, kernel: Kernel,
 def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict[str, Target],
                                        converted: dict[str, Conversion]) -> None:
     """KLP_SYMPOS picks the N-th copy in kallsyms order: the copy of the intended file."""
-    converted["ambig"].ok()
     r = converted_boot
-    assert r.insmod_rc(ko_name("ambig")) == [0], r.report()
-    assert r.livepatches.get(patch_name("ambig")) == {"enabled": "1", "transition": "0"}
-    line = r.out("version")
-    assert len(line) == 1 and line[0].startswith("klp-e2e ambig: "), r.report()
-    got = fields(line[0])
+    got = _patch_output(r, converted, "ambig", "version")
     for name in AMBIG_TARGETS:
         t = targets[name]
         ks = r.addresses(name)
@@ -570,13 +572,8 @@ def test_split_name_by_source_file(converted_boot: BootResult,
                                    split_targets: dict[str, Target],
                                    converted: dict[str, Conversion]) -> None:
     """Each file's uses of s_next are bound to the copy that file annotated."""
-    converted["split"].ok()
     r = converted_boot
-    assert r.insmod_rc(ko_name("split")) == [0], r.report()
-    assert r.livepatches.get(patch_name("split")) == {"enabled": "1", "transition": "0"}
-    line = r.out("loadavg")
-    assert len(line) == 1 and line[0].startswith("klp-e2e split: "), r.report()
-    got = fields(line[0])
+    got = _patch_output(r, converted, "split", "loadavg")
     ks = r.addresses(SPLIT_NAME)
     assert {t.count for t in split_targets.values()} == {len(ks)}, f"{ks}\n{r.report()}"
     for key, t in split_targets.items():
@@ -590,17 +587,12 @@ def test_split_name_across_objects(converted_boot: BootResult,
                                    converted: dict[str, Conversion]) -> None:
     """split-a.c's uses of the name are bound to its vmlinux copy, split-b.c's to its
     binfmt_misc copy (when binfmt_misc loads, before or after the patch)."""
-    converted["split"].ok()
     r = converted_boot
-    assert r.insmod_rc(ko_name("split")) == [0], r.report()
+    got = _patch_output(r, converted, "split", "loadavg")
     assert r.insmod_rc(f"{TARGET_MODULE}.ko") == [0], r.report()
-    assert r.livepatches.get(patch_name("split")) == {"enabled": "1", "transition": "0"}
     if r.name == "patch-first":
         assert r.dmesg_has(rf"applying patch '{patch_name('split')}' to loading module "
                            rf"'{TARGET_MODULE}'"), r.report()
-    line = r.out("loadavg")
-    assert len(line) == 1 and line[0].startswith("klp-e2e split: "), r.report()
-    got = fields(line[0])
     for key, t in cross_targets.items():
         ks = r.addresses(t.name, None if t.obj == "vmlinux" else t.obj)
         assert len(ks) == t.count, f"{t.name} of {t.obj}: {ks}\n{r.report()}"
