@@ -7,6 +7,7 @@ Heavy imports happen inside the commands, so ``klp --help`` stays fast. Every
 from __future__ import annotations
 
 import enum
+import io
 import json
 import sys
 from pathlib import Path
@@ -137,7 +138,15 @@ def _mount_stages() -> None:
     app.command("convert")(convert)
 
 
+def _never_fail_to_encode() -> None:
+    """A non-UTF-8 terminal (or a strict one) shows what it cannot encode as escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _never_fail_to_encode()
     _mount_stages()
     argv = sys.argv[1:]
     # `klp elf sections FILE` reads better than `klp elf show sections FILE`.
@@ -147,7 +156,9 @@ def main() -> None:
         # standalone: typer reports usage errors itself (exit 2) and calls sys.exit
         app(args=argv, prog_name="klp")
     except KlpError as e:
-        sys.stderr.write(f"klp: error: {e}\n")
+        from klp.render import shown
+
+        sys.stderr.write(f"klp: error: {shown(str(e))}\n")
         sys.exit(int(e.exit_code))
     except BrokenPipeError:
         sys.exit(0)

@@ -1,9 +1,39 @@
-"""Rich output shared by the commands: tables on a terminal, plain text when piped."""
+"""Output shared by the commands: tables on a terminal, plain text when piped, and
+the escaping that every string from an input file or the command line gets before
+it is printed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+#: C0 and C1 controls, DEL, and the surrogates that stand for bytes that are not UTF-8
+#: (klp decodes names with surrogateescape, so any byte string round-trips).
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if code >= 0xDC80:
+        return f"\\x{code - 0xDC00:02x}"
+    return _NAMED.get(char) or f"\\x{code:02x}"
+
+
+def shown(text: str) -> str:
+    """``text`` as it may be printed: control characters and non-UTF-8 bytes become
+    visible escapes (``\\t``, ``\\x80``), so a name from a file can neither break a
+    line, drive the terminal, nor fail to encode on a strict UTF-8 stream."""
+    return _UNSHOWABLE.sub(_escaped, text)
+
+
+def markup(text: str) -> str:
+    """:func:`shown` text escaped for rich markup: ``[bold]`` in a name stays text."""
+    from rich.markup import escape
+
+    return escape(shown(text))
 
 
 def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
@@ -12,8 +42,8 @@ def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
     if isinstance(value, int) and key in hex_columns:
         return f"{value:#x}"
     if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value)
+        return markup(",".join(map(str, value)))
+    return markup(str(value))
 
 
 def print_table(
@@ -30,7 +60,7 @@ def print_table(
     if not console.is_terminal:
         console = Console(width=200)
     cols = list(columns or (rows[0].keys() if rows else []))
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=markup(title), show_lines=False, header_style="bold")
     for col in cols:
         table.add_column(col, overflow="fold")
     for row in rows:
