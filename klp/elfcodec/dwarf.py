@@ -14,14 +14,23 @@ treat a missing unit as "unknown", never as an error.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from klp.elfcodec.constants import SHF, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 
+DW_TAG_MEMBER = 0x0D
+DW_TAG_STRUCTURE_TYPE = 0x13
 DW_AT_NAME = 0x03
+DW_AT_BYTE_SIZE = 0x0B
+DW_AT_DATA_MEMBER_LOCATION = 0x38
+DW_AT_DECLARATION = 0x3C
 DW_AT_STR_OFFSETS_BASE = 0x72
+_STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_LOCATION,
+                                DW_AT_DECLARATION, DW_AT_STR_OFFSETS_BASE})
+DW_UT_COMPILE = 1
 ELFCOMPRESS_ZLIB = 1
 
 # DW_FORM_* codes by how their value is stored.
@@ -34,7 +43,9 @@ _LEB128 = {0x0F, 0x0D, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02}
 _OFFSET = {0x0E, 0x1F, 0x17, 0x10, 0x1D, 0x1F20, 0x1F21}
 _BLOCK = {0x0A: 1, 0x03: 2, 0x04: 4}  # block1/2/4: length prefix size
 _STRX = {0x1A: 0, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
+_DATA = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8}  # data1/2/4/8
 FORM_ADDR, FORM_STRING, FORM_STRP, FORM_LINE_STRP = 0x01, 0x08, 0x0E, 0x1F
+FORM_UDATA = 0x0F
 FORM_BLOCK, FORM_EXPRLOC, FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST, FORM_INDIRECT = \
     0x09, 0x18, 0x19, 0x21, 0x16
 
@@ -57,6 +68,8 @@ class _Reader:
     data: bytes
     little: bool
     relocations: dict[int, tuple[int, int]]  #: offset -> (section index, value)
+    #: Parsed abbreviation tables by offset (only .debug_abbrev uses it).
+    tables: dict[int, dict[int, _Abbreviation]] = field(default_factory=dict)
 
     def uint(self, at: int, size: int) -> int:
         if at < 0 or at + size > len(self.data):
@@ -188,66 +201,103 @@ def _aranges(r: _Reader) -> list[tuple[int, list[tuple[int, int, int]]]]:
     return sets
 
 
-def _unit_name(sections: _Sections, info: _Reader, at: int) -> str | None:
-    """DW_AT_name of the unit at ``at`` in .debug_info, if it is a compile unit we read."""
+class _Unit(NamedTuple):
+    """A unit header of .debug_info: what reading its DIEs needs."""
+
+    offset_size: int
+    address_size: int
+    abbrev_offset: int
+    first_die: int
+    end: int
+    compile: bool  #: a full compile unit (not a type or skeleton unit)
+
+
+def _unit_header(info: _Reader, at: int) -> _Unit:
     length, offset_size, pos = info.uint(at, 4), 4, at + 4
     if length == 0xFFFFFFFF:
         length, offset_size, pos = info.uint(at + 4, 8), 8, at + 12
+    end = pos + length
     version = info.uint(pos, 2)
     if version >= 5:
-        if info.uint(pos + 2, 1) != 1:  # DW_UT_compile only
-            return None
+        compile = info.uint(pos + 2, 1) == DW_UT_COMPILE
         address_size = info.uint(pos + 3, 1)
         _, abbrev_offset = info.relocated(pos + 4, offset_size)
         pos += 4 + offset_size
     elif version >= 2:
+        compile = True
         _, abbrev_offset = info.relocated(pos + 2, offset_size)
         address_size = info.uint(pos + 2 + offset_size, 1)
         pos += 3 + offset_size
     else:
-        return None
+        raise _Unreadable
+    if end > len(info.data) or end <= pos:
+        raise _Unreadable
+    return _Unit(offset_size, address_size, abbrev_offset, pos, end, compile)
+
+
+def _unit_name(sections: _Sections, info: _Reader, at: int) -> str | None:
+    """DW_AT_name of the unit at ``at`` in .debug_info, if it is a compile unit we read."""
+    unit = _unit_header(info, at)
     abbrevs = sections.get(".debug_abbrev")
-    if abbrevs is None:
+    if not unit.compile or abbrevs is None:
         return None
-    code, pos = info.uleb(pos)
-    attributes = _abbreviation(abbrevs, abbrev_offset, code)
-    name: tuple[int, int] | None = None  # (form, value)
-    str_offsets_base = 8 if offset_size == 4 else 16
+    code, pos = info.uleb(unit.first_die)
+    _, _, attributes = _abbreviation(_abbreviations(abbrevs, unit.abbrev_offset), code)
+    name: tuple[int, int] | None = None
+    str_offsets_base = 8 if unit.offset_size == 4 else 16
     for attr, form in attributes:
         while form == FORM_INDIRECT:
             form, pos = info.uleb(pos)
         start = pos
-        pos = _skip(info, pos, form, address_size, offset_size)
+        pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
         if attr == DW_AT_NAME:
-            if form == FORM_STRING:
-                return info.cstring(start)
-            if form in (FORM_STRP, FORM_LINE_STRP):
-                name = (form, info.relocated(start, offset_size)[1])
-            elif form in _STRX:
-                size = _STRX[form]
-                name = (form, info.uleb(start)[0] if size == 0 else info.uint(start, size))
+            name = (form, start)
         elif attr == DW_AT_STR_OFFSETS_BASE:
-            str_offsets_base = info.relocated(start, offset_size)[1]
+            str_offsets_base = info.relocated(start, unit.offset_size)[1]
     if name is None:
         return None
-    form, value = name
-    if form in _STRX:
+    return _string(sections, info, unit, *name, str_offsets_base)
+
+
+def _string(sections: _Sections, info: _Reader, unit: _Unit, form: int, at: int,
+            str_offsets_base: int) -> str | None:
+    """The value of a string attribute stored at ``at`` in ``form``."""
+    if form == FORM_STRING:
+        return info.cstring(at)
+    size = unit.offset_size
+    if form in (FORM_STRP, FORM_LINE_STRP):
+        value = info.relocated(at, size)[1]
+    elif form in _STRX:
+        width = _STRX[form]
+        index = info.uleb(at)[0] if width == 0 else info.uint(at, width)
         offsets = sections.get(".debug_str_offsets")
         if offsets is None:
             return None
-        value = offsets.relocated(str_offsets_base + value * offset_size, offset_size)[1]
+        value = offsets.relocated(str_offsets_base + index * size, size)[1]
+    else:
+        return None
     strings = sections.get(".debug_line_str" if form == FORM_LINE_STRP else ".debug_str")
     return strings.cstring(value) if strings is not None else None
 
 
-def _abbreviation(r: _Reader, at: int, code: int) -> list[tuple[int, int]]:
-    """The (attribute, form) list of abbreviation ``code``."""
+#: An abbreviation: (tag, has children, [(attribute, form)]).
+_Abbreviation = tuple[int, bool, list[tuple[int, int]]]
+
+
+def _abbreviations(r: _Reader, at: int) -> dict[int, _Abbreviation]:
+    """The abbreviation table at ``at`` of .debug_abbrev, by code (read once per table)."""
+    cached = r.tables.get(at)
+    if cached is not None:
+        return cached
+    table: dict[int, _Abbreviation] = {}
+    start = at
     while True:
-        current, at = r.uleb(at)
-        if current == 0:
-            raise _Unreadable
-        _, at = r.uleb(at)  # tag
-        at += 1  # has children
+        code, at = r.uleb(at)
+        if code == 0:
+            break
+        tag, at = r.uleb(at)
+        children = r.uint(at, 1) != 0
+        at += 1
         attributes = []
         while True:
             attr, at = r.uleb(at)
@@ -257,8 +307,104 @@ def _abbreviation(r: _Reader, at: int, code: int) -> list[tuple[int, int]]:
             if attr == 0 and form == 0:
                 break
             attributes.append((attr, form))
-        if current == code:
-            return attributes
+        table[code] = (tag, children, attributes)
+    r.tables[start] = table
+    return table
+
+
+def _abbreviation(table: dict[int, _Abbreviation], code: int) -> _Abbreviation:
+    found = table.get(code)
+    if found is None:
+        raise _Unreadable
+    return found
+
+
+@dataclass(frozen=True)
+class StructLayout:
+    """A C struct as the object's DWARF describes it."""
+
+    size: int
+    #: Member name -> byte offset (members without a name or a constant offset left out).
+    members: dict[str, int]
+
+
+def struct_layouts(elf: ElfFile, names: Collection[str]) -> dict[str, StructLayout]:
+    """The first complete definition of each ``struct <name>`` in the object's DWARF.
+
+    Names without a definition (no debug info, only declarations) are left out.
+    """
+    sections = _Sections(elf)
+    info, abbrevs = sections.get(".debug_info"), sections.get(".debug_abbrev")
+    found: dict[str, StructLayout] = {}
+    if info is None or abbrevs is None:
+        return found
+    wanted = set(names)
+    at = 0
+    try:
+        while at + 4 <= len(info.data) and wanted - found.keys():
+            unit = _unit_header(info, at)
+            if unit.compile:
+                _unit_structs(sections, info, abbrevs, unit, wanted, found)
+            at = unit.end
+    except _Unreadable:
+        pass
+    return found
+
+
+def _unit_structs(sections: _Sections, info: _Reader, abbrevs: _Reader, unit: _Unit,
+                  wanted: set[str], found: dict[str, StructLayout]) -> None:
+    """Walk one unit's DIEs, collecting the layouts of wanted structs."""
+    table = _abbreviations(abbrevs, unit.abbrev_offset)
+    pos, depth = unit.first_die, 0
+    current: tuple[str, int, dict[str, int]] | None = None  # name, size, members
+    current_depth = -1
+    str_offsets_base = 8 if unit.offset_size == 4 else 16
+    while pos < unit.end:
+        code, pos = info.uleb(pos)
+        if code == 0:
+            depth -= 1
+            if current is not None and depth <= current_depth:
+                struct_name, struct_size, members = current
+                found.setdefault(struct_name, StructLayout(struct_size, members))
+                current = None
+            if depth < 0:
+                return
+            continue
+        tag, children, attributes = _abbreviation(table, code)
+        values: dict[int, tuple[int, int]] = {}
+        for attr, form in attributes:
+            while form == FORM_INDIRECT:
+                form, pos = info.uleb(pos)
+            if attr in _STRUCT_ATTRIBUTES:
+                values[attr] = (form, pos)
+            pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
+            if attr == DW_AT_STR_OFFSETS_BASE and depth == 0:
+                str_offsets_base = info.relocated(values[attr][1], unit.offset_size)[1]
+        if tag == DW_TAG_STRUCTURE_TYPE and current is None and children \
+                and DW_AT_DECLARATION not in values and DW_AT_NAME in values \
+                and DW_AT_BYTE_SIZE in values:
+            name = _string(sections, info, unit, *values[DW_AT_NAME], str_offsets_base)
+            if name in wanted and name not in found:
+                size = _constant(info, *values[DW_AT_BYTE_SIZE])
+                if size is not None:
+                    current, current_depth = (name, size, {}), depth
+        elif tag == DW_TAG_MEMBER and current is not None and depth == current_depth + 1 \
+                and DW_AT_NAME in values and DW_AT_DATA_MEMBER_LOCATION in values:
+            member = _string(sections, info, unit, *values[DW_AT_NAME], str_offsets_base)
+            offset = _constant(info, *values[DW_AT_DATA_MEMBER_LOCATION])
+            if member is not None and offset is not None:
+                current[2][member] = offset
+        if children:
+            depth += 1
+
+
+def _constant(r: _Reader, form: int, at: int) -> int | None:
+    """An unsigned constant attribute (byte size, member offset); None for other forms."""
+    if form in _DATA:
+        return r.uint(at, _DATA[form])
+    if form == FORM_UDATA:
+        return r.uleb(at)[0]
+    return None
 
 
 def _skip(r: _Reader, at: int, form: int, address_size: int, offset_size: int) -> int:

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from klp.elfcodec.dwarf import unit_ranges
+from klp.elfcodec.dwarf import StructLayout, struct_layouts, unit_ranges
 from klp.elfcodec.elffile import ElfFile
 from tests.conftest import ARCHES, TESTDATA, require_realdata
 
@@ -79,7 +79,9 @@ def test_built_objects(arch: str, flags: list[str], tmp_path: pathlib.Path) -> N
             pytest.fail(f"{gcc} is missing")
         pytest.skip(f"{gcc} is not installed")
     sources = {"one.c": "static int s; int f(int x) { return s += x; }\n"
-                        "__attribute__((cold)) int g(void) { return 1; }\n",
+                        "__attribute__((cold)) int g(void) { return 1; }\n"
+                        "struct opaque; struct opaque *op;\n"
+                        "struct laid_out { char c; void *p; int n; long z; } laid;\n",
                "two.c": "extern int f(int); int h(int x) { return f(x) + 2; }\n"}
     objects = []
     for name, text in sources.items():
@@ -93,13 +95,18 @@ def test_built_objects(arch: str, flags: list[str], tmp_path: pathlib.Path) -> N
     check(linked, "readelf")
     assert {pathlib.Path(u.name).name for u in unit_ranges(ElfFile.open(linked))} == \
         {"one.c", "two.c"}
+    # LP64 on all four: the compiler's own layout, read back from DWARF
+    assert struct_layouts(ElfFile.open(linked), ["laid_out", "opaque", "absent"]) == {
+        "laid_out": StructLayout(32, {"c": 0, "p": 8, "n": 16, "z": 24})}
 
 
 def test_no_or_broken_debug_info_gives_nothing() -> None:
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
     assert unit_ranges(elf) == []
+    assert struct_layouts(elf, ["fixture_klp_object"]) == {}
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-split.ko")
     info = elf.find_section(".debug_info")
     assert info is not None
     info.data = bytes(len(info.data))  # every unit length 0: nothing readable
     assert unit_ranges(elf) == []
+    assert struct_layouts(elf, ["split_funcs"]) == {}
