@@ -57,6 +57,36 @@ struct fixture_kernel_symbol {
 #define module_init(fn)	int init_module(void) __attribute__((__copy__(fn), __alias__(#fn)))
 #define module_exit(fn)	void cleanup_module(void) __attribute__((__copy__(fn), __alias__(#fn)))
 
+/*
+ * struct klp_func / klp_object / klp_patch, shaped like the kernel's: the
+ * leading fields the kernel reads, then room for its internal fields (the
+ * sizes are the fixtures' own, so readers cannot assume the kernel's).
+ */
+struct klp_func {
+	const char *old_name;
+	void *new_func;
+	unsigned long old_sympos;
+	unsigned long internal[3];
+};
+
+struct klp_object {
+	const char *name;		/* NULL means vmlinux */
+	struct klp_func *funcs;
+	void *callbacks[4];
+	unsigned long internal[5];
+};
+
+struct klp_patch {
+	void *mod;			/* THIS_MODULE */
+	struct klp_object *objs;
+	void *states;
+	unsigned long internal[2];
+};
+
+/* modpost's <module>.mod.c defines it (testdata/src/modpost/mod.c) */
+extern struct fixture_module __this_module;
+#define THIS_MODULE	((void *)&__this_module)
+
 #if defined(__powerpc64__)
 /* ppc64 modules carry an empty `.stubs` section; the loader sizes it. */
 __asm__(".section .stubs,\"ax\",@nobits; .balign 8; .previous");

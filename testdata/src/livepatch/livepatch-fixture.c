@@ -11,7 +11,7 @@
 
 /* vmlinux, exported (Module.symvers): must stay normal relocations */
 extern int fixture_exported_func(int);			/* EXPORT_SYMBOL_GPL */
-extern int klp_enable_patch(void *);			/* EXPORT_SYMBOL_GPL */
+extern int klp_enable_patch(struct klp_patch *);	/* EXPORT_SYMBOL_GPL */
 
 /* vmlinux, not exported, unique names: position 0 */
 extern int fixture_nonexp_func(int);			/* global FUNC */
@@ -119,42 +119,24 @@ __asm__(".pushsection .data\n\t"
 	".size livepatch_fixture_rel_table, 16\n\t"
 	".popsection\n");
 
-/* a stand-in for struct klp_func / klp_object / klp_patch */
-struct fixture_klp_func {
-	const char *old_name;
-	void *new_func;
-	unsigned long old_sympos;
-};
 
-struct fixture_klp_object {
-	const char *name;		/* NULL means vmlinux */
-	struct fixture_klp_func *funcs;
-};
-
-struct fixture_klp_patch {
-	void *mod;
-	struct fixture_klp_object *objs;
-};
-
-extern char __this_module[];
-
-static struct fixture_klp_func vmlinux_funcs[] = {
+static struct klp_func vmlinux_funcs[] = {
 	{ "fixture_nonexp_func", (void *)livepatch_fixture_nonexp_func, 0 },
 	{ 0 }
 };
 
-static struct fixture_klp_func fixture_mod_funcs[] = {
+static struct klp_func fixture_mod_funcs[] = {
 	{ "fixture_mod_nonexp", (void *)livepatch_fixture_mod_nonexp, 0 },
 	{ 0 }
 };
 
-static struct fixture_klp_object objs[] = {
+static struct klp_object objs[] = {
 	{ 0, vmlinux_funcs },
 	{ "fixture_mod", fixture_mod_funcs },
 	{ 0 }
 };
 
-static struct fixture_klp_patch patch = { __this_module, objs };
+static struct klp_patch patch = { THIS_MODULE, objs };
 
 static int __init livepatch_fixture_init(void)
 {

@@ -6,21 +6,33 @@
  */
 #include "fixture.h"
 
-extern int klp_enable_patch(void *);	/* vmlinux, exported */
+extern int klp_enable_patch(struct klp_patch *);	/* vmlinux, exported */
 int livepatch_split_core(int);
 int livepatch_split_util(int);
 int livepatch_split_mod(int);
 
-static const struct { const char *name; void *func; } split_funcs[] = {
+static struct klp_func vmlinux_funcs[] = {
 	{ "fixture_state", (void *)livepatch_split_core },
 	{ "fixture_helper", (void *)livepatch_split_util },
-	{ "fixture_mod_nonexp", (void *)livepatch_split_mod },
-	{ 0, 0 },
+	{ 0 }
 };
+
+static struct klp_func fixture_mod_funcs[] = {
+	{ "fixture_mod_nonexp", (void *)livepatch_split_mod },
+	{ 0 }
+};
+
+static struct klp_object objs[] = {
+	{ 0, vmlinux_funcs },
+	{ "fixture_mod", fixture_mod_funcs },
+	{ 0 }
+};
+
+static struct klp_patch patch = { THIS_MODULE, objs };
 
 static int __init livepatch_split_init(void)
 {
-	return klp_enable_patch((void *)split_funcs);
+	return klp_enable_patch(&patch);
 }
 
 static void __exit livepatch_split_exit(void)
