@@ -40,6 +40,12 @@ class ElfError(KlpError):
         super().__init__(f"{path}{where}: {reason}")
 
 
+class UsageError(KlpError):
+    """A command line klp cannot act on (conflicting or missing options)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class InputError(KlpError):
     """Any other unusable input: a missing file, a bad symbols.klp, a bad option value."""
 

@@ -1,4 +1,5 @@
-"""``klp convert``: the command (mounted by klp.cli)."""
+"""``klp convert``: the command (mounted by klp.cli). It maps options onto
+:func:`klp.convert.api.convert_module`, prints the outcome and sets the exit code."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from klp.errors import ExitCode, InputError, StaleSymdbError
 
 
 def convert(
@@ -28,56 +27,22 @@ def convert(
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Use a symdb built for another kernel anyway.")
+        bool, typer.Option("--force", help=(
+            "Convert where klp refuses but you may know better: a symdb of another "
+            "kernel, a module without livepatch=Y, a klp_object the symdb lacks."))
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Rewrite a livepatch module's unresolvable relocations into .klp.rela sections."""
-    from klp.convert.diagnostics import render, report
-    from klp.convert.lookup import open_lookup
-    from klp.convert.plan import plan_conversion
-    from klp.convert.rewrite import apply_plan
-    from klp.elfcodec.elffile import ElfFile
-    from klp.symvers import Exports, read_symvers
+    from klp.convert.api import convert_module
+    from klp.convert.diagnostics import render
 
-    if not dry_run and (output is None) == (not in_place):
-        raise InputError("give exactly one of -o OUTPUT and --in-place (or --dry-run)")
-    target = input if in_place else output
-    elf = ElfFile.open(input)
-    if elf.e_type != 1:
-        raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
-    lookup = open_lookup(str(symdb)) if symdb else None
-    stale = lookup.staleness(elf) if lookup is not None else None
-    if stale and not force:
-        raise StaleSymdbError(f"{stale} (rebuild it, or pass --force)")
-    exports = read_symvers(str(symvers)) if symvers else None
-    if exports is None:
-        exports = Exports()
-        if lookup is not None and "vmlinux" not in lookup.objects():
-            raise InputError(f"{symdb} has no vmlinux, so it cannot tell what vmlinux "
-                             "exports: pass --symvers Module.symvers")
-        if lookup is not None:
-            exports.vmlinux = lookup.module_vmlinux_exports(elf)
-    plan, problems = plan_conversion(elf, lookup, exports.vmlinux, exports.modules)
-    if stale:
-        plan.warnings.append(f"--force: {stale}")
-    status = "problems" if problems else (
-        "already-converted" if plan.already_converted else
-        ("dry-run" if dry_run else "converted"))
-    doc = report(str(input), None if dry_run or problems else str(target), status, plan,
-                 problems)
-    if not problems and not dry_run:
-        assert target is not None
-        if plan.already_converted:
-            if target != input:
-                elf.write(target)
-        else:
-            apply_plan(elf, plan)
-            elf.write(target)
+    outcome = convert_module(input, output=output, in_place=in_place, symdb=symdb,
+                             symvers=symvers, dry_run=dry_run, force=force)
     if as_json:
-        json.dump(doc, sys.stdout, indent=1)
+        json.dump(outcome.report, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        render(doc, dry_run=dry_run)
-    if problems:
-        raise typer.Exit(int(ExitCode.UNRESOLVED))
+        render(outcome.report, dry_run=dry_run)
+    if outcome.problems:
+        raise typer.Exit(int(outcome.exit_code))

@@ -35,6 +35,11 @@ def report(path: str, output: str | None, status: str, plan: Plan,
             for r in plan.resolutions
         ],
         "sections": list(sections.values()),
+        "registration": None if plan.registration is None else {
+            "objects": None if plan.registration.objects is None
+            else [o.object for o in plan.registration.objects],
+            "source": plan.registration.source,
+        },
         "problems": [
             {**asdict(p), "candidates": [c.as_dict() for c in p.candidates]} for p in problems
         ],

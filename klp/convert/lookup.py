@@ -2,36 +2,80 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from klp.convert import rules
 from klp.elfcodec.constants import SHN
 from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.kmod import modinfo
 from klp.symdb.format import SymbolDB
-from klp.symdb.scan import modinfo
+
+
+@dataclass
+class KernelCheck:
+    """Whether a symbol database describes the kernel a module was built for."""
+
+    stale: str | None = None  #: why it does not (exit 5 unless --force)
+    notes: list[str] = field(default_factory=list)  #: what could not be checked
 
 
 class DbLookup(SymbolDB):
     """A SymbolDB that also answers questions about the module being converted."""
 
     def module_vmlinux_exports(self, elf: ElfFile) -> set[str]:
-        table = elf.symtab
-        undefined = {table.name(i) for i in range(1, len(table))
-                     if table.rows[i][3] == SHN.UNDEF}
-        return self.vmlinux_exports(undefined)
+        return self.vmlinux_exports(_undefined(elf))
 
-    def staleness(self, elf: ElfFile) -> str | None:
-        """Why this database does not describe the kernel the module was built for."""
-        if self.arch and self.arch != elf.arch.name:
-            return f"{self.path} is for {self.arch}, the module for {elf.arch.name}"
+    def check_kernel(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> KernelCheck:
+        """Compare the database's kernel identity (architecture, vermagic, release)
+        with the module's; where the database records none (the klp-convert-0.1
+        format), check that vmlinux has what the module needs from it instead."""
+        check = KernelCheck()
         module = modinfo(elf).get("vermagic", "").strip()
-        if not module:
-            return None
-        if self.vermagic:
+        if self.arch and self.arch != elf.arch.name:
+            check.stale = f"{self.path} is for {self.arch}, the module for {elf.arch.name}"
+        elif module and self.vermagic:
             if self.vermagic.strip() != module:
-                return (f"{self.path} was built for vermagic {self.vermagic.strip()!r}, "
-                        f"the module has {module!r}")
-        elif self.kernel_release and self.kernel_release != module.split()[0]:
-            return (f"{self.path} was built for kernel {self.kernel_release}, the module "
-                    f"for {module.split()[0]}")
+                check.stale = (f"{self.path} was built for vermagic {self.vermagic.strip()!r}, "
+                               f"the module has {module!r}")
+        elif module and self.kernel_release:
+            if self.kernel_release != module.split()[0]:
+                check.stale = (f"{self.path} was built for kernel {self.kernel_release}, the "
+                               f"module for {module.split()[0]}")
+        elif "vmlinux" in self.objects():
+            if self.format != "klp":
+                check.notes.append(
+                    f"{self.path} is in the {self.format} format, which records no kernel "
+                    "identity (architecture, vermagic), so klp checked only that its vmlinux "
+                    "defines what the module needs from vmlinux; rebuild it with klp symdb "
+                    "build (the default format) for the full check")
+            check.stale = self._missing_needs(elf, vmlinux_exports)
+        return check
+
+    def _missing_needs(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> str | None:
+        """Why vmlinux cannot be the module's: a name the module needs from it (an
+        architecture's ftrace hook or thunk, an export listed in Module.symvers) is
+        missing, or none of the module's undefined names is known at all."""
+        undefined = {n for n in _undefined(elf) if not rules.LINKER_PROVIDED.fullmatch(n)}
+        if not undefined:
+            return None
+        found = self.lookup(sorted(undefined))
+        needed = sorted(n for n in undefined if rules.KERNEL_PROVIDED.fullmatch(n)
+                        or (vmlinux_exports is not None and n in vmlinux_exports))
+        missing = [n for n in needed if all(r.obj != "vmlinux" for r in found.get(n, ()))]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            return (f"{self.path}: its vmlinux has no {missing[0]}{more}, which the module "
+                    "needs from vmlinux: the database describes another kernel or "
+                    "architecture")
+        if not found:
+            return (f"{self.path} knows none of the {len(undefined)} names the module uses: "
+                    "it describes another kernel or architecture")
         return None
+
+
+def _undefined(elf: ElfFile) -> set[str]:
+    table = elf.symtab
+    return {table.name(i) for i in range(1, len(table)) if table.rows[i][3] == SHN.UNDEF}
 
 
 def open_lookup(path: str) -> DbLookup:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from klp.convert.registration import Registration
 from klp.symdb.model import SymbolRecord
 
 
@@ -18,6 +19,15 @@ class SymbolLookup(Protocol):
 
     def closest(self, name: str, limit: int) -> list[str]:
         """Names that look like ``name``, for an unknown-symbol hint."""
+        ...
+
+    def objects(self) -> list[str]:
+        """The objects the database describes: vmlinux and modules, by kernel name."""
+        ...
+
+    @property
+    def kernel_release(self) -> str:
+        """The kernel release it was built from ("" when unknown)."""
         ...
 
 
@@ -35,13 +45,15 @@ class Reference:
 class Problem:
     """Something that stops the conversion; all of them are reported together."""
 
-    kind: str  #: ambiguous, unknown, annotation, rule
+    kind: str  #: ambiguous, unknown, annotation, registration, rule
     symbol: str
     message: str
     references: list[Reference] = field(default_factory=list)
     candidates: list[SymbolRecord] = field(default_factory=list)
     #: Lines that fix it (KLP_MODULE_RELOC/KLP_SYMPOS) or similar names.
     suggestions: list[str] = field(default_factory=list)
+    #: The user may know better than klp here: ``--force`` makes it a warning.
+    forcible: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,8 @@ class Move:
 
 @dataclass
 class Plan:
+    #: What the patch registers (None when no module or nothing was read).
+    registration: Registration | None = None
     resolutions: list[Resolution] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     #: Annotation sections (and their RELA sections) to drop, by index.

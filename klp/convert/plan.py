@@ -6,7 +6,6 @@ here, and :mod:`klp.convert.rewrite` applies a plan that has no problems.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -14,16 +13,14 @@ from dataclasses import dataclass, field, replace
 from klp.convert import rules
 from klp.convert.annotations import Annotation, read_annotations
 from klp.convert.model import Move, Plan, Problem, Reference, Resolution, SymbolLookup
+from klp.convert.registration import read_registration
 from klp.convert.sources import SourceFile, SourceMap
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.kmod import modinfo
 from klp.symdb.model import SymbolRecord
 
-#: Symbols the module loader or the architecture code resolves itself.
-NEVER_CONVERT = re.compile(
-    r"\.TOC\.|_mcount|__fentry__|ftrace_.*|_GLOBAL_OFFSET_TABLE_"
-    r"|__x86_return_thunk|__x86_indirect_(?:call_|jump_)?thunk_.*|__s390x?_indirect_jump_.*"
-)
+KLP_RELA = ".klp.rela."
 
 
 def plan_conversion(
@@ -52,9 +49,12 @@ def plan_conversion(
     skipped = set(plan.drop_sections)
     uses: dict[int, list[tuple[int, int]]] = defaultdict(list)  # symbol -> (rela sec, row)
     converted_before = False
+    klp_objects: set[str] = set()  #: objects of the input's own klp relocations
     for sec in elf.sections_of_type(SHT.RELA):
-        if sec.sh_flags & SHF.RELA_LIVEPATCH or sec.name.startswith(".klp.rela."):
+        if sec.sh_flags & SHF.RELA_LIVEPATCH or sec.name.startswith(KLP_RELA):
             converted_before = True
+            if sec.name.startswith(KLP_RELA):
+                klp_objects.add(sec.name[len(KLP_RELA):].split(".", 1)[0])
             continue
         if sec.index in skipped or sec.sh_link != symtab_index:
             continue
@@ -67,7 +67,7 @@ def plan_conversion(
     wanted: dict[int, str] = {}
     for sym in sorted(uses):
         name = table.name(sym)
-        if NEVER_CONVERT.fullmatch(name):
+        if rules.LINKER_PROVIDED.fullmatch(name) or rules.KERNEL_PROVIDED.fullmatch(name):
             continue
         if name in vmlinux_exports and name not in annotated:
             continue
@@ -100,11 +100,44 @@ def plan_conversion(
     _plan_moves(elf, plan, problems)
     if not wanted and converted_before and not annotations.entries:
         plan.already_converted = True
-    modinfo = elf.find_section(".modinfo")
-    if modinfo is None or b"livepatch=Y\0" not in modinfo.data:
-        plan.warnings.append("the module's .modinfo has no livepatch=Y: the kernel will not "
-                             "treat it as a livepatch")
+    module_info = modinfo(elf)
+    if module_info.get("livepatch") != "Y":
+        problems.append(Problem(
+            "rule", "", "the module's .modinfo has no livepatch=Y: the kernel loads it as a "
+            "plain module and never applies klp relocations (a livepatch module declares "
+            'MODULE_INFO(livepatch, "Y"))', forcible=True))
+    plan.registration = read_registration(elf)
+    version = rules.kernel_version(module_info.get("vermagic", "")) or (
+        rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
+    _check_registration(plan, {m.obj for m in plan.moves} | klp_objects, version,
+                        set(lookup.objects()) if lookup is not None else None, problems)
     return plan, problems
+
+
+def _check_registration(plan: Plan, objects: set[str], version: tuple[int, int] | None,
+                        known: set[str] | None, problems: list[Problem]) -> None:
+    """Every object with klp relocations is a klp_object of the patch, and every
+    klp_object names a module the kernel can have."""
+    registration = plan.registration
+    if registration is None or registration.objects is None:
+        if objects and registration is not None:
+            plan.warnings.append(
+                f"cannot tell which objects the patch registers ({registration.source}); the "
+                "kernel applies .klp.rela.<object>.* only for registered klp_objects: make sure "
+                f"it registers {', '.join(sorted(objects))}")
+        return
+    for obj in sorted(objects):
+        why = rules.object_registered(obj, registration.names, version)
+        if why and obj == "vmlinux" and version is None:
+            plan.warnings.append(why)
+        elif why:
+            problems.append(Problem("registration", obj, f"{why} ({registration.source})"))
+    for entry in registration.objects:
+        if entry.name is not None:
+            found = rules.registered_name(entry.name, known)
+            if found:
+                problems.append(Problem("registration", entry.name,
+                                        f"{found[0]} ({entry.place})", forcible=found[1]))
 
 
 @dataclass

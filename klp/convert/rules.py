@@ -7,9 +7,20 @@ all. The comments name the kernel code the rule follows.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 from klp.elfcodec.arch import Arch
 from klp.elfcodec.constants import EM, SHF, SHN
 from klp.elfcodec.elffile import ElfFile, Section
+
+#: Names the linker resolves in the module itself.
+LINKER_PROVIDED = re.compile(r"\.TOC\.|_GLOBAL_OFFSET_TABLE_")
+#: Names vmlinux provides to every module of its architecture (ftrace hooks, return
+#: and retpoline thunks): the loader resolves them, so they are never converted.
+KERNEL_PROVIDED = re.compile(
+    r"_mcount|__fentry__|ftrace_.*|__x86_return_thunk|__x86_indirect_(?:call_|jump_)?thunk_.*"
+    r"|__s390x?_indirect_jump_.*")
 
 # kernel: include/linux/module.h MODULE_NAME_LEN (64 - sizeof(long)) and the
 # ".klp.sym.%55[^.].%511[^,],%lu" pattern in kernel/livepatch/core.c
@@ -128,3 +139,63 @@ def late_write(arch: Arch, target: Section, obj: str) -> str | None:
         return None
     return (f"arm64 writes module {obj}'s relocations into {target.name} after it is "
             "read-only; kernels without a text-patching path fault when the module loads")
+
+
+#: kernel: kernel/module/main.c applies .klp.rela.vmlinux.* itself when the patch
+#: module loads, since v5.8 ("livepatch: Apply vmlinux-specific KLP relocations
+#: early"); before, klp_init_object_loaded() did it for a registered vmlinux object.
+VMLINUX_RELOCS_EARLY = (5, 8)
+
+
+def kernel_version(release: str) -> tuple[int, int] | None:
+    """(major, minor) of a kernel release or vermagic ("6.1.0-57-cloud-amd64 SMP ...")."""
+    parts = release.split(".", 2)
+    try:
+        return int(parts[0]), int(parts[1].split("-")[0].split("+")[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def object_registered(obj: str, registered: Collection[str],
+                      version: tuple[int, int] | None) -> str | None:
+    """The livepatch core applies a module's ``.klp.rela.<obj>.*`` sections only for
+    the patch's own klp_objects (kernel/livepatch/core.c klp_apply_object_relocs,
+    called from klp_init_object_loaded per object)."""
+    if obj in registered:
+        return None
+    if obj == "vmlinux":
+        if version is not None and version >= VMLINUX_RELOCS_EARLY:
+            return None
+        when = "this kernel" if version is not None else "kernels before 5.8"
+        return (f"the patch registers no klp_object for vmlinux: {when} apply "
+                ".klp.rela.vmlinux.* only for a registered vmlinux object (.name = NULL)")
+    return (f"the patch registers no klp_object for {obj}, so the kernel never applies "
+            f".klp.rela.{obj}.* and the patched code would use address 0: add "
+            f'{{ .name = "{obj}", .funcs = ... }} to its klp_object array (an empty '
+            "klp_func list if it patches no function of it)")
+
+
+def registered_name(name: str, known: Collection[str] | None) -> tuple[str, bool] | None:
+    """Why a registered klp_object name never matches a loaded module, and whether the
+    user may know better (``known`` None: no symbol database to check against).
+
+    kernel: klp_find_object_module() looks the name up with find_module(), which
+    compares it with struct module's name: KBUILD_MODNAME, the file name without
+    ``.ko`` and with '-' as '_' (scripts/Makefile.lib); klp_init_object() refuses
+    names of MODULE_NAME_LEN or more.
+    """
+    fixed = name.removesuffix(".ko").replace("-", "_")
+    if fixed != name:
+        return (f'klp_object "{name}" never matches a module: the kernel knows it as '
+                f'"{fixed}" (no .ko, and "_" for "-"); write .name = "{fixed}"'), False
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
+        return (f'klp_object "{name}" is longer than {MAX_OBJECT_NAME} characters: the '
+                "kernel refuses it (MODULE_NAME_LEN)"), False
+    if known is None or name in known:
+        return None
+    if not any(k != "vmlinux" for k in known):
+        return (f'klp_object "{name}": the symbol database has no modules, so klp cannot '
+                "check that the kernel has this one (rebuild it with --modules)"), True
+    return (f'klp_object "{name}": the symbol database has no module of that name, so '
+            "the patch would never apply to it (a typo? an out-of-tree module the "
+            "database lacks: add it to the build)"), True

@@ -32,10 +32,10 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT
 from klp.elfcodec.elffile import ElfFile, Section
+from klp.elfcodec.kmod import build_id, modinfo
 from klp.errors import ElfError, InputError, read_input
 from klp.symdb.model import SymbolRecord
 from klp.symvers import module_name
@@ -81,9 +81,6 @@ _NOBITS = int(SHT.NOBITS)
 _WEAK_OBJECT = int(STB.WEAK) << 4 | int(STT.OBJECT)
 #: One-byte strings by value, so a letter becomes bytes without a call.
 _BYTE = [bytes((i,)) for i in range(256)]
-
-#: One ``key=value`` string of ``.modinfo`` (NUL-separated, padded with NULs).
-_MODINFO_ITEM = re.compile(rb"([^\0=]+)=([^\0]*)")
 
 #: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
 #: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).
@@ -172,40 +169,6 @@ def _text(raw: bytes) -> str:
 def _name_at(strtab: bytes, offset: int) -> bytes:
     end = strtab.find(b"\0", offset)
     return strtab[offset:end] if end >= 0 else strtab[offset:]
-
-
-def build_id(elf: ElfFile) -> str:
-    """The GNU build ID (NT_GNU_BUILD_ID note) in hex, or ""."""
-    order: Literal["little", "big"] = "little" if elf.little else "big"
-    for sec in elf.sections_of_type(SHT.NOTE):
-        raw = bytes(sec.raw())
-        pos = 0
-        while pos + 12 <= len(raw):
-            namesz = int.from_bytes(raw[pos : pos + 4], order)
-            descsz = int.from_bytes(raw[pos + 4 : pos + 8], order)
-            ntype = int.from_bytes(raw[pos + 8 : pos + 12], order)
-            name_end = pos + 12 + namesz
-            desc = (name_end + 3) & ~3
-            if ntype == 3 and raw[pos + 12 : name_end].rstrip(b"\0") == b"GNU":
-                return raw[desc : desc + descsz].hex()
-            pos = (desc + descsz + 3) & ~3
-    return ""
-
-
-def modinfo(elf: ElfFile) -> dict[str, str]:
-    """``.modinfo`` as key -> first value (name, vermagic, livepatch, ...)."""
-    sec = elf.find_section(".modinfo")
-    if sec is None or sec.is_nobits:
-        return {}
-    found: dict[str, str] = {}
-    for key, value in _MODINFO_ITEM.findall(bytes(sec.raw())):
-        found.setdefault(_text(key), _text(value))
-    return found
-
-
-def is_livepatch(elf: ElfFile) -> bool:
-    """A livepatch module (kernel: check_modinfo_livepatch reads ``livepatch=Y``)."""
-    return modinfo(elf).get("livepatch") == "Y"
 
 
 # -- vmlinux ---------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import pytest
 
 from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.kmod import is_livepatch
 from klp.symdb.format import SymbolDB
-from klp.symdb.scan import is_livepatch, read_system_map
+from klp.symdb.scan import read_system_map
 from tests.cli import klp
 from tests.e2e.kernel.tree import built_tree
 from tests.realdata.paths import realdata_set

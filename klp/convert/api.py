@@ -1,0 +1,118 @@
+"""``klp convert`` as a function: read, plan, check, write; the command only prints.
+
+Tests, benchmarks and other tools call :func:`convert_module`; the typer command
+in :mod:`klp.convert.cli` maps its options onto it and renders the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from klp.convert.diagnostics import report
+from klp.convert.lookup import DbLookup, open_lookup
+from klp.convert.model import Plan, Problem
+from klp.convert.plan import plan_conversion
+from klp.convert.rewrite import apply_plan
+from klp.elfcodec.constants import ET
+from klp.elfcodec.elffile import ElfFile
+from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
+from klp.symvers import Exports, read_symvers
+
+
+@dataclass
+class Outcome:
+    """What one conversion did."""
+
+    plan: Plan
+    problems: list[Problem]
+    #: The ``--json`` document (docs/reference.md), also what the terminal shows.
+    report: dict[str, Any]
+    written: Path | None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.UNRESOLVED if self.problems else ExitCode.OK
+
+
+def convert_module(
+    input: Path,
+    *,
+    output: Path | None = None,
+    in_place: bool = False,
+    symdb: Path | None = None,
+    symvers: Path | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+) -> Outcome:
+    """Convert ``input`` into ``output`` (or in place); nothing is written when the
+    plan has problems or on ``dry_run``. Raises :class:`~klp.errors.KlpError` for
+    bad options, unreadable input and a symbol database of another kernel."""
+    target = _target(input, output, in_place, dry_run)
+    elf = ElfFile.open(input)
+    if elf.e_type != ET.REL:
+        raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
+    lookup = open_lookup(str(symdb)) if symdb else None
+    exports = read_symvers(str(symvers)) if symvers else None
+    warnings = []
+    if lookup is not None:
+        check = lookup.check_kernel(elf, exports.vmlinux if exports else None)
+        warnings += check.notes
+        if check.stale and not force:
+            raise StaleSymdbError(f"{check.stale} (rebuild it, or pass --force)")
+        if check.stale:
+            warnings.append(f"--force: {check.stale}")
+    if exports is None:
+        exports = _exports_from(lookup, elf, symdb)
+    plan, problems = plan_conversion(elf, lookup, exports.vmlinux, exports.modules)
+    plan.warnings[:0] = warnings
+    if force:
+        plan.warnings += [f"--force: {p.message}" for p in problems if p.forcible]
+        problems = [p for p in problems if not p.forcible]
+    written = None
+    if not problems and not dry_run and target is not None:
+        if not plan.already_converted:
+            apply_plan(elf, plan)
+        if not plan.already_converted or target != input:
+            elf.write(target)
+            written = target
+    status = "problems" if problems else (
+        "already-converted" if plan.already_converted else
+        ("dry-run" if dry_run else "converted"))
+    doc = report(str(input), None if dry_run or problems else str(target), status, plan,
+                 problems)
+    return Outcome(plan, problems, doc, written)
+
+
+def _target(input: Path, output: Path | None, in_place: bool, dry_run: bool) -> Path | None:
+    """Where the result goes. The input is rewritten only with --in-place (an -o that
+    names it, by any path, is refused rather than taken as a request to overwrite)."""
+    if dry_run:
+        return None
+    if (output is None) == (not in_place):
+        raise UsageError("give exactly one of -o OUTPUT and --in-place (or --dry-run)")
+    if output is None:
+        return input
+    if _same_file(input, output):
+        raise UsageError(f"-o {output} names the input; use --in-place to rewrite it")
+    return output
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _exports_from(lookup: DbLookup | None, elf: ElfFile, symdb: Path | None) -> Exports:
+    """Without Module.symvers, vmlinux's exports come from the symbol database."""
+    exports = Exports()
+    if lookup is not None:
+        if "vmlinux" not in lookup.objects():
+            raise InputError(f"{symdb} has no vmlinux, so it cannot tell what vmlinux "
+                             "exports: pass --symvers Module.symvers")
+        exports.vmlinux = lookup.module_vmlinux_exports(elf)
+    return exports

@@ -1,0 +1,51 @@
+"""Facts about a kernel object that are not ELF: ``.modinfo`` and the GNU build ID.
+
+One reader for each, used by the symbol database, the converter and tests alike.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from klp.elfcodec.constants import SHT
+from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.strings import decode_name
+
+#: One ``key=value`` string of ``.modinfo`` (NUL-separated, padded with NULs).
+_MODINFO_ITEM = re.compile(rb"([^\0=]+)=([^\0]*)")
+NT_GNU_BUILD_ID = 3
+
+
+def build_id(elf: ElfFile) -> str:
+    """The GNU build ID (NT_GNU_BUILD_ID note) in hex, or ""."""
+    order: Literal["little", "big"] = "little" if elf.little else "big"
+    for sec in elf.sections_of_type(SHT.NOTE):
+        raw = bytes(sec.raw())
+        pos = 0
+        while pos + 12 <= len(raw):
+            namesz = int.from_bytes(raw[pos : pos + 4], order)
+            descsz = int.from_bytes(raw[pos + 4 : pos + 8], order)
+            ntype = int.from_bytes(raw[pos + 8 : pos + 12], order)
+            name_end = pos + 12 + namesz
+            desc = (name_end + 3) & ~3
+            if ntype == NT_GNU_BUILD_ID and raw[pos + 12 : name_end].rstrip(b"\0") == b"GNU":
+                return raw[desc : desc + descsz].hex()
+            pos = (desc + descsz + 3) & ~3
+    return ""
+
+
+def modinfo(elf: ElfFile) -> dict[str, str]:
+    """``.modinfo`` as key -> first value (name, vermagic, livepatch, ...)."""
+    sec = elf.find_section(".modinfo")
+    if sec is None or sec.is_nobits:
+        return {}
+    found: dict[str, str] = {}
+    for key, value in _MODINFO_ITEM.findall(bytes(sec.raw())):
+        found.setdefault(decode_name(key), decode_name(value))
+    return found
+
+
+def is_livepatch(elf: ElfFile) -> bool:
+    """A livepatch module (kernel: check_modinfo_livepatch reads ``livepatch=Y``)."""
+    return modinfo(elf).get("livepatch") == "Y"

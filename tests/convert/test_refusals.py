@@ -1,0 +1,201 @@
+"""Input that would give a module the kernel loads but never applies is refused.
+
+Each case edits a bundled livepatch with the codec (the same bytes a compiler
+would have produced for the mistake), runs ``klp convert`` as a user does and
+checks the exit code, the message, and that nothing was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+from collections.abc import Callable
+
+import pytest
+
+from klp.convert.registration import read_registration
+from klp.convert.rules import object_registered, registered_name
+from klp.elfcodec.constants import SHF, SHT
+from klp.elfcodec.elffile import ElfFile
+from tests.cli import klp
+from tests.conftest import ARCHES, TESTDATA
+from tests.symdb.test_fixtures import build
+
+FIXTURE = "livepatch-fixture.ko"
+
+
+def edited(tmp_path: pathlib.Path, arch: str, edit: Callable[[ElfFile], None]) -> pathlib.Path:
+    elf = ElfFile.open(TESTDATA / arch / FIXTURE)
+    edit(elf)
+    path = tmp_path / f"edited-{arch}.ko"
+    elf.write(path)
+    return path
+
+
+def replace_string(old: bytes, new: bytes) -> Callable[[ElfFile], None]:
+    """Replace a whole NUL-terminated string in the module's string sections."""
+    def edit(elf: ElfFile) -> None:
+        for sec in elf.sections:
+            if sec.sh_flags & SHF.STRINGS and sec.sh_flags & SHF.ALLOC:
+                data, count = re.subn(rb"(?<![^\0])" + re.escape(old) + rb"\0",
+                                      new.ljust(len(old), b"\0") + b"\0", sec.data)
+                if count:
+                    sec.data = data
+    return edit
+
+
+def unregister(obj: bytes) -> Callable[[ElfFile], None]:
+    """Drop the klp_object entry whose name is ``obj`` (its name and funcs pointers),
+    so the array ends before it, as if the author forgot it."""
+    def edit(elf: ElfFile) -> None:
+        table = elf.symtab
+        for rela in elf.sections_of_type(SHT.RELA):
+            target = elf.rela_target(rela)
+            if target is None or target.sh_flags & SHF.EXECINSTR or not rela.sh_size:
+                continue
+            rows = elf.rela(rela).rows
+            entry = None
+            for off, info, addend in rows:
+                shndx = table.section_of(info >> 32)
+                if shndx is None or not elf.sections[shndx].sh_flags & SHF.STRINGS:
+                    continue
+                start = table.rows[info >> 32][4] + addend
+                if elf.sections[shndx].data[start:].startswith(obj + b"\0") \
+                        and off + 8 in {r[0] for r in rows}:
+                    entry = off
+            if entry is not None:
+                elf.rela(rela).rows = [r for r in rows if r[0] not in (entry, entry + 8)]
+    return edit
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_registration_of_every_fixture_is_read(arch: str) -> None:
+    for name in ("livepatch-fixture.ko", "livepatch-ambiguous.ko", "livepatch-split.ko"):
+        found = read_registration(ElfFile.open(TESTDATA / arch / name))
+        assert found.names == {"vmlinux", "fixture_mod"}, (name, found.source)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_relocations_for_an_unregistered_object_are_refused(
+        arch: str, dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    module = edited(tmp_path, arch, unregister(b"fixture_mod"))
+    assert read_registration(ElfFile.open(module)).names == {"vmlinux"}
+    out = tmp_path / "out.ko"
+    proc = klp("convert", str(module), "-o", str(out), "--symdb", str(dbs[arch]),
+               "--symvers", str(TESTDATA / arch / "Module.symvers"), "--json", check=4)
+    problems = json.loads(proc.stdout)["problems"]
+    assert [p["kind"] for p in problems] == ["registration"]
+    assert "registers no klp_object for fixture_mod" in problems[0]["message"]
+    assert '{ .name = "fixture_mod", .funcs = ... }' in problems[0]["message"]
+    assert not out.exists()
+    # --force cannot help: the kernel would still never apply those relocations
+    klp("convert", str(module), "-o", str(out), "--symdb", str(dbs[arch]), "--force",
+        check=4)
+
+
+@pytest.mark.parametrize(("written", "fixed"), [(b"fixture-mod", "fixture_mod"),
+                                                (b"fixture.ko", "fixture")])
+def test_a_registered_name_the_kernel_never_matches_is_refused(
+        written: bytes, fixed: str, dbs: dict[str, pathlib.Path],
+        tmp_path: pathlib.Path) -> None:
+    module = edited(tmp_path, "x86_64", replace_string(b"fixture_mod", written))
+    proc = klp("convert", str(module), "-o", str(tmp_path / "o.ko"), "--symdb",
+               str(dbs["x86_64"]), "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"),
+               "--force", "--json", check=4)
+    messages = [p["message"] for p in json.loads(proc.stdout)["problems"]]
+    assert any(f'write .name = "{fixed}"' in m for m in messages), messages
+    # and fixture_mod itself is now unregistered
+    assert any("registers no klp_object for fixture_mod" in m for m in messages)
+
+
+def test_a_registered_object_the_symdb_lacks_needs_force(tmp_path: pathlib.Path) -> None:
+    """A vmlinux-only database cannot vouch for module names: --force overrides."""
+    t = TESTDATA / "x86_64"
+    db = tmp_path / "vmlinux-only.klp"
+    klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "-o", str(db))
+    args = ("convert", str(t / "livepatch-ambiguous.ko"), "--dry-run", "--symdb", str(db),
+            "--symvers", str(t / "Module.symvers"), "--json")
+    report = json.loads(klp(*args, check=4).stdout)
+    [named] = [p for p in report["problems"] if p["kind"] == "registration"]
+    assert named["forcible"] and "has no modules" in named["message"]
+    forced = json.loads(klp(*args, "--force", check=4).stdout)  # mod_value stays unknown
+    assert all(p["kind"] != "registration" for p in forced["problems"])
+    assert any("has no modules" in w for w in forced["warnings"])
+
+
+@pytest.mark.parametrize(("obj", "registered", "version", "refused"), [
+    ("vmlinux", {"vmlinux"}, (4, 19), False),
+    ("vmlinux", set(), (5, 8), False),  # applied by the module loader since v5.8
+    ("vmlinux", set(), (5, 7), True),
+    ("vmlinux", set(), None, True),
+    ("binfmt_misc", {"vmlinux"}, (6, 1), True),
+    ("binfmt_misc", {"binfmt_misc"}, (6, 1), False),
+])
+def test_object_registered(obj: str, registered: set[str], version: tuple[int, int] | None,
+                           refused: bool) -> None:
+    assert bool(object_registered(obj, registered, version)) == refused
+
+
+@pytest.mark.parametrize(("name", "known", "refused", "forcible"), [
+    ("binfmt_misc", {"vmlinux", "binfmt_misc"}, False, False),
+    ("binfmt_misc", None, False, False),  # no database: nothing to compare with
+    ("binfmt-misc", None, True, False),
+    ("zfs.ko", {"vmlinux", "zfs"}, True, False),
+    ("x" * 56, None, True, False),
+    ("zfs", {"vmlinux", "xfs"}, True, True),
+    ("zfs", {"vmlinux"}, True, True),
+])
+def test_registered_name(name: str, known: set[str] | None, refused: bool,
+                         forcible: bool) -> None:
+    found = registered_name(name, known)
+    assert bool(found) == refused
+    assert found is None or found[1] == forcible
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_module_without_livepatch_y_needs_force(
+        arch: str, dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    def not_a_livepatch(elf: ElfFile) -> None:
+        modinfo = elf.find_section(".modinfo")
+        assert modinfo is not None
+        modinfo.data = modinfo.data.replace(b"livepatch=Y\0", b"livepatch=N\0")
+    module = edited(tmp_path, arch, not_a_livepatch)
+    out = tmp_path / "out.ko"
+    base = ("convert", str(module), "-o", str(out), "--symdb", str(dbs[arch]), "--symvers",
+            str(TESTDATA / arch / "Module.symvers"), "--json")
+    [problem] = json.loads(klp(*base, check=4).stdout)["problems"]
+    assert "no livepatch=Y" in problem["message"] and problem["forcible"]
+    assert not out.exists()
+    report = json.loads(klp(*base, "--force", check=0).stdout)
+    assert any("no livepatch=Y" in w for w in report["warnings"]) and out.exists()
+
+
+def test_output_naming_the_input_is_refused(dbs: dict[str, pathlib.Path],
+                                            tmp_path: pathlib.Path) -> None:
+    module = tmp_path / FIXTURE
+    module.write_bytes((TESTDATA / "x86_64" / FIXTURE).read_bytes())
+    alias = tmp_path / "alias.ko"
+    os.link(module, alias)
+    before = module.read_bytes()
+    for output in (module, alias, tmp_path / "." / FIXTURE):
+        proc = klp("convert", str(module), "-o", str(output), "--symdb", str(dbs["x86_64"]),
+                   check=2)
+        assert "names the input; use --in-place" in proc.stderr
+    assert module.read_bytes() == before
+
+
+def test_upstream_database_of_another_arch_is_stale(tmp_path: pathlib.Path) -> None:
+    """The klp-convert-0.1 format records no kernel identity; vmlinux must still
+    define what the module needs from it (here: x86_64's __fentry__)."""
+    db = build("arm64", tmp_path, "--format", "klp-convert-0.1")
+    proc = klp("convert", str(TESTDATA / "x86_64" / FIXTURE), "-o", str(tmp_path / "o.ko"),
+               "--symdb", str(db), check=5)
+    assert "its vmlinux has no __fentry__" in proc.stderr
+    same = build("x86_64", tmp_path, "--format", "klp-convert-0.1")
+    report = json.loads(klp("convert", str(TESTDATA / "x86_64" / FIXTURE), "-o",
+                            str(tmp_path / "o.ko"), "--symdb", str(same), "--symvers",
+                            str(TESTDATA / "x86_64" / "Module.symvers"), "--json",
+                            check=0).stdout)
+    assert any("records no kernel identity" in w for w in report["warnings"])
