@@ -250,6 +250,8 @@ def built(kernel: Kernel, targets: dict[str, Target], split_targets: dict[str, T
         "binfmt": ("binfmt", {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS":
                               f"-DKLP_E2E_POS_S_OPS={targets[MODULE_ANNOTATED].position}"}),
         "ambig-wrong": ("ambig", pos_flags(wrong)),
+        "unregistered": ("vmlinux", {"KLP_INCLUDE_DIR": include,
+                                     "KLP_E2E_CFLAGS": "-DKLP_E2E_UNREGISTERED"}),
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {key: pool.submit(build_module, kernel, MODULES / src, work / "build" / key,
@@ -648,6 +650,19 @@ def test_convert_refuses_wrong_annotation(kernel: Kernel, built: dict[str, Built
     text = proc.stdout + proc.stderr
     assert proc.returncode == 4, text
     assert "s_next" in text and "hash_lock" in text, text
+    assert not out.exists()
+
+
+def test_convert_refuses_an_unregistered_object(kernel: Kernel, built: dict[str, Built],
+                                               symdb: pathlib.Path, work: pathlib.Path) -> None:
+    """A binfmt_misc static used by a patch that registers only vmlinux: the kernel
+    would never apply .klp.rela.binfmt_misc.*, so klp convert refuses the module."""
+    out = work / "converted" / "unregistered.ko"
+    out.parent.mkdir(exist_ok=True)
+    proc = convert(kernel, symdb, built["unregistered"].ko, out)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 4, text
+    assert "registers no klp_object for binfmt_misc" in text, text
     assert not out.exists()
 
 

@@ -18,12 +18,25 @@
  *
  * lookup_ok=1 means the call through the converted kallsyms_lookup_name
  * returned the address livepatch wrote for saved_command_line.
+ *
+ * Built with -DKLP_E2E_UNREGISTERED it also prints binfmt_misc's static
+ * "enabled" but registers no klp_object for binfmt_misc: the kernel would never
+ * apply that relocation (the code would read address 0), so `klp convert` must
+ * refuse the module.
  */
 #include <linux/init.h>
 #include <linux/kallsyms.h>
 #include <linux/livepatch.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
+#ifdef KLP_E2E_UNREGISTERED
+#include <klp-reloc.h>
+
+extern int klp_e2e_bm_enabled __asm__("enabled");
+static KLP_MODULE_RELOC(binfmt_misc) klp_e2e_bm_relocs[] = {
+	KLP_SYMPOS(klp_e2e_bm_enabled, 0),
+};
+#endif
 
 /* asm labels: the ELF names, without relying on kernel headers declaring them */
 extern int klp_e2e_max_threads __asm__("max_threads");
@@ -39,6 +52,9 @@ static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 	seq_printf(m, " saved_command_line@%px kallsyms_lookup_name@%px lookup_ok=%d",
 		   &klp_e2e_saved_command_line, klp_e2e_lookup_name,
 		   found == (unsigned long)&klp_e2e_saved_command_line);
+#ifdef KLP_E2E_UNREGISTERED
+	seq_printf(m, " binfmt_misc.enabled=%d", klp_e2e_bm_enabled);
+#endif
 	seq_printf(m, " cmdline=%s\n", klp_e2e_saved_command_line);
 	return 0;
 }
