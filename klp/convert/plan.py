@@ -343,7 +343,7 @@ def _load_order_trap(name: str, obj: str, pos: int, rec: SymbolRecord) -> str:
 
 def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
     arch = elf.arch
-    groups: dict[tuple[int, str], list[int]] = defaultdict(list)
+    groups: dict[tuple[int, str, str], list[int]] = defaultdict(list)
     for res in plan.resolutions:
         for check in (rules.object_name(res.obj), rules.symbol_name(res.name)):
             if check:
@@ -367,11 +367,9 @@ def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
             late = rules.late_write(arch, target, res.obj)
             if late and late not in plan.warnings:
                 plan.warnings.append(late)
-            groups[(rela_index, res.obj)].append(row)
-    for (rela_index, obj), rows in sorted(groups.items()):
-        target = elf.rela_target(elf.sections[rela_index])
-        assert target is not None
-        plan.moves.append(Move(rela_index, obj, target.name, tuple(sorted(rows))))
+            groups[(rela_index, res.obj, target.name)].append(row)
+    for (rela_index, obj, target_name), rows in sorted(groups.items()):
+        plan.moves.append(Move(rela_index, obj, target_name, tuple(sorted(rows))))
     new_sections = len({m.klp_section for m in plan.moves})
     too_many = rules.section_count(len(elf.sections) + new_sections - len(plan.drop_sections))
     if too_many:

@@ -25,9 +25,7 @@ def apply_plan(elf: ElfFile, plan: Plan) -> None:
     sources: list[Section] = []
     for move in plan.moves:
         src = elf.sections[move.rela_section]
-        target = elf.rela_target(src)
-        assert target is not None
-        dst = _klp_section(elf, move.klp_section, target)
+        dst = _klp_section(elf, move.klp_section, elf.section(src.sh_info))
         if src.index not in by_source:
             sources.append(src)
         by_source[src.index].setdefault(dst, []).extend(move.rows)
