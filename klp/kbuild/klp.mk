@@ -36,10 +36,13 @@
 # Variables (on the command line or in the environment):
 #   KLP=klp            the klp command, e.g. KLP="python3 -m klp"
 #   KLP_SYMDB=<objtree>/symbols.klp
-#                      the symbol database.  When the tree has no vmlinux (a
-#                      distro's headers package, with M=), step 2 is skipped
-#                      and KLP_SYMDB must name a database built beforehand
-#                      (klp symdb build --vmlinux ... --modules ... --symvers ...)
+#                      the symbol database.  Step 2 builds it only when it is
+#                      this default: a KLP_SYMDB given on the command line or
+#                      in the environment is used as it is (it must exist).
+#                      When the tree has no vmlinux (a distro's headers
+#                      package, with M=), KLP_SYMDB must name a database built
+#                      beforehand (klp symdb build --vmlinux ... --modules ...
+#                      --symvers ...)
 #   KLP_SYMVERS=<objtree>/Module.symvers   exports, for klp convert (if present)
 #   KLP_CONVERT_FLAGS  extra options for every klp convert
 #   KLP_INCLUDE_DIR    exported to kbuild: the folder of klp-reloc.h (default:
@@ -102,10 +105,15 @@ else
 
 klp_moddir := $(if $(M),$(abspath $(M)),$(klp_objtree))
 
-# klp_modules DIR: the modules DIR/modules.order lists, as .ko paths (kbuild
-# writes foo.o or foo.ko per line, relative to the object tree or absolute)
-klp_modules = $(foreach m,$(shell sed -e 's/\.o$$/.ko/' $(wildcard $(1)/modules.order)),\
-	$(if $(filter /%,$(m)),$(m),$(klp_objtree)/$(m)))
+# klp_list FILE: the modules a list file (modules.order, modules.livepatch)
+# names, as .ko paths (kbuild writes foo.o or foo.ko per line, relative to the
+# object tree or absolute); nothing when FILE does not exist (sed must never
+# be left reading the terminal)
+klp_list = $(if $(wildcard $(1)),$(foreach m,$(shell sed -e 's/\.o$$/.ko/' $(1) </dev/null),\
+	$(if $(filter /%,$(m)),$(m),$(klp_objtree)/$(m))))
+
+# klp_modules DIR: the modules DIR/modules.order lists
+klp_modules = $(call klp_list,$(1)/modules.order)
 
 # klp_livepatches FILE...: those that are livepatch modules: a .modinfo
 # record "livepatch=Y" (one NUL-terminated record, hence grep -z -x), or a
@@ -113,8 +121,7 @@ klp_modules = $(foreach m,$(shell sed -e 's/\.o$$/.ko/' $(wildcard $(1)/modules.
 klp_livepatches = $(sort \
 	$(if $(1),$(shell grep -lzxF livepatch=Y $(wildcard $(1)) /dev/null)) \
 	$(filter $(1),$(foreach d,$(klp_moddir) $(klp_objtree),\
-		$(foreach m,$(shell sed -e 's/\.o$$/.ko/' $(wildcard $(d)/modules.livepatch)),\
-			$(if $(filter /%,$(m)),$(m),$(klp_objtree)/$(m))))))
+		$(call klp_list,$(d)/modules.livepatch))))
 
 klp_convert_modules := $(call klp_modules,$(klp_moddir))
 klp_convert_list := $(call klp_livepatches,$(klp_convert_modules))
@@ -127,7 +134,16 @@ klp_rel = $(patsubst $(klp_objtree)/%,%,$(1))
 # Step 2: the symbol database of a built tree.  The stamp records when the
 # tree was last scanned; symbols.klp itself changes only with its content, so
 # what depends on it (the conversions) reruns only when a symbol changed.
-ifneq ($(wildcard $(klp_objtree)/vmlinux),)
+# A KLP_SYMDB the user names is theirs (built with the modules the patches
+# target, say): it is used as it is, never rebuilt from the tree.
+ifneq ($(origin KLP_SYMDB),file)
+$(KLP_SYMDB):
+	@test -f $@ || { echo "klp.mk: KLP_SYMDB=$@ does not exist" >&2; exit 1; }
+
+klp-symdb:
+	@echo "klp.mk: KLP_SYMDB=$(KLP_SYMDB) is given, so klp.mk does not build it" >&2
+	@exit 1
+else ifneq ($(wildcard $(klp_objtree)/vmlinux),)
 klp_tree_modules := $(if $(M),$(call klp_modules,$(klp_objtree)),$(klp_convert_modules))
 klp_tree_livepatches := $(if $(M),$(call klp_livepatches,$(klp_tree_modules)),$(klp_convert_list))
 klp_symdb_inputs := $(klp_objtree)/vmlinux $(wildcard $(klp_objtree)/modules.order \
@@ -175,7 +191,7 @@ define klp_convert_cmd
 	rm -f "$$s"; \
 	echo "  KLP     $(call klp_rel,$(1))"; \
 	if ! $(KLP) convert --in-place "$$m" --symdb $(KLP_SYMDB) $(klp_symvers_flag) \
-			$(KLP_CONVERT_FLAGS); then \
+			$(KLP_CONVERT_FLAGS) >/dev/null; then \
 		rm -f "$$m"; \
 		echo "klp.mk: $$m deleted: not converted (kbuild's output is in $$o)" >&2; \
 		exit 1; \
@@ -197,7 +213,7 @@ klp-convert: $(foreach m,$(klp_convert_list),$(call klp_stamp,$(m)))
 klp-clean:
 	$(klp_Q)find $(klp_moddir) -name '.*.ko.klp-orig' -type f | while read -r o; do \
 		d=$${o%/*}; b=$${o##*/}; b=$${b#.}; m=$$d/$${b%.klp-orig}; \
-		echo "  CLEAN   $${m#$(klp_objtree)/}"; mv -f "$$o" "$$m"; \
+		echo "  RESTORE $${m#$(klp_objtree)/}"; mv -f "$$o" "$$m"; \
 	done
 	$(klp_Q)find $(klp_moddir) -name '.*.ko.klp-stamp' -type f -delete
 	$(klp_Q)$(if $(M),:,rm -f $(KLP_SYMDB) $(KLP_SYMDB).tmp $(klp_symdb_stamp))

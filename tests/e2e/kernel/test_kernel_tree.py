@@ -583,7 +583,7 @@ def test_klp_clean(cleaned: tuple[Step, dict[str, str]], tree: Tree, ext: pathli
     """klp-clean puts kbuild's modules back and removes symbols.klp and the stamps."""
     r, origs = cleaned
     assert origs, "nothing was converted"
-    restored = [ln for s in r.shells for ln in s.output.splitlines() if ln.startswith("  CLEAN ")]
+    restored = [ln for s in r.shells for ln in s.output.splitlines() if ln.startswith("  RESTORE ")]
     assert len(restored) == len(origs), r.report()
     for ko, digest in origs.items():
         assert sha256(pathlib.Path(ko)) == digest, ko
