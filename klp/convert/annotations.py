@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from klp.elfcodec.constants import SHT
+from klp.elfcodec.constants import SHT, STT
 from klp.elfcodec.elffile import ElfFile, Section
 
 PREFIX = ".klp.module_relocs."
@@ -23,6 +23,7 @@ class Annotation:
     section: str
     shndx: int  #: the annotation section's index
     offset: int  #: of the entry in its section
+    array: str | None = None  #: the KLP_MODULE_RELOC array (its symbol) holding the entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ def read_annotations(elf: ElfFile) -> Annotations:
             continue
         found.sections.append(rela)
         symbols = elf.symbols(elf.section(rela.sh_link))
+        arrays = _arrays(elf, sec)
         paired: set[int] = set()
         for rel in elf.rela(rela):
             if rel.offset % codec.size or rel.offset + codec.size > len(data):
@@ -78,9 +80,17 @@ def read_annotations(elf: ElfFile) -> Annotations:
                 continue
             paired.add(rel.offset)
             _, pos = codec.unpack_one(data, rel.offset)
-            found.entries.append(
-                Annotation(symbols.name(rel.sym), obj, pos, sec.name, sec.index, rel.offset))
+            array = next((a for start, end, a in arrays if start <= rel.offset < end), None)
+            found.entries.append(Annotation(symbols.name(rel.sym), obj, pos, sec.name,
+                                            sec.index, rel.offset, array))
         for entry in range(0, len(data), codec.size):
             if entry not in paired:
                 found.errors.append(AnnotationError(sec.name, entry, "entry has no relocation"))
     return found
+
+
+def _arrays(elf: ElfFile, sec: Section) -> list[tuple[int, int, str]]:
+    """(start, end, name) of the data symbols in an annotation section: its arrays."""
+    table = elf.symtab
+    return [(row[4], row[4] + row[5], table.name(i)) for i, row in enumerate(table.rows)
+            if row[5] and row[1] & 0xF == STT.OBJECT and table.section_of(i) == sec.index]

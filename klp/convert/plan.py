@@ -175,6 +175,11 @@ def _annotation_scopes(
         if len({(n.obj, n.pos) for n in notes}) == 1:
             scope.everywhere = notes[0]
             continue
+        twice = _conflict_in_one_array(notes, sources)
+        if twice:
+            scope.broken = True
+            problems.append(Problem("annotation", name, twice))
+            continue
         for note in notes:
             source = sources.file_of(note.shndx, note.offset)
             if source is None:
@@ -195,6 +200,26 @@ def _annotation_scopes(
                     f"and {_sympos(note)}; one source file can mean only one copy of a name "
                     "(put the uses that need the other copy in another file)"))
     return scopes
+
+
+def _conflict_in_one_array(notes: list[Annotation], sources: SourceMap) -> str | None:
+    """One KLP_MODULE_RELOC array that annotates a name twice, differently (whatever
+    its file, which a non-static array does not record)."""
+    by_array: dict[tuple[int, str], list[Annotation]] = defaultdict(list)
+    for note in notes:
+        if note.array is not None:
+            by_array[(note.shndx, note.array)].append(note)
+    for (_, array), same in by_array.items():
+        choices = {(n.obj, n.pos): n for n in same}
+        if len(choices) > 1:
+            first, second = list(choices.values())[:2]
+            source = sources.file_of(first.shndx, first.offset)
+            where = f"{source.name} (array {array})" if source else f"the array {array}"
+            return (f"conflicting annotations for {first.name} in {where}: {_sympos(first)} "
+                    f"and {_sympos(second)}; one array, like one source file, can mean only "
+                    "one copy of a name (put the uses that need the other copy in another "
+                    "file)")
+    return None
 
 
 def _sympos(note: Annotation) -> str:
@@ -291,7 +316,12 @@ def _resolve(
         count = in_obj[0].count if in_obj else 0
         if lookup is not None:
             bad = None
-            if not in_obj:
+            if note.obj not in lookup.objects():
+                bad = (f"KLP_SYMPOS({name}, {note.pos}) is for object {note.obj}, which the "
+                       "symbol database does not have: check the KLP_MODULE_RELOC() name "
+                       "(a module's kernel name, '_' for '-'), or rebuild the database with "
+                       "that module")
+            elif not in_obj:
                 bad = f"KLP_SYMPOS({name}, {note.pos}) names object {note.obj}, which does " \
                       f"not define {name}"
             elif note.pos == 0 and count != 1:
@@ -319,11 +349,17 @@ def _resolve(
     if not defs and name in module_exports:
         return Resolution(sym, name, module_exports[name], 0, "module export")
     if not defs:
-        hints = lookup.closest(name, 5) if lookup is not None else []
-        why = "is not in the symbol database" if lookup is not None else \
-              "is not exported, and no symbol database was given (--symdb)"
-        problems.append(Problem("unknown", name, f"{name} {why}", refs, [],
-                                [f"did you mean {h}?" for h in hints]))
+        if lookup is None:
+            problems.append(Problem("unknown", name, f"{name} is not exported, and no symbol "
+                                    "database was given (--symdb)", refs))
+        elif lookup.objects() == ["vmlinux"]:
+            problems.append(Problem(
+                "unknown", name, f"{name} is not in vmlinux, and the symbol database has no "
+                "modules: if it is a module's, rebuild the database with --modules", refs))
+        else:
+            problems.append(Problem("unknown", name, f"{name} is not in the symbol database",
+                                    refs, [], [f"did you mean {h}?"
+                                               for h in lookup.closest(name, 5)]))
         return None
     objects = sorted({d.obj for d in defs})
     where = f"in {objects[0]}" if len(objects) == 1 else f"in {len(objects)} objects"

@@ -199,3 +199,47 @@ def test_upstream_database_of_another_arch_is_stale(tmp_path: pathlib.Path) -> N
                             str(TESTDATA / "x86_64" / "Module.symvers"), "--json",
                             check=0).stdout)
     assert any("records no kernel identity" in w for w in report["warnings"])
+
+
+def test_annotation_for_an_object_the_symdb_lacks(dbs: dict[str, pathlib.Path],
+                                                  tmp_path: pathlib.Path) -> None:
+    def misname(elf: ElfFile) -> None:
+        anno = elf.find_section(".klp.module_relocs.fixture_mod")
+        assert anno is not None
+        elf.rename_section(anno, ".klp.module_relocs.fixture_mox")
+    module = edited(tmp_path, "x86_64", misname)
+    proc = klp("convert", str(module), "--dry-run", "--symdb", str(dbs["x86_64"]), "--symvers",
+               str(TESTDATA / "x86_64" / "Module.symvers"), "--json", check=4)
+    messages = [p["message"] for p in json.loads(proc.stdout)["problems"]]
+    assert any("is for object fixture_mox, which the symbol database does not have" in m
+               for m in messages), messages
+
+
+def test_unknown_name_in_a_database_without_modules(tmp_path: pathlib.Path) -> None:
+    t = TESTDATA / "x86_64"
+    db = tmp_path / "vmlinux-only.klp"
+    klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "-o", str(db))
+    proc = klp("convert", str(t / "livepatch-ambiguous.ko"), "--dry-run", "--symdb", str(db),
+               "--symvers", str(t / "Module.symvers"), "--json", check=4)
+    [unknown] = [p for p in json.loads(proc.stdout)["problems"] if p["kind"] == "unknown"]
+    assert unknown["symbol"] == "mod_value"
+    assert "rebuild the database with --modules" in unknown["message"]
+
+
+def test_one_array_cannot_mean_two_copies() -> None:
+    """Also when the array is not static, so no symbol records its file."""
+    from klp.convert.annotations import Annotation
+    from klp.convert.plan import _conflict_in_one_array
+
+    class NoFiles:
+        def file_of(self, shndx: int, offset: int) -> None:
+            return None
+
+    notes = [Annotation("count", "vmlinux", 2, ".klp.module_relocs.vmlinux", 5, 0, "relocs"),
+             Annotation("count", "vmlinux", 3, ".klp.module_relocs.vmlinux", 5, 12, "relocs")]
+    message = _conflict_in_one_array(notes, NoFiles())  # type: ignore[arg-type]
+    assert message is not None and "in the array relocs" in message
+    assert "static" not in message
+    apart = [notes[0], Annotation("count", "vmlinux", 3, ".klp.module_relocs.vmlinux", 5, 12,
+                                  "other")]
+    assert _conflict_in_one_array(apart, NoFiles()) is None  # type: ignore[arg-type]
