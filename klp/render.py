@@ -46,23 +46,60 @@ def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
     return markup(str(value))
 
 
+def console(*, stderr: bool = False, width: int = 160) -> Any:
+    """A rich Console for stdout or stderr. When the stream is not a terminal, lines
+    are ``width`` wide (or ``$COLUMNS``), so piped output is stable and wide."""
+    import os
+
+    from rich.console import Console
+
+    made = Console(stderr=stderr, highlight=False)
+    if made.is_terminal:
+        return made
+    columns = os.environ.get("COLUMNS", "")
+    return Console(stderr=stderr, highlight=False,
+                   width=int(columns) if columns.isdigit() and int(columns) else width)
+
+
 def print_table(
     title: str,
     rows: Sequence[dict[str, Any]],
     *,
     hex_columns: Iterable[str] = (),
     columns: Sequence[str] | None = None,
+    primary: int = 1,
 ) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    """Rows as a table on stdout; see :func:`table_or_cards`."""
+    out = console(width=200)
     cols = list(columns or (rows[0].keys() if rows else []))
-    table = Table(title=markup(title), show_lines=False, header_style="bold")
-    for col in cols:
+    cells = [[_cell(c, row.get(c, ""), hex_columns) for c in cols] for row in rows]
+    table_or_cards(out, markup(title), cols, cells, primary=primary)
+
+
+def table_or_cards(out: Any, title: str | None, columns: Sequence[str],
+                   cells: Sequence[Sequence[str]], *, primary: int = 1, indent: int = 0) -> None:
+    """A table when it fits the console; otherwise one card per row: its first
+    ``primary`` cells on a line, then ``column: value`` pairs indented below, so a
+    narrow terminal never chops a path or an address into pieces. Cells are markup."""
+    from rich.columns import Columns
+    from rich.measure import Measurement
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_lines=False, header_style="bold", pad_edge=False)
+    for col in columns:
         table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(c, row.get(c, ""), hex_columns) for c in cols))
-    console.print(table)
+    for row in cells:
+        table.add_row(*row)
+    natural = Measurement.get(out, out.options.update_width(1 << 16), table).maximum
+    if natural + indent <= out.width:
+        out.print(Padding(table, (0, 0, 0, indent)))
+        return
+    if title:
+        out.print(Padding(title, (0, 0, 0, indent)), style="italic")
+    for row in cells:
+        out.print(Padding("  ".join(row[:primary]), (0, 0, 0, indent)))
+        pairs = [Text.from_markup(f"[bold]{col}[/]: {value}")
+                 for col, value in zip(columns[primary:], row[primary:], strict=True) if value]
+        out.print(Padding(Columns(pairs, padding=(0, 2)), (0, 0, 0, indent + 4)))

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from klp.convert.model import Plan, Problem
+from klp.render import markup, shown
 
 
 def report(path: str, output: str | None, status: str, plan: Plan,
@@ -51,26 +52,17 @@ def render(doc: dict[str, Any], *, dry_run: bool) -> None:
     if not doc["problems"] and not sys.stdout.isatty() and not sys.stderr.isatty():
         _render_plain(doc, dry_run=dry_run)  # no rich import on the common, scripted path
         return
-    from rich.console import Console
-    from rich.table import Table
+    from klp.render import console, table_or_cards
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    if not out.is_terminal:
-        out = Console(width=160, highlight=False)
-    if not err.is_terminal:
-        err = Console(stderr=True, width=160, highlight=False)
+    out, err = console(), console(stderr=True)
     for warning in doc["warnings"]:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {markup(warning)}")
     if doc["symbols"] and (dry_run or doc["problems"] == []):
-        table = Table(title=f"{doc['input']}: relocations to convert", header_style="bold")
-        for col in ("symbol", "object", "position", "why", "relocations"):
-            table.add_column(col)
-        for sym in doc["symbols"]:
-            table.add_row(sym["symbol"], sym["object"], str(sym["position"]), _why(sym),
-                          ", ".join(f"{r['target']}+{r['offset']:#x} {r['type']}"
-                                    for r in sym["references"]))
-        out.print(table)
+        table_or_cards(out, f"{markup(doc['input'])}: relocations to convert",
+                       ("symbol", "object", "position", "why", "relocations"),
+                       [[markup(sym["symbol"]), markup(sym["object"]), str(sym["position"]),
+                         markup(_why(sym)), markup(", ".join(map(_place, sym["references"])))]
+                        for sym in doc["symbols"]], primary=3)
     for problem in doc["problems"]:
         _render_problem(err, problem)
     if doc["problems"]:
@@ -78,50 +70,65 @@ def render(doc: dict[str, Any], *, dry_run: bool) -> None:
         err.print(f"[bold red]klp convert: {count} problem{'s' if count > 1 else ''}; "
                   "nothing written[/]")
     elif not dry_run:
-        out.print(_summary(doc))
+        out.print(markup(_summary(doc)))
 
 
 def _summary(doc: dict[str, Any]) -> str:
     if doc["status"] == "already-converted":
         return f"{doc['input']}: already converted; left as it is"
     moved = sum(s["relocations"] for s in doc["sections"])
-    return (f"{doc['output']}: {len(doc['symbols'])} symbols, {moved} relocations in "
-            f"{len(doc['sections'])} livepatch sections")
+    return (f"{doc['output']}: {_count(len(doc['symbols']), 'symbol')}, "
+            f"{_count(moved, 'relocation')} in {_count(len(doc['sections']), 'livepatch section')}")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _why(sym: dict[str, Any]) -> str:
     return f"{sym['reason']} in {sym['source']}" if sym["source"] else sym["reason"]
 
 
+def _place(ref: dict[str, Any]) -> str:
+    """Where a relocation is: section+offset and type, short (for the plan)."""
+    return f"{ref['target']}+{ref['offset']:#x} {ref['type']}"
+
+
+def _use(ref: dict[str, Any]) -> str:
+    """Where a relocation is, as a person looks for it: the function (and line) first."""
+    if ref.get("function"):
+        line = f" ({ref['line']})" if ref.get("line") else ""
+        return f"used in {ref['function']}{line}: {_place(ref)}"
+    return f"used by {ref['section']}: {_place(ref)}"
+
+
 def _render_plain(doc: dict[str, Any], *, dry_run: bool) -> None:
     for warning in doc["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {shown(warning)}", file=sys.stderr)
     for sym in doc["symbols"]:
-        refs = ", ".join(f"{r['target']}+{r['offset']:#x} {r['type']}" for r in sym["references"])
-        print(f"{sym['klp_symbol']}\t{_why(sym)}\t{refs}")
+        refs = ", ".join(map(_place, sym["references"]))
+        print("\t".join(map(shown, (sym["klp_symbol"], _why(sym), refs))))
     if not dry_run:
-        print(_summary(doc))
+        print(shown(_summary(doc)))
 
 
 def _render_problem(err: Any, problem: dict[str, Any]) -> None:
-    from rich.table import Table
+    from klp.render import table_or_cards
 
-    err.print(f"[bold red]error[/] ({problem['kind']}): {problem['message']}")
+    forcible = " [dim](--force overrides)[/]" if problem.get("forcible") else ""
+    err.print(f"[bold red]error[/] ({problem['kind']}): {markup(problem['message'])}{forcible}")
     for ref in problem["references"]:
-        err.print(f"  used by {ref['section']}: {ref['target']}+{ref['offset']:#x} "
-                  f"{ref['type']}")
+        err.print(f"  {markup(_use(ref))}")
     if problem["candidates"]:
-        table = Table(header_style="bold", pad_edge=False)
-        for col in ("object", "position", "type", "bind", "size", "file", "exported",
-                    "address"):
-            table.add_column(col)
-        for c in problem["candidates"]:
-            table.add_row(c["obj"], str(c["pos"]), c["type"], c["bind"], str(c["size"]),
-                          c["file"] or "?", "yes" if c["exported"] else "no", c["address"])
-        err.print(table)
+        table_or_cards(err, None, ("position", "object", "type", "bind", "size", "file",
+                                   "exported", "address"),
+                       [[str(c["pos"]), markup(c["obj"]), c["type"], c["bind"], str(c["size"]),
+                         markup(c["file"] or "?"), "yes" if c["exported"] else "no",
+                         markup(c["address"])] for c in problem["candidates"]],
+                       primary=2, indent=2)
     if problem["suggestions"]:
         if problem["candidates"]:
             err.print("  select one with an annotation in the livepatch source "
                       "(#include <klp-reloc.h>):")
         for line in problem["suggestions"]:
-            err.print(f"    {line}")
+            err.print(f"    {markup(line)}")

@@ -39,6 +39,8 @@ class Reference:
     target: str  #: the section it applies to
     offset: int
     type: str
+    function: str | None = None  #: ``name+0xoff`` of the code or data that uses it
+    line: str | None = None  #: ``file:line``, when the module has DWARF line tables
 
 
 @dataclass

@@ -89,7 +89,7 @@ def plan_conversion(
         else:
             groups = _split_by_file(elf, sources, name, scope, uses[sym], problems)
         for group in groups:
-            refs = [_reference(elf, sec, row) for sec, row in group.uses]
+            refs = [_reference(elf, sources, sec, row) for sec, row in group.uses]
             resolution = _resolve(sym, name, group.note, definitions.get(name, []),
                                   module_exports, lookup, refs, problems)
             if resolution is not None:
@@ -97,7 +97,7 @@ def plan_conversion(
                     resolution, uses=tuple(group.uses), references=tuple(refs),
                     source=", ".join(group.files) or None))
 
-    _plan_moves(elf, plan, problems)
+    _plan_moves(elf, sources, plan, problems)
     if not wanted and converted_before and not annotations.entries:
         plan.already_converted = True
     module_info = modinfo(elf)
@@ -267,7 +267,7 @@ def _split_by_file(
             f"{source_name}, which has no annotation for it: annotate it in the file that "
             "uses it (a use in a global function has a known file only with debug info: "
             "build with -g, make the function static, or move the use into a static helper)",
-            [_reference(elf, *use)]))
+            [_reference(elf, sources, *use)]))
     for source, note in sorted(scope.by_file.items()):
         if source not in used:
             problems.append(Problem(
@@ -280,12 +280,14 @@ def _split_by_file(
     return ordered
 
 
-def _reference(elf: ElfFile, rela_index: int, row: int) -> Reference:
+def _reference(elf: ElfFile, sources: SourceMap, rela_index: int, row: int) -> Reference:
     sec = elf.sections[rela_index]
     target = elf.rela_target(sec)
     off, info, _ = elf.rela(sec).rows[row]
-    return Reference(sec.name, target.name if target else "?", off,
-                     elf.arch.reloc_name(info & 0xFFFFFFFF))
+    if target is None:
+        return Reference(sec.name, "?", off, elf.arch.reloc_name(info & 0xFFFFFFFF))
+    return Reference(sec.name, target.name, off, elf.arch.reloc_name(info & 0xFFFFFFFF),
+                     sources.function_at(target.index, off), sources.line_at(target.index, off))
 
 
 def sympos_lines(name: str, candidates: list[SymbolRecord]) -> list[str]:
@@ -377,7 +379,7 @@ def _load_order_trap(name: str, obj: str, pos: int, rec: SymbolRecord) -> str:
             f"{rec.late_count} when {obj} loads after the patch")
 
 
-def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
+def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan, problems: list[Problem]) -> None:
     arch = elf.arch
     groups: dict[tuple[int, str, str], list[int]] = defaultdict(list)
     for res in plan.resolutions:
@@ -399,7 +401,8 @@ def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
                 if reason:
                     problems.append(Problem(
                         "rule", res.name, f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
-                        f"against {res.name}): {reason}", [_reference(elf, rela_index, row)]))
+                        f"against {res.name}): {reason}",
+                        [_reference(elf, sources, rela_index, row)]))
             late = rules.late_write(arch, target, res.obj)
             if late and late not in plan.warnings:
                 plan.warnings.append(late)

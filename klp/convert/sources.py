@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from klp.convert.rules import loaded_target
 from klp.elfcodec.constants import EM, SHT, STB, STT
-from klp.elfcodec.dwarf import unit_ranges
+from klp.elfcodec.dwarf import LineRow, line_rows, unit_ranges
 from klp.elfcodec.elffile import ElfFile
 
 
@@ -50,9 +50,36 @@ class SourceMap:
         self._mapping: dict[int, _Spans] = {}
         self._units: dict[int, _Spans] | None = None
         self._referrers: dict[tuple[int, int], list[tuple[int, int]]] | None = None
+        self._functions: dict[int, list[tuple[int, int, str]]] | None = None
+        self._lines: dict[int, list[LineRow]] | None = None
 
     def file_of(self, shndx: int, offset: int) -> SourceFile | None:
         return self._direct(shndx, offset) or self._by_referrers(shndx, offset)
+
+    def function_at(self, shndx: int, offset: int) -> str | None:
+        """``name+0xoff`` of the function or object that covers a place."""
+        if self._functions is None:
+            table = self._elf.symtab
+            spans: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+            for i, row in enumerate(table.rows):
+                shndx_of = table.section_of(i)
+                if row[5] and row[1] & 0xF in (STT.FUNC, STT.OBJECT) and shndx_of is not None:
+                    spans[shndx_of].append((row[4], row[4] + row[5], table.name(i)))
+            self._functions = {k: sorted(v) for k, v in spans.items()}
+        for start, end, name in self._functions.get(shndx, ()):
+            if start <= offset < end:
+                return f"{name}+{offset - start:#x}"
+        return None
+
+    def line_at(self, shndx: int, offset: int) -> str | None:
+        """``file:line`` of a place, from the DWARF line table (modules built with -g)."""
+        if self._lines is None:
+            self._lines = line_rows(self._elf)
+        rows = self._lines.get(shndx, [])
+        at = bisect.bisect_right(rows, offset, key=lambda r: r.start) - 1
+        if at < 0 or not rows[at].line:
+            return None
+        return f"{rows[at].file}:{rows[at].line}"
 
     def _direct(self, shndx: int, offset: int) -> SourceFile | None:
         """The file from evidence about the place itself (1-4 above)."""

@@ -13,7 +13,9 @@ treat a missing unit as "unknown", never as an error.
 
 from __future__ import annotations
 
+import posixpath
 import zlib
+from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -57,6 +59,15 @@ class UnitRange(NamedTuple):
     name: str  #: DW_AT_name of the unit, the source path as it was compiled
 
 
+class LineRow(NamedTuple):
+    """The start of a run of code that one source line produced (line 0: the end of
+    a sequence, no line)."""
+
+    start: int  #: offset in the section
+    file: str  #: the file as the line table names it (directory joined)
+    line: int
+
+
 class _Unreadable(Exception):
     """DWARF this reader does not follow; stop and keep what was read."""
 
@@ -92,6 +103,11 @@ class _Reader:
             shift += 7
             if byte < 0x80:
                 return value, at
+
+    def sleb(self, at: int) -> tuple[int, int]:
+        value, end = self.uleb(at)
+        bits = 7 * (end - at)
+        return (value - (1 << bits) if value >> (bits - 1) & 1 else value), end
 
     def cstring(self, at: int) -> str:
         end = self.data.find(b"\0", at)
@@ -430,3 +446,185 @@ def _skip(r: _Reader, at: int, form: int, address_size: int, offset_size: int) -
     if form in (FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST):
         return at
     raise _Unreadable
+
+
+# .debug_line (DWARF 2-5): the standard opcodes, and the extended ones read here.
+_LNS_COPY, _LNS_ADVANCE_PC, _LNS_ADVANCE_LINE, _LNS_SET_FILE = 1, 2, 3, 4
+_LNS_CONST_ADD_PC, _LNS_FIXED_ADVANCE_PC = 8, 9
+_LNE_END_SEQUENCE, _LNE_SET_ADDRESS = 1, 2
+_LNCT_PATH, _LNCT_DIRECTORY_INDEX = 1, 2
+
+
+def line_rows(elf: ElfFile) -> dict[int, list[LineRow]]:
+    """Per section, the rows of the object's line tables sorted by offset: which source
+    line the code at each offset comes from. Sequences start at a relocated address,
+    which says the section; what cannot be read is left out."""
+    sections = _Sections(elf)
+    table = sections.get(".debug_line")
+    found: dict[int, list[LineRow]] = defaultdict(list)
+    if table is None:
+        return {}
+    at = 0
+    try:
+        while at + 4 <= len(table.data):
+            at = _line_program(sections, table, at, found)
+    except _Unreadable:
+        pass
+    # Of the rows at one address the last counts; where one sequence ends and another
+    # starts, the start: a stable sort with the ends first.
+    return {shndx: sorted(rows, key=lambda r: (r.start, r.line != 0))
+            for shndx, rows in found.items()}
+
+
+def _line_program(sections: _Sections, r: _Reader, at: int,
+                  found: dict[int, list[LineRow]]) -> int:
+    """Run one line program into ``found``; the offset after it."""
+    length, offset_size, pos = r.uint(at, 4), 4, at + 4
+    if length == 0xFFFFFFFF:
+        length, offset_size, pos = r.uint(at + 4, 8), 8, at + 12
+    end = pos + length
+    if end > len(r.data):
+        raise _Unreadable
+    version = r.uint(pos, 2)
+    pos += 2
+    address_size = 8
+    if version >= 5:
+        address_size = r.uint(pos, 1)
+        pos += 2  # and the segment selector size
+    header_length = r.uint(pos, offset_size)
+    pos += offset_size
+    program = pos + header_length
+    min_length = r.uint(pos, 1)
+    pos += 1
+    if version >= 4:
+        pos += 1  # maximum operations per instruction (VLIW only)
+    pos += 1  # default is_stmt
+    line_base = r.uint(pos, 1) - (256 if r.uint(pos, 1) >= 128 else 0)
+    line_range, opcode_base = r.uint(pos + 1, 1), r.uint(pos + 2, 1)
+    lengths = [r.uint(pos + 3 + i, 1) for i in range(opcode_base - 1)]
+    pos += 3 + len(lengths)
+    if version >= 5:
+        files = _v5_files(sections, r, pos, offset_size, address_size)
+    elif version >= 2:
+        files = _v4_files(r, pos)
+    else:
+        raise _Unreadable
+    if not line_range or program > end:
+        raise _Unreadable
+    _run(r, program, end, files, (min_length, line_base, line_range, opcode_base, lengths),
+         found)
+    return end
+
+
+def _run(r: _Reader, pos: int, end: int, files: dict[int, str],
+         params: tuple[int, int, int, int, list[int]], found: dict[int, list[LineRow]]) -> None:
+    """The line-number state machine: a row for each line and its address."""
+    min_length, line_base, line_range, opcode_base, lengths = params
+    shndx: int | None = None
+    address, file, line = 0, 1, 1
+    added = 0  #: rows of the current sequence
+
+    def row() -> None:
+        nonlocal added
+        if shndx is not None and file in files:
+            found[shndx].append(LineRow(address, files[file], line))
+            added += 1
+
+    while pos < end:
+        opcode = r.uint(pos, 1)
+        pos += 1
+        if opcode >= opcode_base:
+            adjusted = opcode - opcode_base
+            address += adjusted // line_range * min_length
+            line += line_base + adjusted % line_range
+            row()
+        elif opcode == 0:
+            size, pos = r.uleb(pos)
+            extended = r.uint(pos, 1)
+            if extended == _LNE_END_SEQUENCE:
+                if shndx is not None:  # the end: no line from here on
+                    rows = found[shndx]
+                    while added and rows[-1].start == address:  # empty rows at the end
+                        rows.pop()
+                        added -= 1
+                    rows.append(LineRow(address, "", 0))
+                shndx, address, file, line, added = None, 0, 1, 1, 0
+            elif extended == _LNE_SET_ADDRESS:
+                shndx, address = r.relocated(pos + 1, size - 1)
+            pos += size
+        elif opcode == _LNS_COPY:
+            row()
+        elif opcode == _LNS_ADVANCE_PC:
+            advance, pos = r.uleb(pos)
+            address += advance * min_length
+        elif opcode == _LNS_ADVANCE_LINE:
+            delta, pos = r.sleb(pos)
+            line += delta
+        elif opcode == _LNS_SET_FILE:
+            file, pos = r.uleb(pos)
+        elif opcode == _LNS_CONST_ADD_PC:
+            address += (255 - opcode_base) // line_range * min_length
+        elif opcode == _LNS_FIXED_ADVANCE_PC:
+            address += r.uint(pos, 2)
+            pos += 2
+        else:  # any other standard opcode: skip its LEB128 operands
+            for _ in range(lengths[opcode - 1]):
+                _, pos = r.uleb(pos)
+
+
+def _v4_files(r: _Reader, pos: int) -> dict[int, str]:
+    """DWARF 2-4: include_directories, then file_names, 1-based."""
+    directories = [""]
+    while r.uint(pos, 1):
+        directories.append(r.cstring(pos))
+        pos = r.data.index(b"\0", pos) + 1
+    pos += 1
+    files: dict[int, str] = {}
+    index = 1
+    while r.uint(pos, 1):
+        name = r.cstring(pos)
+        pos = r.data.index(b"\0", pos) + 1
+        directory, pos = r.uleb(pos)
+        _, pos = r.uleb(pos)  # modification time
+        _, pos = r.uleb(pos)  # length
+        files[index] = _joined(directories, directory, name)
+        index += 1
+    return files
+
+
+def _v5_files(sections: _Sections, r: _Reader, pos: int, offset_size: int,
+              address_size: int) -> dict[int, str]:
+    """DWARF 5: self-describing directory and file tables, 0-based."""
+    unit = _Unit(offset_size, address_size, 0, 0, 0, True)
+    tables: list[list[dict[int, str | int]]] = []
+    for _ in range(2):
+        count = r.uint(pos, 1)
+        pos += 1
+        formats = []
+        for _ in range(count):
+            content, pos = r.uleb(pos)
+            form, pos = r.uleb(pos)
+            formats.append((content, form))
+        entries, pos = r.uleb(pos)
+        rows: list[dict[int, str | int]] = []
+        for _ in range(entries):
+            values: dict[int, str | int] = {}
+            for content, form in formats:
+                if content == _LNCT_PATH:
+                    values[content] = _string(sections, r, unit, form, pos, 0) or ""
+                elif content == _LNCT_DIRECTORY_INDEX:
+                    values[content] = _constant(r, form, pos) or 0
+                pos = _skip(r, pos, form, address_size, offset_size)
+            rows.append(values)
+        tables.append(rows)
+    directories = [str(d.get(_LNCT_PATH, "")) for d in tables[0]]
+    return {i: _joined(directories, int(f.get(_LNCT_DIRECTORY_INDEX, 0)),
+                       str(f.get(_LNCT_PATH, ""))) for i, f in enumerate(tables[1])}
+
+
+def _joined(directories: list[str], index: int, name: str) -> str:
+    """A file of the line table as a path: its directory unless absolute, or the
+    compilation directory itself (index 0)."""
+    if name.startswith("/") or index == 0 or index >= len(directories):
+        return name
+    return posixpath.join(directories[index], name)

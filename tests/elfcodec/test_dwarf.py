@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from klp.elfcodec.dwarf import StructLayout, struct_layouts, unit_ranges
+from klp.elfcodec.dwarf import StructLayout, line_rows, struct_layouts, unit_ranges
 from klp.elfcodec.elffile import ElfFile
 from tests.conftest import ARCHES, TESTDATA, require_realdata
 
@@ -95,6 +95,7 @@ def test_built_objects(arch: str, flags: list[str], tmp_path: pathlib.Path) -> N
     check(linked, "readelf")
     assert {pathlib.Path(u.name).name for u in unit_ranges(ElfFile.open(linked))} == \
         {"one.c", "two.c"}
+    check_lines(linked, CROSS[arch] + "addr2line")
     # LP64 on all four: the compiler's own layout, read back from DWARF
     assert struct_layouts(ElfFile.open(linked), ["laid_out", "opaque", "absent"]) == {
         "laid_out": StructLayout(32, {"c": 0, "p": 8, "n": 16, "z": 24})}
@@ -110,3 +111,42 @@ def test_no_or_broken_debug_info_gives_nothing() -> None:
     info.data = bytes(len(info.data))  # every unit length 0: nothing readable
     assert unit_ranges(elf) == []
     assert struct_layouts(elf, ["split_funcs"]) == {}
+
+
+def addr2line_oracle(path: pathlib.Path, tool: str, section: str,
+                     offsets: list[int]) -> list[tuple[str, int] | None]:
+    """(file base name, line) of each offset as binutils addr2line reads it, or None."""
+    out = subprocess.run([tool, "-e", str(path), "-j", section, *map(hex, offsets)],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    found: list[tuple[str, int] | None] = []
+    for line in out:
+        place, _, number = line.split(" ")[0].rpartition(":")
+        found.append((pathlib.Path(place).name, int(number))
+                     if number.isdigit() and int(number) else None)
+    return found
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_line_rows_match_addr2line(arch: str) -> None:
+    """The source line of every offset of every code section of the -g split module."""
+    tool = CROSS[arch] + "addr2line" if arch != "x86_64" else "addr2line"
+    if shutil.which(tool) is None:
+        if require_realdata():
+            pytest.fail(f"{tool} is missing")
+        pytest.skip(f"{tool} is not installed")
+    check_lines(TESTDATA / arch / "livepatch-split.ko", tool)
+
+
+def check_lines(path: pathlib.Path, tool: str) -> None:
+    elf = ElfFile.open(path)
+    rows = line_rows(elf)
+    assert rows
+    for shndx, section_rows in rows.items():
+        sec = elf.sections[shndx]
+        offsets = list(range(0, sec.sh_size, 2))
+        ours: list[tuple[str, int] | None] = []
+        for offset in offsets:
+            at = max((i for i, r in enumerate(section_rows) if r.start <= offset), default=-1)
+            row = section_rows[at] if at >= 0 else None
+            ours.append((pathlib.Path(row.file).name, row.line) if row and row.line else None)
+        assert ours == addr2line_oracle(path, tool, sec.name, offsets), sec.name
