@@ -6,7 +6,6 @@ Heavy imports happen inside the commands, so ``klp --help`` stays fast. Every
 
 from __future__ import annotations
 
-import enum
 import io
 import json
 import sys
@@ -56,7 +55,7 @@ def _print_kbuild_mk(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
     ] = False,
     print_include_dir: Annotated[
         bool,
@@ -64,7 +63,7 @@ def _root(
             "--include-dir",
             callback=_print_include_dir,
             is_eager=True,
-            help="Print the folder of klp-reloc.h, for ccflags-y += -I<folder>.",
+            help="print the folder of klp-reloc.h, for `ccflags-y += -I<folder>`",
         ),
     ] = False,
     print_kbuild_mk: Annotated[
@@ -73,17 +72,11 @@ def _root(
             "--kbuild-mk",
             callback=_print_kbuild_mk,
             is_eager=True,
-            help="Print the path of klp.mk, the kernel-build integration (docs/integration.md).",
+            help="print the path of klp.mk, the kernel-build integration (docs/integration.md)",
         ),
     ] = False,
 ) -> None:
     """klp: a kallsyms-true symbol database and a livepatch relocation converter."""
-
-
-class ElfView(enum.StrEnum):
-    sections = "sections"
-    symbols = "symbols"
-    relocs = "relocs"
 
 
 def _emit_json(data: Any) -> None:
@@ -91,42 +84,47 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-@elf_app.command("show")
-def elf_show(
-    view: Annotated[ElfView, typer.Argument(help="What to list.")],
-    file: Annotated[Path, typer.Argument(help="An ELF64 object, module or vmlinux.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    """List the sections, symbols or relocations of FILE."""
+ElfFileArgument = Annotated[Path, typer.Argument(
+    metavar="FILE", help="An ELF64 object, module or vmlinux.", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+HEX_COLUMNS = frozenset({"address", "offset", "value"})
+
+
+def _show(view: str, file: Path, as_json: bool, columns: tuple[str, ...]) -> None:
+    """One ``klp elf`` view of FILE: the rows of :mod:`klp.inspect`, as JSON or a table."""
     from klp import inspect
     from klp.elfcodec.elffile import ElfFile
 
     elf = ElfFile.open(file)
-    rows = {
-        ElfView.sections: inspect.section_rows,
-        ElfView.symbols: inspect.symbol_rows,
-        ElfView.relocs: inspect.reloc_rows,
-    }[view](elf)
+    rows = {"sections": inspect.section_rows, "symbols": inspect.symbol_rows,
+            "relocs": inspect.reloc_rows}[view](elf)
     if as_json:
-        _emit_json({"file": str(file), "machine": elf.arch.name, view.value: rows})
+        _emit_json({"file": str(file), "machine": elf.arch.name, view: rows})
         return
     from klp.render import print_table
 
-    print_table(
-        f"{file} ({elf.arch.name}): {view.value}",
-        rows,
-        hex_columns=HEX_COLUMNS,
-        columns=TABLE_COLUMNS[view],
-    )
+    print_table(f"{file} ({elf.arch.name}): {view}", rows, hex_columns=HEX_COLUMNS,
+                columns=columns)
 
 
-HEX_COLUMNS = frozenset({"address", "offset", "value"})
-TABLE_COLUMNS = {
-    ElfView.sections: ("index", "name", "type", "address", "offset", "size", "entsize", "flags",
-                       "link", "info", "align"),
-    ElfView.symbols: ("index", "value", "size", "type", "bind", "visibility", "section", "name"),
-    ElfView.relocs: ("section", "offset", "type", "symbol", "addend"),
-}
+@elf_app.command("sections")
+def elf_sections(file: ElfFileArgument, as_json: JsonOption = False) -> None:
+    """List the sections of FILE, as readelf -S names them."""
+    _show("sections", file, as_json, ("index", "name", "type", "address", "offset", "size",
+                                      "entsize", "flags", "link", "info", "align"))
+
+
+@elf_app.command("symbols")
+def elf_symbols(file: ElfFileArgument, as_json: JsonOption = False) -> None:
+    """List the symbols of FILE's .symtab (SHN_LIVEPATCH shows as LIVEPATCH)."""
+    _show("symbols", file, as_json, ("index", "value", "size", "type", "bind", "visibility",
+                                     "section", "name"))
+
+
+@elf_app.command("relocs")
+def elf_relocs(file: ElfFileArgument, as_json: JsonOption = False) -> None:
+    """List the relocations of every RELA section of FILE."""
+    _show("relocs", file, as_json, ("section", "offset", "type", "symbol", "addend"))
 
 
 def _mount_stages() -> None:
@@ -148,13 +146,9 @@ def _never_fail_to_encode() -> None:
 def main() -> None:
     _never_fail_to_encode()
     _mount_stages()
-    argv = sys.argv[1:]
-    # `klp elf sections FILE` reads better than `klp elf show sections FILE`.
-    if len(argv) >= 2 and argv[0] == "elf" and argv[1] in ElfView.__members__:
-        argv = ["elf", "show", *argv[1:]]
     try:
         # standalone: typer reports usage errors itself (exit 2) and calls sys.exit
-        app(args=argv, prog_name="klp")
+        app(args=sys.argv[1:], prog_name="klp")
     except KlpError as e:
         from klp.render import shown
 

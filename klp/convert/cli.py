@@ -12,26 +12,34 @@ import typer
 
 
 def convert(
-    input: Annotated[Path, typer.Argument(help="The livepatch module (.ko) to convert.")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Where to write the result.")
-    ] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Rewrite INPUT itself.")] = False,
-    symdb: Annotated[
-        Path | None, typer.Option("--symdb", help="symbols.klp from `klp symdb build`.")
-    ] = None,
-    symvers: Annotated[
-        Path | None, typer.Option("--symvers", help="Module.symvers: what is exported.")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+    input: Annotated[Path, typer.Argument(
+        metavar="INPUT.ko", help="The livepatch module to convert.", show_default=False)],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", metavar="F",
+        help="write the converted module to F (atomically); F must not be INPUT")] = None,
+    in_place: Annotated[bool, typer.Option(
+        "--in-place",
+        help="replace INPUT (atomically; INPUT is untouched when anything fails)")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print the plan (which relocation goes where); write nothing")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help=(
-            "Convert where klp refuses but you may know better: a symdb of another "
-            "kernel, a module without livepatch=Y, a klp_object the symdb lacks."))
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    symdb: Annotated[Path | None, typer.Option(
+        "--symdb", metavar="F",
+        help="symbols.klp from `klp symdb build`; without it only module exports listed in "
+             "`--symvers` can be resolved")] = None,
+    symvers: Annotated[Path | None, typer.Option(
+        "--symvers", metavar="F",
+        help="Module.symvers: vmlinux exports stay normal relocations, module exports are "
+             "converted; without it the symdb's export flags are used (it then needs "
+             "vmlinux)")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force",
+        help="convert where klp refuses but the user may know better, each said as a "
+             "warning: a symdb of another kernel (instead of exit 5), a module without "
+             "`livepatch=Y`, a registered `klp_object` the symdb does not have. Never for "
+             "problems the kernel would fail on")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print the report below instead of tables")] = False,
 ) -> None:
     """Rewrite a livepatch module's unresolvable relocations into .klp.rela sections."""
     from klp.convert.api import convert_module
