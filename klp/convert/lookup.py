@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from klp.convert import rules
 from klp.elfcodec.constants import SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
+from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from klp.convert.registration import Registration
+from klp.livepatch.registration import Registration
 from klp.symdb.model import SymbolRecord
 
 

@@ -10,14 +10,14 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from klp.convert import rules
 from klp.convert.annotations import Annotation, read_annotations
 from klp.convert.model import Move, Plan, Problem, Reference, Resolution, SymbolLookup
-from klp.convert.registration import read_registration
 from klp.convert.sources import SourceFile, SourceMap
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
+from klp.livepatch import rules
+from klp.livepatch.registration import read_registration
 from klp.symdb.model import SymbolRecord
 
 KLP_RELA = ".klp.rela."

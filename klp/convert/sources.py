@@ -24,10 +24,10 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass
 
-from klp.convert.rules import loaded_target
 from klp.elfcodec.constants import EM, SHT, STB, STT
 from klp.elfcodec.dwarf import LineRow, line_rows, unit_ranges
 from klp.elfcodec.elffile import ElfFile
+from klp.livepatch.rules import loaded_target
 
 
 @dataclass(frozen=True, slots=True, order=True)

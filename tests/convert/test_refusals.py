@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import pytest
 
-from klp.convert.registration import read_registration
-from klp.convert.rules import object_registered, registered_name
 from klp.elfcodec.constants import SHF, SHT
 from klp.elfcodec.elffile import ElfFile
+from klp.livepatch.registration import read_registration
+from klp.livepatch.rules import object_registered, registered_name
 from tests.cli import klp
 from tests.conftest import ARCHES, TESTDATA
 from tests.symdb.test_fixtures import build
