@@ -131,9 +131,11 @@ def _mount_stages() -> None:
     """Mount the two pipeline stages (imported here: ``klp elf`` needs neither)."""
     from klp.convert.cli import convert
     from klp.symdb.cli import app as symdb_app
+    from klp.verify.cli import verify
 
     app.add_typer(symdb_app, name="symdb", help="Build and query the symbol database.")
     app.command("convert")(convert)
+    app.command("verify")(verify)
 
 
 def _never_fail_to_encode() -> None:

@@ -87,7 +87,7 @@ def table_or_cards(out: Any, title: str | None, columns: Sequence[str],
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, show_lines=False, header_style="bold", pad_edge=False)
+    table = Table(title=title, show_lines=False, header_style="bold")
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in cells:

@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 SECTIONS = {
     (): "## klp",
     ("convert",): "## klp convert",
+    ("verify",): "## klp verify",
     ("elf", "sections"): "## klp elf",
     ("elf", "symbols"): "## klp elf",
     ("elf", "relocs"): "## klp elf",

@@ -20,6 +20,7 @@ from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
 from klp.symvers import Exports, read_symvers
+from klp.verify.check import verify_module
 
 
 @dataclass
@@ -46,10 +47,12 @@ def convert_module(
     symvers: Path | None = None,
     dry_run: bool = False,
     force: bool = False,
+    verify: bool = True,
 ) -> Outcome:
     """Convert ``input`` into ``output`` (or in place); nothing is written when the
-    plan has problems or on ``dry_run``. Raises :class:`~klp.errors.KlpError` for
-    bad options, unreadable input and a symbol database of another kernel."""
+    plan has problems, when ``klp verify``'s checks reject the result (``verify``),
+    or on ``dry_run``. Raises :class:`~klp.errors.KlpError` for bad options,
+    unreadable input and a symbol database of another kernel."""
     target = _target(input, output, in_place, dry_run)
     elf = ElfFile.open(input)
     if elf.e_type != ET.REL:
@@ -68,14 +71,18 @@ def convert_module(
         exports = _exports_from(lookup, elf, symdb)
     plan, problems = plan_conversion(elf, lookup, exports.vmlinux, exports.modules)
     plan.warnings[:0] = warnings
-    if force:
-        plan.warnings += [f"--force: {p.message}" for p in problems if p.forcible]
-        problems = [p for p in problems if not p.forcible]
+    problems = _forced(problems, force, plan.warnings)
     written = None
     if not problems and not dry_run and target is not None:
         if not plan.already_converted:
             apply_plan(elf, plan)
-        if not plan.already_converted or target != input:
+        if verify:
+            result = ElfFile.from_bytes(elf.to_bytes(), str(target))
+            verdict = verify_module(result, lookup,
+                                    target_vermagic=lookup.vermagic if lookup else "")
+            problems = _forced(verdict.problems, force, plan.warnings)
+            plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
+        if not problems and (not plan.already_converted or target != input):
             elf.write(target)
             written = target
     status = "problems" if problems else (
@@ -84,6 +91,16 @@ def convert_module(
     doc = report(str(input), None if dry_run or problems else str(target), status, plan,
                  problems)
     return Outcome(plan, problems, doc, written)
+
+
+def _forced(problems: list[Problem], force: bool, warnings: list[str]) -> list[Problem]:
+    """With --force, the problems a user may know better about become warnings."""
+    if not force:
+        return problems
+    for problem in problems:
+        if problem.forcible and f"--force: {problem.message}" not in warnings:
+            warnings.append(f"--force: {problem.message}")
+    return [p for p in problems if not p.forcible]
 
 
 def _target(input: Path, output: Path | None, in_place: bool, dry_run: bool) -> Path | None:

@@ -38,6 +38,10 @@ def convert(
              "warning: a symdb of another kernel (instead of exit 5), a module without "
              "`livepatch=Y`, a registered `klp_object` the symdb does not have. Never for "
              "problems the kernel would fail on")] = False,
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify",
+        help="check the result as `klp verify` does before writing it (the default); a "
+             "result it rejects is not written")] = True,
     as_json: Annotated[bool, typer.Option(
         "--json", help="print the report below instead of tables")] = False,
 ) -> None:
@@ -46,7 +50,7 @@ def convert(
     from klp.convert.diagnostics import render
 
     outcome = convert_module(input, output=output, in_place=in_place, symdb=symdb,
-                             symvers=symvers, dry_run=dry_run, force=force)
+                             symvers=symvers, dry_run=dry_run, force=force, verify=verify)
     if as_json:
         json.dump(outcome.report, sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -41,11 +41,14 @@ def report(path: str, output: str | None, status: str, plan: Plan,
             else [o.object for o in plan.registration.objects],
             "source": plan.registration.source,
         },
-        "problems": [
-            {**asdict(p), "candidates": [c.as_dict() for c in p.candidates]} for p in problems
-        ],
+        "problems": [problem_json(p) for p in problems],
         "warnings": plan.warnings,
     }
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    """A problem as the ``--json`` documents show it."""
+    return {**asdict(problem), "candidates": [c.as_dict() for c in problem.candidates]}
 
 
 def render(doc: dict[str, Any], *, dry_run: bool) -> None:
@@ -64,7 +67,7 @@ def render(doc: dict[str, Any], *, dry_run: bool) -> None:
                          markup(_why(sym)), markup(", ".join(map(_place, sym["references"])))]
                         for sym in doc["symbols"]], primary=3)
     for problem in doc["problems"]:
-        _render_problem(err, problem)
+        render_problem(err, problem)
     if doc["problems"]:
         count = len(doc["problems"])
         err.print(f"[bold red]klp convert: {count} problem{'s' if count > 1 else ''}; "
@@ -112,7 +115,7 @@ def _render_plain(doc: dict[str, Any], *, dry_run: bool) -> None:
         print(shown(_summary(doc)))
 
 
-def _render_problem(err: Any, problem: dict[str, Any]) -> None:
+def render_problem(err: Any, problem: dict[str, Any]) -> None:
     from klp.render import table_or_cards
 
     forcible = " [dim](--force overrides)[/]" if problem.get("forcible") else ""

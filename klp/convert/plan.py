@@ -97,18 +97,18 @@ def plan_conversion(
                     resolution, uses=tuple(group.uses), references=tuple(refs),
                     source=", ".join(group.files) or None))
 
-    _plan_moves(elf, sources, plan, problems)
+    module_info = modinfo(elf)
+    version = rules.kernel_version(module_info.get("vermagic", "")) or (
+        rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
+    _plan_moves(elf, sources, plan, version, problems)
     if not wanted and converted_before and not annotations.entries:
         plan.already_converted = True
-    module_info = modinfo(elf)
     if module_info.get("livepatch") != "Y":
         problems.append(Problem(
             "rule", "", "the module's .modinfo has no livepatch=Y: the kernel loads it as a "
             "plain module and never applies klp relocations (a livepatch module declares "
             'MODULE_INFO(livepatch, "Y"))', forcible=True))
     plan.registration = read_registration(elf)
-    version = rules.kernel_version(module_info.get("vermagic", "")) or (
-        rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
     _check_registration(plan, {m.obj for m in plan.moves} | klp_objects, version,
                         set(lookup.objects()) if lookup is not None else None, problems)
     return plan, problems
@@ -379,11 +379,12 @@ def _load_order_trap(name: str, obj: str, pos: int, rec: SymbolRecord) -> str:
             f"{rec.late_count} when {obj} loads after the patch")
 
 
-def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan, problems: list[Problem]) -> None:
+def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
+                version: tuple[int, int] | None, problems: list[Problem]) -> None:
     arch = elf.arch
     groups: dict[tuple[int, str, str], list[int]] = defaultdict(list)
     for res in plan.resolutions:
-        for check in (rules.object_name(res.obj), rules.symbol_name(res.name)):
+        for check in (rules.object_name(res.obj), rules.symbol_name(res.name, version)):
             if check:
                 problems.append(Problem("rule", res.name, check, list(res.references)))
         for rela_index, row in res.uses:

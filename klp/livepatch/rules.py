@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from klp.elfcodec.arch import Arch
-from klp.elfcodec.constants import EM, SHF, SHN
+from klp.elfcodec.constants import EM, SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
+from klp.elfcodec.strings import decode_name
 
 #: Names the linker resolves in the module itself.
 LINKER_PROVIDED = re.compile(r"\.TOC\.|_GLOBAL_OFFSET_TABLE_")
@@ -26,6 +28,53 @@ KERNEL_PROVIDED = re.compile(
 # ".klp.sym.%55[^.].%511[^,],%lu" pattern in kernel/livepatch/core.c
 MAX_OBJECT_NAME = 55
 MAX_SYMBOL_NAME = 511
+#: Before v6.1 KSYM_NAME_LEN was 128, and the pattern read %127[^,].
+MAX_SYMBOL_NAME_BEFORE_6_1 = 127
+KLP_SYM_PREFIX = ".klp.sym."
+KLP_RELA_PREFIX = ".klp.rela."
+
+
+def max_symbol_name(version: tuple[int, int] | None) -> int:
+    """The longest symbol name the kernel's .klp.sym pattern reads (unknown: 6.1+)."""
+    return MAX_SYMBOL_NAME_BEFORE_6_1 if version is not None and version < (6, 1) \
+        else MAX_SYMBOL_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class KlpSymbolName:
+    """``.klp.sym.<obj>.<name>,<pos>`` as the kernel reads it."""
+
+    obj: str
+    name: str
+    pos: int
+
+
+_KLP_SYMBOL = re.compile(rb"\.klp\.sym\.([^.]{1,55})\.([^,]{1,%d}),[ \t\n\v\f\r]*(\d+)")
+
+
+def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolName | str:
+    """The parts of a klp symbol name, or why the kernel refuses it (kernel:
+    kernel/livepatch/core.c klp_resolve_symbols, sscanf of
+    ``.klp.sym.%55[^.].%511[^,],%lu``; "has an incorrectly formatted name"). Like
+    sscanf, an object name longer than 55 bytes or a symbol name longer than the
+    limit fails, and anything after the position's digits is ignored."""
+    raw = symbol.encode("utf-8", "surrogateescape")
+    limit = max_symbol_name(version)
+    found = re.match(_KLP_SYMBOL.pattern % limit, raw)
+    if found is None:
+        why = (f"the kernel reads .klp.sym.<object, at most {MAX_OBJECT_NAME} bytes, no '.'>"
+               f".<symbol, at most {limit} bytes, no ','>,<decimal position>")
+        return f"{symbol} has an incorrectly formatted name: {why}"
+    obj, name, pos = (found.group(i) for i in (1, 2, 3))
+    return KlpSymbolName(decode_name(obj), decode_name(name), int(pos))
+
+
+def parse_klp_section(section: str) -> str | None:
+    """The object of a ``.klp.rela.<obj>.<section>`` name, or None when the kernel
+    cannot read one (kernel: klp_apply_section_relocs, ``.klp.rela.%55[^.]``)."""
+    raw = section.encode("utf-8", "surrogateescape")
+    found = re.match(rb"\.klp\.rela\.([^.]{1,55})", raw)
+    return decode_name(found.group(1)) if found else None
 
 #: Sections whose entries are processed when the livepatch module itself loads
 #: (jump labels, static calls, alternatives, exception and bug tables, ppc64
@@ -64,9 +113,10 @@ def object_name(obj: str) -> str | None:
     return None
 
 
-def symbol_name(name: str) -> str | None:
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_SYMBOL_NAME:
-        return f"symbol name is longer than {MAX_SYMBOL_NAME} bytes (KSYM_NAME_LEN)"
+def symbol_name(name: str, version: tuple[int, int] | None) -> str | None:
+    limit = max_symbol_name(version)
+    if len(name.encode("utf-8", "surrogateescape")) > limit:
+        return f"symbol name is longer than {limit} bytes (KSYM_NAME_LEN of this kernel)"
     if "," in name:
         return "symbol name contains ',', which ends the name in .klp.sym.<obj>.<sym>,<pos>"
     return None
@@ -119,6 +169,37 @@ def ppc64_call_has_nop(arch: Arch, rtype: int, target_data: bytes, offset: int) 
     if following not in (PPC_NOP, PPC_LD_R2_24_R1):
         return (f"bl is followed by {following:#010x}, not a nop: the kernel needs one to "
                 "restore r2 after a call through a stub (a call local to the object?)")
+    return None
+
+
+#: x86_64 relocation types by the bytes they write (arch/x86/kernel/module.c).
+_X86_64_WIDTH = {1: 8, 2: 4, 4: 4, 10: 4, 11: 4, 24: 8}
+
+
+def x86_target_is_zero(arch: Arch, rtype: int, target_data: bytes, offset: int) -> str | None:
+    """x86 refuses to relocate over bytes that are not zero (kernel:
+    arch/x86/kernel/module.c __write_relocate_add, "Invalid relocation target, existing
+    value is nonzero"): RELA keeps the addend in the record, the field stays zero."""
+    width = _X86_64_WIDTH.get(rtype) if arch.machine == EM.X86_64 else None
+    if width is None or not any(target_data[offset : offset + width]):
+        return None
+    return (f"the {width} bytes it writes are not zero; x86 refuses it (\"Invalid relocation "
+            "target, existing value is nonzero\"): the field was written over")
+
+
+def klp_section(sec: Section) -> str | None:
+    """What a klp relocation section must be (kernel: kernel/module/main.c applies
+    SHF_RELA_LIVEPATCH sections through the livepatch core, any other RELA section as
+    a plain one; Documentation/livepatch/module-elf-format.rst: SHF_ALLOC, since
+    module-specific ones are applied after the load image is freed)."""
+    if sec.sh_type != SHT.RELA:
+        return "is not SHT_RELA"
+    if not sec.sh_flags & SHF.RELA_LIVEPATCH:
+        return ("lacks SHF_RELA_LIVEPATCH: the module loader would apply it as a plain "
+                "relocation section, against klp symbols whose value is 0")
+    if not sec.sh_flags & SHF.ALLOC:
+        return ("lacks SHF_ALLOC: its relocations stay in the load image, which is freed "
+                "before a module-specific section is applied")
     return None
 
 

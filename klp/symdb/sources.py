@@ -76,7 +76,7 @@ def _tree_modules(tree: Path) -> list[ObjectSource]:
     return found
 
 
-def _folder_modules(root: Path) -> list[ObjectSource]:
+def folder_modules(root: Path) -> list[ObjectSource]:
     """Every module file under ``root`` (symlinked folders such as build/ are not followed)."""
     found = []
     for folder, dirs, files in os.walk(root):
@@ -120,7 +120,7 @@ def find_sources(
         root = Path(modules_dir)
         if not root.is_dir():
             raise InputError(f"{root}: not a folder")
-        src.modules += _folder_modules(root)
+        src.modules += folder_modules(root)
     for p in paths:
         if src.vmlinux is None and _is_executable_elf(p):
             src.vmlinux = ObjectSource(p, os.path.basename(p))

@@ -11,9 +11,10 @@ int livepatch_split_core(int);
 int livepatch_split_util(int);
 int livepatch_split_mod(int);
 
+/* both names are ambiguous in vmlinux: the functions are position 1 of 2 */
 static struct klp_func vmlinux_funcs[] = {
-	{ "fixture_state", (void *)livepatch_split_core },
-	{ "fixture_helper", (void *)livepatch_split_util },
+	{ "fixture_state", (void *)livepatch_split_core, 1 },
+	{ "fixture_helper", (void *)livepatch_split_util, 1 },
 	{ 0 }
 };
 

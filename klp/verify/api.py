@@ -1,0 +1,57 @@
+"""``klp verify`` as a function: the command maps its options onto :func:`verify_file`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from klp.convert.model import SymbolLookup
+from klp.elfcodec.constants import ET, SHN
+from klp.elfcodec.elffile import ElfFile
+from klp.errors import InputError, UsageError
+from klp.livepatch import rules
+from klp.livepatch.registration import read_registration
+from klp.verify.check import Verdict, verify_module
+from klp.verify.report import report
+
+
+def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | None = None,
+                modules: Path | None = None) -> tuple[Verdict, dict[str, Any]]:
+    """Check ``module`` against a symbol database or a running kernel's kallsyms dump
+    (with the target modules' files from ``modules``); the verdict and the report."""
+    if (symdb is None) == (kallsyms is None):
+        raise UsageError("give exactly one of --symdb FILE and --kallsyms FILE")
+    if modules is not None and kallsyms is None:
+        raise UsageError("--modules goes with --kallsyms (a symdb has the modules already)")
+    elf = ElfFile.open(module)
+    if elf.e_type != ET.REL:
+        raise InputError(f"{module}: not a relocatable object (ET_REL); is it a .ko?")
+    lookup: SymbolLookup
+    vermagic = ""
+    if symdb is not None:
+        from klp.convert.lookup import open_lookup
+
+        db = open_lookup(str(symdb))
+        lookup, vermagic = db, db.vermagic
+        target = {"kind": "symdb", "path": str(symdb), "release": db.kernel_release}
+        notes: list[str] = []
+    else:
+        from klp.verify.kallsyms import KallsymsLookup
+
+        dump = KallsymsLookup(str(kallsyms), str(modules) if modules else None,
+                              _objects(elf))
+        lookup, notes = dump, dump.notes
+        target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
+    verdict = verify_module(elf, lookup, target_vermagic=vermagic)
+    verdict.warnings[:0] = notes
+    return verdict, report(str(module), target, verdict)
+
+
+def _objects(elf: ElfFile) -> set[str]:
+    """The objects a module's klp symbols and klp_objects name: the modules whose
+    files a kallsyms view needs."""
+    table = elf.symtab
+    found = {parsed.obj for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH
+             if isinstance(parsed := rules.parse_klp_symbol(table.name(i), None),
+                           rules.KlpSymbolName)}
+    return found | read_registration(elf).names

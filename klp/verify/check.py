@@ -1,0 +1,326 @@
+"""Check a finished livepatch module against its target kernel, as the kernel will.
+
+Each ``.klp.sym.<obj>.<name>,<pos>`` is bound the way klp_find_object_symbol()
+binds it (kernel/livepatch/core.c): position 0 needs a unique name, position N
+is the N-th symbol of that name in kallsyms order; for a module, in both load
+orders. Each ``.klp.rela.<obj>.<section>`` and each of its relocations is
+checked as the module loader and the livepatch core check it, and the patch's
+own ``klp_patch`` as klp_init_patch() and klp_init_object_loaded() use it. Any
+producer's module is read the same way: the kernel's ELF contract is the
+contract, not klp's own choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from klp.convert.model import Problem, Reference, SymbolLookup
+from klp.elfcodec.constants import SHF, SHN, SHT
+from klp.elfcodec.elffile import ElfFile, Section
+from klp.elfcodec.kmod import modinfo
+from klp.livepatch import rules
+from klp.livepatch.registration import Registration, read_registration
+from klp.symdb.model import SymbolRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Where the kernel binds one klp symbol, or why it cannot."""
+
+    symbol: str  #: the ELF name, ``.klp.sym.<obj>.<name>,<pos>``
+    obj: str
+    name: str
+    pos: int
+    uses: int  #: relocations in klp sections that use it
+    #: vmlinux, or a module loaded before the patch: the symbol it lands on.
+    lands: SymbolRecord | None = None
+    #: A module that loads after the patch (its full symtab counts), when different.
+    late: SymbolRecord | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FuncBinding:
+    """A function the patch replaces (a klp_func) and where the kernel finds it."""
+
+    obj: str
+    old_name: str
+    old_sympos: int
+    lands: SymbolRecord | None = None
+    problem: str | None = None
+
+
+@dataclass
+class _Use:
+    """The relocations of klp sections that use one klp symbol."""
+
+    symbol: str  #: its ELF name
+    section_obj: str  #: the object of the first klp section that uses it
+    references: list[Reference] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    """Everything ``klp verify`` found about one module."""
+
+    bindings: list[Binding] = field(default_factory=list)
+    functions: list[FuncBinding] = field(default_factory=list)
+    registration: Registration | None = None
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
+                  target_vermagic: str = "") -> Verdict:
+    """Check ``elf`` against the kernel ``lookup`` describes (None: only what needs no
+    kernel: formats, flags, relocation rules, registration)."""
+    verdict = Verdict()
+    info = modinfo(elf)
+    module_vermagic = info.get("vermagic", "").strip()
+    version = rules.kernel_version(module_vermagic) or (
+        rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
+    if info.get("livepatch") != "Y":
+        verdict.problems.append(Problem(
+            "module", "", "the module's .modinfo has no livepatch=Y: the kernel loads it as a "
+            'plain module and never applies klp relocations (MODULE_INFO(livepatch, "Y"))',
+            forcible=True))
+    if target_vermagic and module_vermagic and target_vermagic.strip() != module_vermagic:
+        verdict.problems.append(Problem(
+            "module", "", f"the module's vermagic {module_vermagic!r} is not the target "
+            f"kernel's {target_vermagic.strip()!r}: the kernel refuses to load it",
+            forcible=True))
+    uses = _check_sections(elf, version, verdict)
+    _check_plain_relocations(elf, verdict)
+    known = set(lookup.objects()) if lookup is not None else None
+    if lookup is not None:
+        _bind_symbols(uses, lookup, known or set(), verdict)
+    verdict.registration = read_registration(elf)
+    _check_registration(verdict, {use.section_obj for use in uses.values()}, version, known)
+    if lookup is not None and verdict.registration.objects is not None:
+        _bind_functions(verdict, lookup, known or set())
+    return verdict
+
+
+# -- sections and relocations -------------------------------------------------------
+
+
+def _klp_sections(elf: ElfFile) -> Iterable[Section]:
+    """What the kernel treats as klp relocation sections, and what a producer meant to
+    be one (a .klp.rela name without the flag)."""
+    return (s for s in elf.sections if s.sh_flags & SHF.RELA_LIVEPATCH
+            or s.name.startswith(rules.KLP_RELA_PREFIX))
+
+
+def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
+                    verdict: Verdict) -> dict[int, _Use]:
+    """Check every klp section and relocation; the well-formed klp symbols they use,
+    by symbol index."""
+    arch = elf.arch
+    table = elf.symtab
+    uses: dict[int, _Use] = {}
+    parsed: dict[int, rules.KlpSymbolName | str] = {}
+    for sec in _klp_sections(elf):
+        obj = rules.parse_klp_section(sec.name)
+        if obj is None:
+            verdict.problems.append(Problem(
+                "section", "", f"{sec.name} has an incorrectly formatted name: the kernel "
+                "reads .klp.rela.<object, at most 55 bytes, no '.'>.<section>"))
+            continue
+        why = rules.klp_section(sec)
+        if why:
+            verdict.problems.append(Problem("section", "", f"{sec.name} {why}"))
+            if sec.sh_type != SHT.RELA:
+                continue
+        target = rules.loaded_target(elf, sec)
+        if target is None:
+            verdict.problems.append(Problem(
+                "section", "", f"{sec.name} applies to section {sec.sh_info}, which is not "
+                "an allocated section: the module loader never applies it"))
+            continue
+        why = rules.target_section(target, obj)
+        if why:
+            verdict.problems.append(Problem("section", "", f"{sec.name}: {why}"))
+        late = rules.late_write(arch, target, obj)
+        if late and late not in verdict.warnings:
+            verdict.warnings.append(late)
+        data = target.data
+        for rel in elf.rela(sec):
+            ref = Reference(sec.name, target.name, rel.offset, arch.reloc_name(rel.type))
+            sym = table.symbol(rel.sym)
+            problem = _relocation_problem(elf, sym.shndx, rel.type, data, rel.offset)
+            if sym.shndx == SHN.LIVEPATCH:
+                if rel.sym not in parsed:
+                    parsed[rel.sym] = rules.parse_klp_symbol(sym.name, version)
+                name = parsed[rel.sym]
+                if isinstance(name, rules.KlpSymbolName) and obj != "vmlinux" \
+                        and name.obj == "vmlinux":
+                    problem = (f"invalid access to vmlinux symbol {sym.name} from the "
+                               f"module-specific section {sec.name}: the kernel refuses it "
+                               "(an exported vmlinux symbol needs no klp relocation)")
+                uses.setdefault(rel.sym, _Use(sym.name, obj)).references.append(ref)
+            if problem:
+                verdict.problems.append(Problem("relocation", sym.name, problem, [ref]))
+    for index, name in parsed.items():
+        if isinstance(name, str):
+            verdict.problems.append(Problem("symbol", uses[index].symbol, name,
+                                            uses.pop(index).references))
+    return uses
+
+
+def _relocation_problem(elf: ElfFile, shndx: int, rtype: int, data: bytes,
+                        offset: int) -> str | None:
+    if shndx != SHN.LIVEPATCH:
+        # kernel: klp_resolve_symbols, "symbol %s is not marked as a livepatch symbol"
+        return "its symbol is not SHN_LIVEPATCH: the kernel refuses the section"
+    arch = elf.arch
+    for why in (rules.relocation_type(arch, rtype),
+                rules.ppc64_call_has_nop(arch, rtype, data, offset),
+                rules.x86_target_is_zero(arch, rtype, data, offset)):
+        if why:
+            return why
+    return None
+
+
+def _check_plain_relocations(elf: ElfFile, verdict: Verdict) -> None:
+    """A plain relocation the loader applies against a klp symbol uses its value 0
+    (kernel: simplify_symbols leaves SHN_LIVEPATCH symbols alone)."""
+    table = elf.symtab
+    livepatch = {i for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH}
+    if not livepatch:
+        return
+    for sec in elf.sections_of_type(SHT.RELA):
+        target = rules.loaded_target(elf, sec)
+        if sec.sh_flags & SHF.RELA_LIVEPATCH or target is None \
+                or sec.sh_link != elf.symtab_section.index:
+            continue
+        for rel in elf.rela(sec):
+            if rel.sym in livepatch:
+                verdict.problems.append(Problem(
+                    "relocation", table.name(rel.sym), "a plain relocation against a klp "
+                    "symbol: the module loader applies it with the symbol's value, 0",
+                    [Reference(sec.name, target.name, rel.offset,
+                               elf.arch.reloc_name(rel.type))]))
+
+
+# -- binding ------------------------------------------------------------------------
+
+
+def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
+                  verdict: Verdict) -> None:
+    wanted = {index: parsed for index, use in uses.items()
+              if isinstance(parsed := rules.parse_klp_symbol(use.symbol, None),
+                            rules.KlpSymbolName)}
+    found = lookup.lookup(sorted({w.name for w in wanted.values()}))
+    for index, want in sorted(wanted.items(), key=lambda item: uses[item[0]].symbol):
+        use = uses[index]
+        records = [r for r in found.get(want.name, []) if r.obj == want.obj]
+        binding = _bind(use.symbol, want, records, len(use.references), known)
+        verdict.bindings.append(binding)
+        if binding.problem:
+            verdict.problems.append(Problem("binding", use.symbol, binding.problem,
+                                            use.references, records))
+
+
+def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], uses: int,
+          known: set[str]) -> Binding:
+    if want.obj not in known:
+        return Binding(symbol, want.obj, want.name, want.pos, uses,
+                       problem=f"the target has no object {want.obj} (not in the symbol "
+                               "database, or not loaded and no .ko given): it cannot be "
+                               "checked, and the kernel finds nothing there")
+    before = resolve(records, want.pos, late=False)
+    if want.obj == "vmlinux":
+        if isinstance(before, str):
+            return Binding(symbol, want.obj, want.name, want.pos, uses, problem=before)
+        return Binding(symbol, want.obj, want.name, want.pos, uses, lands=before)
+    after = resolve(records, want.pos, late=True)
+    problem = None
+    if isinstance(before, str) or isinstance(after, str):
+        parts = []
+        if isinstance(before, str):
+            parts.append(f"with {want.obj} loaded before the patch: {before}")
+        if isinstance(after, str):
+            parts.append(f"with {want.obj} loading after the patch: {after}")
+        problem = "; ".join(parts)
+    elif before != after:
+        problem = (f"position {want.pos} depends on load order: {want.obj} loaded before "
+                   f"the patch gives {before.section}+{before.value or 0:#x}, loading after "
+                   f"it gives {after.section}+{after.value or 0:#x}")
+    return Binding(symbol, want.obj, want.name, want.pos, uses,
+                   lands=before if not isinstance(before, str) else None,
+                   late=after if not isinstance(after, str) and after != before else None,
+                   problem=problem)
+
+
+def resolve(records: list[SymbolRecord], pos: int, *, late: bool) -> SymbolRecord | str:
+    """The symbol the kernel binds (obj, name, pos) to among ``records`` (the name's
+    definitions in that object), or the kernel's reason for refusing it (kernel:
+    kernel/livepatch/core.c klp_find_object_symbol). ``late``: a module loading after
+    the patch, whose full symtab counts."""
+    if not records:
+        return "not found: the object has no symbol of that name"
+    count = records[0].late_count if late else records[0].count
+    if pos == 0 and count > 1:
+        return (f"not unique: {count} symbols of that name, and position 0 needs a "
+                "unique name (give the position)")
+    if pos > count:
+        return f"position {pos} of {count}: there are only {count} symbols of that name"
+    want = max(pos, 1)
+    for record in records:
+        if (record.late_pos if late else record.pos) == want:
+            return record
+    return (f"position {pos} is a symbol the module keeps only while it loads (an init "
+            "or non-allocated one), not one the patch can mean")
+
+
+def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> None:
+    """klp_init_object_loaded() binds each klp_func's old_name the same way."""
+    registration = verdict.registration
+    if registration is None or registration.objects is None:
+        return
+    names = sorted({f.old_name for o in registration.objects for f in o.funcs})
+    found = lookup.lookup(names)
+    for entry in registration.objects:
+        for func in entry.funcs:
+            records = [r for r in found.get(func.old_name, []) if r.obj == entry.object]
+            if entry.object not in known:
+                verdict.functions.append(FuncBinding(entry.object, func.old_name,
+                                                     func.old_sympos))
+                continue
+            result = resolve(records, func.old_sympos, late=False)
+            if isinstance(result, str):
+                problem = f"klp_func {func.old_name} ({entry.place}): {result}"
+                verdict.functions.append(FuncBinding(entry.object, func.old_name,
+                                                     func.old_sympos, problem=problem))
+                verdict.problems.append(Problem("function", func.old_name, problem, [],
+                                                records))
+            else:
+                verdict.functions.append(FuncBinding(entry.object, func.old_name,
+                                                     func.old_sympos, lands=result))
+
+
+def _check_registration(verdict: Verdict, objects: set[str], version: tuple[int, int] | None,
+                        known: set[str] | None) -> None:
+    registration = verdict.registration
+    if registration is None or registration.objects is None:
+        if objects and registration is not None:
+            verdict.warnings.append(
+                f"cannot tell which objects the patch registers ({registration.source}): "
+                f"the kernel applies klp relocations only for registered objects "
+                f"({', '.join(sorted(objects))} here)")
+        return
+    for obj in sorted(objects):
+        why = rules.object_registered(obj, registration.names, version)
+        if why:
+            verdict.problems.append(Problem("registration", obj,
+                                            f"{why} ({registration.source})"))
+    for entry in registration.objects:
+        if entry.name is not None:
+            found = rules.registered_name(entry.name, known)
+            if found:
+                verdict.problems.append(Problem("registration", entry.name,
+                                                f"{found[0]} ({entry.place})",
+                                                forcible=found[1]))
+
+

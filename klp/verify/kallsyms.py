@@ -1,0 +1,137 @@
+"""A running kernel's symbols from a ``/proc/kallsyms`` dump, as a symbol lookup.
+
+``/proc/kallsyms`` lists vmlinux's symbols in address order, then each loaded
+module's kept ("core") symbols in symbol-table order: the orders the livepatch
+core counts positions in (kernel/kallsyms.c, kernel/module/kallsyms.c). It has
+no sizes, types or source files, and nothing of modules that are not loaded;
+the ``.ko`` files of the target modules (``--modules``) add those, with the
+positions of both load orders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from klp.errors import InputError, read_input
+from klp.symdb.model import SymbolRecord
+from klp.symdb.scan import scan_module
+from klp.symdb.sources import folder_modules, open_object
+from klp.symvers import module_name
+
+#: ``ADDRESS TYPE NAME`` and, for a module's symbol, ``\t[MODULE]``.
+_LINE = re.compile(rb"([0-9a-fA-F]+) (\S) (\S+)(?:\t\[(\S+)\])?")
+#: Not modules: BPF programs and the kernel's own trampolines.
+_PSEUDO_MODULES = re.compile(r"bpf|__builtin__\w+")
+
+#: One kallsyms line of an object: (name, letter, address).
+_Entry = tuple[str, str, int]
+
+
+class KallsymsLookup:
+    """Symbol records of a kallsyms dump, with the ``.ko`` files of ``objects`` from
+    ``modules`` (a folder) for sizes, files and modules that are not loaded."""
+
+    def __init__(self, path: str, modules: str | None = None,
+                 objects: Collection[str] = ()) -> None:
+        self.path = path
+        #: What this view cannot show, for the report.
+        self.notes: list[str] = []
+        self._records: dict[str, list[SymbolRecord]] = defaultdict(list)
+        self._objects: list[str] = []
+        entries = _read(path)
+        if not any(address for _, _, address in entries["vmlinux"]):
+            self.notes.append(f"{path} shows every address as 0 (dumped without root?): "
+                              "positions are checked, addresses are not")
+        files = _module_files(modules, objects) if modules else {}
+        for obj, lines in entries.items():
+            file = files.pop(obj, None)
+            if file is None or not self._add_module_file(obj, file, lines):
+                self._add(obj, lines)
+        for obj, file in sorted(files.items()):
+            self._add_module_file(obj, file, None)
+
+    def _add(self, obj: str, lines: list[_Entry]) -> None:
+        self._objects.append(obj)
+        counts: dict[str, int] = defaultdict(int)
+        for name, _, _ in lines:
+            counts[name] += 1
+        seen: dict[str, int] = defaultdict(int)
+        for name, letter, address in lines:
+            seen[name] += 1
+            pos, count = seen[name], counts[name]
+            self._records[name].append(SymbolRecord(
+                name=name, obj=obj, pos=pos, count=count, letter=letter, type="?",
+                bind=_bind(letter), size=None, section="", value=address, file="",
+                exported=letter.isupper(), late_pos=pos, late_count=count))
+
+    def _add_module_file(self, obj: str, path: str, loaded: list[_Entry] | None) -> bool:
+        """A module's ``.ko``; when the module is loaded, its kallsyms lines must be the
+        file's kept symbols, whose running addresses replace the offsets. False when
+        they are not (another build of the module): then the dump's lines count."""
+        records = scan_module(open_object(path), path).records
+        if loaded is not None:
+            if [(r.name, r.letter) for r in records] != [(n, c) for n, c, _ in loaded]:
+                self.notes.append(f"{path} is not the {obj} that is loaded (its symbols "
+                                  "differ from the dump's): the dump is used")
+                return False
+            records = [replace(r, value=address, section="")
+                       for r, (_, _, address) in zip(records, loaded, strict=True)]
+        self._objects.append(obj)
+        for record in records:
+            self._records[record.name].append(record)
+        return True
+
+    # -- the SymbolLookup protocol -----------------------------------------------------
+
+    def lookup(self, names: Iterable[str]) -> dict[str, list[SymbolRecord]]:
+        order = {obj: i for i, obj in enumerate(self._objects)}
+        return {n: sorted(self._records[n], key=lambda r: (order[r.obj], r.pos))
+                for n in dict.fromkeys(names) if self._records.get(n)}
+
+    def closest(self, name: str, limit: int) -> list[str]:
+        import difflib
+
+        return difflib.get_close_matches(name, list(self._records), n=limit, cutoff=0.75)
+
+    def objects(self) -> list[str]:
+        return list(self._objects)
+
+    @property
+    def kernel_release(self) -> str:
+        return ""
+
+
+def _read(path: str) -> dict[str, list[_Entry]]:
+    """The dump's lines by object (vmlinux first), in the dump's order."""
+    found: dict[str, list[_Entry]] = {"vmlinux": []}
+    for lineno, line in enumerate(read_input(path).splitlines(), 1):
+        match = _LINE.fullmatch(line.rstrip())
+        if match is None:
+            raise InputError(f"{path}:{lineno}: not a /proc/kallsyms line")
+        address, letter, name, module = match.groups()
+        obj = module.decode("utf-8", "surrogateescape") if module else "vmlinux"
+        if not _PSEUDO_MODULES.fullmatch(obj):
+            found.setdefault(obj, []).append(
+                (name.decode("utf-8", "surrogateescape"), letter.decode(), int(address, 16)))
+    if not found["vmlinux"]:
+        raise InputError(f"{path}: no vmlinux symbols (is it a /proc/kallsyms dump?)")
+    return found
+
+
+def _bind(letter: str) -> str:
+    if letter in "wWvV":
+        return "WEAK"
+    return "GLOBAL" if letter.isupper() else "LOCAL"
+
+
+def _module_files(folder: str, objects: Collection[str]) -> dict[str, str]:
+    """The files below ``folder`` of the modules named in ``objects``."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    return {name: m.path for m in folder_modules(root)
+            if (name := module_name(m.label)) in objects}
