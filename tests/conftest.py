@@ -37,3 +37,12 @@ def realdata_or_skip(name: str) -> dict[str, str]:
             pytest.fail(f"real-data set {name!r} is missing (run tests/realdata/fetch.sh {name})")
         pytest.skip(f"real-data set {name!r} not fetched (tests/realdata/fetch.sh {name})")
     return found
+
+
+@pytest.fixture(scope="session")
+def dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """symbols.klp of each bundled sample kernel."""
+    from tests.symdb.test_fixtures import build
+
+    out = tmp_path_factory.mktemp("symdb")
+    return {arch: build(arch, out) for arch in ARCHES}

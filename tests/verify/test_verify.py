@@ -1,0 +1,345 @@
+"""``klp verify`` on klp's own outputs (4 architectures) and on modules with every
+mistake the kernel would trip over, assembled with the codec's editing API the way
+another producer could have written them."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import struct
+from collections.abc import Callable
+
+import pytest
+
+from klp.convert.api import convert_module
+from klp.elfcodec.constants import SHF, SHN
+from klp.elfcodec.elffile import ElfFile
+from klp.symdb.format import SymbolDB
+from tests.cli import klp
+from tests.conftest import ARCHES, TESTDATA
+from tests.convert.test_refusals import replace_string, unregister
+
+Edit = Callable[[ElfFile], None]
+
+
+@pytest.fixture(scope="session")
+def converted(dbs: dict[str, pathlib.Path],
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
+    """livepatch-fixture.ko of each architecture, converted by klp (without verify, so
+    that verify's own verdict is what these tests see)."""
+    out = tmp_path_factory.mktemp("converted")
+    done = {}
+    for arch in ARCHES:
+        t = TESTDATA / arch
+        done[arch] = out / f"{arch}.ko"
+        outcome = convert_module(t / "livepatch-fixture.ko", output=done[arch],
+                                 symdb=dbs[arch], symvers=t / "Module.symvers", verify=False)
+        assert not outcome.problems, outcome.report
+    return done
+
+
+def verify(module: pathlib.Path, *args: str, check: int | None = None) -> dict[str, object]:
+    proc = klp("verify", str(module), *args, "--json", check=check)
+    assert proc.returncode in (0, 4), proc.stderr
+    doc: dict[str, object] = json.loads(proc.stdout)
+    return doc
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_klp_output_binds_as_convert_planned(arch: str, dbs: dict[str, pathlib.Path],
+                                             converted: dict[str, pathlib.Path]) -> None:
+    doc = verify(converted[arch], "--symdb", str(dbs[arch]), check=0)
+    assert doc["status"] == "ok" and doc["problems"] == []
+    planned = json.loads(klp("convert", str(TESTDATA / arch / "livepatch-fixture.ko"),
+                             "--dry-run", "--json", "--symdb", str(dbs[arch]), "--symvers",
+                             str(TESTDATA / arch / "Module.symvers")).stdout)["symbols"]
+    symbols = doc["symbols"]
+    assert isinstance(symbols, list)
+    assert {s["klp_symbol"] for s in symbols} == {s["klp_symbol"] for s in planned}
+    db = SymbolDB(str(dbs[arch]))
+    for s in symbols:
+        records = [r for r in db.lookup([s["name"]])[s["name"]] if r.obj == s["object"]]
+        want = records[0] if s["position"] == 0 else records[s["position"] - 1]
+        assert s["binds_to"] == want.as_dict(), s
+    assert [(f["object"], f["old_name"]) for f in doc["functions"]] == [  # type: ignore[union-attr]
+        ("vmlinux", "fixture_nonexp_func"), ("fixture_mod", "fixture_mod_nonexp")]
+
+
+def _section(elf: ElfFile, name: str):  # type: ignore[no-untyped-def]
+    sec = elf.find_section(name)
+    assert sec is not None, name
+    return sec
+
+
+def _symbol(elf: ElfFile, name: str) -> int:
+    table = elf.symtab
+    return next(i for i in range(len(table)) if table.name(i) == name)
+
+
+def flags(section: str, drop: int) -> Edit:
+    def edit(elf: ElfFile) -> None:
+        _section(elf, section).sh_flags &= ~drop
+        elf.modified = True
+    return edit
+
+
+def target(section: str, new_target: str) -> Edit:
+    def edit(elf: ElfFile) -> None:
+        _section(elf, section).sh_info = _section(elf, new_target).index
+        elf.modified = True
+    return edit
+
+
+def rename(old: str, new: str) -> Edit:
+    def edit(elf: ElfFile) -> None:
+        elf.rename_symbol(_symbol(elf, old), new)
+    return edit
+
+
+def first_relocation(section: str, *, rtype: int | None = None,
+                     symbol: str | None = None) -> Edit:
+    def edit(elf: ElfFile) -> None:
+        rows = elf.rela(_section(elf, section)).rows
+        off, info, addend = rows[0]
+        sym = _symbol(elf, symbol) if symbol else info >> 32
+        rows[0] = (off, sym << 32 | (info & 0xFFFFFFFF if rtype is None else rtype), addend)
+        elf.modified = True
+    return edit
+
+
+def set_symbol(name: str, **fields: int) -> Edit:
+    def edit(elf: ElfFile) -> None:
+        elf.set_symbol(_symbol(elf, name), **fields)
+    return edit
+
+
+def modinfo(old: bytes, new: bytes) -> Edit:
+    def edit(elf: ElfFile) -> None:
+        sec = _section(elf, ".modinfo")
+        sec.data = sec.data.replace(old, new)
+    return edit
+
+
+def dirty_target(section: str) -> Edit:
+    """Write over the bytes a klp relocation will fill in."""
+    def edit(elf: ElfFile) -> None:
+        rela = _section(elf, section)
+        off = elf.rela(rela).rows[0][0]
+        text = elf.sections[rela.sh_info]
+        text.data = text.data[:off] + b"\xff" + text.data[off + 1:]
+    return edit
+
+
+def plain_use(symbol: str) -> Edit:
+    """A plain relocation (applied by the module loader) against a klp symbol."""
+    def edit(elf: ElfFile) -> None:
+        rows = elf.rela(_section(elf, ".rela.text")).rows
+        off, info, addend = rows[0]
+        rows[0] = (off, _symbol(elf, symbol) << 32 | (info & 0xFFFFFFFF), addend)
+        elf.modified = True
+    return edit
+
+
+#: (id, edit of the converted x86_64 fixture, problem kind, message pattern)
+MISTAKES: list[tuple[str, Edit, str, str]] = [
+    ("no-RELA_LIVEPATCH", flags(".klp.rela.vmlinux..text", SHF.RELA_LIVEPATCH), "section",
+     "lacks SHF_RELA_LIVEPATCH"),
+    ("no-ALLOC", flags(".klp.rela.fixture_mod..text", SHF.ALLOC), "section", "lacks SHF_ALLOC"),
+    ("target-not-allocated", target(".klp.rela.vmlinux..text", ".comment"), "section",
+     "not an allocated section"),
+    ("module-init-target", target(".klp.rela.fixture_mod..text", ".init.text"), "section",
+     "freed after the patch loads"),
+    ("module-special-section", target(".klp.rela.fixture_mod..text", "__jump_table"),
+     "section", "processed when the patch loads"),
+    ("bad-section-name", lambda elf: elf.rename_section(
+        _section(elf, ".klp.rela.vmlinux..text"), ".klp.rela..text"), "section",
+     "incorrectly formatted name"),
+    ("loader-type", first_relocation(".klp.rela.vmlinux..text", rtype=9), "relocation",
+     "not a type the x86_64 module loader applies"),
+    ("vmlinux-symbol-from-module-section",
+     first_relocation(".klp.rela.fixture_mod..text",
+                      symbol=".klp.sym.vmlinux.fixture_nonexp_func,0"),
+     "relocation", "invalid access to vmlinux symbol"),
+    ("not-a-livepatch-symbol", set_symbol(".klp.sym.vmlinux.fixture_helper,1",
+                                          st_shndx=SHN.UNDEF), "relocation",
+     "not SHN_LIVEPATCH"),
+    ("nonzero-target", dirty_target(".klp.rela.vmlinux..text"), "relocation",
+     "are not zero"),
+    ("plain-relocation", plain_use(".klp.sym.vmlinux.fixture_helper,1"), "relocation",
+     "plain relocation against a klp symbol"),
+    ("no-comma", rename(".klp.sym.vmlinux.fixture_state,2", ".klp.sym.vmlinux.fixture_state"),
+     "symbol", "incorrectly formatted name"),
+    ("long-object", rename(".klp.sym.vmlinux.fixture_state,2",
+                           f".klp.sym.{'o' * 56}.fixture_state,2"), "symbol",
+     "incorrectly formatted name"),
+    ("position-past-the-end", rename(".klp.sym.vmlinux.fixture_state,2",
+                                     ".klp.sym.vmlinux.fixture_state,3"), "binding",
+     "position 3 of 2"),
+    ("not-unique", rename(".klp.sym.vmlinux.fixture_state,2",
+                          ".klp.sym.vmlinux.fixture_state,0"), "binding", "not unique"),
+    ("not-found", rename(".klp.sym.vmlinux.fixture_state,2", ".klp.sym.vmlinux.no_such,0"),
+     "binding", "not found"),
+    ("unknown-object", rename(".klp.sym.fixture_mod.mod_value,2",
+                              ".klp.sym.nosuchmod.mod_value,2"), "binding",
+     "no object nosuchmod"),
+    ("late-init-symbol", rename(".klp.sym.fixture_mod.mod_value,2",
+                                ".klp.sym.fixture_mod.mod_probe,1"), "binding",
+     "loading after the patch: position 1 is a symbol the module keeps only while it loads"),
+    ("late-not-unique", rename(".klp.sym.fixture_mod.mod_value,2",
+                               ".klp.sym.fixture_mod.mod_probe,0"), "binding",
+     "loading after the patch: not unique"),
+    ("unregistered-object", unregister(b"fixture_mod"), "registration",
+     "registers no klp_object for fixture_mod"),
+    ("registered-name-with-dash", replace_string(b"fixture_mod", b"fixture-mod"),
+     "registration", 'write .name = "fixture_mod"'),
+    ("func-not-found", replace_string(b"fixture_nonexp_func", b"fixture_nonexp_fund"),
+     "function", "klp_func fixture_nonexp_fund .*not found"),
+    ("no-livepatch-y", modinfo(b"livepatch=Y\0", b"livepatch=N\0"), "module",
+     "no livepatch=Y"),
+    ("other-vermagic", modinfo(b"6.1.0-klp-fixture", b"6.1.0-klp-elsewhe"), "module",
+     "is not the target kernel's"),
+]
+
+
+@pytest.mark.parametrize(("edit", "kind", "message"), [m[1:] for m in MISTAKES],
+                         ids=[m[0] for m in MISTAKES])
+def test_each_mistake_is_reported(edit: Edit, kind: str, message: str,
+                                  dbs: dict[str, pathlib.Path],
+                                  converted: dict[str, pathlib.Path],
+                                  tmp_path: pathlib.Path) -> None:
+    elf = ElfFile.open(converted["x86_64"])
+    edit(elf)
+    module = tmp_path / "mistake.ko"
+    elf.write(module)
+    doc = verify(module, "--symdb", str(dbs["x86_64"]), check=4)
+    found = [(p["kind"], p["message"]) for p in doc["problems"]]  # type: ignore[union-attr]
+    assert any(k == kind and re.search(message, m) for k, m in found), found
+
+
+def _ppc64_call(elf: ElfFile) -> tuple[int, int]:
+    """(offset, row) of the first converted bl of the ppc64le module's .text."""
+    rela = _section(elf, ".klp.rela.vmlinux..text")
+    for row, (off, info, _) in enumerate(elf.rela(rela).rows):
+        if info & 0xFFFFFFFF == 10:  # R_PPC64_REL24
+            return off, row
+    raise AssertionError("no REL24")
+
+
+def test_ppc64_call_without_nop(dbs: dict[str, pathlib.Path],
+                                converted: dict[str, pathlib.Path],
+                                tmp_path: pathlib.Path) -> None:
+    elf = ElfFile.open(converted["ppc64le"])
+    off, _ = _ppc64_call(elf)
+    text = _section(elf, ".text")
+    text.data = text.data[:off + 4] + struct.pack("<I", 0x38600000) + text.data[off + 8:]
+    elf.write(tmp_path / "p.ko")
+    doc = verify(tmp_path / "p.ko", "--symdb", str(dbs["ppc64le"]), check=4)
+    assert any("not a nop" in p["message"] for p in doc["problems"])  # type: ignore[union-attr]
+
+
+def test_ppc64_toc16_against_a_klp_symbol(dbs: dict[str, pathlib.Path],
+                                          converted: dict[str, pathlib.Path],
+                                          tmp_path: pathlib.Path) -> None:
+    elf = ElfFile.open(converted["ppc64le"])
+    _, row = _ppc64_call(elf)
+    rows = elf.rela(_section(elf, ".klp.rela.vmlinux..text")).rows
+    off, info, addend = rows[row]
+    rows[row] = (off, (info >> 32) << 32 | 50, addend)  # R_PPC64_TOC16_HA
+    elf.modified = True
+    elf.write(tmp_path / "t.ko")
+    doc = verify(tmp_path / "t.ko", "--symdb", str(dbs["ppc64le"]), check=4)
+    assert any("own TOC" in p["message"] for p in doc["problems"])  # type: ignore[union-attr]
+
+
+def test_symbol_names_longer_than_an_old_kernel_reads(dbs: dict[str, pathlib.Path],
+                                                      converted: dict[str, pathlib.Path],
+                                                      tmp_path: pathlib.Path) -> None:
+    """KSYM_NAME_LEN was 128 before 6.1: a 200-byte name is refused there, read after."""
+    name = ".klp.sym.vmlinux." + "n" * 200 + ",0"
+    for release, kind in ((b"6.1.0-klp-fixture", "binding"), (b"5.15.0-klp-fixtu", "symbol")):
+        elf = ElfFile.open(converted["x86_64"])
+        rename(".klp.sym.vmlinux.fixture_state,2", name)(elf)
+        modinfo(b"6.1.0-klp-fixture", release)(elf)
+        elf.write(tmp_path / "long.ko")
+        doc = verify(tmp_path / "long.ko", "--symdb", str(dbs["x86_64"]), check=4)
+        kinds = {p["kind"] for p in doc["problems"]}  # type: ignore[union-attr]
+        assert kind in kinds, doc["problems"]
+
+
+def kallsyms_dump(db: pathlib.Path, path: pathlib.Path, *, loaded: bool = True,
+                  hidden: bool = False) -> pathlib.Path:
+    """A /proc/kallsyms as the sample kernel would show it, with fixture_mod loaded at
+    0xffffffffa0000000 (sections one page apart) or not loaded."""
+    lines, sections = [], {}
+    for r in SymbolDB(str(db)):
+        if r.obj == "vmlinux":
+            lines.append(f"{0 if hidden else r.value:016x} {r.letter} {r.name}")
+        elif loaded:
+            base = 0xFFFFFFFFA0000000 + 0x1000 * sections.setdefault(r.section, len(sections))
+            lines.append(f"{base + (r.value or 0):016x} {r.letter} {r.name}\t[{r.obj}]")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_against_a_running_kernel(dbs: dict[str, pathlib.Path],
+                                  converted: dict[str, pathlib.Path],
+                                  tmp_path: pathlib.Path) -> None:
+    """vmlinux binds at the same addresses as with the symdb; a loaded module at its
+    running addresses; a module that is not loaded through its .ko file."""
+    by_db = verify(converted["x86_64"], "--symdb", str(dbs["x86_64"]), check=0)
+    dump = kallsyms_dump(dbs["x86_64"], tmp_path / "kallsyms")
+    running = verify(converted["x86_64"], "--kallsyms", str(dump), check=0)
+    db_symbols = {s["klp_symbol"]: s for s in by_db["symbols"]}  # type: ignore[union-attr]
+    for s in running["symbols"]:  # type: ignore[union-attr]
+        expected = db_symbols[s["klp_symbol"]]["binds_to"]
+        if s["object"] == "vmlinux":
+            assert s["binds_to"]["address"] == expected["address"], s
+        else:
+            assert s["binds_to"]["value"] >= 0xFFFFFFFFA0000000, s
+    absent = kallsyms_dump(dbs["x86_64"], tmp_path / "vmlinux-only", loaded=False)
+    unchecked = verify(converted["x86_64"], "--kallsyms", str(absent), check=4)
+    assert any("no object fixture_mod" in p["message"]
+               for p in unchecked["problems"])  # type: ignore[union-attr]
+    with_files = verify(converted["x86_64"], "--kallsyms", str(absent), "--modules",
+                        str(TESTDATA / "x86_64" / "modules"), check=0)
+    for s in with_files["symbols"]:  # type: ignore[union-attr]
+        expected = db_symbols[s["klp_symbol"]]["binds_to"]
+        if s["object"] == "vmlinux":  # the dump has no sizes, types or files
+            assert s["binds_to"]["address"] == expected["address"], s
+        else:
+            assert s["binds_to"] == expected, s
+
+
+def test_hidden_addresses_are_said(dbs: dict[str, pathlib.Path],
+                                   converted: dict[str, pathlib.Path],
+                                   tmp_path: pathlib.Path) -> None:
+    dump = kallsyms_dump(dbs["x86_64"], tmp_path / "kallsyms", hidden=True)
+    doc = verify(converted["x86_64"], "--kallsyms", str(dump), check=0)
+    assert any("dumped without root" in w for w in doc["warnings"])  # type: ignore[union-attr]
+
+
+def test_usage_and_bad_input(converted: dict[str, pathlib.Path],
+                             tmp_path: pathlib.Path) -> None:
+    klp("verify", str(converted["x86_64"]), check=2)
+    junk = tmp_path / "kallsyms"
+    junk.write_text("not kallsyms\n")
+    proc = klp("verify", str(converted["x86_64"]), "--kallsyms", str(junk), check=3)
+    assert "not a /proc/kallsyms line" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_convert_refuses_what_verify_rejects(dbs: dict[str, pathlib.Path],
+                                             tmp_path: pathlib.Path) -> None:
+    """convert's own result goes through verify before it is written: a klp_func that
+    names a function the target does not have stops the conversion."""
+    elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    replace_string(b"fixture_nonexp_func", b"fixture_nonexp_fund")(elf)
+    module = tmp_path / "in.ko"
+    elf.write(module)
+    out = tmp_path / "out.ko"
+    args = ("convert", str(module), "-o", str(out), "--symdb", str(dbs["x86_64"]),
+            "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"), "--json")
+    report = json.loads(klp(*args, check=4).stdout)
+    assert [p["kind"] for p in report["problems"]] == ["function"] and not out.exists()
+    klp(*args, "--no-verify", check=0)
+    assert out.exists()
