@@ -91,13 +91,13 @@ HEX_COLUMNS = frozenset({"address", "offset", "value"})
 
 
 def _show(view: str, file: Path, as_json: bool, columns: tuple[str, ...]) -> None:
-    """One ``klp elf`` view of FILE: the rows of :mod:`klp.inspect`, as JSON or a table."""
-    from klp import inspect
+    """One ``klp elf`` view of FILE: the rows of :mod:`klp.elfview`, as JSON or a table."""
+    from klp import elfview
     from klp.elfcodec.elffile import ElfFile
 
     elf = ElfFile.open(file)
-    rows = {"sections": inspect.section_rows, "symbols": inspect.symbol_rows,
-            "relocs": inspect.reloc_rows}[view](elf)
+    rows = {"sections": elfview.section_rows, "symbols": elfview.symbol_rows,
+            "relocs": elfview.reloc_rows}[view](elf)
     if as_json:
         _emit_json({"file": str(file), "machine": elf.arch.name, view: rows})
         return

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from klp.convert.annotations import Annotation, read_annotations
 from klp.convert.model import Move, Plan, Problem, Reference, Resolution, SymbolLookup
-from klp.convert.sources import SourceFile, SourceMap
+from klp.convert.places import SourceFile, SourceMap
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo

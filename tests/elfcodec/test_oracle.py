@@ -9,7 +9,7 @@ import pytest
 from klp.elfcodec import describe
 from klp.elfcodec.constants import SHN, SHT
 from klp.elfcodec.elffile import ElfFile
-from klp.inspect import symbol_label
+from klp.elfview import symbol_label
 from tests.conftest import TESTDATA, fixture_objects
 from tests.elfcodec.readelf import readelf
 

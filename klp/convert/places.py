@@ -1,4 +1,4 @@
-"""Which source file a place in a linked module comes from.
+"""Where in the source a place of a linked module comes from: its file, function, line.
 
 A livepatch module is several objects linked with ``ld -r``. The link keeps
 each input's local symbols after that input's STT_FILE symbol, and lays the
