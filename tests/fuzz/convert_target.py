@@ -1,0 +1,96 @@
+"""Fuzz target: ``klp convert`` on damaged livepatch modules.
+
+The seeds are the livepatch modules of testdata/ (KLP_SYMPOS annotations in
+``.klp.module_relocs.*``, DWARF in livepatch-split); the mutations go where the
+converter looks: symbols, relocations, annotations and debug info.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+from pathlib import Path
+
+import typer
+
+from klp.convert.cli import convert
+from klp.elfcodec.arch import ARCHES
+from klp.elfcodec.elffile import ElfFile
+from klp.errors import ExitCode
+from tests.conftest import ARCHES as ARCH_NAMES
+from tests.conftest import TESTDATA
+from tests.fuzz import elfmutate as m
+from tests.fuzz.engine import Target
+from tests.symdb.test_fixtures import build
+
+#: arch -> symbols.klp of its sample kernel, built by setup() in each worker.
+_SYMDB: dict[str, Path] = {}
+
+
+def seeds() -> list[bytes]:
+    return [p.read_bytes() for arch in ARCH_NAMES
+            for p in sorted((TESTDATA / arch).glob("livepatch-*.ko"))]
+
+
+def setup(folder: Path) -> None:
+    for arch in ARCH_NAMES:
+        _SYMDB[arch] = build(arch, folder)
+
+
+def run(data: bytes, scratch: Path) -> None:
+    module, out = scratch / "in.ko", scratch / "out.ko"
+    module.write_bytes(data)
+    convert_module(module, out, _arch_of(data))
+    if out.exists():
+        ElfFile.open(out).decode_all()
+
+
+def convert_module(module: Path, out: Path, arch: str) -> None:
+    """``klp convert MODULE -o OUT --symdb ... --symvers ... --json``, in this process;
+    unresolved problems (exit code 4) are an answer, not a failure."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            convert(module, output=out, symdb=_SYMDB[arch],
+                    symvers=TESTDATA / arch / "Module.symvers", as_json=True)
+        except typer.Exit as done:
+            if done.exit_code != ExitCode.UNRESOLVED:
+                raise
+
+
+def _arch_of(data: bytes) -> str:
+    """The sample kernel matching the module's e_machine (x86_64 when unknown)."""
+    lay = m.layout(data)
+    if lay is not None:
+        machine = int.from_bytes(data[18:20], "little" if lay.little else "big")
+        arch = ARCHES.get(machine)
+        if arch is not None:
+            return arch.name
+    return "x86_64"
+
+
+def _in(*prefixes: str) -> m.Mutation:
+    """A mutation aimed at the sections whose names start with ``prefixes``."""
+    def mutate(rng: random.Random, data: bytearray, lay: m.Layout) -> None:
+        among = lay.named(*prefixes)
+        kind = rng.randrange(3)
+        if kind == 0:
+            m.shdr_field(rng, data, lay, among)
+        elif kind == 1:
+            m.rela_field(rng, data, lay, [h for h in among if h.type == m.SHT_RELA])
+        else:
+            m.section_bytes(rng, data, lay, among)
+    return mutate
+
+
+MUTATE = m.mutator([
+    (6, m.symbol_field),
+    (5, m.rela_field),
+    (6, _in(".klp.module_relocs.", ".rela.klp.module_relocs.")),
+    (6, _in(".debug_", ".rela.debug_")),
+    (2, m.string_table),
+    (2, m.shdr_field),
+    (1, m.shdr_copy),
+])
+
+TARGET = Target("convert", seeds, run, MUTATE, setup)
