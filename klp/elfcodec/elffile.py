@@ -404,7 +404,13 @@ class ElfFile:
             return view
         if view is not None or sec.sh_type != SHT.STRTAB:
             raise self._refuse(sec, "a string table")
-        table = StringTable(bytes(sec.raw()))
+        data = bytes(sec.raw())
+        if data[-1:] not in (b"", b"\0"):
+            # gABI: the last byte is NUL, so that every string ends; a name
+            # appended to a table without it would become part of older names
+            raise self.error(f"{sec.name} [{sec.index}]: string table does not end with NUL",
+                             (sec.orig_offset or 0) + len(data) - 1)
+        table = StringTable(data)
         sec._view = table
         return table
 

@@ -311,3 +311,21 @@ def test_alignment_must_be_a_power_of_two(align: int) -> None:
     data = _patch_shdr(DATA, text.index, SH_ALIGN, "Q", align)
     with pytest.raises(ElfError, match=r"sh_addralign \w+ is not a power of two"):
         ElfFile.from_bytes(data, "bad.o")
+
+
+def test_string_table_must_end_with_nul() -> None:
+    """A name appended after an unterminated string would become part of it."""
+    strtab = _section(DATA, ".strtab")
+    out = bytearray(DATA)
+    out[strtab.sh_offset + strtab.sh_size - 1] = ord("x")
+    elf = ElfFile.from_bytes(bytes(out), "bad.o")
+    with pytest.raises(ElfError, match=r"\.strtab \[\d+\]: string table does not end with NUL"):
+        elf.rename_symbol(1, "klp_renamed")
+
+
+def test_names_added_to_an_empty_string_table_leave_offset_0_empty() -> None:
+    strtab = _section(DATA, ".strtab")
+    elf = ElfFile.from_bytes(_patch_shdr(DATA, strtab.index, SH_SIZE, "Q", 0))
+    elf.rename_symbol(1, "klp_renamed")
+    again = ElfFile.from_bytes(elf.to_bytes())
+    assert again.symtab.names()[:2] == ["", "klp_renamed"]
