@@ -98,6 +98,11 @@ class Section:
         return f"<Section [{self.index}] {self.name} type={self.sh_type:#x}>"
 
     @property
+    def label(self) -> str:
+        """How messages name the section: ``name [index]`` (names are not unique)."""
+        return f"{self.name} [{self.index}]"
+
+    @property
     def header(self) -> tuple[int, ...]:
         return (
             self.sh_name,
@@ -307,7 +312,7 @@ class ElfFile:
         shndx_tables: set[int] = set()
         for sec in sections:
             at = shoff + sec.index * SHDR_SIZE
-            label = f"{sec.name} [{sec.index}]"
+            label = sec.label
             relocations = sec.sh_type in (SHT.RELA, SHT.REL) and sec.sh_size > 0
             if relocations or sec.sh_type == SHT.SYMTAB_SHNDX:
                 link = sec.sh_link
@@ -327,8 +332,7 @@ class ElfFile:
             if sec.sh_type == SHT.SYMTAB_SHNDX:
                 if sec.sh_link in shndx_tables:
                     table = sections[sec.sh_link]
-                    raise self.error(f"two SHT_SYMTAB_SHNDX sections for {table.name} "
-                                     f"[{table.index}]", at)
+                    raise self.error(f"two SHT_SYMTAB_SHNDX sections for {table.label}", at)
                 shndx_tables.add(sec.sh_link)
 
     # -- header fields ------------------------------------------------------------
@@ -375,11 +379,11 @@ class ElfFile:
 
     def _linked(self, sec: Section, want: tuple[int, ...], what: str) -> Section:
         if not 0 < sec.sh_link < len(self.sections):
-            raise self.error(f"{sec.name} [{sec.index}]: sh_link {sec.sh_link} out of range")
+            raise self.error(f"{sec.label}: sh_link {sec.sh_link} out of range")
         target = self.sections[sec.sh_link]
         if target.sh_type not in want or target is sec:
             raise self.error(
-                f"{sec.name} [{sec.index}]: sh_link [{target.index}] {target.name} is not {what}"
+                f"{sec.label}: sh_link {target.label} is not {what}"
             )
         return target
 
@@ -389,14 +393,14 @@ class ElfFile:
         raw = sec.raw()
         if sec.sh_entsize not in (0, entsize) or len(raw) % entsize:
             raise self.error(
-                f"{sec.name} [{sec.index}]: size {len(raw):#x} / entsize {sec.sh_entsize} "
+                f"{sec.label}: size {len(raw):#x} / entsize {sec.sh_entsize} "
                 f"is not a table of {entsize}-byte entries",
                 sec.orig_offset,
             )
         return raw
 
     def _refuse(self, sec: Section, what: str) -> ElfError:
-        return self.error(f"{sec.name} [{sec.index}] is not {what}")
+        return self.error(f"{sec.label} is not {what}")
 
     def strings(self, sec: Section) -> StringTable:
         view = sec._view
@@ -408,7 +412,7 @@ class ElfFile:
         if data[-1:] not in (b"", b"\0"):
             # gABI: the last byte is NUL, so that every string ends; a name
             # appended to a table without it would become part of older names
-            raise self.error(f"{sec.name} [{sec.index}]: string table does not end with NUL",
+            raise self.error(f"{sec.label}: string table does not end with NUL",
                              (sec.orig_offset or 0) + len(data) - 1)
         table = StringTable(data)
         sec._view = table
@@ -508,7 +512,7 @@ class ElfFile:
     def _check_group(self, sec: Section, words: list[int]) -> None:
         """gABI: a flag word, then member section indices; sh_link is the symbol table
         and sh_info the signature symbol."""
-        label = f"{sec.name} [{sec.index}]"
+        label = sec.label
         if not words:
             raise self.error(f"{label}: a group without its flag word", sec.orig_offset)
         symbols = self.symbols(self._linked(sec, (SHT.SYMTAB,), "a symbol table"))
@@ -605,16 +609,16 @@ class ElfFile:
             return
         for index in sorted(gone & {0, self.shstrndx}):
             what = "the null section" if index == 0 else "the section name table"
-            raise self.error(f"{self._label(index)} is {what} and cannot be removed")
+            raise self.error(f"{self.sections[index].label} is {what} and cannot be removed")
         for sec in self.sections:
             if sec.index in gone:
                 continue
             if sec.sh_link in gone:
-                raise self.error(f"{self._label(sec.index)} links to "
-                                 f"{self._label(sec.sh_link)}, which is being removed")
+                raise self.error(f"{sec.label} links to "
+                                 f"{self.sections[sec.sh_link].label}, which is being removed")
             if self._info_is_section(sec) and sec.sh_info in gone:
-                raise self.error(f"{self._label(sec.index)} applies to "
-                                 f"{self._label(sec.sh_info)}, which is being removed")
+                raise self.error(f"{sec.label} applies to "
+                                 f"{self.sections[sec.sh_info].label}, which is being removed")
             if sec.sh_type == SHT.GROUP:
                 self.group_members(sec)  # checked now, renumbered below
         section_symbols = self._symbols_in(gone)
@@ -645,9 +649,6 @@ class ElfFile:
             sec.index = new_index[sec.index]
         self.modified = True
 
-    def _label(self, index: int) -> str:
-        return f"{self.sections[index].name} [{index}]"
-
     @staticmethod
     def _info_is_section(sec: Section) -> bool:
         """Whether sh_info is a section index (gABI: relocations, SHF_INFO_LINK);
@@ -672,7 +673,7 @@ class ElfFile:
                     found.append(i)
                     continue
                 raise self.error(f"symbol {table.name(i)!r} ({i} in {sec.name}) is defined in "
-                                 f"{self._label(shndx)}, which is being removed")
+                                 f"{self.sections[shndx].label}, which is being removed")
         return found
 
     def _set_symbol_shndx(self, table: SymbolTable, i: int, shndx: int) -> None:
@@ -786,7 +787,7 @@ class ElfFile:
                  if s.sh_link == symtab.index and s.sh_type in (SHT.RELA, SHT.REL, SHT.GROUP)
                  and not (skip and s.index in skip)]
         for sec in users:
-            label = self._label(sec.index)
+            label = sec.label
             if sec.sh_type == SHT.REL:
                 if sec.sh_size:
                     raise self.error(f"{label}: SHT_REL relocations use {symtab.name}, and "

@@ -48,7 +48,7 @@ def elf_extent(elf: ElfFile) -> int:
 def _appended_alignment(elf: ElfFile, sec: Section) -> int:
     align = max(sec.sh_addralign, 1)
     if align & (align - 1) or align > MAX_APPENDED_ALIGN:
-        raise elf.error(f"{sec.name} [{sec.index}]: sh_addralign {sec.sh_addralign:#x} is not "
+        raise elf.error(f"{sec.label}: sh_addralign {sec.sh_addralign:#x} is not "
                         f"a power of two up to {MAX_APPENDED_ALIGN:#x}, which a section klp "
                         "moves to the end of the file must be")
     return align
