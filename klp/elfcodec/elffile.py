@@ -441,6 +441,8 @@ class ElfFile:
         codec = self.tables.Sym
         raw = self._entries(sec, codec.size)
         rows: list[SymRow] = codec.unpack(raw)
+        if rows and any(rows[0]):  # gABI: entry 0 is STN_UNDEF, all zero
+            raise self.error(f"{sec.label}: symbol 0 is not the null symbol", sec.orig_offset)
         strtab = self.strings(self._linked(sec, (SHT.STRTAB,), "a string table"))
         xindex = None
         for shndx_sec in self.sections_of_type(SHT.SYMTAB_SHNDX):

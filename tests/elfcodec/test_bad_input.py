@@ -329,3 +329,10 @@ def test_names_added_to_an_empty_string_table_leave_offset_0_empty() -> None:
     elf.rename_symbol(1, "klp_renamed")
     again = ElfFile.from_bytes(elf.to_bytes())
     assert again.symtab.names()[:2] == ["", "klp_renamed"]
+
+
+def test_symbol_0_must_be_the_null_symbol() -> None:
+    """A null symbol "defined" in a section kept removal from renumbering it."""
+    data = _set_symbol_field(DATA, 0, 6, "H", 1)  # st_shndx of symbol 0
+    with pytest.raises(ElfError, match=r"\.symtab \[\d+\]: symbol 0 is not the null symbol"):
+        load(data)
