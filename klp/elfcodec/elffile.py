@@ -529,6 +529,8 @@ class ElfFile:
 
     def group_members(self, sec: Section) -> list[int]:
         """The member section indices of an SHT_GROUP (after its flag word)."""
+        if sec.sh_type != SHT.GROUP:  # a .symtab_shndx has words too, but no members
+            raise self._refuse(sec, "a group")
         return self._words(sec).words[1:]
 
     def rela_of(self, sec: Section) -> Section | None:
