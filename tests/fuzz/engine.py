@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 
 import klp
 from klp.errors import KlpError
@@ -199,17 +199,12 @@ def run_one(target: Target, data: bytes, index: int, scratch: Path,
     except KlpError:
         outcome = Outcome(index, "klp")
     except (Exception, InputTimeout) as exc:
-        outcome = Outcome(index, "finding", classify(exc), _format(exc))
+        outcome = Outcome(index, "finding", classify(exc), "".join(traceback.format_exception(exc)))
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     _empty(scratch)
     return outcome
-
-
-def _format(exc: BaseException) -> str:
-    tb: TracebackType | None = exc.__traceback__
-    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _empty(folder: Path) -> None:
