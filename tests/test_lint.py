@@ -19,3 +19,14 @@ def test_clean(tool: list[str]) -> None:
     cmd = [sys.executable, "-m", *tool]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_codec_validates_without_assert() -> None:
+    """``python -O`` drops assert statements: the codec checks with real errors."""
+    import ast
+
+    found = [f"{path.relative_to(ROOT)}:{node.lineno}"
+             for path in sorted((ROOT / "klp" / "elfcodec").glob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Assert)]
+    assert found == []

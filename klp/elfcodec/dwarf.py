@@ -7,8 +7,9 @@ section symbols (the bytes in the file are zero), so every such field is read
 through its relocation. DWARF's own encodings (LEB128 numbers, attribute
 forms chosen by an abbreviation table, 32- or 64-bit offsets) are read field by
 field rather than declared as layouts. Anything this reader does not understand (a unit type,
-a form, zstd compression) makes it return what it has read so far: callers
-treat a missing unit as "unknown", never as an error.
+a form, zstd compression), and any reading that would cost more time or memory
+than the sections' size warrants, makes it return what it has read so far:
+callers treat a missing unit as "unknown", never as an error.
 """
 
 from __future__ import annotations
@@ -68,8 +69,32 @@ class LineRow(NamedTuple):
     line: int
 
 
+#: Deflate cannot expand data more than 1032 times (zlib's technical details), so
+#: a compressed section claiming more than that is lying.
+DEFLATE_MAX_RATIO = 1032
+#: A LEB128 number longer than this does not fit the 64 bits of any value read here.
+MAX_LEB128_BYTES = 10
+#: Bytes the reader may examine per byte of the DWARF sections it reads (plus a
+#: little): reading a real file examines each byte once at most (every unit has its
+#: own abbreviations and strings); crafted offsets that send every unit through the
+#: same long abbreviation table or string would make the work quadratic.
+WORK_PER_BYTE = 4
+
+
 class _Unreadable(Exception):
     """DWARF this reader does not follow; stop and keep what was read."""
+
+
+@dataclass
+class _Budget:
+    """How many more bytes the readers of one file may examine."""
+
+    left: int
+
+    def spend(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise _Unreadable
 
 
 @dataclass
@@ -79,12 +104,14 @@ class _Reader:
     data: bytes
     little: bool
     relocations: dict[int, tuple[int, int]]  #: offset -> (section index, value)
+    budget: _Budget
     #: Parsed abbreviation tables by offset (only .debug_abbrev uses it).
     tables: dict[int, dict[int, _Abbreviation]] = field(default_factory=dict)
 
     def uint(self, at: int, size: int) -> int:
         if at < 0 or at + size > len(self.data):
             raise _Unreadable
+        self.budget.spend(size)
         return int.from_bytes(self.data[at:at + size], "little" if self.little else "big")
 
     def relocated(self, at: int, size: int) -> tuple[int | None, int]:
@@ -95,14 +122,22 @@ class _Reader:
         return None, self.uint(at, size)
 
     def uleb(self, at: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
+        value = 0
+        for shift in range(0, 7 * MAX_LEB128_BYTES, 7):
             byte = self.uint(at, 1)
             at += 1
             value |= (byte & 0x7F) << shift
-            shift += 7
             if byte < 0x80:
                 return value, at
+        raise _Unreadable
+
+    def cstring_end(self, at: int) -> int:
+        """Where the NUL-terminated string at ``at`` ends (its NUL)."""
+        end = self.data.find(b"\0", at) if at >= 0 else -1
+        if end < 0:
+            raise _Unreadable
+        self.budget.spend(end + 1 - at)
+        return end
 
     def sleb(self, at: int) -> tuple[int, int]:
         value, end = self.uleb(at)
@@ -110,10 +145,7 @@ class _Reader:
         return (value - (1 << bits) if value >> (bits - 1) & 1 else value), end
 
     def cstring(self, at: int) -> str:
-        end = self.data.find(b"\0", at)
-        if at < 0 or end < 0:
-            raise _Unreadable
-        return self.data[at:end].decode("utf-8", "replace")
+        return self.data[at:self.cstring_end(at)].decode("utf-8", "replace")
 
 
 def unit_ranges(elf: ElfFile) -> list[UnitRange]:
@@ -143,20 +175,22 @@ class _Sections:
     def __init__(self, elf: ElfFile) -> None:
         self.elf = elf
         self._read: dict[str, _Reader | None] = {}
+        self.budget = _Budget(4096)
 
     def get(self, name: str) -> _Reader | None:
         if name not in self._read:
-            self._read[name] = _reader(self.elf, name)
+            self._read[name] = _reader(self.elf, name, self.budget)
         return self._read[name]
 
 
-def _reader(elf: ElfFile, name: str) -> _Reader | None:
+def _reader(elf: ElfFile, name: str, budget: _Budget) -> _Reader | None:
     sec = elf.find_section(name)
     if sec is None or sec.sh_type == SHT.NOBITS:
         return None
     data = _contents(elf, sec)
     if data is None:
         return None
+    budget.left += WORK_PER_BYTE * len(data)
     table = elf.symtab
     relocations: dict[int, tuple[int, int]] = {}
     rela = elf.rela_of(sec)
@@ -166,7 +200,7 @@ def _reader(elf: ElfFile, name: str) -> _Reader | None:
             shndx = table.section_of(sym)
             if shndx is not None:
                 relocations[off] = (shndx, table.rows[sym][4] + addend)
-    return _Reader(data, elf.arch.little, relocations)
+    return _Reader(data, elf.arch.little, relocations, budget)
 
 
 def _contents(elf: ElfFile, sec: Section) -> bytes | None:
@@ -178,13 +212,15 @@ def _contents(elf: ElfFile, sec: Section) -> bytes | None:
     if len(data) < header.size:
         return None
     kind, _, size, _ = header.unpack_one(data)
-    if kind != ELFCOMPRESS_ZLIB:
+    payload = data[header.size:]
+    if kind != ELFCOMPRESS_ZLIB or not 0 < size <= DEFLATE_MAX_RATIO * len(payload):
         return None
+    stream = zlib.decompressobj()
     try:
-        inflated = zlib.decompress(data[header.size:])
+        inflated = stream.decompress(payload, size)  # never more than ch_size promises
     except zlib.error:
         return None
-    return inflated if len(inflated) == size else None
+    return inflated if len(inflated) == size and stream.eof else None
 
 
 def _aranges(r: _Reader) -> list[tuple[int, list[tuple[int, int, int]]]]:
@@ -439,10 +475,7 @@ def _skip(r: _Reader, at: int, form: int, address_size: int, offset_size: int) -
     if form == FORM_ADDR:
         return at + address_size
     if form == FORM_STRING:
-        end = r.data.find(b"\0", at)
-        if end < 0:
-            raise _Unreadable
-        return end + 1
+        return r.cstring_end(at) + 1
     if form in (FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST):
         return at
     raise _Unreadable
@@ -577,13 +610,13 @@ def _v4_files(r: _Reader, pos: int) -> dict[int, str]:
     directories = [""]
     while r.uint(pos, 1):
         directories.append(r.cstring(pos))
-        pos = r.data.index(b"\0", pos) + 1
+        pos = r.cstring_end(pos) + 1
     pos += 1
     files: dict[int, str] = {}
     index = 1
     while r.uint(pos, 1):
         name = r.cstring(pos)
-        pos = r.data.index(b"\0", pos) + 1
+        pos = r.cstring_end(pos) + 1
         directory, pos = r.uleb(pos)
         _, pos = r.uleb(pos)  # modification time
         _, pos = r.uleb(pos)  # length

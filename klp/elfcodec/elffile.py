@@ -34,8 +34,15 @@ from klp.errors import ElfError
 
 EHDR_SIZE = 64
 SHDR_SIZE = 64
+PHDR_SIZE = 56
+#: e_phnum escape: the program header count is in section 0's sh_info (gABI).
+PN_XNUM = 0xFFFF
 
 View = SymbolTable | RelaTable | StringTable | WordTable
+
+
+def _has_contents(sh_type: int) -> bool:
+    return sh_type not in (SHT.NOBITS, SHT.NULL)
 
 
 class Section:
@@ -91,6 +98,11 @@ class Section:
         return f"<Section [{self.index}] {self.name} type={self.sh_type:#x}>"
 
     @property
+    def label(self) -> str:
+        """How messages name the section: ``name [index]`` (names are not unique)."""
+        return f"{self.name} [{self.index}]"
+
+    @property
     def header(self) -> tuple[int, ...]:
         return (
             self.sh_name,
@@ -109,10 +121,16 @@ class Section:
     def is_nobits(self) -> bool:
         return self.sh_type == SHT.NOBITS
 
+    @property
+    def has_contents(self) -> bool:
+        """Whether the section has bytes in the file (not NOBITS, not an inactive
+        SHT_NULL header, whose other fields mean nothing: gABI)."""
+        return _has_contents(self.sh_type)
+
     def raw(self) -> bytes | memoryview:
-        """The input bytes of this section (empty for NOBITS and new sections)."""
+        """The input bytes of this section (empty for NOBITS, NULL and new sections)."""
         if self._raw is None:
-            if self.is_nobits or self.orig_offset is None:
+            if not self.has_contents or self.orig_offset is None:
                 self._raw = b""
             else:
                 start = self.orig_offset
@@ -203,6 +221,8 @@ class ElfFile:
         buf = self.buffer
         shoff, shnum, shstrndx = self.ehdr[12], self.ehdr[18], self.ehdr[19]
         self.sections: list[Section] = []
+        self._shstrtab: Section | None = None
+        self._orig_shnum = 0
         if shoff == 0:
             if shnum:
                 raise self.error("e_shnum is set but e_shoff is 0", 0x28)
@@ -223,13 +243,7 @@ class ElfFile:
         headers = shdr.unpack(buf[shoff:end])
         if not 0 < shstrndx < shnum:
             raise self.error(f"section name table index {shstrndx} out of range", 0x3E)
-        size = len(buf)
-        for i, h in enumerate(headers):
-            if h[1] != SHT.NOBITS and h[4] + h[5] > size:
-                raise self.error(
-                    f"section [{i}] (offset {h[4]:#x}, size {h[5]:#x}) extends past the end",
-                    shoff + i * SHDR_SIZE,
-                )
+        self._check_layout(headers, shoff)
         names_hdr = headers[shstrndx]
         if names_hdr[1] != SHT.STRTAB:
             raise self.error(f"section name table [{shstrndx}] is not SHT_STRTAB", 0x3E)
@@ -242,8 +256,84 @@ class ElfFile:
                     shoff + i * SHDR_SIZE,
                 )
             self.sections.append(Section(self, i, h, decode_name(names[h[0] : end_name])))
-        self.shstrtab_section = self.sections[shstrndx]
+        self._shstrtab = self.sections[shstrndx]
         self._orig_shnum = shnum
+        self._check_links(shoff)
+
+    def _check_layout(self, headers: list[tuple[int, ...]], shoff: int) -> None:
+        """Every section's bytes lie inside the file, clear of the headers and of each
+        other; alignments are 0, 1 or a power of two (gABI). The writer puts sections
+        back where they were: an overlap would let one section's old bytes overwrite
+        another's new ones."""
+        if headers[0][1] != SHT.NULL:  # gABI: index 0 is reserved, SHT_NULL
+            raise self.error("section [0] is not SHT_NULL", shoff)
+        size = len(self.buffer)
+        spans = [(0, EHDR_SIZE, "the ELF header"),
+                 (shoff, shoff + len(headers) * SHDR_SIZE, "the section header table")]
+        phoff, phentsize, phnum = self.ehdr[11], self.ehdr[15], self.ehdr[16]
+        if phnum == PN_XNUM:  # gABI: the real count is in section 0's sh_info
+            phnum = headers[0][7]
+        if phnum:
+            if phentsize != PHDR_SIZE:
+                raise self.error(f"e_phentsize {phentsize} is not {PHDR_SIZE}", 0x36)
+            if phoff + phnum * PHDR_SIZE > size:
+                raise self.error(f"program header table ({phnum} entries) outside the file",
+                                 0x20)
+            spans.append((phoff, phoff + phnum * PHDR_SIZE, "the program header table"))
+        for i, h in enumerate(headers):
+            at = shoff + i * SHDR_SIZE
+            align = h[8]
+            if align & (align - 1):
+                raise self.error(f"section [{i}]: sh_addralign {align:#x} is not a power of two",
+                                 at)
+            if not i or not _has_contents(h[1]):
+                continue
+            offset, length = h[4], h[5]
+            if offset + length > size:
+                raise self.error(
+                    f"section [{i}] (offset {offset:#x}, size {length:#x}) extends past the end",
+                    at,
+                )
+            if length:
+                spans.append((offset, offset + length, f"section [{i}]"))
+        spans.sort()
+        reach, owner = 0, ""
+        for start, stop, what in spans:
+            if start < reach:
+                raise self.error(f"{owner} and {what} (offset {start:#x}, size "
+                                 f"{stop - start:#x}) overlap", start)
+            if stop > reach:
+                reach, owner = stop, what
+
+    def _check_links(self, shoff: int) -> None:
+        """The links convert follows without decoding, checked up front: relocations
+        use a symbol table and apply to a section, one SHT_SYMTAB_SHNDX per table."""
+        sections = self.sections
+        shndx_tables: set[int] = set()
+        for sec in sections:
+            at = shoff + sec.index * SHDR_SIZE
+            label = sec.label
+            relocations = sec.sh_type in (SHT.RELA, SHT.REL) and sec.sh_size > 0
+            if relocations or sec.sh_type == SHT.SYMTAB_SHNDX:
+                link = sec.sh_link
+                if not 0 < link < len(sections) or sections[link].sh_type not in (
+                        SHT.SYMTAB, SHT.DYNSYM):
+                    raise self.error(f"{label}: sh_link [{link}] is not a symbol table", at)
+            if relocations:
+                # gABI: sh_info is the section the relocations apply to; only dynamic
+                # relocations (no SHF_INFO_LINK) may leave it 0.
+                info = sec.sh_info
+                if info >= len(sections):
+                    raise self.error(f"{label}: sh_info {info} is out of range", at)
+                if info == sec.index:
+                    raise self.error(f"{label}: sh_info applies it to itself", at)
+                if info == 0 and sec.sh_flags & SHF.INFO_LINK:
+                    raise self.error(f"{label}: sh_info is 0 but SHF_INFO_LINK is set", at)
+            if sec.sh_type == SHT.SYMTAB_SHNDX:
+                if sec.sh_link in shndx_tables:
+                    table = sections[sec.sh_link]
+                    raise self.error(f"two SHT_SYMTAB_SHNDX sections for {table.label}", at)
+                shndx_tables.add(sec.sh_link)
 
     # -- header fields ------------------------------------------------------------
 
@@ -256,8 +346,16 @@ class ElfFile:
         return int(self.ehdr[8])
 
     @property
+    def shstrtab_section(self) -> Section:
+        """The section name table (e_shstrndx)."""
+        if self._shstrtab is None:
+            raise self.error("no section headers")
+        return self._shstrtab
+
+    @property
     def shstrndx(self) -> int:
-        return int(self.shstrtab_section.index)
+        """e_shstrndx, as the index it is now (0 in a file without sections)."""
+        return self._shstrtab.index if self._shstrtab is not None else 0
 
     # -- lookup ---------------------------------------------------------------------
 
@@ -281,11 +379,11 @@ class ElfFile:
 
     def _linked(self, sec: Section, want: tuple[int, ...], what: str) -> Section:
         if not 0 < sec.sh_link < len(self.sections):
-            raise self.error(f"{sec.name} [{sec.index}]: sh_link {sec.sh_link} out of range")
+            raise self.error(f"{sec.label}: sh_link {sec.sh_link} out of range")
         target = self.sections[sec.sh_link]
         if target.sh_type not in want or target is sec:
             raise self.error(
-                f"{sec.name} [{sec.index}]: sh_link [{target.index}] {target.name} is not {what}"
+                f"{sec.label}: sh_link {target.label} is not {what}"
             )
         return target
 
@@ -295,19 +393,30 @@ class ElfFile:
         raw = sec.raw()
         if sec.sh_entsize not in (0, entsize) or len(raw) % entsize:
             raise self.error(
-                f"{sec.name} [{sec.index}]: size {len(raw):#x} / entsize {sec.sh_entsize} "
+                f"{sec.label}: size {len(raw):#x} / entsize {sec.sh_entsize} "
                 f"is not a table of {entsize}-byte entries",
                 sec.orig_offset,
             )
         return raw
 
+    def _refuse(self, sec: Section, what: str) -> ElfError:
+        return self.error(f"{sec.label} is not {what}")
+
     def strings(self, sec: Section) -> StringTable:
-        if sec._view is None:
-            if sec.sh_type != SHT.STRTAB:
-                raise self.error(f"{sec.name} [{sec.index}] is not a string table")
-            sec._view = StringTable(bytes(sec.raw()))
-        assert isinstance(sec._view, StringTable)
-        return sec._view
+        view = sec._view
+        if isinstance(view, StringTable):
+            return view
+        if view is not None or sec.sh_type != SHT.STRTAB:
+            raise self._refuse(sec, "a string table")
+        data = bytes(sec.raw())
+        if data[-1:] not in (b"", b"\0"):
+            # gABI: the last byte is NUL, so that every string ends; a name
+            # appended to a table without it would become part of older names
+            raise self.error(f"{sec.label}: string table does not end with NUL",
+                             (sec.orig_offset or 0) + len(data) - 1)
+        table = StringTable(data)
+        sec._view = table
+        return table
 
     @property
     def symtab_section(self) -> Section:
@@ -324,72 +433,104 @@ class ElfFile:
         return self.symbols(self.symtab_section)
 
     def symbols(self, sec: Section) -> SymbolTable:
-        if sec._view is None:
-            if sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
-                raise self.error(f"{sec.name} [{sec.index}] is not a symbol table")
-            codec = self.tables.Sym
-            raw = self._entries(sec, codec.size)
-            rows: list[SymRow] = codec.unpack(raw)
-            strtab = self.strings(self._linked(sec, (SHT.STRTAB,), "a string table"))
-            xindex = None
-            for shndx_sec in self.sections_of_type(SHT.SYMTAB_SHNDX):
-                if shndx_sec.sh_link == sec.index:
-                    xindex = self._words(shndx_sec).words
-                    if len(xindex) != len(rows):
-                        raise self.error(
-                            f"{shndx_sec.name}: {len(xindex)} entries for {len(rows)} symbols"
-                        )
-            nsec = len(self.sections)
-            shndx_column = codec.column(raw, "st_shndx")
-            in_range = not shndx_column or max(shndx_column) < nsec
-            for i, row in enumerate(() if in_range else rows):
-                shndx = row[3]
-                if shndx == SHN.XINDEX and xindex is not None:
-                    shndx = xindex[i]
-                elif shndx >= SHN.LORESERVE:
-                    continue
-                if shndx >= nsec:
+        view = sec._view
+        if isinstance(view, SymbolTable):
+            return view
+        if view is not None or sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
+            raise self._refuse(sec, "a symbol table")
+        codec = self.tables.Sym
+        raw = self._entries(sec, codec.size)
+        rows: list[SymRow] = codec.unpack(raw)
+        if rows and any(rows[0]):  # gABI: entry 0 is STN_UNDEF, all zero
+            raise self.error(f"{sec.label}: symbol 0 is not the null symbol", sec.orig_offset)
+        strtab = self.strings(self._linked(sec, (SHT.STRTAB,), "a string table"))
+        xindex = None
+        for shndx_sec in self.sections_of_type(SHT.SYMTAB_SHNDX):
+            if shndx_sec.sh_link == sec.index:  # the reader allows one at most
+                xindex = self._words(shndx_sec).words
+                if len(xindex) != len(rows):
                     raise self.error(
-                        f"{sec.name}: symbol {i} has section index {shndx} out of range",
-                        (sec.orig_offset or 0) + i * codec.size,
+                        f"{shndx_sec.name}: {len(xindex)} entries for {len(rows)} symbols"
                     )
-            sec._view = SymbolTable(codec, rows, strtab, xindex)
-        assert isinstance(sec._view, SymbolTable)
-        return sec._view
+        nsec = len(self.sections)
+        shndx_column = codec.column(raw, "st_shndx")
+        in_range = not shndx_column or max(shndx_column) < min(nsec, SHN.LORESERVE)
+        for i, row in enumerate(() if in_range else rows):
+            shndx = row[3]
+            where = (sec.orig_offset or 0) + i * codec.size
+            if shndx == SHN.XINDEX:
+                if xindex is None:  # gABI: the real index is in SHT_SYMTAB_SHNDX
+                    raise self.error(f"{sec.name}: symbol {i} has st_shndx SHN_XINDEX but "
+                                     "there is no SHT_SYMTAB_SHNDX section", where)
+                shndx = xindex[i]
+            elif shndx >= SHN.LORESERVE:
+                continue
+            if shndx >= nsec:
+                raise self.error(
+                    f"{sec.name}: symbol {i} has section index {shndx} out of range", where)
+        table = SymbolTable(codec, rows, strtab, xindex)
+        sec._view = table
+        return table
 
     def rela(self, sec: Section) -> RelaTable:
-        if sec._view is None:
-            if sec.sh_type != SHT.RELA:
-                raise self.error(f"{sec.name} [{sec.index}] is not a RELA section")
-            codec = self.tables.Rela
-            raw = self._entries(sec, codec.size)
-            table = RelaTable.decode(codec, raw)
-            if len(table):
-                symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
-                nsyms = len(self.symbols(symtab))
-                infos = table.infos
-                worst = max(infos) >> 32
-                if worst >= nsyms:
-                    bad = next(i for i, info in enumerate(infos) if info >> 32 >= nsyms)
-                    raise self.error(
-                        f"{sec.name}: relocation {bad} uses symbol {worst}, "
-                        f"but the symbol table has {nsyms}",
-                        (sec.orig_offset or 0) + bad * codec.size,
-                    )
-            sec._view = table
-        assert isinstance(sec._view, RelaTable)
-        return sec._view
+        view = sec._view
+        if isinstance(view, RelaTable):
+            return view
+        if view is not None or sec.sh_type != SHT.RELA:
+            raise self._refuse(sec, "a RELA section")
+        codec = self.tables.Rela
+        raw = self._entries(sec, codec.size)
+        table = RelaTable.decode(codec, raw)
+        if len(table):
+            symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
+            nsyms = len(self.symbols(symtab))
+            infos = table.infos
+            worst = max(infos) >> 32
+            if worst >= nsyms:
+                bad = next(i for i, info in enumerate(infos) if info >> 32 >= nsyms)
+                raise self.error(
+                    f"{sec.name}: relocation {bad} uses symbol {worst}, "
+                    f"but the symbol table has {nsyms}",
+                    (sec.orig_offset or 0) + bad * codec.size,
+                )
+        sec._view = table
+        return table
 
     def _words(self, sec: Section) -> WordTable:
-        if sec._view is None:
-            codec = self.tables.Word
-            words = [w for (w,) in codec.unpack(self._entries(sec, codec.size))]
-            sec._view = WordTable(codec, words)
-        assert isinstance(sec._view, WordTable)
-        return sec._view
+        """An SHT_GROUP or SHT_SYMTAB_SHNDX section's words (a group's checked)."""
+        view = sec._view
+        if isinstance(view, WordTable):
+            return view
+        if view is not None or sec.sh_type not in (SHT.GROUP, SHT.SYMTAB_SHNDX):
+            raise self._refuse(sec, "a group or SHT_SYMTAB_SHNDX section")
+        codec = self.tables.Word
+        words = [w for (w,) in codec.unpack(self._entries(sec, codec.size))]
+        if sec.sh_type == SHT.GROUP:
+            self._check_group(sec, words)
+        table = WordTable(codec, words)
+        sec._view = table
+        return table
+
+    def _check_group(self, sec: Section, words: list[int]) -> None:
+        """gABI: a flag word, then member section indices; sh_link is the symbol table
+        and sh_info the signature symbol."""
+        label = sec.label
+        if not words:
+            raise self.error(f"{label}: a group without its flag word", sec.orig_offset)
+        symbols = self.symbols(self._linked(sec, (SHT.SYMTAB,), "a symbol table"))
+        if sec.sh_info >= len(symbols):
+            raise self.error(f"{label}: signature symbol {sec.sh_info} is out of range "
+                             f"({len(symbols)} symbols)")
+        for i, member in enumerate(words[1:], 1):
+            if not 0 < member < len(self.sections) or member == sec.index:
+                what = "the group itself" if member == sec.index else "out of range"
+                raise self.error(f"{label}: member {member} is {what}",
+                                 (sec.orig_offset or 0) + 4 * i)
 
     def group_members(self, sec: Section) -> list[int]:
         """The member section indices of an SHT_GROUP (after its flag word)."""
+        if sec.sh_type != SHT.GROUP:  # a .symtab_shndx has words too, but no members
+            raise self._refuse(sec, "a group")
         return self._words(sec).words[1:]
 
     def rela_of(self, sec: Section) -> Section | None:
@@ -464,58 +605,80 @@ class ElfFile:
 
         Section symbols of removed sections go with them. Other symbols defined in
         a removed section, relocation sections for it and links to it must be
-        removed first (or together); otherwise this refuses.
+        removed first (or together); otherwise this refuses, with an ElfError (what
+        refers to what is the input's doing), before changing anything.
         """
         gone = {s.index for s in doomed}
         if not gone:
             return
-        if self.shstrndx in gone:
-            raise ValueError("cannot remove the section name table")
-        symtab = self.symtab_section
-        if symtab.index not in gone:
-            table = self.symbols(symtab)
-            section_symbols = [
-                i for i, row in enumerate(table.rows)
-                if i and row[1] & 0xF == STT.SECTION and table.shndx(i) in gone
-            ]
+        for index in sorted(gone & {0, self.shstrndx}):
+            what = "the null section" if index == 0 else "the section name table"
+            raise self.error(f"{self.sections[index].label} is {what} and cannot be removed")
+        for sec in self.sections:
+            if sec.index in gone:
+                continue
+            if sec.sh_link in gone:
+                raise self.error(f"{sec.label} links to "
+                                 f"{self.sections[sec.sh_link].label}, which is being removed")
+            if self._info_is_section(sec) and sec.sh_info in gone:
+                raise self.error(f"{sec.label} applies to "
+                                 f"{self.sections[sec.sh_info].label}, which is being removed")
+            if sec.sh_type == SHT.GROUP:
+                self.group_members(sec)  # checked now, renumbered below
+        section_symbols = self._symbols_in(gone)
+        if section_symbols:
             self._remove_symbols(section_symbols, skip=gone)
         new_index: dict[int, int] = {}
         for sec in self.sections:
             if sec.index not in gone:
                 new_index[sec.index] = len(new_index)
-        for sec in self.sections:
-            if sec.index in gone:
-                continue
-            if sec.sh_link and sec.sh_link < len(self.sections):
-                if sec.sh_link in gone:
-                    raise ValueError(f"{sec.name} links to a removed section")
-                sec.sh_link = new_index[sec.sh_link]
-            if sec.sh_type in (SHT.RELA, SHT.REL) or sec.sh_flags & SHF.INFO_LINK:
-                if sec.sh_info in gone:
-                    raise ValueError(f"{sec.name} applies to a removed section")
-                if sec.sh_info < len(self.sections):
-                    sec.sh_info = new_index.get(sec.sh_info, sec.sh_info)
+        kept = [s for s in self.sections if s.index not in gone]
+        for sec in kept:
+            sec.sh_link = new_index.get(sec.sh_link, sec.sh_link)
+            if self._info_is_section(sec):
+                sec.sh_info = new_index.get(sec.sh_info, sec.sh_info)
             if sec.sh_type == SHT.GROUP:
                 words = self._words(sec).words
                 words[1:] = [new_index[m] for m in words[1:] if m not in gone]
-        for sec in self.sections_of_type(SHT.SYMTAB) + self.sections_of_type(SHT.DYNSYM):
-            if sec.index in gone:
+        for sec in kept:
+            if sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
                 continue
             table = self.symbols(sec)
-            rows = table.rows
-            for i, row in enumerate(rows):
-                shndx = table.shndx(i)
-                if shndx == SHN.UNDEF or (shndx >= SHN.LORESERVE and row[3] != SHN.XINDEX):
-                    continue
-                if shndx in gone:
-                    raise ValueError(f"symbol {table.name(i)!r} is defined in a removed section")
-                moved = new_index[shndx]
-                if moved != shndx:
-                    self._set_symbol_shndx(table, i, moved)
-        self.sections = [s for s in self.sections if s.index not in gone]
+            for i in range(len(table)):
+                shndx = table.section_of(i)
+                if shndx is not None and new_index[shndx] != shndx:
+                    self._set_symbol_shndx(table, i, new_index[shndx])
+        self.sections = kept
         for sec in self.sections:
             sec.index = new_index[sec.index]
         self.modified = True
+
+    @staticmethod
+    def _info_is_section(sec: Section) -> bool:
+        """Whether sh_info is a section index (gABI: relocations, SHF_INFO_LINK);
+        a symbol table's and a group's sh_info is a symbol index."""
+        if sec.sh_type in (SHT.SYMTAB, SHT.DYNSYM, SHT.GROUP):
+            return False
+        return sec.sh_type in (SHT.RELA, SHT.REL) or bool(sec.sh_flags & SHF.INFO_LINK)
+
+    def _symbols_in(self, gone: set[int]) -> list[int]:
+        """The .symtab section symbols of sections being removed; an ElfError for any
+        other symbol defined in one of them."""
+        found = []
+        for sec in self.sections:
+            if sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM) or sec.index in gone:
+                continue
+            table = self.symbols(sec)
+            for i in range(1, len(table)):
+                shndx = table.section_of(i)
+                if shndx is None or shndx not in gone:
+                    continue
+                if sec.sh_type == SHT.SYMTAB and table.rows[i][1] & 0xF == STT.SECTION:
+                    found.append(i)
+                    continue
+                raise self.error(f"symbol {table.name(i)!r} ({i} in {sec.name}) is defined in "
+                                 f"{self.sections[shndx].label}, which is being removed")
+        return found
 
     def _set_symbol_shndx(self, table: SymbolTable, i: int, shndx: int) -> None:
         row = table.rows[i]
@@ -620,23 +783,40 @@ class ElfFile:
     def _renumber_symbols(
         self, symtab: Section, mapping: list[int], skip: set[int] | None = None
     ) -> None:
-        """Apply an old→new symbol index map (-1: removed) to every user of ``symtab``."""
-        for sec in self.sections:
-            if sec.sh_link != symtab.index or (skip and sec.index in skip):
-                continue
+        """Apply an old→new symbol index map (-1: removed) to every user of ``symtab``.
+
+        Every user is checked before any is changed, so a refusal changes nothing.
+        """
+        users = [s for s in self.sections
+                 if s.sh_link == symtab.index and s.sh_type in (SHT.RELA, SHT.REL, SHT.GROUP)
+                 and not (skip and s.index in skip)]
+        for sec in users:
+            label = sec.label
+            if sec.sh_type == SHT.REL:
+                if sec.sh_size:
+                    raise self.error(f"{label}: SHT_REL relocations use {symtab.name}, and "
+                                     "klp renumbers RELA relocations only")
+            elif sec.sh_type == SHT.RELA:
+                infos = self.rela(sec).infos
+                for i, info in enumerate(infos):
+                    sym = info >> 32
+                    if sym >= len(mapping) or mapping[sym] < 0:
+                        state = "is being removed" if sym < len(mapping) else "is out of range"
+                        raise self.error(f"{label}: relocation {i} uses symbol {sym}, which "
+                                         f"{state}")
+            else:
+                self.group_members(sec)  # checks the signature index
+                if mapping[sec.sh_info] < 0:
+                    raise self.error(f"{label}: its signature symbol {sec.sh_info} is being "
+                                     "removed")
+        for sec in users:
             if sec.sh_type == SHT.RELA:
-                table = self.rela(sec)
-                rows = table.rows
+                rows = self.rela(sec).rows
                 for i, (off, info, addend) in enumerate(rows):
-                    old = info >> 32
-                    new = mapping[old]
-                    if new < 0:
-                        raise ValueError(f"{sec.name}: relocation {i} uses a removed symbol")
-                    if new != old:
+                    new = mapping[info >> 32]
+                    if new != info >> 32:
                         rows[i] = (off, (new << 32) | (info & 0xFFFFFFFF), addend)
             elif sec.sh_type == SHT.GROUP:
-                if mapping[sec.sh_info] < 0:
-                    raise ValueError(f"{sec.name}: its signature symbol is removed")
                 sec.sh_info = mapping[sec.sh_info]
 
     def move_relocations(self, src: Section, moves: Mapping[Section, Iterable[int]]) -> None:

@@ -22,7 +22,9 @@ from construct import Bytes, FormatField, Renamed, Struct
 from klp.elfcodec.layouts import Layouts, layouts
 
 _TYPECODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
-assert all(array.array(code).itemsize == width for width, code in _TYPECODES.items())
+if any(array.array(code).itemsize != width for width, code in _TYPECODES.items()):
+    # the C types behind array's codes vary by platform; columns need these widths
+    raise RuntimeError("klp needs array typecodes B, H, I, Q of 1, 2, 4 and 8 bytes")
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ class StringTable:
     def add(self, name: str) -> int:
         """The offset of ``name``, appending it unless this run appended it already."""
         raw = encode_name(name)
+        if not self.data and not self._appended:
+            self._appended.append(b"")  # gABI: offset 0 of a string table is the empty name
+            self._added[b""] = 0
         if not raw and self.data[:1] == b"\0":
             return 0
         if raw in self._added:

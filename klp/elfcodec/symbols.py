@@ -84,8 +84,10 @@ class SymbolTable:
     def section_of(self, index: int) -> int | None:
         """The section the symbol is defined in; None when undefined or special (ABS,
         COMMON, SHN_LIVEPATCH, ...)."""
-        shndx = self.shndx(index)
-        return None if shndx == SHN.UNDEF or SHN.LORESERVE <= shndx <= 0xFFFF else shndx
+        shndx = self.rows[index][3]
+        if shndx == SHN.XINDEX and self.xindex is not None:
+            return self.xindex[index] or None  # a real index, reserved range or not
+        return None if shndx == SHN.UNDEF or shndx >= SHN.LORESERVE else shndx
 
     def symbol(self, index: int) -> Symbol:
         row = self.rows[index]

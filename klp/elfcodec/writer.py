@@ -1,21 +1,32 @@
 """Laying out and writing an ELF file.
 
-An unmodified file comes out byte for byte as it went in (gaps, padding and a
-trailing module signature included), although every decoded table is encoded
-again from the model. An edited file keeps each section that still fits where it
-was, appends grown and new sections (aligned), and rewrites the section header
-table; trailing non-ELF data (a signature, now invalid) is dropped.
+An unmodified file comes out byte for byte as it went in (gaps, padding, a
+trailing module signature and the headers' numbering escapes included), although
+every decoded table is encoded again from the model. An edited file keeps each
+section that still fits where it was, appends grown and new sections (aligned,
+within :data:`MAX_APPENDED_ALIGN`), and rewrites the section header table;
+trailing non-ELF data (a signature, now invalid) is dropped. Before a file is
+written, its bytes are read back with the full decoder: klp never writes a file
+it would refuse to read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 
 from klp.elfcodec.constants import SHN
-from klp.elfcodec.elffile import EHDR_SIZE, SHDR_SIZE, ElfFile
-from klp.errors import OutputError
+from klp.elfcodec.elffile import EHDR_SIZE, SHDR_SIZE, ElfFile, Section
+from klp.errors import ElfError, OutputError
+
+#: The largest sh_addralign a section written at the end of the file may have.
+#: The module loader lays sections out at offsets inside page-aligned memory
+#: (kernel/module/main.c, module_get_offset_and_type), so no alignment above the
+#: page size can be honoured; the largest page size of klp's machines is 64 KiB
+#: (arm64, ppc64), and no Debian module or vmlinux has more. Padding is bounded by it.
+MAX_APPENDED_ALIGN = 64 << 10
 
 
 def _align(value: int, alignment: int) -> int:
@@ -29,64 +40,81 @@ def elf_extent(elf: ElfFile) -> int:
     if ehdr[12]:
         end = max(end, ehdr[12] + elf._orig_shnum * SHDR_SIZE)
     for sec in elf.sections:
-        if sec.orig_offset is not None and not sec.is_nobits:
+        if sec.orig_offset is not None and sec.has_contents:
             end = max(end, sec.orig_offset + sec.orig_size)
     return int(end)
 
 
+def _appended_alignment(elf: ElfFile, sec: Section) -> int:
+    align = max(sec.sh_addralign, 1)
+    if align & (align - 1) or align > MAX_APPENDED_ALIGN:
+        raise elf.error(f"{sec.label}: sh_addralign {sec.sh_addralign:#x} is not "
+                        f"a power of two up to {MAX_APPENDED_ALIGN:#x}, which a section klp "
+                        "moves to the end of the file must be")
+    return align
+
+
 def encode(elf: ElfFile) -> bytes:
     buf = elf.buffer
-    contents = [b"" if s.is_nobits else s.data if s.decoded else s.raw() for s in elf.sections]
+    contents = [s.data if s.decoded else s.raw() if s.has_contents else b""
+                for s in elf.sections]
     changed = elf.modified or len(elf.sections) != elf._orig_shnum
     if not changed:
         for sec, content in zip(elf.sections, contents, strict=True):
-            if sec.orig_offset is None or len(content) != (0 if sec.is_nobits else sec.orig_size):
+            if sec.orig_offset is None or len(content) != (
+                    sec.orig_size if sec.has_contents else 0):
                 changed = True
                 break
             if sec.decoded and content != buf[sec.orig_offset : sec.orig_offset + sec.orig_size]:
                 changed = True
                 break
-    out = bytearray(buf if not changed else buf[: elf_extent(elf)])
+    if not changed:
+        shoff = elf.ehdr[12]
+        table = elf.tables.Shdr.pack(s.header for s in elf.sections)
+        changed = (elf.tables.Ehdr.pack_one(elf.ehdr) != buf[:EHDR_SIZE]
+                   or table != buf[shoff : shoff + len(table)])
+    if not changed:  # byte for byte, headers included (even the numbering escapes)
+        return bytes(buf)
+    out = bytearray(buf[: elf_extent(elf)])
     shnum = len(elf.sections)
+    ehdr = list(elf.ehdr)
+    if ehdr[12]:  # no stale headers behind a shorter table
+        start = ehdr[12]
+        out[start : start + elf._orig_shnum * SHDR_SIZE] = bytes(elf._orig_shnum * SHDR_SIZE)
     appended: list[int] = []
     for i, (sec, content) in enumerate(zip(elf.sections, contents, strict=True)):
         size = len(content)
-        if sec.orig_offset is not None and (sec.is_nobits or size <= sec.orig_size):
+        if sec.orig_offset is not None and (not sec.has_contents or size <= sec.orig_size):
             sec.sh_offset = sec.orig_offset
-            if not sec.is_nobits:
+            if sec.has_contents:
                 start = sec.orig_offset
                 out[start : start + size] = content
                 if size < sec.orig_size:  # no stale bytes behind a shrunk section
                     out[start + size : start + sec.orig_size] = bytes(sec.orig_size - size)
         else:
             appended.append(i)
-        if not sec.is_nobits:
+        if sec.has_contents:
             sec.sh_size = size
     for i in appended:
         sec = elf.sections[i]
-        offset = _align(len(out), max(sec.sh_addralign, 1))
+        offset = _align(len(out), _appended_alignment(elf, sec))
         out += bytes(offset - len(out))
         sec.sh_offset = offset
         out += contents[i]
-    ehdr = list(elf.ehdr)
-    if not changed or (ehdr[12] and shnum <= elf._orig_shnum):
-        shoff = ehdr[12]
-    else:
-        shoff = _align(len(out), 8)
+    shoff = ehdr[12] if ehdr[12] and shnum <= elf._orig_shnum else _align(len(out), 8)
     extended = shnum >= SHN.LORESERVE
     shstrndx = elf.shstrndx
     if shnum:
+        # gABI: section 0 carries the count and the name table index when they
+        # do not fit the ELF header
         null = elf.sections[0]
-        null.sh_size = shnum if extended else (null.sh_size if not changed else 0)
-        if shstrndx >= SHN.LORESERVE:
-            null.sh_link = shstrndx
-        elif changed and null.sh_link >= SHN.LORESERVE:
-            null.sh_link = 0
-    table = elf.tables.Shdr.pack(s.header for s in elf.sections)
-    if shoff + len(table) > len(out):
-        out += bytes(shoff + len(table) - len(out))
-    out[shoff : shoff + len(table)] = table
-    ehdr[12] = shoff if shnum else ehdr[12]
+        null.sh_size = shnum if extended else 0
+        null.sh_link = shstrndx if shstrndx >= SHN.LORESERVE else 0
+        table = elf.tables.Shdr.pack(s.header for s in elf.sections)
+        if shoff + len(table) > len(out):
+            out += bytes(shoff + len(table) - len(out))
+        out[shoff : shoff + len(table)] = table
+    ehdr[12] = shoff if shnum else 0
     ehdr[18] = 0 if extended else shnum
     ehdr[19] = SHN.XINDEX if shstrndx >= SHN.LORESERVE else shstrndx
     out[:EHDR_SIZE] = elf.tables.Ehdr.pack_one(ehdr)
@@ -94,17 +122,37 @@ def encode(elf: ElfFile) -> bytes:
 
 
 def write_atomic(elf: ElfFile, path: str) -> None:
-    """Encode, then write to a temporary file beside ``path`` and rename it over."""
+    """Encode, read the result back with the full decoder, then write it atomically.
+
+    klp never writes a file its own reader rejects: if the encoded bytes fail
+    any check (headers, layout, every table), nothing is written and ``path``
+    keeps its old contents.
+    """
     data = encode(elf)
+    try:
+        ElfFile.from_bytes(data, path).decode_all()
+    except ElfError as e:
+        raise OutputError(f"{path}: not written: klp could not read back what it would "
+                          f"write ({e.reason})") from None
     write_bytes_atomic(path, data)
 
 
+#: Temporary files are named ``.klp-<pid>-<random>.tmp``: the pid says whose they are.
+_TEMP = re.compile(r"\.klp-(\d+)-\w+\.tmp")
+
+
 def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+
+    The data goes to a temporary file beside ``path`` that is renamed over it. A
+    process killed before the rename leaves its temporary file behind; the next
+    write in that folder removes those of processes that no longer exist.
+    """
     folder = os.path.dirname(os.path.abspath(path))
+    _remove_stale_temporaries(folder)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".klp-", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".klp-{os.getpid()}-", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -120,3 +168,27 @@ def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _remove_stale_temporaries(folder: str) -> None:
+    """Remove klp temporary files in ``folder`` whose process is gone (killed mid-write)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return  # the write itself will say what is wrong with the folder
+    for name in names:
+        match = _TEMP.fullmatch(name)
+        if match is None or int(match[1]) == os.getpid() or _alive(int(match[1])):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process, or not a pid
+        return True
+    return True

@@ -45,6 +45,9 @@ _ABI = {
 _POINTER_FIELDS = {"klp_object": 48, "klp_func": 16}
 #: kernel: include/linux/module.h MODULE_NAME_LEN, and KSYM_NAME_LEN for old_name.
 _MAX_STRING = 512
+#: No kernel's klp_object or klp_func comes near a page (about 170 and 150 bytes in
+#: 6.1, a few hundred with kobject debugging): a larger entry size is not one.
+_MAX_ENTRY = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,10 @@ class _Module:
         sec = self.elf.sections[shndx]
         return b"" if sec.is_nobits else sec.data
 
+    def size(self, shndx: int) -> int:
+        """The section's size in memory (a NOBITS one, all zeros, has no contents)."""
+        return int(self.elf.sections[shndx].sh_size)
+
     def describe(self, place: Place) -> str:
         """``symbol (section+offset)``, or ``section+offset`` when no symbol starts there."""
         where = f"{self.elf.sections[place[0]].name}+{place[1]:#x}"
@@ -219,11 +226,17 @@ def _array(module: _Module, layouts: dict[str, StructLayout], struct: str, start
     the array symbol's size is tried; they must all give the same entries.
     """
     layout = layouts.get(struct)
+    if layout is not None and not 16 <= layout.size <= _MAX_ENTRY:
+        raise _Unreadable(f"the module's DWARF gives struct {struct} {layout.size} bytes")
     extent = _symbol_extent(module, start)
+    if extent is not None and start[1] + extent > module.size(start[0]):
+        raise _Unreadable(f"the {struct} array {module.describe(start)} is larger than its "
+                          "section")
     if layout is not None:
         sizes = [layout.size]
     elif extent is not None:
-        sizes = [size for size in range(16, extent // 2 + 1, 8) if extent % size == 0]
+        sizes = [size for size in range(16, min(extent // 2, _MAX_ENTRY) + 1, 8)
+                 if extent % size == 0]
     else:
         raise _Unreadable(f"no symbol gives the size of the {struct} array at "
                           f"{module.describe(start)}, and the module has no DWARF for "
@@ -244,7 +257,7 @@ def _entries(module: _Module, struct: str, start: Place, size: int,
              key_fields: tuple[int, ...], extent: int | None) -> list[Place] | None:
     """The live entries for one entry size, or None when the relocations contradict it."""
     shndx, base = start
-    limit = base + (len(module.contents(shndx)) - base if extent is None else extent)
+    limit = module.size(shndx) if extent is None else base + extent
     entries: list[Place] = []
     at = base
     while any(module.pointer((shndx, at + field)) for field in key_fields):

@@ -13,11 +13,24 @@ from __future__ import annotations
 import pathlib
 import re
 import shutil
+import struct
 import subprocess
+import time
+import tracemalloc
+import zlib
 
 import pytest
 
-from klp.elfcodec.dwarf import StructLayout, line_rows, struct_layouts, unit_ranges
+from klp.elfcodec.constants import SHF, SHT
+from klp.elfcodec.dwarf import (
+    StructLayout,
+    _Budget,
+    _Reader,
+    _Unreadable,
+    line_rows,
+    struct_layouts,
+    unit_ranges,
+)
 from klp.elfcodec.elffile import ElfFile
 from tests.conftest import ARCHES, TESTDATA, require_realdata
 
@@ -150,3 +163,52 @@ def check_lines(path: pathlib.Path, tool: str) -> None:
             row = section_rows[at] if at >= 0 else None
             ours.append((pathlib.Path(row.file).name, row.line) if row and row.line else None)
         assert ours == addr2line_oracle(path, tool, sec.name, offsets), sec.name
+
+
+# -- damaged debug info costs time and memory in proportion to the file -------------------
+
+
+def test_leb128_longer_than_64_bits_is_unreadable() -> None:
+    """A run of continuation bytes used to build an ever larger number (quadratic)."""
+    reader = _Reader(b"\xff" * 10 + b"\x01", True, {}, _Budget(100))
+    with pytest.raises(_Unreadable):
+        reader.uleb(0)
+    assert _Reader(b"\xff" * 9 + b"\x01", True, {}, _Budget(100)).uleb(0) == (2**64 - 1, 10)
+
+
+def _compressed(elf: ElfFile, name: str, claimed: int, payload: bytes) -> None:
+    sec = elf.find_section(name)
+    assert sec is not None
+    sec.data = elf.tables.Chdr.pack_one((1, 0, claimed, 1)) + payload
+    sec.sh_flags |= SHF.COMPRESSED
+
+
+@pytest.mark.parametrize("claimed", [0, 100, 1 << 40])
+def test_compressed_section_inflates_no_more_than_it_claims(claimed: int) -> None:
+    """ch_size 0 or a small one over a zlib bomb; one no deflate stream can reach."""
+    elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-split.ko")
+    _compressed(elf, ".debug_info", claimed, zlib.compress(bytes(64 << 20)))
+    tracemalloc.start()
+    try:
+        assert unit_ranges(elf) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_shared_abbreviation_table_costs_linear_time() -> None:
+    """A thousand units, each finding its code at the end of one long abbreviation table."""
+    elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    units = 1000
+    # DWARF 4 unit header: length, version, abbreviation offset 0, address size; code 1
+    info = struct.pack("<LHLBB", 8, 4, 0, 8, 1) * units
+    aranges = b"".join(struct.pack("<LHLBB4x16x", 28, 2, 12 * i, 8, 0) for i in range(units))
+    # code 2 over and over, code 1 (a unit without attributes) last
+    abbrev = bytes([2, 0x11, 0, 0, 0]) * 20000 + bytes([1, 0x11, 0, 0, 0])
+    for name, data in ((".debug_info", info), (".debug_aranges", aranges),
+                       (".debug_abbrev", abbrev)):
+        elf.add_section(name, SHT.PROGBITS, data=data)
+    started = time.monotonic()
+    assert unit_ranges(elf) == []
+    assert time.monotonic() - started < 5

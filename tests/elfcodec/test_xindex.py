@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import lzma
 import pathlib
+import struct
 import subprocess
 
 import pytest
 
 from klp.elfcodec.constants import SHN, SHT, STB, STT, st_info
 from klp.elfcodec.elffile import ElfFile
-from tests.conftest import TESTDATA
+from tests.conftest import TESTDATA, fixture_objects
 
 XINDEX = sorted((TESTDATA / "xindex").glob("*.o.xz"))
 GROUPS = sorted((TESTDATA / "group").glob("*.o"))
@@ -62,3 +63,35 @@ def test_groups_survive_section_removal(path: pathlib.Path, tmp_path: pathlib.Pa
     for g in again.sections_of_type(SHT.GROUP):
         members = [again.sections[m].name for m in again.group_members(g)]
         assert members == before[again.symtab.name(g.sh_info)]
+
+
+def _escaped(data: bytes) -> bytes:
+    """``data`` with its section count and name table index moved into section 0,
+    as a linker may write them even when they fit the ELF header."""
+    out = bytearray(data)
+    order = "<" if out[5] == 1 else ">"
+    shoff, = struct.unpack_from(order + "Q", out, 0x28)
+    shnum, shstrndx = struct.unpack_from(order + "HH", out, 0x3C)
+    struct.pack_into(order + "HH", out, 0x3C, 0, SHN.XINDEX)
+    struct.pack_into(order + "Q", out, shoff + 32, shnum)  # sh_size of section 0
+    struct.pack_into(order + "L", out, shoff + 40, shstrndx)  # sh_link of section 0
+    return bytes(out)
+
+
+@pytest.mark.parametrize("path", fixture_objects()[:3], ids=lambda p: p.name)
+def test_escaped_numbering_of_a_small_file_round_trips(path: pathlib.Path,
+                                                      tmp_path: pathlib.Path) -> None:
+    data = _escaped(path.read_bytes())
+    elf = ElfFile.from_bytes(data)
+    assert elf.shstrtab_section.name == ".shstrtab"
+    elf.decode_all()
+    out = tmp_path / "same.o"
+    elf.write(out)
+    assert out.read_bytes() == data
+
+    elf.add_section(".klp.note", SHT.PROGBITS, data=b"x")  # edited: plain numbering again
+    elf.write(out)
+    edited = out.read_bytes()
+    shnum, shstrndx = struct.unpack_from("<HH" if edited[5] == 1 else ">HH", edited, 0x3C)
+    assert (shnum, shstrndx) == (len(elf.sections), elf.shstrndx)
+    assert ElfFile.open(out).sections[0].header == (0,) * 10
