@@ -18,7 +18,7 @@ Row = dict[str, Any]
 def symbol_label(elf: ElfFile, table: SymbolTable, index: int) -> str:
     """A symbol's name, or its section's name for an unnamed section symbol (as readelf)."""
     name = table.name(index)
-    if not name and index and table.rows[index][1] & 0xF == STT.SECTION:
+    if not name and index and table.type(index) == STT.SECTION:
         shndx = table.shndx(index)
         if 0 < shndx < len(elf.sections):
             return elf.sections[shndx].name

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 
 from klp.elfcodec.constants import EM, ET, SHT, r_info
-from klp.elfcodec.fast import tables
+from klp.elfcodec.fast import codecs
 
 MACHINES = {EM.X86_64: True, EM.AARCH64: True, EM.PPC64: True, EM.S390: False}
 MAX_TYPE = 1100
@@ -22,7 +22,7 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "klp/elfcodec/relocnames.
 
 def probe(machine: EM, little: bool) -> bytes:
     """A minimal ET_REL whose .rela.text holds one relocation of each type."""
-    t = tables(little)
+    t = codecs(little)
     shstr = b"\0.text\0.rela.text\0.symtab\0.strtab\0.shstrtab\0"
     strtab = b"\0x\0"
     syms = t.Sym.pack([(0, 0, 0, 0, 0, 0), (1, 0x10, 0, 0, 0, 0)])

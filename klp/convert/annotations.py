@@ -42,7 +42,7 @@ class Annotations:
 
 
 def read_annotations(elf: ElfFile) -> Annotations:
-    codec = elf.tables.KlpModuleReloc
+    codec = elf.codecs.KlpModuleReloc
     found = Annotations([], [], [])
     for sec in elf.sections:
         if not sec.name.startswith(PREFIX) or sec.sh_type == SHT.RELA:
@@ -92,5 +92,6 @@ def read_annotations(elf: ElfFile) -> Annotations:
 def _arrays(elf: ElfFile, sec: Section) -> list[tuple[int, int, str]]:
     """(start, end, name) of the data symbols in an annotation section: its arrays."""
     table = elf.symtab
-    return [(row[4], row[4] + row[5], table.name(i)) for i, row in enumerate(table.rows)
-            if row[5] and row[1] & 0xF == STT.OBJECT and table.section_of(i) == sec.index]
+    return [(table.value(i), table.value(i) + table.size(i), table.name(i))
+            for i in range(len(table)) if table.size(i) and table.type(i) == STT.OBJECT
+            and table.section_of(i) == sec.index]

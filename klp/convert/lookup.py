@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from klp.elfcodec.constants import SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
@@ -75,7 +74,7 @@ class DbLookup(SymbolDB):
 
 def _undefined(elf: ElfFile) -> set[str]:
     table = elf.symtab
-    return {table.name(i) for i in range(1, len(table)) if table.rows[i][3] == SHN.UNDEF}
+    return {table.name(i) for i in range(1, len(table)) if table.undefined(i)}
 
 
 def open_lookup(path: str) -> DbLookup:

@@ -24,7 +24,7 @@ import posixpath
 from collections import defaultdict
 from dataclasses import dataclass
 
-from klp.elfcodec.constants import EM, SHT, STB, STT
+from klp.elfcodec.constants import EM, SHT, STT
 from klp.elfcodec.dwarf import LineRow, line_rows, unit_ranges
 from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.rules import loaded_target
@@ -61,10 +61,10 @@ class SourceMap:
         if self._functions is None:
             table = self._elf.symtab
             spans: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-            for i, row in enumerate(table.rows):
-                shndx_of = table.section_of(i)
-                if row[5] and row[1] & 0xF in (STT.FUNC, STT.OBJECT) and shndx_of is not None:
-                    spans[shndx_of].append((row[4], row[4] + row[5], table.name(i)))
+            for sym in table:
+                shndx_of = table.section_of(sym.index)
+                if sym.size and sym.type in (STT.FUNC, STT.OBJECT) and shndx_of is not None:
+                    spans[shndx_of].append((sym.value, sym.value + sym.size, sym.name))
             self._functions = {k: sorted(v) for k, v in spans.items()}
         for start, end, name in self._functions.get(shndx, ()):
             if start <= offset < end:
@@ -96,19 +96,18 @@ class SourceMap:
             mapping_symbols = self._elf.e_machine == EM.AARCH64
             spans: dict[int, _Spans] = defaultdict(list)
             mapping: dict[int, _Spans] = defaultdict(list)
-            current: SourceFile | None = None
-            for i, row in enumerate(table.rows):
-                kind, bind = row[1] & 0xF, row[1] >> 4
-                if kind == STT.FILE:
-                    current = SourceFile(i, table.name(i))
-                    self._files.append(current)
+            files: dict[int, SourceFile] = {}
+            for sym, file in zip(table, table.file_symbols(), strict=True):
+                if sym.type == STT.FILE:
+                    files[sym.index] = SourceFile(sym.index, sym.name)
+                    self._files.append(files[sym.index])
                     continue
-                shndx = table.section_of(i)
-                if bind != STB.LOCAL or current is None or kind == STT.SECTION or shndx is None:
+                shndx = table.section_of(sym.index)
+                if file is None or sym.type == STT.SECTION or shndx is None:
                     continue
-                spans[shndx].append((row[4], row[4] + row[5], current))
-                if mapping_symbols and _is_mapping_symbol(table.name(i)):
-                    mapping[shndx].append((row[4], row[4], current))
+                spans[shndx].append((sym.value, sym.value + sym.size, files[file]))
+                if mapping_symbols and _is_mapping_symbol(sym.name):
+                    mapping[shndx].append((sym.value, sym.value, files[file]))
             self._symbols = {k: sorted(v) for k, v in spans.items()}
             self._mapping = {k: sorted(v) for k, v in mapping.items()}
         return self._symbols
@@ -166,17 +165,17 @@ class SourceMap:
         """(section, offset) a section-symbol relocation points at -> where it sits."""
         elf = self._elf
         table = elf.symtab
-        section_symbols = {i: table.shndx(i) for i, row in enumerate(table.rows)
-                           if row[1] & 0xF == STT.SECTION}
+        section_symbols = {i: table.shndx(i) for i in range(len(table))
+                           if table.type(i) == STT.SECTION}
         found: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
         for sec in elf.sections_of_type(SHT.RELA):
             target = loaded_target(elf, sec)
             if target is None:
                 continue
-            for off, info, addend in elf.rela(sec).rows:
-                place = section_symbols.get(info >> 32)
+            for rel in elf.rela(sec):
+                place = section_symbols.get(rel.sym)
                 if place is not None:
-                    found[(place, addend)].append((target.index, off))
+                    found[(place, rel.addend)].append((target.index, rel.offset))
         return dict(found)
 
 

@@ -58,11 +58,10 @@ def plan_conversion(
             continue
         if sec.index in skipped or sec.sh_link != symtab_index:
             continue
-        for row, info in enumerate(elf.rela(sec).infos):
-            sym = info >> 32
-            if sym and table.rows[sym][3] == SHN.UNDEF:
+        for row, sym in enumerate(elf.rela(sec).symbols()):
+            if sym and table.undefined(sym):
                 uses[sym].append((sec.index, row))
-    converted_before |= any(row[3] == SHN.LIVEPATCH for row in table.rows)
+    converted_before |= any(table.shndx(i) == SHN.LIVEPATCH for i in range(len(table)))
 
     wanted: dict[int, str] = {}
     for sym in sorted(uses):
@@ -249,7 +248,7 @@ def _split_by_file(
         if target is None:
             unapplied.append(use)
             continue
-        source = sources.file_of(target.index, elf.rela(rela).rows[use[1]][0])
+        source = sources.file_of(target.index, elf.rela(rela).relocation(use[1]).offset)
         note = scope.by_file.get(source) if source else None
         if source is None or note is None:
             lost.append((source.name if source else "an unknown source file", use))
@@ -283,11 +282,13 @@ def _split_by_file(
 def _reference(elf: ElfFile, sources: SourceMap, rela_index: int, row: int) -> Reference:
     sec = elf.sections[rela_index]
     target = elf.rela_target(sec)
-    off, info, _ = elf.rela(sec).rows[row]
+    rel = elf.rela(sec).relocation(row)
+    kind = elf.arch.reloc_name(rel.type)
     if target is None:
-        return Reference(sec.name, "?", off, elf.arch.reloc_name(info & 0xFFFFFFFF))
-    return Reference(sec.name, target.name, off, elf.arch.reloc_name(info & 0xFFFFFFFF),
-                     sources.function_at(target.index, off), sources.line_at(target.index, off))
+        return Reference(sec.name, "?", rel.offset, kind)
+    return Reference(sec.name, target.name, rel.offset, kind,
+                     sources.function_at(target.index, rel.offset),
+                     sources.line_at(target.index, rel.offset))
 
 
 def sympos_lines(name: str, candidates: list[SymbolRecord]) -> list[str]:
@@ -392,8 +393,8 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
             target = rules.loaded_target(elf, rela)
             if target is None:
                 continue  # never applied by the loader (debug info): left as it is
-            off, info, _ = elf.rela(rela).rows[row]
-            rtype = info & 0xFFFFFFFF
+            rel = elf.rela(rela).relocation(row)
+            off, rtype = rel.offset, rel.type
             for reason in (
                 rules.target_section(target, res.obj),
                 rules.relocation_type(arch, rtype),

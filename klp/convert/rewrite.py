@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from klp.convert.model import Plan
-from klp.elfcodec.constants import SHF, SHN, SHT, STB
+from klp.elfcodec.constants import SHF, SHN, SHT, STB, st_info
 from klp.elfcodec.elffile import ElfFile, Section
 
 KLP_RELA_FLAGS = SHF.ALLOC | SHF.INFO_LINK | SHF.RELA_LIVEPATCH
@@ -50,14 +50,12 @@ def _klp_symbols(elf: ElfFile, plan: Plan) -> None:
             elf.rename_symbol(res.symbol_index, res.klp_name)
             elf.set_symbol(res.symbol_index, st_shndx=SHN.LIVEPATCH, st_value=0, st_size=0)
             continue
-        _, info, other, *_ = table.rows[res.symbol_index]
-        bind = info >> 4 or STB.GLOBAL  # a local would be inserted and renumber the others
-        copy = elf.add_symbol(res.klp_name, info=(bind << 4) | (info & 0xF), other=other,
-                              shndx=SHN.LIVEPATCH)
+        index = res.symbol_index
+        bind = table.bind(index) or STB.GLOBAL  # a local would be inserted, renumbering others
+        copy = elf.add_symbol(res.klp_name, info=st_info(bind, table.type(index)),
+                              other=table.other(index), shndx=SHN.LIVEPATCH)
         for rela_index, row in res.uses:
-            rows = elf.rela(elf.sections[rela_index]).rows
-            off, rinfo, addend = rows[row]
-            rows[row] = (off, (copy << 32) | (rinfo & 0xFFFFFFFF), addend)
+            elf.set_relocation_symbol(elf.sections[rela_index], row, copy)
 
 
 def _drop_annotation_symbols(elf: ElfFile, doomed: set[int]) -> None:
@@ -71,8 +69,6 @@ def _drop_annotation_symbols(elf: ElfFile, doomed: set[int]) -> None:
     for sec in elf.sections_of_type(SHT.RELA):
         if sec.index in doomed or sec.sh_link != elf.symtab_section.index:
             continue
-        rela = elf.rela(sec)
-        kept = [r for r in rela.rows if r[1] >> 32 not in gone]
-        if len(kept) != len(rela.rows):
-            rela.rows = kept
+        elf.remove_relocations(sec, [row for row, sym in enumerate(elf.rela(sec).symbols())
+                                     if sym in gone])
     elf.remove_symbols(gone)

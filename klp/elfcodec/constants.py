@@ -122,13 +122,27 @@ class STV(enum.IntEnum):
 GRP_COMDAT = 0x1
 
 
-
-
-
-
 def st_info(bind: int, type_: int) -> int:
+    """st_info from a binding and a type (gABI ELF64_ST_INFO)."""
     return (bind << 4) | (type_ & 0xF)
 
 
+def st_bind(info: int) -> int:
+    return info >> 4
+
+
+def st_type(info: int) -> int:
+    return info & 0xF
+
+
 def r_info(sym: int, type_: int) -> int:
+    """r_info from a symbol index and a relocation type (gABI ELF64_R_INFO)."""
     return (sym << 32) | type_
+
+
+def r_sym(info: int) -> int:
+    return info >> 32
+
+
+def r_type(info: int) -> int:
+    return info & 0xFFFFFFFF

@@ -208,7 +208,7 @@ def _contents(elf: ElfFile, sec: Section) -> bytes | None:
     data = sec.data
     if not sec.sh_flags & SHF.COMPRESSED:
         return data
-    header = elf.tables.Chdr
+    header = elf.codecs.Chdr
     if len(data) < header.size:
         return None
     kind, _, size, _ = header.unpack_one(data)

@@ -25,8 +25,21 @@ from klp.elfcodec.constants import (
     SHT,
     STB,
     STT,
+    r_info,
+    r_type,
 )
-from klp.elfcodec.fast import Tables, tables
+from klp.elfcodec.fast import Codecs, codecs
+from klp.elfcodec.records import (
+    E_MACHINE,
+    E_PHENTSIZE,
+    E_PHNUM,
+    E_PHOFF,
+    E_SHENTSIZE,
+    E_SHNUM,
+    E_SHOFF,
+    E_SHSTRNDX,
+    E_TYPE,
+)
 from klp.elfcodec.relocs import RelaTable, WordTable
 from klp.elfcodec.strings import StringTable, decode_name
 from klp.elfcodec.symbols import SymbolTable, SymRow
@@ -199,10 +212,10 @@ class ElfFile:
         if ei_data not in (ELFDATA2LSB, ELFDATA2MSB):
             raise self.error(f"bad data encoding {ei_data}", 5)
         self.little = ei_data == ELFDATA2LSB
-        self.tables: Tables = tables(self.little)
+        self.codecs: Codecs = codecs(self.little)
         if size < EHDR_SIZE:
             raise self.error("truncated ELF header", size)
-        self.ehdr: list[Any] = list(self.tables.Ehdr.unpack_one(buf))
+        self.ehdr: list[Any] = list(self.codecs.Ehdr.unpack_one(buf))
         machine = self.e_machine
         arch = ARCHES.get(machine)
         if arch is None:
@@ -219,7 +232,7 @@ class ElfFile:
 
     def _parse_section_headers(self) -> None:
         buf = self.buffer
-        shoff, shnum, shstrndx = self.ehdr[12], self.ehdr[18], self.ehdr[19]
+        shoff, shnum, shstrndx = self.ehdr[E_SHOFF], self.ehdr[E_SHNUM], self.ehdr[E_SHSTRNDX]
         self.sections: list[Section] = []
         self._shstrtab: Section | None = None
         self._orig_shnum = 0
@@ -227,11 +240,11 @@ class ElfFile:
             if shnum:
                 raise self.error("e_shnum is set but e_shoff is 0", 0x28)
             return
-        if self.ehdr[17] != SHDR_SIZE:
-            raise self.error(f"e_shentsize {self.ehdr[17]} is not {SHDR_SIZE}", 0x3A)
+        if self.ehdr[E_SHENTSIZE] != SHDR_SIZE:
+            raise self.error(f"e_shentsize {self.ehdr[E_SHENTSIZE]} is not {SHDR_SIZE}", 0x3A)
         if shoff + SHDR_SIZE > len(buf):
             raise self.error("section header table outside the file", 0x28)
-        shdr = self.tables.Shdr
+        shdr = self.codecs.Shdr
         first = shdr.unpack_one(buf, shoff)
         if shnum == 0:  # extended numbering: the count is in section 0's sh_size
             shnum = first[5]
@@ -270,7 +283,7 @@ class ElfFile:
         size = len(self.buffer)
         spans = [(0, EHDR_SIZE, "the ELF header"),
                  (shoff, shoff + len(headers) * SHDR_SIZE, "the section header table")]
-        phoff, phentsize, phnum = self.ehdr[11], self.ehdr[15], self.ehdr[16]
+        phoff, phentsize, phnum = self.ehdr[E_PHOFF], self.ehdr[E_PHENTSIZE], self.ehdr[E_PHNUM]
         if phnum == PN_XNUM:  # gABI: the real count is in section 0's sh_info
             phnum = headers[0][7]
         if phnum:
@@ -339,11 +352,11 @@ class ElfFile:
 
     @property
     def e_type(self) -> int:
-        return int(self.ehdr[7])
+        return int(self.ehdr[E_TYPE])
 
     @property
     def e_machine(self) -> int:
-        return int(self.ehdr[8])
+        return int(self.ehdr[E_MACHINE])
 
     @property
     def shstrtab_section(self) -> Section:
@@ -438,7 +451,7 @@ class ElfFile:
             return view
         if view is not None or sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
             raise self._refuse(sec, "a symbol table")
-        codec = self.tables.Sym
+        codec = self.codecs.Sym
         raw = self._entries(sec, codec.size)
         rows: list[SymRow] = codec.unpack(raw)
         if rows and any(rows[0]):  # gABI: entry 0 is STN_UNDEF, all zero
@@ -478,7 +491,7 @@ class ElfFile:
             return view
         if view is not None or sec.sh_type != SHT.RELA:
             raise self._refuse(sec, "a RELA section")
-        codec = self.tables.Rela
+        codec = self.codecs.Rela
         raw = self._entries(sec, codec.size)
         table = RelaTable.decode(codec, raw)
         if len(table):
@@ -503,7 +516,7 @@ class ElfFile:
             return view
         if view is not None or sec.sh_type not in (SHT.GROUP, SHT.SYMTAB_SHNDX):
             raise self._refuse(sec, "a group or SHT_SYMTAB_SHNDX section")
-        codec = self.tables.Word
+        codec = self.codecs.Word
         words = [w for (w,) in codec.unpack(self._entries(sec, codec.size))]
         if sec.sh_type == SHT.GROUP:
             self._check_group(sec, words)
@@ -595,9 +608,9 @@ class ElfFile:
             link=self.symtab_section.index,
             info=target.index,
             addralign=8,
-            entsize=self.tables.Rela.size,
+            entsize=self.codecs.Rela.size,
         )
-        sec._view = RelaTable(self.tables.Rela, [])
+        sec._view = RelaTable(self.codecs.Rela, [])
         return sec
 
     def remove_sections(self, doomed: Iterable[Section]) -> None:
@@ -833,6 +846,23 @@ class ElfFile:
             taken.update(picked)
         source.rows = [r for i, r in enumerate(source.rows) if i not in taken]
         self.modified = True
+
+    def set_relocation_symbol(self, rela: Section, row: int, symbol: int) -> None:
+        """Point relocation ``row`` of ``rela`` at another symbol of its table."""
+        table = self.rela(rela)
+        if not 0 <= symbol < len(self.symbols(self.section(rela.sh_link))):
+            raise ValueError(f"{rela.name}: no symbol {symbol}")
+        offset, info, addend = table.rows[row]
+        table.rows[row] = (offset, r_info(symbol, r_type(info)), addend)
+        self.modified = True
+
+    def remove_relocations(self, rela: Section, rows: Iterable[int]) -> None:
+        """Drop relocation rows (indices into ``rela`` as it is)."""
+        table = self.rela(rela)
+        doomed = set(rows)
+        if doomed:
+            table.rows = [r for i, r in enumerate(table.rows) if i not in doomed]
+            self.modified = True
 
     # -- writing -------------------------------------------------------------------------
 

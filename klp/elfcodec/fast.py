@@ -1,8 +1,10 @@
-"""Bulk encoders derived mechanically from the construct layouts.
+"""Bulk record codecs derived mechanically from the construct layouts.
 
 Per-entry construct parsing costs microseconds per record; a ``struct.Struct``
 with ``iter_unpack`` costs about 0.2 µs. :func:`derive` turns a flat construct
-Struct into such a codec, so the layout is still declared only once.
+Struct into such a codec, so the layout is still declared only once; its results
+are kept in the generated :mod:`klp.elfcodec.records` (tools/gen_records.py), so
+that reading a file does not import construct.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ import struct
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from construct import Bytes, FormatField, Renamed, Struct
-
-from klp.elfcodec.layouts import Layouts, layouts
+if TYPE_CHECKING:
+    from construct import Struct
 
 _TYPECODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 if any(array.array(code).itemsize != width for width, code in _TYPECODES.items()):
@@ -28,7 +29,7 @@ if any(array.array(code).itemsize != width for width, code in _TYPECODES.items()
 
 
 @dataclass(frozen=True)
-class Table:
+class RecordCodec:
     """A fixed-size record codec: rows are plain tuples in declaration order."""
 
     fields: tuple[str, ...]
@@ -98,12 +99,13 @@ class Table:
         return self.struct.pack(*row)
 
 
-def derive(con: Struct) -> Table:
-    """Derive a :class:`Table` from a flat construct Struct.
+def derive(con: Struct) -> RecordCodec:
+    """Derive a :class:`RecordCodec` from a flat construct Struct.
 
     Only named fixed-size integer and byte-string fields are allowed, all in one
     byte order; anything else is a programming error in :mod:`layouts`.
     """
+    from construct import Bytes, FormatField, Renamed
     order = ""
     codes: list[str] = []
     names: list[str] = []
@@ -124,38 +126,35 @@ def derive(con: Struct) -> Table:
             raise TypeError(f"field {sub.name} of {con!r} is not fixed-size")
         names.append(sub.name)
     fmt = (order or "<") + "".join(codes)
-    table = Table(tuple(names), struct.Struct(fmt))
-    if table.size != con.sizeof():
-        raise TypeError(f"derived size {table.size} != construct size {con.sizeof()}")
-    return table
+    codec = RecordCodec(tuple(names), struct.Struct(fmt))
+    if codec.size != con.sizeof():
+        raise TypeError(f"derived size {codec.size} != construct size {con.sizeof()}")
+    return codec
+
+
+#: The records :mod:`klp.elfcodec.layouts` declares, in declaration order.
+RECORD_NAMES = ("Ehdr", "Shdr", "Phdr", "Sym", "Rela", "Word", "KlpModuleReloc", "Chdr")
 
 
 @dataclass(frozen=True)
-class Tables:
-    """The derived codecs for one byte order, mirroring :class:`Layouts`."""
+class Codecs:
+    """The record codecs for one byte order, one per declared layout."""
 
-    layouts: Layouts
-    Ehdr: Table
-    Shdr: Table
-    Phdr: Table
-    Sym: Table
-    Rela: Table
-    Word: Table
-    KlpModuleReloc: Table
-    Chdr: Table
+    Ehdr: RecordCodec
+    Shdr: RecordCodec
+    Phdr: RecordCodec
+    Sym: RecordCodec
+    Rela: RecordCodec
+    Word: RecordCodec
+    KlpModuleReloc: RecordCodec
+    Chdr: RecordCodec
 
 
 @functools.cache
-def tables(little: bool) -> Tables:
-    lay = layouts(little)
-    return Tables(
-        layouts=lay,
-        Ehdr=derive(lay.Ehdr),
-        Shdr=derive(lay.Shdr),
-        Phdr=derive(lay.Phdr),
-        Sym=derive(lay.Sym),
-        Rela=derive(lay.Rela),
-        Word=derive(lay.Word),
-        KlpModuleReloc=derive(lay.KlpModuleReloc),
-        Chdr=derive(lay.Chdr),
-    )
+def codecs(little: bool) -> Codecs:
+    """The codecs of one byte order, from the generated formats."""
+    from klp.elfcodec.records import RECORDS  # generated from this module's derive()
+
+    order = "<" if little else ">"
+    return Codecs(**{name: RecordCodec(RECORDS[name][0], struct.Struct(order + RECORDS[name][1]))
+                     for name in RECORD_NAMES})

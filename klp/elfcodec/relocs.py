@@ -6,7 +6,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from klp.elfcodec.fast import Table
+from klp.elfcodec.constants import r_sym, r_type
+from klp.elfcodec.fast import RecordCodec
 
 #: A raw Elf64_Rela row: (r_offset, r_info, r_addend).
 RelaRow = tuple[int, int, int]
@@ -32,13 +33,13 @@ class RelaTable:
 
     __slots__ = ("_addends", "_infos", "_offsets", "_rows", "codec")
 
-    def __init__(self, codec: Table, rows: list[RelaRow]) -> None:
+    def __init__(self, codec: RecordCodec, rows: list[RelaRow]) -> None:
         self.codec = codec
         self._rows: list[RelaRow] | None = rows
         self._offsets = self._infos = self._addends = array("Q")
 
     @classmethod
-    def decode(cls, codec: Table, raw: bytes | memoryview) -> RelaTable:
+    def decode(cls, codec: RecordCodec, raw: bytes | memoryview) -> RelaTable:
         table = cls(codec, [])
         table._rows = None
         # r_addend comes back as its two's complement bits
@@ -66,12 +67,16 @@ class RelaTable:
             return self._infos
         return [info for _, info, _ in self._rows]
 
+    def symbols(self) -> list[int]:
+        """The symbol index of every relocation, in row order."""
+        return [r_sym(info) for info in self.infos]
+
     def __len__(self) -> int:
         return len(self._infos) if self._rows is None else len(self._rows)
 
     def relocation(self, index: int) -> Relocation:
         off, info, addend = self.rows[index]
-        return Relocation(index, off, info >> 32, info & 0xFFFFFFFF, addend)
+        return Relocation(index, off, r_sym(info), r_type(info), addend)
 
     def __iter__(self) -> Iterator[Relocation]:
         return (self.relocation(i) for i in range(len(self)))
@@ -87,7 +92,7 @@ class WordTable:
 
     __slots__ = ("codec", "words")
 
-    def __init__(self, codec: Table, words: list[int]) -> None:
+    def __init__(self, codec: RecordCodec, words: list[int]) -> None:
         self.codec = codec
         self.words = words
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from klp.elfcodec.constants import SHN, STB, STT, STV
-from klp.elfcodec.fast import Table
+from klp.elfcodec.constants import SHN, STB, STT, STV, st_bind, st_type
+from klp.elfcodec.fast import RecordCodec
+from klp.elfcodec.records import ST_INFO, ST_NAME, ST_OTHER, ST_SHNDX, ST_SIZE, ST_VALUE
 from klp.elfcodec.strings import StringTable
 
 #: A raw Elf64_Sym row in declaration order:
@@ -56,7 +57,7 @@ class SymbolTable:
     __slots__ = ("codec", "rows", "strtab", "xindex")
 
     def __init__(
-        self, codec: Table, rows: list[SymRow], strtab: StringTable, xindex: list[int] | None
+        self, codec: RecordCodec, rows: list[SymRow], strtab: StringTable, xindex: list[int] | None
     ) -> None:
         self.codec = codec
         self.rows = rows
@@ -67,16 +68,51 @@ class SymbolTable:
         return len(self.rows)
 
     def name(self, index: int) -> str:
-        name = self.strtab.get(self.rows[index][0])
+        name = self.strtab.get(self.rows[index][ST_NAME])
         return "" if name is None else name
 
     def names(self) -> list[str]:
         """Every name, in table order (the bulk path for scanners)."""
         get = self.strtab.get
-        return [get(row[0]) or "" for row in self.rows]
+        return [get(row[ST_NAME]) or "" for row in self.rows]
+
+    def info(self, index: int) -> int:
+        return int(self.rows[index][ST_INFO])
+
+    def bind(self, index: int) -> int:
+        return st_bind(self.rows[index][ST_INFO])
+
+    def type(self, index: int) -> int:
+        return st_type(self.rows[index][ST_INFO])
+
+    def other(self, index: int) -> int:
+        return int(self.rows[index][ST_OTHER])
+
+    def value(self, index: int) -> int:
+        return int(self.rows[index][ST_VALUE])
+
+    def size(self, index: int) -> int:
+        return int(self.rows[index][ST_SIZE])
+
+    def undefined(self, index: int) -> bool:
+        """SHN_UNDEF: the module loader (or livepatch) must resolve it."""
+        return self.rows[index][ST_SHNDX] == SHN.UNDEF
+
+    def file_symbols(self) -> list[int | None]:
+        """Per symbol, the STT_FILE symbol a local one follows (``ld -r`` and the
+        compiler put each file's locals after its STT_FILE symbol); None for globals
+        and for locals before any file symbol."""
+        found: list[int | None] = []
+        current = None
+        for index, row in enumerate(self.rows):
+            info = row[ST_INFO]
+            if st_type(info) == STT.FILE:
+                current = index
+            found.append(current if st_bind(info) == STB.LOCAL else None)
+        return found
 
     def shndx(self, index: int) -> int:
-        shndx = self.rows[index][3]
+        shndx = self.rows[index][ST_SHNDX]
         if shndx == SHN.XINDEX and self.xindex is not None:
             return self.xindex[index]
         return shndx
@@ -84,7 +120,7 @@ class SymbolTable:
     def section_of(self, index: int) -> int | None:
         """The section the symbol is defined in; None when undefined or special (ABS,
         COMMON, SHN_LIVEPATCH, ...)."""
-        shndx = self.rows[index][3]
+        shndx = self.rows[index][ST_SHNDX]
         if shndx == SHN.XINDEX and self.xindex is not None:
             return self.xindex[index] or None  # a real index, reserved range or not
         return None if shndx == SHN.UNDEF or shndx >= SHN.LORESERVE else shndx
@@ -94,11 +130,11 @@ class SymbolTable:
         return Symbol(
             index=index,
             name=self.name(index),
-            value=row[4],
-            size=row[5],
-            bind=row[1] >> 4,
-            type=row[1] & 0xF,
-            other=row[2],
+            value=row[ST_VALUE],
+            size=row[ST_SIZE],
+            bind=st_bind(row[ST_INFO]),
+            type=st_type(row[ST_INFO]),
+            other=row[ST_OTHER],
             shndx=self.shndx(index),
         )
 
@@ -107,7 +143,7 @@ class SymbolTable:
 
     def first_nonlocal(self) -> int:
         for i, row in enumerate(self.rows):
-            if i and row[1] >> 4 != STB.LOCAL:
+            if i and st_bind(row[ST_INFO]) != STB.LOCAL:
                 return i
         return len(self.rows)
 

@@ -19,6 +19,7 @@ import tempfile
 
 from klp.elfcodec.constants import SHN
 from klp.elfcodec.elffile import EHDR_SIZE, SHDR_SIZE, ElfFile, Section
+from klp.elfcodec.records import E_PHENTSIZE, E_PHNUM, E_PHOFF, E_SHNUM, E_SHOFF, E_SHSTRNDX
 from klp.errors import ElfError, OutputError
 
 #: The largest sh_addralign a section written at the end of the file may have.
@@ -36,9 +37,9 @@ def _align(value: int, alignment: int) -> int:
 def elf_extent(elf: ElfFile) -> int:
     """Where the input's ELF content ends (anything after it is trailing data)."""
     ehdr = elf.ehdr
-    end = max(EHDR_SIZE, ehdr[11] + ehdr[16] * ehdr[15])
-    if ehdr[12]:
-        end = max(end, ehdr[12] + elf._orig_shnum * SHDR_SIZE)
+    end = max(EHDR_SIZE, ehdr[E_PHOFF] + ehdr[E_PHNUM] * ehdr[E_PHENTSIZE])
+    if ehdr[E_SHOFF]:
+        end = max(end, ehdr[E_SHOFF] + elf._orig_shnum * SHDR_SIZE)
     for sec in elf.sections:
         if sec.orig_offset is not None and sec.has_contents:
             end = max(end, sec.orig_offset + sec.orig_size)
@@ -69,17 +70,17 @@ def encode(elf: ElfFile) -> bytes:
                 changed = True
                 break
     if not changed:
-        shoff = elf.ehdr[12]
-        table = elf.tables.Shdr.pack(s.header for s in elf.sections)
-        changed = (elf.tables.Ehdr.pack_one(elf.ehdr) != buf[:EHDR_SIZE]
+        shoff = elf.ehdr[E_SHOFF]
+        table = elf.codecs.Shdr.pack(s.header for s in elf.sections)
+        changed = (elf.codecs.Ehdr.pack_one(elf.ehdr) != buf[:EHDR_SIZE]
                    or table != buf[shoff : shoff + len(table)])
     if not changed:  # byte for byte, headers included (even the numbering escapes)
         return bytes(buf)
     out = bytearray(buf[: elf_extent(elf)])
     shnum = len(elf.sections)
     ehdr = list(elf.ehdr)
-    if ehdr[12]:  # no stale headers behind a shorter table
-        start = ehdr[12]
+    if ehdr[E_SHOFF]:  # no stale headers behind a shorter table
+        start = ehdr[E_SHOFF]
         out[start : start + elf._orig_shnum * SHDR_SIZE] = bytes(elf._orig_shnum * SHDR_SIZE)
     appended: list[int] = []
     for i, (sec, content) in enumerate(zip(elf.sections, contents, strict=True)):
@@ -101,7 +102,7 @@ def encode(elf: ElfFile) -> bytes:
         out += bytes(offset - len(out))
         sec.sh_offset = offset
         out += contents[i]
-    shoff = ehdr[12] if ehdr[12] and shnum <= elf._orig_shnum else _align(len(out), 8)
+    shoff = ehdr[E_SHOFF] if ehdr[E_SHOFF] and shnum <= elf._orig_shnum else _align(len(out), 8)
     extended = shnum >= SHN.LORESERVE
     shstrndx = elf.shstrndx
     if shnum:
@@ -110,14 +111,14 @@ def encode(elf: ElfFile) -> bytes:
         null = elf.sections[0]
         null.sh_size = shnum if extended else 0
         null.sh_link = shstrndx if shstrndx >= SHN.LORESERVE else 0
-        table = elf.tables.Shdr.pack(s.header for s in elf.sections)
+        table = elf.codecs.Shdr.pack(s.header for s in elf.sections)
         if shoff + len(table) > len(out):
             out += bytes(shoff + len(table) - len(out))
         out[shoff : shoff + len(table)] = table
-    ehdr[12] = shoff if shnum else 0
-    ehdr[18] = 0 if extended else shnum
-    ehdr[19] = SHN.XINDEX if shstrndx >= SHN.LORESERVE else shstrndx
-    out[:EHDR_SIZE] = elf.tables.Ehdr.pack_one(ehdr)
+    ehdr[E_SHOFF] = shoff if shnum else 0
+    ehdr[E_SHNUM] = 0 if extended else shnum
+    ehdr[E_SHSTRNDX] = SHN.XINDEX if shstrndx >= SHN.LORESERVE else shstrndx
+    out[:EHDR_SIZE] = elf.codecs.Ehdr.pack_one(ehdr)
     return bytes(out)
 
 

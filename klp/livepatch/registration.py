@@ -113,17 +113,17 @@ class _Module:
                 if rel.type != abs64:
                     continue
                 shndx = table.section_of(rel.sym)
-                value = table.rows[rel.sym][4] + rel.addend if shndx is not None else rel.addend
+                value = table.value(rel.sym) + rel.addend if shndx is not None else rel.addend
                 places[rel.offset] = (rel.sym, -1 if shndx is None else shndx, value)
                 if table.name(rel.sym) == "__this_module":
                     self.this_module.append((target.index, rel.offset))
         #: (section, value) -> (symbol, size, type) of the named data and function symbols
         self.symbols: dict[Place, list[tuple[int, int, int]]] = defaultdict(list)
-        for i, row in enumerate(table.rows):
-            kind = row[1] & 0xF
+        for i in range(len(table)):
+            kind = table.type(i)
             shndx = table.section_of(i)
-            if kind in (STT.OBJECT, STT.FUNC) and shndx is not None and row[0]:
-                self.symbols[(shndx, row[4])].append((i, row[5], kind))
+            if kind in (STT.OBJECT, STT.FUNC) and shndx is not None and table.name(i):
+                self.symbols[(shndx, table.value(i))].append((i, table.size(i), kind))
 
     def pointer(self, place: Place) -> Pointer | None:
         return self.pointers.get(place[0], {}).get(place[1])
@@ -303,7 +303,7 @@ def _target_name(module: _Module, place: Place) -> str:
         return ""
     sym, shndx, value = found
     table = module.elf.symtab
-    if table.rows[sym][1] & 0xF != STT.SECTION or shndx < 0:
+    if table.type(sym) != STT.SECTION or shndx < 0:
         return table.name(sym)
     functions = [i for i, _, kind in module.symbols.get((shndx, value), ()) if kind == STT.FUNC]
     return table.name(functions[0]) if functions else module.describe((shndx, value))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from klp.elfcodec.constants import ET
 from klp.errors import InputError, KlpError
 from klp.symdb.format import (
     FORMATS,
@@ -61,7 +62,7 @@ def _scan(task: Task) -> Outcome:
     kind, path, label, system_map = task
     try:
         elf = open_object(path)
-        if kind == "vmlinux" and elf.e_type == 1:
+        if kind == "vmlinux" and elf.e_type == ET.REL:
             raise InputError(f"{path}: a relocatable object, not a vmlinux")
         obj = scan_object(elf, label, _exports)
         if obj is None:

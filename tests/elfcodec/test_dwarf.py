@@ -179,7 +179,7 @@ def test_leb128_longer_than_64_bits_is_unreadable() -> None:
 def _compressed(elf: ElfFile, name: str, claimed: int, payload: bytes) -> None:
     sec = elf.find_section(name)
     assert sec is not None
-    sec.data = elf.tables.Chdr.pack_one((1, 0, claimed, 1)) + payload
+    sec.data = elf.codecs.Chdr.pack_one((1, 0, claimed, 1)) + payload
     sec.sh_flags |= SHF.COMPRESSED
 
 

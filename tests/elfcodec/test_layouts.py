@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from klp.elfcodec.fast import derive, tables
+from klp.elfcodec.fast import RECORD_NAMES, codecs, derive
 from klp.elfcodec.layouts import layouts
+from tests.conftest import ROOT
 
-RECORDS = ("Ehdr", "Shdr", "Phdr", "Sym", "Rela", "Word", "KlpModuleReloc", "Chdr")
+RECORDS = RECORD_NAMES
 
 
 def _field_strategy(fmt_code: str) -> st.SearchStrategy[object]:
@@ -31,7 +32,7 @@ def _codes(fmt: str) -> list[str]:
 @pytest.mark.parametrize("record", RECORDS)
 def test_derived_matches_construct(record: str, little: bool) -> None:
     con = getattr(layouts(little), record)
-    table = getattr(tables(little), record)
+    table = getattr(codecs(little), record)
     assert table.size == con.sizeof()
     assert table.fields == tuple(sc.name for sc in con.subcons)
     strategy = st.tuples(*(_field_strategy(c) for c in _codes(table.struct.format)))
@@ -47,6 +48,31 @@ def test_derived_matches_construct(record: str, little: bool) -> None:
     agree()
 
 
+def test_generated_records_are_the_declarations() -> None:
+    """klp/elfcodec/records.py is what tools/gen_records.py makes of layouts.py now."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_records", ROOT / "tools" /
+                                                  "gen_records.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (ROOT / "klp/elfcodec/records.py").read_text() == generator.source(), \
+        "run python tools/gen_records.py"
+
+
+def test_reading_a_file_does_not_import_construct() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from klp.elfcodec.elffile import ElfFile; "
+            f"ElfFile.open({str(ROOT / 'testdata/x86_64/livepatch-fixture.ko')!r}).decode_all(); "
+            "print('construct' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_derive_refuses_variable_fields() -> None:
     from construct import GreedyBytes, Int32ul, Struct
 
@@ -55,5 +81,5 @@ def test_derive_refuses_variable_fields() -> None:
 
 
 def test_byte_order_is_in_the_format() -> None:
-    assert tables(True).Sym.struct.format.startswith("<")
-    assert tables(False).Rela.struct.format.startswith(">")
+    assert codecs(True).Sym.struct.format.startswith("<")
+    assert codecs(False).Rela.struct.format.startswith(">")
