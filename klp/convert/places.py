@@ -97,7 +97,7 @@ class SourceMap:
             spans: dict[int, _Spans] = defaultdict(list)
             mapping: dict[int, _Spans] = defaultdict(list)
             files: dict[int, SourceFile] = {}
-            for sym, file in zip(table, table.file_symbols(), strict=True):
+            for sym, file in zip(table, table.file_symbols(range(len(table))), strict=True):
                 if sym.type == STT.FILE:
                     files[sym.index] = SourceFile(sym.index, sym.name)
                     self._files.append(files[sym.index])

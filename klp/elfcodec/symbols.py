@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from klp.elfcodec.constants import SHN, STB, STT, STV, st_bind, st_type
@@ -98,18 +99,33 @@ class SymbolTable:
         """SHN_UNDEF: the module loader (or livepatch) must resolve it."""
         return self.rows[index][ST_SHNDX] == SHN.UNDEF
 
-    def file_symbols(self) -> list[int | None]:
-        """Per symbol, the STT_FILE symbol a local one follows (``ld -r`` and the
-        compiler put each file's locals after its STT_FILE symbol); None for globals
-        and for locals before any file symbol."""
-        found: list[int | None] = []
-        current = None
-        for index, row in enumerate(self.rows):
-            info = row[ST_INFO]
-            if st_type(info) == STT.FILE:
-                current = index
-            found.append(current if st_bind(info) == STB.LOCAL else None)
-        return found
+    def raw_names(self, indices: Iterable[int]) -> list[bytes]:
+        """The names of ``indices`` as bytes (the bulk path for scanners)."""
+        strtab = self.strtab.encode()  # with any names an edit appended
+        find = strtab.find
+        rows = self.rows
+        return [strtab[o : find(b"\0", o)] for o in [rows[i][ST_NAME] for i in indices]]
+
+    def file_symbols(self, indices: Iterable[int]) -> list[int | None]:
+        """For each of ``indices``, the STT_FILE symbol a local one follows (``ld -r``
+        and the compiler put each file's locals after its STT_FILE symbol); None for
+        globals and for locals before any file symbol."""
+        rows = self.rows
+        # st_type/st_bind inline, constants as plain local ints: this runs over every
+        # symbol of a vmlinux and of each module
+        info, file, local = ST_INFO, int(STT.FILE), int(STB.LOCAL)
+        files = [i for i, row in enumerate(rows) if row[info] & 0xF == file]
+        right = bisect.bisect_right
+        return [None if rows[i][info] >> 4 != local
+                or (f := right(files, i) - 1) < 0 else files[f] for i in indices]
+
+    def file_names(self, indices: Sequence[int]) -> list[bytes]:
+        """For each of ``indices``, the name of the file a local symbol belongs to (see
+        :meth:`file_symbols`); b"" for globals."""
+        files = self.file_symbols(indices)
+        known = sorted({f for f in files if f is not None})
+        names = dict(zip(known, self.raw_names(known), strict=True))
+        return [b"" if f is None else names[f] for f in files]
 
     def shndx(self, index: int) -> int:
         shndx = self.rows[index][ST_SHNDX]

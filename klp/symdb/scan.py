@@ -33,9 +33,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT
+from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_type
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, modinfo
+from klp.elfcodec.records import ST_INFO, ST_NAME, ST_SHNDX, ST_SIZE, ST_VALUE
+from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError, read_input
 from klp.symdb.model import SymbolRecord
 from klp.symvers import module_name
@@ -81,6 +83,9 @@ _NOBITS = int(SHT.NOBITS)
 _WEAK_OBJECT = int(STB.WEAK) << 4 | int(STT.OBJECT)
 #: One-byte strings by value, so a letter becomes bytes without a call.
 _BYTE = [bytes((i,)) for i in range(256)]
+#: st_info's binding and type by value: the bulk paths index these, no call per row.
+_BIND = [int(st_bind(i)) for i in range(256)]
+_TYPE = [int(st_type(i)) for i in range(256)]
 
 #: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
 #: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).
@@ -153,7 +158,7 @@ class ObjectSymbols:
                 name=_text(name), obj=self.name, pos=pos[i], count=count[i],
                 letter=_text(self.letters[i]),
                 type=_text(TYPE_NAMES[info & 15]) if info is not None else "?",
-                bind=_text(BIND_NAMES[info >> 4]) if info is not None else "?",
+                bind=_text(BIND_NAMES[st_bind(info)]) if info is not None else "?",
                 size=self.sizes[i] if self.sizes is not None else None,
                 section=_text(self.sections[i]),
                 value=self.values[i],
@@ -164,11 +169,6 @@ class ObjectSymbols:
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
-
-
-def _name_at(strtab: bytes, offset: int) -> bytes:
-    end = strtab.find(b"\0", offset)
-    return strtab[offset:end] if end >= 0 else strtab[offset:]
 
 
 # -- vmlinux ---------------------------------------------------------------------------
@@ -191,7 +191,7 @@ def _nm_section_letter(sec: Section) -> int:
 
 def _nm_letter(info: int, shndx: int, section_letters: list[int]) -> int:
     """nm's type letter for a symbol (bfd_decode_symclass), as a byte."""
-    stype, bind = info & 15, info >> 4
+    stype, bind = st_type(info), st_bind(info)
     if shndx == SHN.UNDEF:
         if bind == STB.WEAK:
             return ord("v") if stype == STT.OBJECT else ord("w")
@@ -239,7 +239,7 @@ def kernel_release(elf: ElfFile, names: list[bytes], rows: list[int]) -> tuple[s
     if not 0 < shndx < len(elf.sections):
         return "", ""
     sec = elf.sections[shndx]
-    start = table.rows[i][4] - sec.sh_addr
+    start = table.value(i) - sec.sh_addr
     if sec.is_nobits or not 0 <= start < sec.sh_size:
         return "", ""
     text = bytes(sec.raw()[start : start + 512]).split(b"\0", 1)[0]
@@ -251,39 +251,37 @@ def kernel_release(elf: ElfFile, names: list[bytes], rows: list[int]) -> tuple[s
 
 def scan_vmlinux(elf: ElfFile, label: str, exports: Exports = NO_EXPORTS) -> ObjectSymbols:
     """vmlinux's kallsyms symbols, in kallsyms (address) order."""
-    if elf.e_type not in (2, 3):
+    if elf.e_type not in (ET.EXEC, ET.DYN):
         raise ElfError(elf.path, "not a linked kernel image (ET_EXEC or ET_DYN); "
                        "pass modules with --modules or as paths")
     table = elf.symtab
     rows = table.rows
-    strtab = table.strtab.encode()  # with any names an edit appended
-    find = strtab.find
+    name_at, info_at, shndx_at = ST_NAME, ST_INFO, ST_SHNDX  # locals: per-symbol loops
     # Candidates: named, not section or file symbols (nm hides those), defined or a
     # weak undefined object (nm's "v", which neither mksysmap nor kallsyms drops).
+    hidden, types = (int(STT.SECTION), int(STT.FILE)), _TYPE
     cand = [i for i, r in enumerate(rows)
-            if (r[3] or r[1] == _WEAK_OBJECT) and r[0] and (r[1] & 15) not in (3, 4)]
+            if (r[shndx_at] or r[info_at] == _WEAK_OBJECT) and r[name_at]
+            and types[r[info_at]] not in hidden]
     if cand and cand[0] == 0:
         cand = cand[1:]
-    names = [strtab[o : find(b"\0", o)] for o in [rows[i][0] for i in cand]]
-    shndx = [rows[i][3] for i in cand]
+    names = table.raw_names(cand)
+    shndx = [rows[i][shndx_at] for i in cand]
     if SHN.XINDEX in shndx:
         shndx = [table.shndx(i) for i in cand]
     section_letters = [_nm_section_letter(s) for s in elf.sections]
-    kinds = list(zip([rows[i][1] for i in cand], shndx, strict=True))  # the letter's inputs
+    kinds = list(zip([rows[i][info_at] for i in cand], shndx, strict=True))  # letter inputs
     memo = {k: _nm_letter(k[0], k[1], section_letters) for k in set(kinds)}
     letters = [memo[k] for k in kinds]
     dropped = _DROPPED_LETTERS
     keep = [k for k, (n, c) in enumerate(zip(names, letters, strict=True))
-            if n and not (c in dropped and not (c == 65 and n in _KEPT_ABSOLUTE))
+            if n and not (c in dropped and not (c == ord("A") and n in _KEPT_ABSOLUTE))
             and not _ignored_vmlinux_name(n)]
-    # The nearest preceding STT_FILE of each local symbol.
-    file_rows = [i for i, r in enumerate(rows) if r[1] & 15 == STT.FILE]
-    file_names = [strtab[rows[i][0] : find(b"\0", rows[i][0])] for i in file_rows]
-    values = [rows[cand[k]][4] for k in keep]
+    values = [rows[cand[k]][ST_VALUE] for k in keep]
     order = _kallsyms_order(values, [names[k] for k in keep], [letters[k] for k in keep])
     keep = [keep[j] for j in order]
     kept_rows = [cand[k] for k in keep]
-    files = _files(rows, kept_rows, file_rows, file_names)
+    files = table.file_names(kept_rows)
     secnames = [s.name.encode("utf-8", "surrogateescape") for s in elf.sections]
     special: dict[int, bytes] = {SHN.ABS: b"*ABS*", SHN.COMMON: b"*COM*", 0: b"*UND*"}
     nsec = len(secnames)
@@ -294,24 +292,15 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: Exports = NO_EXPORTS) -> Obj
         meta={k: v for k, v in meta.items() if v},
         names=[names[k] for k in keep],
         letters=[_BYTE[letters[k]] for k in keep],
-        infos=[rows[i][1] for i in kept_rows],
-        sizes=[rows[i][5] for i in kept_rows],
+        infos=[rows[i][ST_INFO] for i in kept_rows],
+        sizes=[rows[i][ST_SIZE] for i in kept_rows],
         sections=[secnames[x] if 0 < x < nsec else special.get(x, b"*UND*")
                   for x in (shndx[k] for k in keep)],
-        values=[rows[i][4] for i in kept_rows],
+        values=[rows[i][ST_VALUE] for i in kept_rows],
         files=files,
     )
     obj.exported = _exported(obj.names, exports.all)
     return obj
-
-
-def _files(rows: Sequence[tuple[int, ...]], kept: list[int], file_rows: list[int],
-           file_names: list[bytes]) -> list[bytes]:
-    """The nearest preceding STT_FILE name of each kept local row ("" for globals)."""
-    right = bisect.bisect_right
-    return [b"" if rows[i][1] >> 4 else (file_names[f] if (f := right(file_rows, i) - 1) >= 0
-                                         else b"")
-            for i in kept]
 
 
 def _ignored_vmlinux_name(name: bytes) -> bool:
@@ -421,49 +410,52 @@ def core_sections(elf: ElfFile) -> tuple[list[bool], int]:
 def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
                 info: dict[str, str] | None = None) -> ObjectSymbols:
     """A module's core kallsyms symbols, in .symtab order."""
-    if elf.e_type != 1:
+    if elf.e_type != ET.REL:
         raise ElfError(elf.path, "not a module (ET_REL)")
     info = modinfo(elf) if info is None else info
     name = info.get("name") or module_name(label)
     table = elf.symtab
     rows = table.rows
-    strtab = table.strtab.encode()  # with any names an edit appended
-    find = strtab.find
     sections = elf.sections
     shnum = len(sections)
     core, pcpu = core_sections(elf)
+    # field positions as locals: the comprehensions below run per symbol
+    name_at, info_at, shndx_at = ST_NAME, ST_INFO, ST_SHNDX
     # kernel/module/kallsyms.c is_core_symbol, in .symtab order (row 0 is never one).
-    kept = [i for i, r in enumerate(rows) if 0 < r[3] < shnum and r[0] and core[r[3]]]
+    kept = [i for i, r in enumerate(rows)
+            if 0 < r[shndx_at] < shnum and r[name_at] and core[r[shndx_at]]]
     if kept and kept[0] == 0:
         kept = kept[1:]
     krows = [rows[i] for i in kept]
-    names = [strtab[o : find(b"\0", o)] for o in [r[0] for r in krows]]
+    names = table.raw_names(kept)
     # Named, defined symbols that are not core: only a late-loaded module counts them.
-    other = {strtab[r[0] : find(b"\0", r[0])] for r in rows
-             if r[3] and r[0] and (r[3] >= shnum or not core[r[3]])}
-    file_rows = [i for i, r in enumerate(rows) if r[1] & 15 == 4]  # STT_FILE
-    file_names = [strtab[rows[i][0] : find(b"\0", rows[i][0])] for i in file_rows]
-    files = _files(rows, kept, file_rows, file_names)
+    other = set(table.raw_names([
+        i for i, r in enumerate(rows)
+        if r[shndx_at] and r[name_at] and (r[shndx_at] >= shnum or not core[r[shndx_at]])]))
+    files = table.file_names(kept)
     secnames = [s.name.encode("utf-8", "surrogateescape") for s in sections]
     sec_letters = [_kernel_module_letter(s, s.index == pcpu) for s in sections]
     symvers = (exports or {}).get(name, NO_EXPORTS)
     exported = _exported(names, symvers.all)
     # kernel elf_type: weak symbols are v/w whatever their section.
-    letters = [(118 if r[1] & 15 == 1 else 119) if r[1] >> 4 == 2 else sec_letters[r[3]]
-               for r in krows]
+    weak_object, weak = ord("v"), ord("w")
+    binds, types, weak_bind, object_type = _BIND, _TYPE, int(STB.WEAK), int(STT.OBJECT)
+    letters = [(weak_object if types[r[info_at]] == object_type else weak)
+               if binds[r[info_at]] == weak_bind else sec_letters[r[shndx_at]] for r in krows]
     upper = _plain_exports(names, krows, secnames, symvers) if exported else set()
     if upper:  # /proc/kallsyms: upper case for the module's own EXPORT_SYMBOLs
         once = _unique(names, upper)
-        letters = [c - 32 if 97 <= c <= 122 and n in upper and (r[1] >> 4 or n in once) else c
+        letters = [c - 32 if 97 <= c <= 122 and n in upper
+                   and (_BIND[r[info_at]] or n in once) else c
                    for c, n, r in zip(letters, names, krows, strict=True)]
     obj = ObjectSymbols(
         name=name, label=label, kind="module", arch=elf.arch.name,
         meta={k: info[k] for k in ("vermagic", "srcversion") if info.get(k)},
         names=names, letters=[_BYTE[c] for c in letters],
-        infos=[r[1] for r in krows],
-        sizes=[r[5] for r in krows],
-        sections=[secnames[r[3]] for r in krows],
-        values=[r[4] for r in krows],
+        infos=[r[info_at] for r in krows],
+        sizes=[r[ST_SIZE] for r in krows],
+        sections=[secnames[r[shndx_at]] for r in krows],
+        values=[r[ST_VALUE] for r in krows],
         files=files, exported=exported,
     )
     bid = build_id(elf)
@@ -471,7 +463,7 @@ def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
         obj.meta["build-id"] = bid
     affected = other.intersection(names)
     if affected:
-        obj.late = _late_positions(table.rows, strtab, kept, affected)
+        obj.late = _late_positions(table, kept, affected)
     return obj
 
 
@@ -479,8 +471,8 @@ def _plain_exports(names: list[bytes], krows: Sequence[tuple[int, ...]], secname
                    symvers: Exports) -> set[bytes]:
     """Names /proc/kallsyms shows in upper case: kernel/module/kallsyms.c is_exported
     looks only at the module's EXPORT_SYMBOL table (``__ksymtab``), not the GPL one."""
-    ksymtab = {n[10:]: secnames[r[3]] for n, r in zip(names, krows, strict=True)
-               if n.startswith(KSYMTAB_PREFIX)}
+    ksymtab = {n[len(KSYMTAB_PREFIX):]: secnames[r[ST_SHNDX]]
+               for n, r in zip(names, krows, strict=True) if n.startswith(KSYMTAB_PREFIX)}
     if ksymtab:
         return {n for n, sec in ksymtab.items() if sec == b"__ksymtab"}
     return set(symvers.plain)
@@ -492,8 +484,8 @@ def _unique(names: list[bytes], wanted: set[bytes]) -> set[bytes]:
     return {n for n, c in counts.items() if c == 1}
 
 
-def _late_positions(rows: list[tuple[int, int, int, int, int, int]], strtab: bytes,
-                    kept: list[int], affected: set[bytes]) -> dict[int, tuple[int, int]]:
+def _late_positions(table: SymbolTable, kept: list[int],
+                    affected: set[bytes]) -> dict[int, tuple[int, int]]:
     """(position, count) over every defined symbol, for the kept rows named in ``affected``.
 
     kernel/module/kallsyms.c module_kallsyms_on_each_symbol skips only SHN_UNDEF, and
@@ -503,11 +495,9 @@ def _late_positions(rows: list[tuple[int, int, int, int, int, int]], strtab: byt
     seen: dict[bytes, int] = {}
     late: dict[int, int] = {}
     late_name: dict[int, bytes] = {}
-    for i in range(1, len(rows)):
-        st_name, _, _, shndx, _, _ = rows[i]
-        if not shndx or not st_name:
-            continue
-        name = _name_at(strtab, st_name)
+    rows = table.rows
+    defined = [i for i in range(1, len(rows)) if rows[i][ST_SHNDX] and rows[i][ST_NAME]]
+    for i, name in zip(defined, table.raw_names(defined), strict=True):
         if name in affected:
             seen[name] = seen.get(name, 0) + 1
             if i in where:
@@ -520,7 +510,7 @@ def scan_object(elf: ElfFile, label: str, exports: ExportMap | None = None
                 ) -> ObjectSymbols | None:
     """vmlinux or a module, by ELF type; None for a livepatch module (left out)."""
     exports = exports or {}
-    if elf.e_type in (2, 3):
+    if elf.e_type in (ET.EXEC, ET.DYN):
         return scan_vmlinux(elf, label, exports.get("vmlinux", NO_EXPORTS))
     info = modinfo(elf)
     if info.get("livepatch") == "Y":
