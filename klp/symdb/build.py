@@ -41,9 +41,19 @@ EXPECTED_MODULE = 130
 
 #: A scan task: (kind, path, label, System.map to check against or "").
 Task = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An object that was read but cannot go into the database: the build fails,
+    --keep-going or not (skipping it would leave a database that lies about it)."""
+
+    message: str
+
+
 #: What a task returns per object: the encoded object, None (a livepatch module,
-#: left out) or the error message.
-Outcome = EncodedObject | None | str
+#: left out), the error message of an unreadable object, or a refusal.
+Outcome = EncodedObject | None | str | Refused
 
 _exports: ExportMap = {}
 _format = "klp"
@@ -68,11 +78,14 @@ def _scan(task: Task) -> Outcome:
             return None
         if system_map:
             _check_against_system_map(obj.names, obj.values, system_map)
-        return encode_object(obj) if _format == "klp" else encode_object_upstream(obj)
     except KlpError as e:
         return str(e)
     except (ValueError, IndexError, OverflowError, struct.error) as e:  # malformed tables
         return f"{path}: malformed object ({type(e).__name__}: {e})"
+    try:
+        return encode_object(obj) if _format == "klp" else encode_object_upstream(obj)
+    except KlpError as e:
+        return Refused(str(e))
 
 
 def _scan_batch(tasks: list[Task]) -> list[Outcome]:
@@ -234,6 +247,8 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     outcomes = _outcomes(tasks, jobs, exports, fmt, tick)
     try:
         for task, outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, Refused):
+                raise InputError(outcome.message)
             if isinstance(outcome, str):
                 if not keep_going or task[0] == "vmlinux":  # no database without it
                     raise InputError(outcome)

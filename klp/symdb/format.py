@@ -166,13 +166,28 @@ def encode_object(obj: ObjectSymbols) -> EncodedObject:
 
 def encode_object_upstream(obj: ObjectSymbols) -> EncodedObject:
     """The upstream v0.1 lines of one object: bare names in position order, and a
-    ``__ksymtab_<name>`` line for each export that has none yet."""
+    ``__ksymtab_<name>`` line for each export that has none yet.
+
+    klp-convert reads the file with getline(): a line that starts with ``*`` names an
+    object, every other line is one name, verbatim but for its newline. So a name is
+    written as it is, and one with a newline or a leading ``*`` is refused: it would
+    read back as other names or as an object."""
     names = obj.names
     have = set(names)
     extra = sorted(b"__ksymtab_" + n for n in obj.exported if b"__ksymtab_" + n not in have)
-    chunk = b"".join([b"*%s\n" % obj.name.encode("utf-8", "surrogateescape"),
-                      *(n + b"\n" for n in names),
-                      *(n + b"\n" for n in extra)])
+    object_name = obj.name.encode("utf-8", "surrogateescape")
+    lines = [*names, *extra]
+    body = b"\n".join(lines)
+    if body.count(b"\n") != len(lines) - 1 or b"\n*" in body or body[:1] == b"*":
+        bad = next(n for n in lines if b"\n" in n or n[:1] == b"*")
+        raise InputError(f"{obj.name} ({obj.label}): the symbol {_text(bad)!r} cannot be "
+                         "written in the klp-convert-0.1 format, whose lines are bare names "
+                         "(a newline or a leading '*' would read back as other lines); "
+                         "use --format klp")
+    if b"\n" in object_name:
+        raise InputError(f"{obj.name!r} ({obj.label}): an object name with a newline cannot "
+                         "be written in the klp-convert-0.1 format; use --format klp")
+    chunk = b"*%s\n%s" % (object_name, body + b"\n" if lines else b"")
     return EncodedObject(
         name=obj.name, label=obj.label, kind=obj.kind, arch=obj.arch, meta=dict(obj.meta),
         chunk=chunk, keys=b"", symbols=len(names), repeated=obj.positions()[2], load_order=0)
@@ -562,10 +577,10 @@ class SymbolDB:
         found: dict[str, list[SymbolRecord]] = {}
         for name in dict.fromkeys(names):
             try:
-                raw = escape(name.encode("utf-8", "surrogateescape"))
+                raw = name.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:  # a lone surrogate that stands for no byte
                 continue
-            records = (self._lookup_indexed(raw) if self.format == "klp"
+            records = (self._lookup_indexed(escape(raw)) if self.format == "klp"
                        else self._lookup_upstream(raw))
             if records:
                 found[name] = records
@@ -666,20 +681,26 @@ class SymbolDB:
             raise self._damaged("a malformed symbol line", offset) from None
 
     def _upstream_lines(self, key: bytes) -> Iterator[int]:
-        """Offsets of the lines that are exactly ``key`` (a v0.1 file has no index)."""
+        """Offsets of the lines that are exactly ``key`` in some object (a v0.1 file has
+        no index; its last line may lack the newline)."""
         data = self.data
+        if b"\n" in key or key[:1] == b"*" or not self._starts:
+            return
         needle = b"\n" + key + b"\n"
-        pos = data.find(needle)
+        pos = data.find(needle, self._starts[0])
         while pos >= 0:
             yield pos + 1
             pos = data.find(needle, pos + 1)
+        last = data.rfind(b"\n") + 1
+        if last < len(data) and data[last:] == key and last > self._starts[0]:
+            yield last
 
     def _lookup_upstream(self, raw: bytes) -> list[SymbolRecord]:
         hits: dict[str, list[int]] = {}
         for offset in self._upstream_lines(raw):
             hits.setdefault(self._object_at(offset), []).append(offset)
         exported = {self._object_at(o) for o in self._upstream_lines(b"__ksymtab_" + raw)}
-        name = _text(unescape(raw))
+        name = _text(raw)
         return [
             SymbolRecord(name=name, obj=obj, pos=i, count=len(offsets), letter="?", type="?",
                          bind="?", size=None, section="", value=None, file="",
@@ -700,12 +721,12 @@ class SymbolDB:
 
     def all_names(self) -> set[str]:
         """Every symbol name (reads the whole file: for "did you mean" hints only)."""
-        region = bytes(self.data[self._base : self._index])
         if self.format == "klp":
-            raw = re.findall(rb"^([^\t\n*%#][^\t\n]*)\t", region, re.M)
-        else:
-            raw = [n for n in region.split(b"\n") if n and n[:1] != b"*"]
-        return {_text(unescape(n)) for n in raw}
+            region = bytes(self.data[self._base : self._index])
+            return {_text(unescape(n))
+                    for n in re.findall(rb"^(?![*%#])([^\t\n]*)\t", region, re.M)}
+        return {_text(n) for i in range(len(self._object_starts()))
+                for n in self._upstream_names(i)}
 
     def closest(self, name: str, limit: int) -> list[str]:
         """Names that look like ``name``, best first (difflib ratio >= 0.75)."""
@@ -724,15 +745,22 @@ class SymbolDB:
             if self.format == "klp":
                 yield from self._object_records(obj, start, end)
                 continue
-            block = bytes(self.data[start:end])
-            pos = block.find(b"\n") + 1
-            names = [ln for ln in block[pos:].split(b"\n") if ln]
+            names = self._upstream_names(i)
             total = Counter(names)
             seen: Counter[bytes] = Counter()
             for ln in names:
                 seen[ln] += 1
                 yield SymbolRecord(_text(ln), obj, seen[ln], total[ln], "?", "?", "?",
                                    None, "", None, "", False, seen[ln], total[ln])
+
+    def _upstream_names(self, i: int) -> list[bytes]:
+        """The name lines of object ``i`` in a v0.1 file."""
+        start, end = self._object_span(i)
+        block = bytes(self.data[start:end])
+        lines = block.split(b"\n")[1:]
+        if lines and not lines[-1]:  # the newline that ends the last line
+            lines.pop()
+        return lines
 
     def _object_records(self, obj: str, start: int, end: int) -> list[SymbolRecord]:
         """The symbol lines of one object (after its ``*`` and ``%`` lines)."""
