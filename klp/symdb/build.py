@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -242,6 +242,7 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
 
         asm.add(encode(read_system_map(src.system_map, exports.get("vmlinux", NO_EXPORTS))))
     names: dict[str, str] = {}
+    scanned: list[EncodedObject] = []
     gen = _progress(len(tasks), progress)
     tick = next(gen)
     outcomes = _outcomes(tasks, jobs, exports, fmt, tick)
@@ -253,11 +254,14 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
                 if not keep_going or task[0] == "vmlinux":  # no database without it
                     raise InputError(outcome)
                 result.skipped.append(outcome)
-            elif outcome is None:
+                continue
+            if outcome is None:
                 result.livepatches.append(task[2])
-            elif outcome.kind == "module" and outcome.name == "vmlinux":
+                continue
+            scanned.append(outcome)
+            if outcome.kind == "module" and outcome.name == "vmlinux":
                 raise InputError(f"{task[1]}: a module named vmlinux (the kernel refuses it)")
-            elif outcome.name in names:
+            if outcome.name in names:
                 result.warnings.append(f"two modules named {outcome.name}: kept "
                                        f"{names[outcome.name]}, left out {outcome.label}")
             else:
@@ -266,6 +270,7 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     finally:
         outcomes.close()
         gen.close()
+    _check_one_architecture(scanned)
     _check_releases(asm.objects, result.warnings)
     source = "system-map" if src.system_map and src.vmlinux is None else (
         "vmlinux" if any(o.kind == "vmlinux" for o in asm.objects) else "none")
@@ -276,6 +281,27 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     result.load_order = sum(o.load_order for o in asm.objects)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _check_one_architecture(objects: list[EncodedObject]) -> None:
+    """Every object must be of one machine: vmlinux's, or (a System.map says nothing
+    of it) the one most modules have. The codec reads only ELF64 in each machine's
+    own byte order (klp.elfcodec.arch), so the machine decides class and byte order
+    too. --keep-going does not apply: such an object is not unreadable, it is of
+    another kernel."""
+    known = [o for o in objects if o.arch]
+    if not known:
+        return
+    vmlinux = next((o for o in known if o.kind == "vmlinux"), None)
+    if vmlinux is not None:
+        arch, rest = vmlinux.arch, "vmlinux is"
+    else:  # most_common keeps the first of equals
+        arch, rest = Counter(o.arch for o in known).most_common(1)[0][0], "the other objects are"
+    wrong = [o for o in known if o.arch != arch]
+    if wrong:
+        more = f" ({len(wrong)} objects are not {arch})" if len(wrong) > 1 else ""
+        raise InputError(f"{wrong[0].name} ({wrong[0].label}) is {wrong[0].arch}, {rest} "
+                         f"{arch}: a symbol database describes one kernel{more}")
 
 
 def _check_releases(objects: list[EncodedObject], warnings: list[str]) -> None:
