@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: C0 and C1 controls, DEL, and the surrogates that stand for bytes that are not UTF-8
 #: (klp decodes names with surrogateescape, so any byte string round-trips).
@@ -36,6 +39,19 @@ def markup(text: str) -> str:
     return escape(shown(text))
 
 
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """``1 object``, ``2 objects``: the count and the noun that agrees with it."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def stderr_console() -> Console:
+    """A console for messages on stderr: no highlighting, and no emoji codes (both
+    would change what a name shows as); long lines stay whole."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+
+
 def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -56,13 +72,13 @@ def print_table(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(emoji=False)
     if not console.is_terminal:
-        console = Console(width=200)
+        console = Console(width=200, emoji=False)
     cols = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=markup(title), show_lines=False, header_style="bold")
     for col in cols:
-        table.add_column(col, overflow="fold")
+        table.add_column(markup(col), overflow="fold")
     for row in rows:
         table.add_row(*(_cell(c, row.get(c, ""), hex_columns) for c in cols))
     console.print(table)

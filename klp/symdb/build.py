@@ -106,7 +106,7 @@ def _check_against_system_map(names: list[bytes], values: list[int], path: str) 
         theirs[n].append(v)
     wrong = sorted(n for n in theirs.keys() & ours.keys() if theirs[n] != ours[n])
     if wrong:
-        shown = ", ".join(w.decode(errors="replace") for w in wrong[:5])
+        shown = ", ".join(w.decode("utf-8", "surrogateescape") for w in wrong[:5])
         raise InputError(f"{path}: disagrees with the vmlinux on {len(wrong)} names "
                          f"({shown}); are both from the same build?")
 

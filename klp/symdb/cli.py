@@ -47,10 +47,9 @@ def build(
     ] = "klp",
 ) -> None:
     """Scan a kernel into symbols.klp, with positions as the running kernel counts them."""
-    from rich.console import Console
-
     from klp.elfcodec.writer import write_bytes_atomic
     from klp.errors import InputError
+    from klp.render import markup, plural, stderr_console
     from klp.symdb.build import build as run_build
     from klp.symdb.build import default_jobs
     from klp.symdb.format import FORMATS
@@ -67,24 +66,25 @@ def build(
     src = find_sources(kernel_tree=opt(kernel_tree), vmlinux=opt(vmlinux),
                        system_map=opt(system_map), modules_dir=opt(modules),
                        symvers=opt(symvers), paths=[str(p) for p in paths or []])
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     result = run_build(src, jobs=jobs or default_jobs(), keep_going=keep_going, fmt=fmt,
                        progress=err.is_terminal)
     write_bytes_atomic(str(output), result.data)
     for skipped in result.skipped:
-        err.print(f"[yellow]skipped[/] {skipped}")
+        err.print(f"[yellow]skipped[/] {markup(skipped)}")
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {markup(warning)}")
     extra = ""
     if result.load_order:
-        extra += f", {result.load_order:,} module symbols with a load-order-dependent position"
+        extra += (f", {plural(result.load_order, 'module symbol')} with a "
+                  "load-order-dependent position")
     if result.livepatches:
-        extra += f", {len(result.livepatches)} livepatch modules left out"
+        extra += f", {plural(len(result.livepatches), 'livepatch module')} left out"
     if result.skipped:
-        extra += f", {len(result.skipped)} objects skipped"
-    err.print(f"{output}: {result.objects:,} objects, {result.symbols:,} symbols, "
-              f"{result.repeated:,} ambiguous names (repeated within an object){extra}, "
-              f"{result.seconds:.2f} s")
+        extra += f", {plural(len(result.skipped), 'object')} skipped"
+    err.print(f"{markup(str(output))}: {plural(result.objects, 'object')}, "
+              f"{plural(result.symbols, 'symbol')}, {plural(result.repeated, 'ambiguous name')} "
+              f"(repeated within an object){extra}, {result.seconds:.2f} s")
 
 
 def _query_args(ctx: typer.Context) -> tuple[list[str], str]:

@@ -195,7 +195,7 @@ def test_livepatch_modules_are_left_out(tmp_path: pathlib.Path) -> None:
     db = tmp_path / "s.klp"
     proc = klp("symdb", "build", "--vmlinux", str(t / "vmlinux"),
                str(t / "livepatch-fixture.ko"), "-o", str(db))
-    assert "1 livepatch modules left out" in proc.stderr
+    assert "1 livepatch module left out" in proc.stderr
     assert SymbolDB(str(db)).objects() == ["vmlinux"]
 
 
