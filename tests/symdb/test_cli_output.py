@@ -4,6 +4,7 @@ text, never rich markup or terminal controls, and print on a strict UTF-8 stream
 from __future__ import annotations
 
 import pathlib
+import re
 import shutil
 
 import pytest
@@ -70,3 +71,11 @@ def test_summary_counts_in_words(tmp_path: pathlib.Path) -> None:
     assert ": 1 object, 15 symbols, 2 ambiguous names (repeated within an object), " \
            "1 module symbol with a load-order-dependent position, 1 livepatch module left " \
            "out, 1 object skipped, " in summary, summary
+
+
+def test_query_help_shows_its_arguments() -> None:
+    """query parsed its own arguments, and --help showed neither --symdb nor NAME."""
+    text = klp("symdb", "query", "--help", env={"COLUMNS": "200"}).stdout
+    assert re.search(r"--symdb\s+-d\s+FILE\s+The symbol database\.", text), text
+    assert re.search(r"NAME\.\.\.\s+<str>\s+Symbol names", text), text
+    assert "Missing argument 'NAME...'" in klp("symdb", "query", check=2).stderr

@@ -354,7 +354,7 @@ def test_query_json_and_table(tmp_path: pathlib.Path) -> None:
     assert table.count("fixture_count") == 3 and "head.c" in table
     missing = klp("symdb", "query", "--symdb", str(db), "fixture_stat", check=1)
     assert "did you mean fixture_state" in missing.stderr
-    assert "no such option" in klp("symdb", "query", "--symbd", str(db), "x", check=2).stderr
+    assert "No such option" in klp("symdb", "query", "--symbd", str(db), "x", check=2).stderr
     assert "not a symbols.klp" in klp("symdb", "query", "--symdb",
                                       str(TESTDATA / "x86_64" / "System.map"), "x",
                                       check=3).stderr
