@@ -44,6 +44,8 @@ _FIELDS = 12  #: fields of a symbol line
 _ESCAPES = {b"\\": b"\\\\", b"\t": b"\\t", b"\n": b"\\n", b"\r": b"\\r"}
 _UNESCAPES = {b"\\": b"\\", b"t": b"\t", b"n": b"\n", b"r": b"\r"}
 _MARKERS = (b"*", b"%", b"#", b"\\")
+#: First bytes of the lines that are not symbol lines (an escaped name never has them).
+_LINE_MARKERS = (b"*", b"%", b"#")
 
 
 def _needs_escape(joined: bytes) -> bool:
@@ -58,7 +60,7 @@ def escape(raw: bytes) -> bytes:
     or ``#`` (which would read as a marker) gets a backslash."""
     if _needs_escape(raw):
         raw = re.sub(rb"[\t\n\r\\]", lambda m: _ESCAPES[m.group()], raw)
-        if raw[:1] in (b"*", b"%", b"#"):
+        if raw[:1] in _LINE_MARKERS:
             raw = b"\\" + raw
     return raw
 
@@ -606,44 +608,44 @@ class SymbolDB:
                                 "of its hashes", at)
         return lo, keys[lo - first : hi - first]
 
-    def _indexed_line(self, e: int, key: int) -> tuple[int, bytes]:
-        """The symbol line an index entry points at: it must be a whole symbol line
-        inside the objects, and its name must have the entry's CRC."""
-        data = self.data
-        offset = (key & _OFFSET_MASK) + self._base
-        end = data.find(b"\n", offset, self._index) if self._base < offset < self._index else -1
-        line = bytes(data[offset:end]) if end >= 0 else b""
-        name_end = line.find(b"\t")
-        if (data[offset - 1 : offset] != b"\n" or line[:1] in (b"*", b"%", b"#")
-                or name_end < 0 or zlib.crc32(line[:name_end]) >> 8 != key >> _OFFSET_BITS):
-            raise self._damaged(f"index entry {e} points at offset {offset}, which is not a "
-                                "symbol line of a name with its hash",
-                                self._entries_at + e * _ENTRY)
-        return offset, line
-
     def _lookup_indexed(self, raw: bytes) -> list[SymbolRecord]:
+        """The records of one (escaped) name. Every entry of its bucket is checked, not
+        only those with the name's hash: an entry whose hash bits were damaged would
+        otherwise hide its line, and with it maybe the only definition of a name in an
+        object. Each must point at the start of a symbol line whose name has the
+        entry's hash, and at a line no other entry of the bucket points at."""
+        data, base, index = self.data, self._base, self._index
         crc = zlib.crc32(raw)
         lo, keys = self._bucket_keys(crc >> (32 - self._bits))
         want = crc >> 8
         key_prefix = raw + b"\t"
         found: list[tuple[int, SymbolRecord]] = []
+        seen: set[int] = set()
         for e, key in enumerate(keys, lo):
-            if key >> _OFFSET_BITS == want:
-                offset, line = self._indexed_line(e, key)
-                if line.startswith(key_prefix):  # else another name with the same hash
-                    found.append((offset, self._parse(line, self._object_at(offset), offset)))
+            offset = (key & _OFFSET_MASK) + base
+            end = data.find(b"\n", offset, index) if base < offset < index else -1
+            line = data[offset:end] if end >= 0 else b""
+            tab = line.find(b"\t")
+            if (tab < 0 or data[offset - 1 : offset] != b"\n" or line[:1] in _LINE_MARKERS
+                    or zlib.crc32(line[:tab]) >> 8 != key >> _OFFSET_BITS or offset in seen):
+                raise self._damaged(f"index entry {e} points at offset {offset}, which is not "
+                                    "a symbol line of a name with its hash, or is another "
+                                    "entry's line", self._entries_at + e * _ENTRY)
+            seen.add(offset)
+            if key >> _OFFSET_BITS == want and line.startswith(key_prefix):
+                found.append((offset, self._parse(line, self._object_at(offset), offset)))
         self._check_complete(found)
         return [record for _, record in found]
 
     def _check_complete(self, found: list[tuple[int, SymbolRecord]]) -> None:
-        """The records of one name, in index order, must be in file order and give each
-        object the positions 1..count exactly (kallsyms counts every same-named symbol
-        of an object, so a missing or repeated one would shift every position), with
-        late positions rising within one late count."""
+        """The records of one name must be in file order (the index files a name's
+        entries so) and give each object the positions 1..count exactly (kallsyms
+        counts every same-named symbol of an object, so a missing or repeated one would
+        shift every position), with late positions rising within one late count."""
         by_object: dict[str, list[tuple[int, SymbolRecord]]] = {}
         previous = -1
         for offset, record in found:
-            if offset <= previous:
+            if offset < previous:
                 raise self._damaged(f"the index lists {record.name} out of file order", offset)
             previous = offset
             by_object.setdefault(record.obj, []).append((offset, record))
@@ -771,7 +773,7 @@ class SymbolDB:
         by_name: dict[bytes, list[tuple[int, SymbolRecord]]] = {}
         records = []
         for line in block[pos:-1].split(b"\n") if pos < len(block) else []:
-            if line[:1] in (b"*", b"%", b"#"):
+            if line[:1] in _LINE_MARKERS:
                 raise self._damaged("a marker line among the symbol lines", start + pos)
             record = self._parse(line, obj, start + pos)
             by_name.setdefault(line[: line.find(b"\t")], []).append((start + pos, record))

@@ -192,11 +192,22 @@ def test_entry_pointing_at_another_name(small: Layout, tmp_path: pathlib.Path) -
         SymbolDB(str(tmp_path / "d.klp")).lookup(["shared"])
 
 
-def test_entry_with_a_damaged_hash(small: Layout, tmp_path: pathlib.Path) -> None:
-    """An entry that no longer matches the name: the other record alone is not an answer."""
-    e = small.entries_of(b"shared")[2]
+@pytest.mark.parametrize("name", [b"shared", b"once"])
+def test_entry_with_a_damaged_hash(name: bytes, small: Layout, tmp_path: pathlib.Path) -> None:
+    """An entry that no longer has its name's hash hid its line: ``shared`` kept its
+    other record in m0 (1 of count 2), ``once`` vanished from m3."""
+    e = small.entries_of(name)[0]
     small.set_entry(e, small.entry(e) ^ 1 << 40)  # a low CRC bit: same bucket
-    with damaged(small.save(tmp_path / "d.klp"), small.line_of(b"shared", 3)):
+    with damaged(small.save(tmp_path / "d.klp"), small.entry_at(e)):
+        SymbolDB(str(tmp_path / "d.klp")).lookup([name.decode()])
+
+
+def test_records_out_of_order(small: Layout, tmp_path: pathlib.Path) -> None:
+    first, second = small.entries_of(b"shared")[1:3]  # m0's position 2, m1's position 1
+    key_first, key_second = small.entry(first), small.entry(second)
+    small.set_entry(first, key_second)
+    small.set_entry(second, key_first)
+    with damaged(small.save(tmp_path / "d.klp")):
         SymbolDB(str(tmp_path / "d.klp")).lookup(["shared"])
 
 
