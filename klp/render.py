@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-#: C0 and C1 controls, DEL, and the surrogates that stand for bytes that are not UTF-8
-#: (klp decodes names with surrogateescape, so any byte string round-trips).
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+#: C0 and C1 controls, DEL, and surrogates: those that stand for bytes that are not
+#: UTF-8 (klp decodes names with surrogateescape, so any byte string round-trips), and
+#: the others, which no stream can encode (a str made in Python may hold them).
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def _escaped(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
-    if code >= 0xDC80:
+    if 0xDC80 <= code <= 0xDCFF:
         return f"\\x{code - 0xDC00:02x}"
+    if code >= 0xD800:
+        return f"\\u{code:04x}"
     return _NAMED.get(char) or f"\\x{code:02x}"
 
 
