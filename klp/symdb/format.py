@@ -24,7 +24,7 @@ from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
 from klp.errors import InputError
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import KSYMTAB_PREFIX, SymbolRecord
 
 if TYPE_CHECKING:
     from klp.symdb.scan import ObjectSymbols
@@ -176,7 +176,7 @@ def encode_object_upstream(obj: ObjectSymbols) -> EncodedObject:
     read back as other names or as an object."""
     names = obj.names
     have = set(names)
-    extra = sorted(b"__ksymtab_" + n for n in obj.exported if b"__ksymtab_" + n not in have)
+    extra = sorted(KSYMTAB_PREFIX + n for n in obj.exported if KSYMTAB_PREFIX + n not in have)
     object_name = obj.name.encode("utf-8", "surrogateescape")
     lines = [*names, *extra]
     body = b"\n".join(lines)
@@ -476,6 +476,15 @@ class SymbolDB:
         if first_line_end >= 0 and data[first_line_end + 1 : body].strip():
             raise self._damaged("a symbol line before the first *object line",
                                 first_line_end + 1)
+        # The kernel loads one module of a name. Two blocks of one name (the upstream
+        # recipe's *$(basename) can make them) would count positions over both.
+        seen: dict[str, int] = {}
+        for i, start in enumerate(starts):
+            name = self._object_name(i)
+            if name in seen:
+                raise self._damaged(f"a second *{name} line (the first is at offset "
+                                    f"{seen[name]})", start)
+            seen[name] = start
 
     # -- objects ---------------------------------------------------------------------
 
@@ -701,7 +710,7 @@ class SymbolDB:
         hits: dict[str, list[int]] = {}
         for offset in self._upstream_lines(raw):
             hits.setdefault(self._object_at(offset), []).append(offset)
-        exported = {self._object_at(o) for o in self._upstream_lines(b"__ksymtab_" + raw)}
+        exported = {self._object_at(o) for o in self._upstream_lines(KSYMTAB_PREFIX + raw)}
         name = _text(raw)
         return [
             SymbolRecord(name=name, obj=obj, pos=i, count=len(offsets), letter="?", type="?",
@@ -753,7 +762,8 @@ class SymbolDB:
             for ln in names:
                 seen[ln] += 1
                 yield SymbolRecord(_text(ln), obj, seen[ln], total[ln], "?", "?", "?",
-                                   None, "", None, "", False, seen[ln], total[ln])
+                                   None, "", None, "", KSYMTAB_PREFIX + ln in total,
+                                   seen[ln], total[ln])
 
     def _upstream_names(self, i: int) -> list[bytes]:
         """The name lines of object ``i`` in a v0.1 file."""

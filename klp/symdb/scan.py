@@ -37,7 +37,7 @@ from typing import Literal
 from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.errors import ElfError, InputError, read_input
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import KSYMTAB_PREFIX, SymbolRecord
 from klp.symvers import module_name
 
 TYPE_NAMES: tuple[bytes, ...] = (
@@ -85,9 +85,6 @@ _BYTE = [bytes((i,)) for i in range(256)]
 #: One ``key=value`` string of ``.modinfo`` (NUL-separated, padded with NULs).
 _MODINFO_ITEM = re.compile(rb"([^\0=]+)=([^\0]*)")
 
-#: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
-#: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).
-KSYMTAB_PREFIX = b"__ksymtab_"
 
 
 @dataclass(frozen=True, slots=True)

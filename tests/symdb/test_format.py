@@ -147,9 +147,14 @@ def test_upstream_reader(tmp_path: pathlib.Path) -> None:
         ("vmlinux", 1, 2), ("vmlinux", 2, 2), ("mod_a", 1, 1)]
     assert db.exported("bar") and not db.exported("foo") and "baz" not in found
     assert [(r.name, r.pos) for r in db][:3] == [("foo", 1), ("bar", 1), ("foo", 2)]
+    assert [r.exported for r in db if r.name == "bar"] == [True]  # as lookups say
     assert db.closest("fooo", 3) == ["foo"]
     path.write_text("klp-convert-symbol-data.0.1\nfoo\n*vmlinux\n")
     with pytest.raises(InputError, match="before the first"):
+        SymbolDB(str(path))
+    path.write_text("klp-convert-symbol-data.0.1\n*vmlinux\nfoo\n*mod\nfoo\n*vmlinux\nfoo\n")
+    with pytest.raises(InputError, match=r"a second \*vmlinux line \(the first is at offset 28\)"
+                                         r" at offset 50"):
         SymbolDB(str(path))
 
 
