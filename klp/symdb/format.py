@@ -106,8 +106,8 @@ class EncodedObject:
 
 def _meta_lines(meta: dict[str, str], first: tuple[str, ...] = ()) -> list[bytes]:
     keys = [k for k in first if k in meta] + sorted(k for k in meta if k not in first)
-    return [b"%%%s\t%s\n" % (escape(k.encode()), escape(meta[k].encode("utf-8",
-                                                                        "surrogateescape")))
+    return [b"%%%s\t%s\n" % (escape(k.encode("utf-8", "surrogateescape")),
+                             escape(meta[k].encode("utf-8", "surrogateescape")))
             for k in keys]
 
 

@@ -232,3 +232,10 @@ def test_upstream_reader_takes_lines_verbatim(tmp_path: pathlib.Path) -> None:
                                              ("", "vmlinux"), ("last", "mod\\a")]
     assert set(db.lookup(["x\\ty", "cr\r", "last", "", "x\ty"])) == {"x\\ty", "cr\r", "last",
                                                                       ""}
+
+
+def test_header_keys_round_trip(tmp_path: pathlib.Path) -> None:
+    """Keys are bytes like values (the fuzz target's re-indexing wrote one back)."""
+    path = tmp_path / "k.klp"
+    path.write_bytes(assemble({"k\udcff\t[x]": "v\udcfe"}, []))
+    assert SymbolDB(str(path)).meta == {"k\udcff\t[x]": "v\udcfe"}
