@@ -334,8 +334,9 @@ def _hex(raw: bytes) -> int | None:
 
 
 def _decimal(raw: bytes) -> int:
-    """A decimal field; ValueError for anything but ASCII digits (int() takes more)."""
-    if not raw.isdigit():
+    """A decimal field of a symbol line: ASCII digits (int() takes more) of a 64-bit
+    number (st_size is one, and positions are fewer); else ValueError."""
+    if not raw.isdigit() or len(raw) > 20 or int(raw) >> 64:
         raise ValueError(raw)
     return int(raw)
 
@@ -678,7 +679,7 @@ class SymbolDB:
         try:
             pos, count = _decimal(f[1]), _decimal(f[2])
             late = [_decimal(n) for n in f[11].split(b"/")] if f[11] != b"-" else [pos, count]
-            value = None if f[8] == b"?" else _hex(f[8])
+            value = None if f[8] == b"?" or len(f[8]) > 16 else _hex(f[8])  # 64-bit
             if (len(late) != 2 or not 1 <= pos <= count or not 1 <= late[0] <= late[1]
                     or f[10] not in (b"E", b"-") or (value is None and f[8] != b"?")):
                 raise ValueError(line)

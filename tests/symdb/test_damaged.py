@@ -255,3 +255,14 @@ def test_query_and_convert_refuse_a_damaged_index(tmp_path: pathlib.Path) -> Non
     proc = klp("convert", str(tmp_path / "amb.ko"), "--dry-run", "--symdb", bad, "--symvers",
                str(t / "Module.symvers"), check=3)
     assert "damaged symbols.klp" in proc.stderr and "KLP_SYMPOS" not in proc.stderr
+
+
+@pytest.mark.parametrize(("field", "bits"), [("values", 64), ("sizes", 64), ("values", 16000)])
+def test_numbers_wider_than_64_bits(field: str, bits: int, tmp_path: pathlib.Path) -> None:
+    """st_value and st_size are 64-bit: a wider number is damage (16,000 bits of hex
+    went into the record, and query --json failed to print it as decimal)."""
+    module = obj("m", [b"x"])
+    setattr(module, field, [1 << bits])
+    db = write(tmp_path, [module])
+    with damaged(db.path):
+        db.lookup(["x"])
