@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: C0 and C1 controls, DEL, and the surrogates that stand for bytes that are not UTF-8
-#: (klp decodes names with surrogateescape, so any byte string round-trips).
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: C0 and C1 controls, DEL, and surrogates: those that stand for bytes that are not
+#: UTF-8 (klp decodes names with surrogateescape, so any byte string round-trips), and
+#: the others, which no stream can encode (a str made in Python may hold them).
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def _escaped(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
-    if code >= 0xDC80:
+    if 0xDC80 <= code <= 0xDCFF:
         return f"\\x{code - 0xDC00:02x}"
+    if code >= 0xD800:
+        return f"\\u{code:04x}"
     return _NAMED.get(char) or f"\\x{code:02x}"
 
 
@@ -36,6 +42,11 @@ def markup(text: str) -> str:
     return escape(shown(text))
 
 
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """``1 object``, ``2 objects``: the count and the noun that agrees with it."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -46,18 +57,20 @@ def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
     return markup(str(value))
 
 
-def console(*, stderr: bool = False, width: int = 160) -> Any:
-    """A rich Console for stdout or stderr. When the stream is not a terminal, lines
-    are ``width`` wide (or ``$COLUMNS``), so piped output is stable and wide."""
+def console(*, stderr: bool = False, width: int = 160, soft_wrap: bool = False) -> Console:
+    """A rich Console for stdout or stderr, with no highlighting and no emoji codes
+    (both would change what a name shows as). When the stream is not a terminal,
+    lines are ``width`` wide (or ``$COLUMNS``), so piped output is stable and wide;
+    ``soft_wrap`` keeps long message lines whole."""
     import os
 
     from rich.console import Console
 
-    made = Console(stderr=stderr, highlight=False)
+    made = Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=soft_wrap)
     if made.is_terminal:
         return made
     columns = os.environ.get("COLUMNS", "")
-    return Console(stderr=stderr, highlight=False,
+    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=soft_wrap,
                    width=int(columns) if columns.isdigit() and int(columns) else width)
 
 
@@ -89,7 +102,7 @@ def table_or_cards(out: Any, title: str | None, columns: Sequence[str],
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(markup(col), overflow="fold")
     for row in cells:
         table.add_row(*row)
     natural = Measurement.get(out, out.options.update_width(1 << 16), table).maximum

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -42,9 +42,19 @@ EXPECTED_MODULE = 130
 
 #: A scan task: (kind, path, label, System.map to check against or "").
 Task = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An object that was read but cannot go into the database: the build fails,
+    --keep-going or not (skipping it would leave a database that lies about it)."""
+
+    message: str
+
+
 #: What a task returns per object: the encoded object, None (a livepatch module,
-#: left out) or the error message.
-Outcome = EncodedObject | None | str
+#: left out), the error message of an unreadable object, or a refusal.
+Outcome = EncodedObject | None | str | Refused
 
 _exports: ExportMap = {}
 _format = "klp"
@@ -69,11 +79,14 @@ def _scan(task: Task) -> Outcome:
             return None
         if system_map:
             _check_against_system_map(obj.names, obj.values, system_map)
-        return encode_object(obj) if _format == "klp" else encode_object_upstream(obj)
     except KlpError as e:
         return str(e)
     except (ValueError, IndexError, OverflowError, struct.error) as e:  # malformed tables
         return f"{path}: malformed object ({type(e).__name__}: {e})"
+    try:
+        return encode_object(obj) if _format == "klp" else encode_object_upstream(obj)
+    except KlpError as e:
+        return Refused(str(e))
 
 
 def _scan_batch(tasks: list[Task]) -> list[Outcome]:
@@ -94,7 +107,7 @@ def _check_against_system_map(names: list[bytes], values: list[int], path: str) 
         theirs[n].append(v)
     wrong = sorted(n for n in theirs.keys() & ours.keys() if theirs[n] != ours[n])
     if wrong:
-        shown = ", ".join(w.decode(errors="replace") for w in wrong[:5])
+        shown = ", ".join(w.decode("utf-8", "surrogateescape") for w in wrong[:5])
         raise InputError(f"{path}: disagrees with the vmlinux on {len(wrong)} names "
                          f"({shown}); are both from the same build?")
 
@@ -191,12 +204,13 @@ def _progress(total: int, enabled: bool) -> Generator[Callable[[int], None], Non
     if not enabled or total < 2:
         yield lambda n: None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from klp.render import console
 
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), auto_refresh=False,
-                  console=Console(stderr=True), transient=True) as bar:
+                  console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("scanning", total=total)
 
         def tick(n: int) -> None:
@@ -230,20 +244,26 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
 
         asm.add(encode(read_system_map(src.system_map, exports.get("vmlinux", NO_EXPORTS))))
     names: dict[str, str] = {}
+    scanned: list[EncodedObject] = []
     gen = _progress(len(tasks), progress)
     tick = next(gen)
     outcomes = _outcomes(tasks, jobs, exports, fmt, tick)
     try:
         for task, outcome in zip(tasks, outcomes, strict=True):
+            if isinstance(outcome, Refused):
+                raise InputError(outcome.message)
             if isinstance(outcome, str):
                 if not keep_going or task[0] == "vmlinux":  # no database without it
                     raise InputError(outcome)
                 result.skipped.append(outcome)
-            elif outcome is None:
+                continue
+            if outcome is None:
                 result.livepatches.append(task[2])
-            elif outcome.kind == "module" and outcome.name == "vmlinux":
+                continue
+            scanned.append(outcome)
+            if outcome.kind == "module" and outcome.name == "vmlinux":
                 raise InputError(f"{task[1]}: a module named vmlinux (the kernel refuses it)")
-            elif outcome.name in names:
+            if outcome.name in names:
                 result.warnings.append(f"two modules named {outcome.name}: kept "
                                        f"{names[outcome.name]}, left out {outcome.label}")
             else:
@@ -252,6 +272,7 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     finally:
         outcomes.close()
         gen.close()
+    _check_one_architecture(scanned)
     _check_releases(asm.objects, result.warnings)
     source = "system-map" if src.system_map and src.vmlinux is None else (
         "vmlinux" if any(o.kind == "vmlinux" for o in asm.objects) else "none")
@@ -262,6 +283,27 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     result.load_order = sum(o.load_order for o in asm.objects)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _check_one_architecture(objects: list[EncodedObject]) -> None:
+    """Every object must be of one machine: vmlinux's, or (a System.map says nothing
+    of it) the one most modules have. The codec reads only ELF64 in each machine's
+    own byte order (klp.elfcodec.arch), so the machine decides class and byte order
+    too. --keep-going does not apply: such an object is not unreadable, it is of
+    another kernel."""
+    known = [o for o in objects if o.arch]
+    if not known:
+        return
+    vmlinux = next((o for o in known if o.kind == "vmlinux"), None)
+    if vmlinux is not None:
+        arch, rest = vmlinux.arch, "vmlinux is"
+    else:  # most_common keeps the first of equals
+        arch, rest = Counter(o.arch for o in known).most_common(1)[0][0], "the other objects are"
+    wrong = [o for o in known if o.arch != arch]
+    if wrong:
+        more = f" ({len(wrong)} objects are not {arch})" if len(wrong) > 1 else ""
+        raise InputError(f"{wrong[0].name} ({wrong[0].label}) is {wrong[0].arch}, {rest} "
+                         f"{arch}: a symbol database describes one kernel{more}")
 
 
 def _check_releases(objects: list[EncodedObject], warnings: list[str]) -> None:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import bisect
 import mmap
+import operator
 import re
 import sys
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
 from klp.errors import InputError
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import KSYMTAB_PREFIX, SymbolRecord
 
 if TYPE_CHECKING:
     from klp.symdb.scan import ObjectSymbols
@@ -43,6 +44,8 @@ _FIELDS = 12  #: fields of a symbol line
 _ESCAPES = {b"\\": b"\\\\", b"\t": b"\\t", b"\n": b"\\n", b"\r": b"\\r"}
 _UNESCAPES = {b"\\": b"\\", b"t": b"\t", b"n": b"\n", b"r": b"\r"}
 _MARKERS = (b"*", b"%", b"#", b"\\")
+#: First bytes of the lines that are not symbol lines (an escaped name never has them).
+_LINE_MARKERS = (b"*", b"%", b"#")
 
 
 def _needs_escape(joined: bytes) -> bool:
@@ -57,7 +60,7 @@ def escape(raw: bytes) -> bytes:
     or ``#`` (which would read as a marker) gets a backslash."""
     if _needs_escape(raw):
         raw = re.sub(rb"[\t\n\r\\]", lambda m: _ESCAPES[m.group()], raw)
-        if raw[:1] in (b"*", b"%", b"#"):
+        if raw[:1] in _LINE_MARKERS:
             raw = b"\\" + raw
     return raw
 
@@ -103,8 +106,8 @@ class EncodedObject:
 
 def _meta_lines(meta: dict[str, str], first: tuple[str, ...] = ()) -> list[bytes]:
     keys = [k for k in first if k in meta] + sorted(k for k in meta if k not in first)
-    return [b"%%%s\t%s\n" % (escape(k.encode()), escape(meta[k].encode("utf-8",
-                                                                        "surrogateescape")))
+    return [b"%%%s\t%s\n" % (escape(k.encode("utf-8", "surrogateescape")),
+                             escape(meta[k].encode("utf-8", "surrogateescape")))
             for k in keys]
 
 
@@ -165,13 +168,28 @@ def encode_object(obj: ObjectSymbols) -> EncodedObject:
 
 def encode_object_upstream(obj: ObjectSymbols) -> EncodedObject:
     """The upstream v0.1 lines of one object: bare names in position order, and a
-    ``__ksymtab_<name>`` line for each export that has none yet."""
+    ``__ksymtab_<name>`` line for each export that has none yet.
+
+    klp-convert reads the file with getline(): a line that starts with ``*`` names an
+    object, every other line is one name, verbatim but for its newline. So a name is
+    written as it is, and one with a newline or a leading ``*`` is refused: it would
+    read back as other names or as an object."""
     names = obj.names
     have = set(names)
-    extra = sorted(b"__ksymtab_" + n for n in obj.exported if b"__ksymtab_" + n not in have)
-    chunk = b"".join([b"*%s\n" % obj.name.encode("utf-8", "surrogateescape"),
-                      *(n + b"\n" for n in names),
-                      *(n + b"\n" for n in extra)])
+    extra = sorted(KSYMTAB_PREFIX + n for n in obj.exported if KSYMTAB_PREFIX + n not in have)
+    object_name = obj.name.encode("utf-8", "surrogateescape")
+    lines = [*names, *extra]
+    body = b"\n".join(lines)
+    if body.count(b"\n") != len(lines) - 1 or b"\n*" in body or body[:1] == b"*":
+        bad = next(n for n in lines if b"\n" in n or n[:1] == b"*")
+        raise InputError(f"{obj.name} ({obj.label}): the symbol {_text(bad)!r} cannot be "
+                         "written in the klp-convert-0.1 format, whose lines are bare names "
+                         "(a newline or a leading '*' would read back as other lines); "
+                         "use --format klp")
+    if b"\n" in object_name:
+        raise InputError(f"{obj.name!r} ({obj.label}): an object name with a newline cannot "
+                         "be written in the klp-convert-0.1 format; use --format klp")
+    chunk = b"*%s\n%s" % (object_name, body + b"\n" if lines else b"")
     return EncodedObject(
         name=obj.name, label=obj.label, kind=obj.kind, arch=obj.arch, meta=dict(obj.meta),
         chunk=chunk, keys=b"", symbols=len(names), repeated=obj.positions()[2], load_order=0)
@@ -297,10 +315,42 @@ def assemble(meta: dict[str, str], objects: list[EncodedObject]) -> bytes:
 
 # -- reading -------------------------------------------------------------------------
 
+#: The writer's hex digits; int(x, 16) would also take signs, blanks, "_" and "0x".
+_HEX_DIGITS = b"0123456789abcdef"
+#: ``#end<TAB>`` and a 16-digit offset line.
+_TRAILER = len(b"#end\t") + _ENTRY
+_INDEX_LINE = re.compile(rb"#index\t([0-9]{1,2})\t([0-9]{1,12})\t([0-9]{1,12})\t([0-9]{1,13})")
+#: A key keeps the top 24 bits of the CRC, so buckets can use at most those.
+_MAX_BITS = 64 - _OFFSET_BITS
+#: The array type of the numbers on hex lines of each width (as the writer makes them).
+_WORDS = {8: "I", 16: "Q"}
+
+
+def _hex(raw: bytes) -> int | None:
+    """A number in the writer's lowercase hex, or None for anything else."""
+    if not raw or raw.translate(None, _HEX_DIGITS):
+        return None
+    return int(raw, 16)
+
+
+def _decimal(raw: bytes) -> int:
+    """A decimal field of a symbol line: ASCII digits (int() takes more) of a 64-bit
+    number (st_size is one, and positions are fewer); else ValueError."""
+    if not raw.isdigit() or len(raw) > 20 or int(raw) >> 64:
+        raise ValueError(raw)
+    return int(raw)
+
 
 class SymbolDB:
     """A mapped symbols.klp (ours or upstream v0.1). Looking up a handful of names
-    reads a few hundred bytes through the index; nothing is loaded up front."""
+    reads a few hundred bytes through the index; nothing is loaded up front.
+
+    A damaged file is an :class:`InputError` naming an offset, never a wrong or
+    partial answer: opening checks the trailer, the ``#index`` line, that the index
+    tables fill the rest of the file exactly, and the header lines; a lookup checks
+    every index line and symbol line it reads, and that the records it returns give
+    each object exactly the positions 1..count.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -335,38 +385,82 @@ class SymbolDB:
     def open(cls, path: str) -> SymbolDB:
         return cls(path)
 
-    def _damaged(self, what: str) -> InputError:
-        return InputError(f"{self.path}: damaged symbols.klp ({what}); rebuild it")
+    def _damaged(self, what: str, offset: int) -> InputError:
+        return InputError(f"{self.path}: damaged symbols.klp ({what} at offset {offset}); "
+                          "rebuild it")
+
+    def _hex_line(self, at: int, width: int, what: str) -> int:
+        """The number on the fixed-width hex line of the index at ``at``."""
+        raw = self.data[at : at + width + 1]
+        value = _hex(raw[:width]) if raw[width:] == b"\n" else None
+        if value is None:
+            raise self._damaged(f"{what} is not a line of {width} hex digits", at)
+        return value
+
+    def _hex_lines(self, at: int, count: int, width: int, what: str, first: int = 0
+                   ) -> array[int]:
+        """``count`` fixed-width hex lines from ``at`` (numbered from ``first`` in
+        errors), checked in one pass at C speed."""
+        size = width + 1
+        raw = bytes(self.data[at : at + count * size])
+        if (len(raw) != count * size or raw.count(b"\n") != count
+                or raw[width::size] != b"\n" * count or raw.translate(None, _HEX_DIGITS + b"\n")):
+            for i in range(count):  # name the first bad line
+                self._hex_line(at + i * size, width, f"{what} {first + i}")
+        values = array(_WORDS[width], bytes.fromhex(raw.translate(None, b"\n").decode()))
+        if sys.byteorder == "little":
+            values.byteswap()
+        return values
 
     def _open_index(self) -> None:
+        """Check the frame of the index: #end points at an ``#index`` line whose counts
+        make the tables end exactly at #end, the bucket directory spans the entries,
+        the object table starts at the first object. The header lines are read."""
         data = self.data
-        tail = bytes(data[-40:])
-        at = tail.rfind(b"\n#end\t")
-        try:
-            index = int(tail[at + 6 :].strip(), 16) if at >= 0 else -1
-        except ValueError:
-            index = -1
-        line = bytes(data[index : data.find(b"\n", index)]) if index > 0 else b""
-        parts = line.split(b"\t")
-        if len(parts) != 5 or parts[0] != b"#index":
-            raise self._damaged("no index at the end")
-        try:
-            self._bits, self._nobjects, self._nentries, self._base = (int(p) for p in parts[1:])
-        except ValueError:
-            raise self._damaged("bad #index line") from None
-        if not (0 <= self._bits <= 32 and len(HEADER) < self._base <= index):
-            raise self._damaged("bad #index line")
-        self._index = index
-        self._starts_at = index + len(line) + 1
+        trailer = len(data) - _TRAILER
+        if trailer <= len(HEADER) or data[trailer - 1 : trailer + 5] != b"\n#end\t":
+            raise self._damaged("no #end line at the end", max(trailer, 0))
+        index = self._hex_line(trailer + 5, 16, "the #end line")
+        line_end = data.find(b"\n", index, trailer) if len(HEADER) < index < trailer else -1
+        found = _INDEX_LINE.fullmatch(data[index:line_end]) if line_end > 0 else None
+        if found is None or data[index - 1 : index] != b"\n":
+            raise self._damaged(f"#end points at offset {index}, not at the #index line",
+                                trailer)
+        bits, self._nobjects, self._nentries, base = map(int, found.groups())
+        self._bits, self._base, self._index = bits, base, index
+        if bits > _MAX_BITS:
+            raise self._damaged(f"{bits} bucket bits in the #index line (at most "
+                                f"{_MAX_BITS})", index)
+        self._starts_at = line_end + 1
         self._buckets_at = self._starts_at + self._nobjects * _ENTRY
-        self._entries_at = self._buckets_at + ((1 << self._bits) + 1) * _BUCKET
-        if self._entries_at + self._nentries * _ENTRY + len(b"#end\t") + 17 != len(data):
-            raise self._damaged("index size does not match the file")
-        self._starts: list[int] | None = None
-        for line in bytes(data[len(HEADER) + 1 : self._base]).splitlines():
-            if line.startswith(b"%"):
-                key, _, value = line[1:].partition(b"\t")
-                self.meta[_text(unescape(key))] = _text(unescape(value))
+        self._entries_at = self._buckets_at + ((1 << bits) + 1) * _BUCKET
+        if self._entries_at + self._nentries * _ENTRY != trailer:
+            raise self._damaged(f"the #index line's {self._nobjects} objects, "
+                                f"{self._nentries} entries and {1 << bits} buckets do not "
+                                "fill the index", index)
+        objects_start = data[base : base + 1] == b"*" if self._nobjects else base == index
+        if not len(HEADER) < base <= index or data[base - 1 : base] != b"\n" \
+                or not objects_start:
+            raise self._damaged(f"the first object's offset {base} in the #index line is "
+                                "not where the objects start", index)
+        if self._nobjects and self._hex_line(self._starts_at, 16, "the object table") != 0:
+            raise self._damaged("the object table does not start at the first object",
+                                self._starts_at)
+        if self._hex_line(self._buckets_at, 8, "the bucket directory") != 0:
+            raise self._damaged("the bucket directory does not start at 0", self._buckets_at)
+        last = self._entries_at - _BUCKET
+        if self._hex_line(last, 8, "the bucket directory") != self._nentries:
+            raise self._damaged(f"the bucket directory does not end at the {self._nentries} "
+                                "entries", last)
+        self._starts: Sequence[int] | None = None
+        pos = len(HEADER) + 1
+        while pos < base:
+            end = data.find(b"\n", pos, base)
+            key, tab, value = bytes(data[pos + 1 : end]).partition(b"\t")
+            if data[pos : pos + 1] != b"%" or not tab:
+                raise self._damaged("a header line that is not %key<TAB>value", pos)
+            self.meta[_text(unescape(key))] = _text(unescape(value))
+            pos = end + 1
 
     def _open_upstream(self) -> None:
         data = self.data
@@ -376,50 +470,89 @@ class SymbolDB:
             starts.append(pos + 1)
             pos = data.find(b"\n*", pos + 1)
         self._starts = starts
+        self._base = 0
         self._index = len(data)
         first_line_end = data.find(b"\n")
         body = starts[0] if starts else len(data)
         if first_line_end >= 0 and data[first_line_end + 1 : body].strip():
-            raise self._damaged("a symbol line before the first *object line")
+            raise self._damaged("a symbol line before the first *object line",
+                                first_line_end + 1)
+        # The kernel loads one module of a name. Two blocks of one name (the upstream
+        # recipe's *$(basename) can make them) would count positions over both.
+        seen: dict[str, int] = {}
+        for i, start in enumerate(starts):
+            name = self._object_name(i)
+            if name in seen:
+                raise self._damaged(f"a second *{name} line (the first is at offset "
+                                    f"{seen[name]})", start)
+            seen[name] = start
 
     # -- objects ---------------------------------------------------------------------
 
-    def _object_starts(self) -> list[int]:
+    def _object_starts(self) -> Sequence[int]:
+        """The offsets of the ``*`` lines from the first one (klp: the index's object
+        table, checked for form, range and order; each is checked when used)."""
         if self._starts is None:
-            raw = bytes(self.data[self._starts_at : self._buckets_at])
-            self._starts = [int(x, 16) + self._base for x in raw.split()]
+            at = self._starts_at
+            starts = self._hex_lines(at, self._nobjects, 16, "object")
+            end = self._index - self._base
+            if not all(map(operator.lt, starts, starts[1:])) or (starts and starts[-1] >= end):
+                bad = next(i for i, start in enumerate(starts)
+                           if start >= end or (i and start <= starts[i - 1]))
+                raise self._damaged(f"object {bad} at offset {starts[bad] + self._base} is "
+                                    "out of order or past the objects", at + bad * _ENTRY)
+            self._starts = starts
         return self._starts
 
-    def _object_name(self, start: int) -> str:
-        name = self._names.get(start)
+    def _object_span(self, i: int) -> tuple[int, int]:
+        """Where object ``i``'s lines start and end."""
+        starts = self._object_starts()
+        end = starts[i + 1] + self._base if i + 1 < len(starts) else self._index
+        return starts[i] + self._base, end
+
+    def _object_name(self, i: int) -> str:
+        """The name on object ``i``'s ``*`` line."""
+        name = self._names.get(i)
         if name is None:
-            end = self.data.find(b"\n", start)
-            name = self._names[start] = _text(unescape(bytes(self.data[start + 1 : end])))
+            start, end = self._object_span(i)
+            if self.data[start - 1 : start + 1] != b"\n*":
+                raise self._damaged(f"object {i} at offset {start} is not a *object line",
+                                    self._starts_at + i * _ENTRY)
+            line_end = self.data.find(b"\n", start, end)
+            raw = bytes(self.data[start + 1 : line_end if line_end >= 0 else end])
+            name = self._names[i] = _text(unescape(raw) if self.format == "klp" else raw)
         return name
 
-    def _object_at(self, offset: int) -> tuple[int, str]:
+    def _object_at(self, offset: int) -> str:
+        """The object whose lines hold ``offset``: the last start at or before it, and
+        the next one checked too, so that the two bracket it."""
         starts = self._object_starts()
-        i = bisect.bisect_right(starts, offset) - 1
+        i = bisect.bisect_right(starts, offset - self._base) - 1
         if i < 0:
-            raise self._damaged(f"offset {offset} before the first object")
-        return i, self._object_name(starts[i])
+            raise self._damaged("a symbol line before the first object", offset)
+        if i + 1 < len(starts):
+            self._object_name(i + 1)
+        return self._object_name(i)
 
     def objects(self) -> list[str]:
         """Object names in file order: vmlinux first, then modules by name."""
-        return [self._object_name(s) for s in self._object_starts()]
+        return [self._object_name(i) for i in range(len(self._object_starts()))]
 
     def object_meta(self, obj: str) -> dict[str, str]:
         """An object's ``%`` lines: path, and release/build-id/banner (vmlinux) or
         vermagic/srcversion/build-id (modules)."""
-        for start in self._object_starts():
-            if self._object_name(start) == obj:
+        for i in range(len(self._object_starts())):
+            if self._object_name(i) == obj:
+                start, end = self._object_span(i)
                 found = {}
-                pos = self.data.find(b"\n", start) + 1
-                while self.data[pos : pos + 1] == b"%":
-                    end = self.data.find(b"\n", pos)
-                    key, _, value = bytes(self.data[pos + 1 : end]).partition(b"\t")
+                pos = self.data.find(b"\n", start, end) + 1
+                while pos and self.data[pos : pos + 1] == b"%":
+                    line_end = self.data.find(b"\n", pos, end)
+                    if line_end < 0:
+                        break
+                    key, _, value = bytes(self.data[pos + 1 : line_end]).partition(b"\t")
                     found[_text(unescape(key))] = _text(unescape(value))
-                    pos = end + 1
+                    pos = line_end + 1
                 return found
         raise KeyError(obj)
 
@@ -455,68 +588,131 @@ class SymbolDB:
         position). Names with no definition are left out."""
         found: dict[str, list[SymbolRecord]] = {}
         for name in dict.fromkeys(names):
-            raw = escape(name.encode("utf-8", "surrogateescape"))
-            records = (self._lookup_indexed(raw) if self.format == "klp"
+            try:
+                raw = name.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+                continue
+            records = (self._lookup_indexed(escape(raw)) if self.format == "klp"
                        else self._lookup_upstream(raw))
             if records:
                 found[name] = records
         return found
 
-    def _lookup_indexed(self, raw: bytes) -> list[SymbolRecord]:
-        data = self.data
-        crc = zlib.crc32(raw)
-        bucket = crc >> (32 - self._bits)
+    def _bucket_keys(self, bucket: int) -> tuple[int, Sequence[int]]:
+        """The first entry and the keys of one bucket. The directory gives its range; the
+        entries just outside it must belong to the buckets before and after, and those in
+        it to this one, so no entry of the bucket is left out."""
         at = self._buckets_at + bucket * _BUCKET
-        try:
-            lo, hi = int(data[at : at + 8], 16), int(data[at + _BUCKET : at + _BUCKET + 8], 16)
-        except ValueError:
-            raise self._damaged("bad index bucket") from None
+        lo, hi = self._hex_lines(at, 2, 8, "bucket", bucket)
+        if not lo <= hi <= self._nentries:
+            raise self._damaged(f"bucket {bucket} spans entries {lo} to {hi} of "
+                                f"{self._nentries}", at)
+        first, last = max(lo - 1, 0), min(hi + 1, self._nentries)
+        keys = self._hex_lines(self._entries_at + first * _ENTRY, last - first, 16,
+                               "index entry", first)
+        owners = [key >> (64 - self._bits) for key in keys]
+        inside = owners[lo - first : hi - first]
+        if ((lo and owners[0] >= bucket) or (hi < self._nentries and owners[-1] <= bucket)
+                or inside.count(bucket) != len(inside)):
+            raise self._damaged(f"bucket {bucket}: entries {lo} to {hi} are not the entries "
+                                "of its hashes", at)
+        return lo, keys[lo - first : hi - first]
+
+    def _lookup_indexed(self, raw: bytes) -> list[SymbolRecord]:
+        """The records of one (escaped) name. Every entry of its bucket is checked, not
+        only those with the name's hash: an entry whose hash bits were damaged would
+        otherwise hide its line, and with it maybe the only definition of a name in an
+        object. Each must point at the start of a symbol line whose name has the
+        entry's hash, and at a line no other entry of the bucket points at."""
+        data, base, index = self.data, self._base, self._index
+        crc = zlib.crc32(raw)
+        lo, keys = self._bucket_keys(crc >> (32 - self._bits))
         want = crc >> 8
         key_prefix = raw + b"\t"
-        out = []
-        base = self._entries_at
-        for e in range(lo, hi):
-            key = int(data[base + e * _ENTRY : base + e * _ENTRY + 16], 16)
-            if key >> _OFFSET_BITS != want:
-                continue
-            offset = (key & _OFFSET_MASK) + self._base
-            if data[offset : offset + len(key_prefix)] != key_prefix:
-                continue
-            end = data.find(b"\n", offset)
-            out.append(self._parse(bytes(data[offset:end]), self._object_at(offset)[1],
-                                   offset))
-        return out
+        found: list[tuple[int, SymbolRecord]] = []
+        seen: set[int] = set()
+        for e, key in enumerate(keys, lo):
+            offset = (key & _OFFSET_MASK) + base
+            end = data.find(b"\n", offset, index) if base < offset < index else -1
+            line = data[offset:end] if end >= 0 else b""
+            tab = line.find(b"\t")
+            if (tab < 0 or data[offset - 1 : offset] != b"\n" or line[:1] in _LINE_MARKERS
+                    or zlib.crc32(line[:tab]) >> 8 != key >> _OFFSET_BITS or offset in seen):
+                raise self._damaged(f"index entry {e} points at offset {offset}, which is not "
+                                    "a symbol line of a name with its hash, or is another "
+                                    "entry's line", self._entries_at + e * _ENTRY)
+            seen.add(offset)
+            if key >> _OFFSET_BITS == want and line.startswith(key_prefix):
+                found.append((offset, self._parse(line, self._object_at(offset), offset)))
+        self._check_complete(found)
+        return [record for _, record in found]
+
+    def _check_complete(self, found: list[tuple[int, SymbolRecord]]) -> None:
+        """The records of one name must be in file order (the index files a name's
+        entries so) and give each object the positions 1..count exactly (kallsyms
+        counts every same-named symbol of an object, so a missing or repeated one would
+        shift every position), with late positions rising within one late count."""
+        by_object: dict[str, list[tuple[int, SymbolRecord]]] = {}
+        previous = -1
+        for offset, record in found:
+            if offset < previous:
+                raise self._damaged(f"the index lists {record.name} out of file order", offset)
+            previous = offset
+            by_object.setdefault(record.obj, []).append((offset, record))
+        for records in by_object.values():
+            first = records[0][1]
+            late = [r.late_pos for _, r in records]
+            if ([r.pos for _, r in records] != list(range(1, len(records) + 1))
+                    or len(records) != first.count or first.late_count < first.count
+                    or any((r.count, r.late_count) != (first.count, first.late_count)
+                           for _, r in records)
+                    or any(a >= b for a, b in pairwise(late))):
+                raise self._damaged(
+                    f"the records of {first.name} in {first.obj} have the positions "
+                    f"{', '.join(f'{r.pos}/{r.count}' for _, r in records)}",
+                    records[0][0])
 
     def _parse(self, line: bytes, obj: str, offset: int) -> SymbolRecord:
         f = line.split(b"\t")
         if len(f) != _FIELDS:
-            raise self._damaged(f"line at offset {offset} has {len(f)} fields")
+            raise self._damaged(f"a symbol line of {len(f)} fields", offset)
         try:
-            late = f[11].split(b"/") if f[11] != b"-" else (f[1], f[2])
+            pos, count = _decimal(f[1]), _decimal(f[2])
+            late = [_decimal(n) for n in f[11].split(b"/")] if f[11] != b"-" else [pos, count]
+            value = None if f[8] == b"?" or len(f[8]) > 16 else _hex(f[8])  # 64-bit
+            if (len(late) != 2 or not 1 <= pos <= count or not 1 <= late[0] <= late[1]
+                    or f[10] not in (b"E", b"-") or (value is None and f[8] != b"?")):
+                raise ValueError(line)
             return SymbolRecord(
-                name=_text(unescape(f[0])), obj=obj, pos=int(f[1]), count=int(f[2]),
+                name=_text(unescape(f[0])), obj=obj, pos=pos, count=count,
                 letter=_text(f[3]), type=_text(f[4]), bind=_text(f[5]),
-                size=None if f[6] == b"?" else int(f[6]), section=_text(unescape(f[7])),
-                value=None if f[8] == b"?" else int(f[8], 16), file=_text(unescape(f[9])),
-                exported=f[10] == b"E", late_pos=int(late[0]), late_count=int(late[1]))
+                size=None if f[6] == b"?" else _decimal(f[6]), section=_text(unescape(f[7])),
+                value=value, file=_text(unescape(f[9])), exported=f[10] == b"E",
+                late_pos=late[0], late_count=late[1])
         except (ValueError, IndexError):
-            raise self._damaged(f"bad line at offset {offset}") from None
+            raise self._damaged("a malformed symbol line", offset) from None
 
     def _upstream_lines(self, key: bytes) -> Iterator[int]:
-        """Offsets of the lines that are exactly ``key`` (a v0.1 file has no index)."""
+        """Offsets of the lines that are exactly ``key`` in some object (a v0.1 file has
+        no index; its last line may lack the newline)."""
         data = self.data
+        if b"\n" in key or key[:1] == b"*" or not self._starts:
+            return
         needle = b"\n" + key + b"\n"
-        pos = data.find(needle)
+        pos = data.find(needle, self._starts[0])
         while pos >= 0:
             yield pos + 1
             pos = data.find(needle, pos + 1)
+        last = data.rfind(b"\n") + 1
+        if last < len(data) and data[last:] == key and last > self._starts[0]:
+            yield last
 
     def _lookup_upstream(self, raw: bytes) -> list[SymbolRecord]:
         hits: dict[str, list[int]] = {}
         for offset in self._upstream_lines(raw):
-            hits.setdefault(self._object_at(offset)[1], []).append(offset)
-        exported = {self._object_at(o)[1] for o in self._upstream_lines(b"__ksymtab_" + raw)}
-        name = _text(unescape(raw))
+            hits.setdefault(self._object_at(offset), []).append(offset)
+        exported = {self._object_at(o) for o in self._upstream_lines(KSYMTAB_PREFIX + raw)}
+        name = _text(raw)
         return [
             SymbolRecord(name=name, obj=obj, pos=i, count=len(offsets), letter="?", type="?",
                          bind="?", size=None, section="", value=None, file="",
@@ -537,14 +733,12 @@ class SymbolDB:
 
     def all_names(self) -> set[str]:
         """Every symbol name (reads the whole file: for "did you mean" hints only)."""
-        data = self.data
-        starts = self._object_starts()
-        region = bytes(data[starts[0] if starts else 0 : self._index])
         if self.format == "klp":
-            raw = re.findall(rb"^([^\t\n*%#][^\t\n]*)\t", region, re.M)
-        else:
-            raw = [n for n in region.split(b"\n") if n and n[:1] != b"*"]
-        return {_text(unescape(n)) for n in raw}
+            region = bytes(self.data[self._base : self._index])
+            return {_text(unescape(n))
+                    for n in re.findall(rb"^(?![*%#])([^\t\n]*)\t", region, re.M)}
+        return {_text(n) for i in range(len(self._object_starts()))
+                for n in self._upstream_names(i)}
 
     def closest(self, name: str, limit: int) -> list[str]:
         """Names that look like ``name``, best first (difflib ratio >= 0.75)."""
@@ -555,23 +749,47 @@ class SymbolDB:
         return difflib.get_close_matches(name, candidates, n=limit, cutoff=0.75)
 
     def __iter__(self) -> Iterator[SymbolRecord]:
-        """Every record in file order (slow: for tests and exports to other tools)."""
-        data = self.data
-        starts = self._object_starts()
-        bounds = [*starts[1:], self._index] if starts else []
-        for start, end in zip(starts, bounds, strict=True):
-            obj = self._object_name(start)
-            block = bytes(data[start:end])
-            pos = block.find(b"\n") + 1
-            if self.format != "klp":
-                names = [ln for ln in block[pos:].split(b"\n") if ln]
-                total = Counter(names)
-                seen: Counter[bytes] = Counter()
-                for ln in names:
-                    seen[ln] += 1
-                    yield SymbolRecord(_text(ln), obj, seen[ln], total[ln], "?", "?", "?",
-                                       None, "", None, "", False, seen[ln], total[ln])
+        """Every record in file order (slow: for tests and exports to other tools). Each
+        object's lines are checked as a lookup checks a name's, before any is yielded."""
+        for i in range(len(self._object_starts())):
+            obj = self._object_name(i)
+            start, end = self._object_span(i)
+            if self.format == "klp":
+                yield from self._object_records(obj, start, end)
                 continue
-            for line in block[pos:].split(b"\n"):
-                if line and line[:1] != b"%":
-                    yield self._parse(line, obj, start)
+            names = self._upstream_names(i)
+            total = Counter(names)
+            seen: Counter[bytes] = Counter()
+            for ln in names:
+                seen[ln] += 1
+                yield SymbolRecord(_text(ln), obj, seen[ln], total[ln], "?", "?", "?",
+                                   None, "", None, "", KSYMTAB_PREFIX + ln in total,
+                                   seen[ln], total[ln])
+
+    def _upstream_names(self, i: int) -> list[bytes]:
+        """The name lines of object ``i`` in a v0.1 file."""
+        start, end = self._object_span(i)
+        block = bytes(self.data[start:end])
+        lines = block.split(b"\n")[1:]
+        if lines and not lines[-1]:  # the newline that ends the last line
+            lines.pop()
+        return lines
+
+    def _object_records(self, obj: str, start: int, end: int) -> list[SymbolRecord]:
+        """The symbol lines of one object (after its ``*`` and ``%`` lines)."""
+        block = bytes(self.data[start:end])
+        pos = block.find(b"\n") + 1
+        while block[pos : pos + 1] == b"%":
+            pos = block.find(b"\n", pos) + 1
+        by_name: dict[bytes, list[tuple[int, SymbolRecord]]] = {}
+        records = []
+        for line in block[pos:-1].split(b"\n") if pos < len(block) else []:
+            if line[:1] in _LINE_MARKERS:
+                raise self._damaged("a marker line among the symbol lines", start + pos)
+            record = self._parse(line, obj, start + pos)
+            by_name.setdefault(line[: line.find(b"\t")], []).append((start + pos, record))
+            records.append(record)
+            pos += len(line) + 1
+        for found in by_name.values():
+            self._check_complete(found)
+        return records

@@ -48,6 +48,7 @@ def _row(r: SymbolRecord) -> dict[str, Any]:
 
 
 def print_table(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> None:
+    from klp.render import console, markup
     from klp.render import print_table as table
 
     rows = [_row(r) for recs in found.values() for r in recs]
@@ -55,10 +56,8 @@ def print_table(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -
     table(f"{path}{release}", rows, columns=COLUMNS)
     missing = [n for n, recs in found.items() if not recs]
     if missing:
-        from rich.console import Console
-
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err = console(stderr=True, soft_wrap=True)
         for name in missing:
             hints = db.closest(name, 3)
-            hint = f"; did you mean {', '.join(hints)}?" if hints else ""
-            err.print(f"[yellow]{name}[/]: not in {path}{hint}")
+            hint = f"; did you mean {', '.join(map(markup, hints))}?" if hints else ""
+            err.print(f"[yellow]{markup(name)}[/]: not in {markup(path)}{hint}")

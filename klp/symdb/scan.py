@@ -39,7 +39,7 @@ from klp.elfcodec.kmod import build_id, modinfo
 from klp.elfcodec.records import ST_INFO, ST_NAME, ST_SHNDX, ST_SIZE, ST_VALUE
 from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError, read_input
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import KSYMTAB_PREFIX, SymbolRecord
 from klp.symvers import module_name
 
 TYPE_NAMES: tuple[bytes, ...] = (
@@ -87,9 +87,6 @@ _BYTE = [bytes((i,)) for i in range(256)]
 _BIND = [int(st_bind(i)) for i in range(256)]
 _TYPE = [int(st_type(i)) for i in range(256)]
 
-#: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
-#: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).
-KSYMTAB_PREFIX = b"__ksymtab_"
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,7 @@ def test_livepatch_modules_are_left_out(tmp_path: pathlib.Path) -> None:
     db = tmp_path / "s.klp"
     proc = klp("symdb", "build", "--vmlinux", str(t / "vmlinux"),
                str(t / "livepatch-fixture.ko"), "-o", str(db))
-    assert "1 livepatch modules left out" in proc.stderr
+    assert "1 livepatch module left out" in proc.stderr
     assert SymbolDB(str(db)).objects() == ["vmlinux"]
 
 
@@ -354,7 +354,7 @@ def test_query_json_and_table(tmp_path: pathlib.Path) -> None:
     assert table.count("fixture_count") == 3 and "head.c" in table
     missing = klp("symdb", "query", "--symdb", str(db), "fixture_stat", check=1)
     assert "did you mean fixture_state" in missing.stderr
-    assert "no such option" in klp("symdb", "query", "--symbd", str(db), "x", check=2).stderr
+    assert "No such option" in klp("symdb", "query", "--symbd", str(db), "x", check=2).stderr
     assert "not a symbols.klp" in klp("symdb", "query", "--symdb",
                                       str(TESTDATA / "x86_64" / "System.map"), "x",
                                       check=3).stderr

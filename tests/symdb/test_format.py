@@ -9,11 +9,14 @@ import pytest
 
 from klp.errors import InputError
 from klp.symdb.format import (
+    FORMATS,
     HEADER,
     Assembler,
     SymbolDB,
+    UpstreamAssembler,
     assemble,
     encode_object,
+    encode_object_upstream,
     escape,
     header_meta,
     unescape,
@@ -144,9 +147,14 @@ def test_upstream_reader(tmp_path: pathlib.Path) -> None:
         ("vmlinux", 1, 2), ("vmlinux", 2, 2), ("mod_a", 1, 1)]
     assert db.exported("bar") and not db.exported("foo") and "baz" not in found
     assert [(r.name, r.pos) for r in db][:3] == [("foo", 1), ("bar", 1), ("foo", 2)]
+    assert [r.exported for r in db if r.name == "bar"] == [True]  # as lookups say
     assert db.closest("fooo", 3) == ["foo"]
     path.write_text("klp-convert-symbol-data.0.1\nfoo\n*vmlinux\n")
     with pytest.raises(InputError, match="before the first"):
+        SymbolDB(str(path))
+    path.write_text("klp-convert-symbol-data.0.1\n*vmlinux\nfoo\n*mod\nfoo\n*vmlinux\nfoo\n")
+    with pytest.raises(InputError, match=r"a second \*vmlinux line \(the first is at offset 28\)"
+                                         r" at offset 50"):
         SymbolDB(str(path))
 
 
@@ -156,3 +164,78 @@ def test_lookup_shape(tmp_path: pathlib.Path) -> None:
     assert (first.obj, first.pos, first.count, first.exported) == ("m", 1, 2, True)
     assert second.address == ".text+0xa0" and second.size == 10
     assert db.vmlinux_exports(["plain"]) == set()  # a module export is not vmlinux's
+
+
+# -- odd names in both dialects --------------------------------------------------------
+
+#: Names each dialect can hold: upstream's reader takes every line but a ``*`` line as
+#: one name, verbatim, so only a newline and a leading ``*`` are out of its reach.
+BOTH = [b"tab\there", b"cr\rname", b"back\\slash", b"\\lead", b"trail\\", b"br[ack]et",
+        b"a[/]", b"[bold]x", b"caf\xc3\xa9", b"bad\xff\xfebytes", b"%pct", b"#hash", b"\\t",
+        b"sp ace", b"plain", b"plain"]
+KLP_ONLY = [b"new\nline", b"*star", b"\n", b"x\n*y"]
+
+
+def encoded(objects: list[ObjectSymbols], fmt: str, tmp_path: pathlib.Path) -> SymbolDB:
+    if fmt == "klp":
+        return write(tmp_path, objects)
+    asm = UpstreamAssembler()
+    for o in objects:
+        asm.add(encode_object_upstream(o))
+    path = tmp_path / "up.klp"
+    path.write_bytes(asm.finish({}))
+    return SymbolDB(str(path))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_odd_names_round_trip(fmt: str, tmp_path: pathlib.Path) -> None:
+    names = BOTH + (KLP_ONLY if fmt == "klp" else [])
+    objects = [obj("odd\tobj\\[x]", names), obj("bad\udcff", [b"plain", b"tab\there"])]
+    for o in objects:
+        o.exported = set()  # upstream would add __ksymtab_ lines
+    db = encoded(objects, fmt, tmp_path)
+    assert db.objects() == ["odd\tobj\\[x]", "bad\udcff"]
+    found = db.lookup([text(n) for n in names])
+    assert set(found) == {text(n) for n in names}
+    for name in names:
+        records = [(r.obj, r.pos, r.count) for r in found[text(name)]]
+        expected = [("odd\tobj\\[x]", p, names.count(name)) for p in
+                    range(1, names.count(name) + 1)]
+        if name in (b"plain", b"tab\there"):
+            expected.append(("bad\udcff", 1, 1))
+        assert records == expected, name
+    assert [r.name for r in db] == [text(n) for n in names] + ["plain", "tab\there"]
+    assert db.all_names() == {text(n) for n in names}
+    absent = ["tab", "tab\\there", "cr", "new", "line", "star", "bad", "\\", "plain\n", ""]
+    assert db.lookup(absent) == {}
+
+
+@pytest.mark.parametrize("name", KLP_ONLY)
+def test_upstream_refuses_a_name_it_cannot_hold(name: bytes) -> None:
+    with pytest.raises(InputError, match=r"(?s)^m \(m\.ko\): .*'.*'.* klp-convert-0\.1.*"
+                                         r"--format klp"):
+        encode_object_upstream(obj("m", [b"fine", name]))
+
+
+def test_upstream_refuses_an_object_name_it_cannot_hold() -> None:
+    with pytest.raises(InputError, match="--format klp"):
+        encode_object_upstream(obj("two\nlines", [b"fine"]))
+
+
+def test_upstream_reader_takes_lines_verbatim(tmp_path: pathlib.Path) -> None:
+    """As klp-convert's getline loop does: only the newline is taken off a line."""
+    path = tmp_path / "up.klp"
+    path.write_bytes(b"klp-convert-symbol-data.0.1\n*vmlinux\nx\\ty\ncr\r\n\n*mod\\a\nlast")
+    db = SymbolDB(str(path))
+    assert db.objects() == ["vmlinux", "mod\\a"]
+    assert [(r.name, r.obj) for r in db] == [("x\\ty", "vmlinux"), ("cr\r", "vmlinux"),
+                                             ("", "vmlinux"), ("last", "mod\\a")]
+    assert set(db.lookup(["x\\ty", "cr\r", "last", "", "x\ty"])) == {"x\\ty", "cr\r", "last",
+                                                                      ""}
+
+
+def test_header_keys_round_trip(tmp_path: pathlib.Path) -> None:
+    """Keys are bytes like values (the fuzz target's re-indexing wrote one back)."""
+    path = tmp_path / "k.klp"
+    path.write_bytes(assemble({"k\udcff\t[x]": "v\udcfe"}, []))
+    assert SymbolDB(str(path)).meta == {"k\udcff\t[x]": "v\udcfe"}

@@ -19,6 +19,7 @@ import pytest
 
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import is_livepatch
+from klp.render import plural
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import read_system_map
 from tests.cli import klp
@@ -48,7 +49,7 @@ def db(tree: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> SymbolDB
     proc = klp("symdb", "build", "--kernel-tree", str(tree), "-o", str(out))
     kos = [tree / line for line in (tree / "modules.order").read_text().split()]
     livepatches = sum(1 for ko in kos if is_livepatch(ElfFile.open(ko)))
-    assert livepatches and f"{livepatches} livepatch modules left out" in proc.stderr
+    assert livepatches and f"{plural(livepatches, 'livepatch module')} left out" in proc.stderr
     return SymbolDB(str(out))
 
 
