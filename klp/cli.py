@@ -1,30 +1,28 @@
-"""The ``klp`` command line: thin typer commands that call one stage each.
+"""The ``klp`` command line: argparse commands that each call one stage.
 
-Heavy imports happen inside the commands, so ``klp --help`` stays fast. Every
+argparse is in the standard library and costs a few milliseconds to import; a
+build system runs ``klp convert`` once per livepatch module and people run
+``klp symdb query`` by hand, so start-up is most of what they wait for. Each
+stage's module adds its own command (``add_parser``) and imports what the
+command needs only when it runs. docs/reference.md has each command's options
+with exactly the help texts below (tests/test_help.py). Every
 :class:`~klp.errors.KlpError` becomes one line on stderr and its exit code.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
-import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
+from klp import __version__
 from klp.errors import KlpError
 
-app = typer.Typer(
-    name="klp",
-    help="Build Linux kernel livepatch modules: symbol database and relocation converter.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-elf_app = typer.Typer(help="Inspect an ELF file as klp sees it.", no_args_is_help=True)
-app.add_typer(elf_app, name="elf")
+#: A command's implementation: the parsed arguments in, an exit code (None: 0) out.
+Run = Callable[[argparse.Namespace], int | None]
 
 
 def include_dir() -> Path:
@@ -32,110 +30,106 @@ def include_dir() -> Path:
     return Path(__file__).resolve().parent / "include"
 
 
-def _version(value: bool) -> None:
-    if value:
-        from klp import __version__
-
-        typer.echo(f"klp {__version__}")
-        raise typer.Exit()
+def kbuild_mk() -> Path:
+    """klp.mk, the kernel-build integration (docs/integration.md)."""
+    return Path(__file__).resolve().parent / "kbuild" / "klp.mk"
 
 
-def _print_include_dir(value: bool) -> None:
-    if value:
-        typer.echo(str(include_dir()))
-        raise typer.Exit()
+class _PrintPath(argparse.Action):
+    """An option that prints a path klp ships and exits (``--include-dir``)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(self.const())
+        parser.exit()
 
 
-def _print_kbuild_mk(value: bool) -> None:
-    if value:
-        typer.echo(str(Path(__file__).resolve().parent / "kbuild" / "klp.mk"))
-        raise typer.Exit()
+def command(commands: Any, name: str, run: Run | None, summary: str,
+            description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand of ``commands``: its parser, with ``run`` to call (None: a group
+    of commands, whose help shows when none is given)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=description or summary, allow_abbrev=False)
+    parser.set_defaults(run=run, parser=parser)
+    return parser
 
 
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
-    ] = False,
-    print_include_dir: Annotated[
-        bool,
-        typer.Option(
-            "--include-dir",
-            callback=_print_include_dir,
-            is_eager=True,
-            help="print the folder of klp-reloc.h, for `ccflags-y += -I<folder>`",
-        ),
-    ] = False,
-    print_kbuild_mk: Annotated[
-        bool,
-        typer.Option(
-            "--kbuild-mk",
-            callback=_print_kbuild_mk,
-            is_eager=True,
-            help="print the path of klp.mk, the kernel-build integration (docs/integration.md)",
-        ),
-    ] = False,
-) -> None:
-    """klp: a kallsyms-true symbol database and a livepatch relocation converter."""
+def subcommands(parser: argparse.ArgumentParser) -> Any:
+    return parser.add_subparsers(title="commands", metavar="COMMAND")
 
 
-def _emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=1)
-    sys.stdout.write("\n")
+def build_parser() -> argparse.ArgumentParser:
+    from klp.convert.cli import add_parser as add_convert
+    from klp.symdb.cli import add_parser as add_symdb
+    from klp.verify.cli import add_parser as add_verify
+
+    parser = argparse.ArgumentParser(
+        prog="klp", allow_abbrev=False,
+        description="Build Linux kernel livepatch modules: a kallsyms-true symbol database, "
+                    "a relocation converter and a checker.")
+    parser.set_defaults(run=None, parser=parser)
+    parser.add_argument("--version", action="version", version=f"klp {__version__}",
+                        help="print the version")
+    parser.add_argument("--include-dir", action=_PrintPath, const=include_dir,
+                        help="print the folder of klp-reloc.h, for `ccflags-y += -I<folder>`")
+    parser.add_argument("--kbuild-mk", action=_PrintPath, const=kbuild_mk,
+                        help="print the path of klp.mk, the kernel-build integration "
+                             "(docs/integration.md)")
+    commands = subcommands(parser)
+    add_convert(commands)
+    add_verify(commands)
+    add_symdb(commands)
+    _add_elf(commands)
+    return parser
 
 
-ElfFileArgument = Annotated[Path, typer.Argument(
-    metavar="FILE", help="An ELF64 object, module or vmlinux.", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
-HEX_COLUMNS = frozenset({"address", "offset", "value"})
+def _add_elf(commands: Any) -> None:
+    group = subcommands(command(commands, "elf", None, "Inspect an ELF file as klp sees it."))
+    views = (("sections", "List the sections of FILE, as readelf -S names them."),
+             ("symbols", "List the symbols of FILE's .symtab (SHN_LIVEPATCH shows as "
+                         "LIVEPATCH)."),
+             ("relocs", "List the relocations of every RELA section of FILE."))
+    for view, summary in views:
+        parser = command(group, view, _show, summary)
+        parser.add_argument("file", metavar="FILE", type=Path,
+                            help="an ELF64 object, module or vmlinux")
+        parser.add_argument("--json", dest="as_json", action="store_true",
+                            help="print JSON instead of a table")
+        parser.set_defaults(view=view)
 
 
-def _show(view: str, file: Path, as_json: bool, columns: tuple[str, ...]) -> None:
+#: The columns of each ``klp elf`` table.
+_COLUMNS = {
+    "sections": ("index", "name", "type", "address", "offset", "size", "entsize", "flags",
+                 "link", "info", "align"),
+    "symbols": ("index", "value", "size", "type", "bind", "visibility", "section", "name"),
+    "relocs": ("section", "offset", "type", "symbol", "addend"),
+}
+_HEX_COLUMNS = frozenset({"address", "offset", "value"})
+
+
+def _show(args: argparse.Namespace) -> None:
     """One ``klp elf`` view of FILE: the rows of :mod:`klp.elfview`, as JSON or a table."""
+    import json
+
     from klp import elfview
     from klp.elfcodec.elffile import ElfFile
 
-    elf = ElfFile.open(file)
+    elf = ElfFile.open(args.file)
     rows = {"sections": elfview.section_rows, "symbols": elfview.symbol_rows,
-            "relocs": elfview.reloc_rows}[view](elf)
-    if as_json:
-        _emit_json({"file": str(file), "machine": elf.arch.name, view: rows})
+            "relocs": elfview.reloc_rows}[args.view](elf)
+    if args.as_json:
+        json.dump({"file": str(args.file), "machine": elf.arch.name, args.view: rows},
+                  sys.stdout, indent=1)
+        sys.stdout.write("\n")
         return
     from klp.render import print_table
 
-    print_table(f"{file} ({elf.arch.name}): {view}", rows, hex_columns=HEX_COLUMNS,
-                columns=columns)
-
-
-@elf_app.command("sections")
-def elf_sections(file: ElfFileArgument, as_json: JsonOption = False) -> None:
-    """List the sections of FILE, as readelf -S names them."""
-    _show("sections", file, as_json, ("index", "name", "type", "address", "offset", "size",
-                                      "entsize", "flags", "link", "info", "align"))
-
-
-@elf_app.command("symbols")
-def elf_symbols(file: ElfFileArgument, as_json: JsonOption = False) -> None:
-    """List the symbols of FILE's .symtab (SHN_LIVEPATCH shows as LIVEPATCH)."""
-    _show("symbols", file, as_json, ("index", "value", "size", "type", "bind", "visibility",
-                                     "section", "name"))
-
-
-@elf_app.command("relocs")
-def elf_relocs(file: ElfFileArgument, as_json: JsonOption = False) -> None:
-    """List the relocations of every RELA section of FILE."""
-    _show("relocs", file, as_json, ("section", "offset", "type", "symbol", "addend"))
-
-
-def _mount_stages() -> None:
-    """Mount the two pipeline stages (imported here: ``klp elf`` needs neither)."""
-    from klp.convert.cli import convert
-    from klp.symdb.cli import app as symdb_app
-    from klp.verify.cli import verify
-
-    app.add_typer(symdb_app, name="symdb", help="Build and query the symbol database.")
-    app.command("convert")(convert)
-    app.command("verify")(verify)
+    print_table(f"{args.file} ({elf.arch.name}): {args.view}", rows,
+                hex_columns=_HEX_COLUMNS, columns=_COLUMNS[args.view])
 
 
 def _never_fail_to_encode() -> None:
@@ -145,12 +139,15 @@ def _never_fail_to_encode() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     _never_fail_to_encode()
-    _mount_stages()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.run is None:  # `klp`, `klp symdb`, `klp elf` alone: what there is to run
+        args.parser.print_help(sys.stderr)
+        sys.exit(2)
     try:
-        # standalone: typer reports usage errors itself (exit 2) and calls sys.exit
-        app(args=sys.argv[1:], prog_name="klp")
+        sys.exit(args.run(args) or 0)
     except KlpError as e:
         from klp.render import shown
 

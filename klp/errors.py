@@ -13,7 +13,7 @@ class ExitCode(enum.IntEnum):
     """Process exit codes, documented in docs/reference.md."""
 
     OK = 0
-    USAGE = 2  #: bad command line (typer/click use 2 as well)
+    USAGE = 2  #: bad command line (argparse uses 2 as well)
     BAD_INPUT = 3  #: an input file is unreadable, malformed or unsupported
     UNRESOLVED = 4  #: convert found problems (ambiguous, unknown, rule violated)
     STALE_SYMDB = 5  #: the symbol database was built for another kernel

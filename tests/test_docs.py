@@ -41,22 +41,3 @@ def test_doc_commands_run(doc: str) -> None:
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT,
                           capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, f"{doc}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-
-
-@pytest.mark.parametrize("command", ["build", "query"])
-def test_reference_quotes_the_symdb_help(command: str) -> None:
-    """docs/reference.md's option table of each symdb command is the command's --help."""
-    import typer.main
-
-    from klp.symdb.cli import app
-
-    cmd = typer.main.get_command(app).commands[command]
-    ctx = cmd.make_context(command, [], resilient_parsing=True)
-    records = [p.get_help_record(ctx) for p in cmd.get_params(ctx)]
-    help_rows = [f"| `{opts}` | {' '.join(text.split())} |" for opts, text in filter(None, records)
-                 if opts != "--help"]
-    text = (ROOT / "docs" / "reference.md").read_text()
-    after = text[text.index(f"\n`klp symdb {command} ") :].splitlines()[1:]
-    table = after[after.index("|---|---|") + 1 :]
-    doc_rows = table[: next(i for i, line in enumerate(table) if not line.startswith("|"))]
-    assert doc_rows == help_rows

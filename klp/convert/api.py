@@ -1,6 +1,6 @@
 """``klp convert`` as a function: read, plan, check, write; the command only prints.
 
-Tests, benchmarks and other tools call :func:`convert_module`; the typer command
+Tests, benchmarks and other tools call :func:`convert_module`; the command
 in :mod:`klp.convert.cli` maps its options onto it and renders the outcome.
 """
 

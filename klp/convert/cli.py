@@ -1,60 +1,61 @@
-"""``klp convert``: the command (mounted by klp.cli). It maps options onto
+"""``klp convert``: the command (added by klp.cli). It maps options onto
 :func:`klp.convert.api.convert_module`, prints the outcome and sets the exit code."""
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 from pathlib import Path
-from typing import Annotated
-
-import typer
+from typing import Any
 
 
-def convert(
-    input: Annotated[Path, typer.Argument(
-        metavar="INPUT.ko", help="The livepatch module to convert.", show_default=False)],
-    output: Annotated[Path | None, typer.Option(
-        "-o", "--output", metavar="F",
-        help="write the converted module to F (atomically); F must not be INPUT")] = None,
-    in_place: Annotated[bool, typer.Option(
-        "--in-place",
-        help="replace INPUT (atomically; INPUT is untouched when anything fails)")] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="print the plan (which relocation goes where); write nothing")
-    ] = False,
-    symdb: Annotated[Path | None, typer.Option(
-        "--symdb", metavar="F",
-        help="symbols.klp from `klp symdb build`; without it only module exports listed in "
-             "`--symvers` can be resolved")] = None,
-    symvers: Annotated[Path | None, typer.Option(
-        "--symvers", metavar="F",
-        help="Module.symvers: vmlinux exports stay normal relocations, module exports are "
-             "converted; without it the symdb's export flags are used (it then needs "
-             "vmlinux)")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force",
-        help="convert where klp refuses but the user may know better, each said as a "
-             "warning: a symdb of another kernel (instead of exit 5), a module without "
-             "`livepatch=Y`, a registered `klp_object` the symdb does not have. Never for "
-             "problems the kernel would fail on")] = False,
-    verify: Annotated[bool, typer.Option(
-        "--verify/--no-verify",
-        help="check the result as `klp verify` does before writing it (the default); a "
-             "result it rejects is not written")] = True,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="print the report below instead of tables")] = False,
-) -> None:
-    """Rewrite a livepatch module's unresolvable relocations into .klp.rela sections."""
+def add_parser(commands: Any) -> None:
+    from klp.cli import command
+
+    parser = command(commands, "convert", run, "Rewrite a livepatch module's unresolvable "
+                     "relocations into .klp.rela sections.")
+    parser.add_argument("input", metavar="INPUT.ko", type=Path,
+                        help="the livepatch module to convert")
+    parser.add_argument("-o", "--output", metavar="F", type=Path,
+                        help="write the converted module to F (atomically); F must not be "
+                             "INPUT")
+    parser.add_argument("--in-place", action="store_true",
+                        help="replace INPUT (atomically; INPUT is untouched when anything "
+                             "fails)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (which relocation goes where); write nothing")
+    parser.add_argument("--symdb", metavar="F", type=Path,
+                        help="symbols.klp from `klp symdb build`; without it only module "
+                             "exports listed in `--symvers` can be resolved")
+    parser.add_argument("--symvers", metavar="F", type=Path,
+                        help="Module.symvers: vmlinux exports stay normal relocations, module "
+                             "exports are converted; without it the symdb's export flags are "
+                             "used (it then needs vmlinux)")
+    parser.add_argument("--force", action="store_true",
+                        help="convert where klp refuses but the user may know better, each "
+                             "said as a warning: a symdb of another kernel (instead of exit "
+                             "5), a module without `livepatch=Y`, a registered `klp_object` "
+                             "the symdb does not have. Never for problems the kernel would "
+                             "fail on")
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                        help="check the result as `klp verify` does before writing it (the "
+                             "default); a result it rejects is not written")
+    parser.add_argument("--json", dest="as_json", action="store_true",
+                        help="print the report below instead of tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
     from klp.convert.api import convert_module
     from klp.convert.diagnostics import render
 
-    outcome = convert_module(input, output=output, in_place=in_place, symdb=symdb,
-                             symvers=symvers, dry_run=dry_run, force=force, verify=verify)
-    if as_json:
+    outcome = convert_module(args.input, output=args.output, in_place=args.in_place,
+                             symdb=args.symdb, symvers=args.symvers, dry_run=args.dry_run,
+                             force=args.force, verify=args.verify)
+    if args.as_json:
         json.dump(outcome.report, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        render(outcome.report, dry_run=dry_run)
-    if outcome.problems:
-        raise typer.Exit(int(outcome.exit_code))
+        render(outcome.report, dry_run=args.dry_run)
+    return int(outcome.exit_code)

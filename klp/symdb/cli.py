@@ -1,75 +1,81 @@
-"""``klp symdb build`` and ``klp symdb query`` (mounted by klp/cli.py as ``klp symdb``).
+"""``klp symdb build`` and ``klp symdb query`` (added by klp/cli.py as ``klp symdb``).
 
 Heavy modules are imported inside the commands, so ``klp --help`` stays fast.
-docs/reference.md quotes every option's help (tests/test_docs.py checks it).
+docs/reference.md quotes every option's help (tests/test_help.py checks it).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
-from typing import Annotated
-
-import typer
-
-app = typer.Typer(help="Build and query the symbol database.", no_args_is_help=True)
+from typing import Any
 
 
-@app.command()
-def build(
-    paths: Annotated[list[Path] | None, typer.Argument(
-        metavar="PATHS...", show_default=False,
-        help="Objects to scan: a linked image (ET_EXEC, ET_DYN) is the vmlinux, anything "
-             "else a module (.ko, .o).")] = None,
-    kernel_tree: Annotated[Path | None, typer.Option(
-        metavar="DIR", help="A kernel build tree: its vmlinux, the modules of modules.order "
-                            "(the .ko, else the .o) and its Module.symvers.")] = None,
-    vmlinux: Annotated[Path | None, typer.Option(
-        metavar="FILE", help="vmlinux with its .symtab (e.g. Debian's -dbg vmlinux).")] = None,
-    system_map: Annotated[Path | None, typer.Option(
-        metavar="FILE", help="System.map: vmlinux positions in its order (with --vmlinux: "
-                             "checked against it).")] = None,
-    modules: Annotated[Path | None, typer.Option(
-        metavar="DIR", help="Every .ko, .ko.xz, .ko.zst, .ko.gz below DIR, e.g. "
-                            "/lib/modules/6.1.0-57-amd64 (symlinked folders are not "
-                            "followed).")
-    ] = None,
-    symvers: Annotated[Path | None, typer.Option(
-        metavar="FILE", help="Module.symvers (exports).")] = None,
-    output: Annotated[Path, typer.Option(
-        "-o", "--output", metavar="FILE", help="Where to write.")] = Path("symbols.klp"),
-    jobs: Annotated[int, typer.Option(
-        "-j", "--jobs", metavar="N", help="Parallel scanners (0: every core).")] = 0,
-    keep_going: Annotated[bool, typer.Option(
-        "--keep-going",
-        help="Skip unreadable or malformed modules (and say so) instead of failing.")] = False,
-    fmt: Annotated[str, typer.Option(
-        "--format", metavar="FORMAT",
-        help="klp, or klp-convert-0.1 (the upstream proposal's format).")] = "klp",
-) -> None:
+def add_parser(commands: Any) -> None:
+    from klp.cli import command, subcommands
+
+    group = subcommands(command(commands, "symdb", None, "Build and query the symbol database."))
+    build = command(group, "build", run_build, "Scan a kernel into symbols.klp, with positions "
+                    "as the running kernel counts them.")
+    build.add_argument("paths", metavar="PATHS", nargs="*", type=Path,
+                       help="objects to scan: a linked image (ET_EXEC, ET_DYN) is the vmlinux, "
+                            "anything else a module (.ko, .o)")
+    build.add_argument("--kernel-tree", metavar="DIR", type=Path,
+                       help="a kernel build tree: its vmlinux, the modules of modules.order "
+                            "(the .ko, else the .o) and its Module.symvers")
+    build.add_argument("--vmlinux", metavar="FILE", type=Path,
+                       help="vmlinux with its .symtab (e.g. Debian's -dbg vmlinux)")
+    build.add_argument("--system-map", metavar="FILE", type=Path,
+                       help="System.map: vmlinux positions in its order (with --vmlinux: "
+                            "checked against it)")
+    build.add_argument("--modules", metavar="DIR", type=Path,
+                       help="every .ko, .ko.xz, .ko.zst, .ko.gz below DIR, e.g. "
+                            "/lib/modules/6.1.0-57-amd64 (symlinked folders are not followed)")
+    build.add_argument("--symvers", metavar="FILE", type=Path,
+                       help="Module.symvers (exports)")
+    build.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("symbols.klp"),
+                       help="where to write (default: symbols.klp)")
+    build.add_argument("-j", "--jobs", metavar="N", type=int, default=0,
+                       help="parallel scanners (default 0: every core)")
+    build.add_argument("--keep-going", action="store_true",
+                       help="skip unreadable or malformed modules (and say so) instead of "
+                            "failing")
+    build.add_argument("--format", dest="fmt", metavar="FORMAT", default="klp",
+                       choices=("klp", "klp-convert-0.1"),
+                       help="klp (default), or klp-convert-0.1 (the upstream proposal's "
+                            "format)")
+    query = command(group, "query", run_query, "Every definition of each NAME: object, "
+                    "position, address, type, size, file, export. Exits with 1 when a name is "
+                    "not found.")
+    query.add_argument("names", metavar="NAME", nargs="+",
+                       help="symbol names (after --, a name may start with -)")
+    query.add_argument("-d", "--symdb", metavar="FILE", default="symbols.klp",
+                       help="the symbol database (default: symbols.klp)")
+    query.add_argument("--json", dest="as_json", action="store_true", help="print JSON")
+
+
+def run_build(args: argparse.Namespace) -> None:
     """Scan a kernel into symbols.klp, with positions as the running kernel counts them."""
     from klp.elfcodec.writer import write_bytes_atomic
-    from klp.errors import InputError
+    from klp.errors import UsageError
     from klp.render import console, markup, plural
-    from klp.symdb.build import build as run_build
+    from klp.symdb.build import build as run
     from klp.symdb.build import default_jobs
-    from klp.symdb.format import FORMATS
     from klp.symdb.sources import find_sources
 
-    if fmt not in FORMATS:
-        raise InputError(f"unknown --format {fmt!r} ({' or '.join(FORMATS)})")
-    if jobs < 0:
-        raise InputError("--jobs must be 0 (every core) or more")
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 (every core) or more")
 
     def opt(p: Path | None) -> str | None:
         return None if p is None else str(p)
 
-    src = find_sources(kernel_tree=opt(kernel_tree), vmlinux=opt(vmlinux),
-                       system_map=opt(system_map), modules_dir=opt(modules),
-                       symvers=opt(symvers), paths=[str(p) for p in paths or []])
+    src = find_sources(kernel_tree=opt(args.kernel_tree), vmlinux=opt(args.vmlinux),
+                       system_map=opt(args.system_map), modules_dir=opt(args.modules),
+                       symvers=opt(args.symvers), paths=[str(p) for p in args.paths])
     err = console(stderr=True, soft_wrap=True)
-    result = run_build(src, jobs=jobs or default_jobs(), keep_going=keep_going, fmt=fmt,
-                       progress=err.is_terminal)
+    result = run(src, jobs=args.jobs or default_jobs(), keep_going=args.keep_going,
+                 fmt=args.fmt, progress=err.is_terminal)
+    output = args.output
     write_bytes_atomic(str(output), result.data)
     for skipped in result.skipped:
         err.print(f"[yellow]skipped[/] {markup(skipped)}")
@@ -88,26 +94,17 @@ def build(
               f"(repeated within an object){extra}, {result.seconds:.2f} s")
 
 
-@app.command()
-def query(
-    names: Annotated[list[str], typer.Argument(
-        metavar="NAME...", show_default=False,
-        help="Symbol names (after --, a name may start with -).")],
-    symdb: Annotated[str, typer.Option(
-        "--symdb", "-d", metavar="FILE", help="The symbol database.")] = "symbols.klp",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Every definition of each NAME: object, position, address, type, size, file,
-    export. Exits with 1 when a name is not found."""
+def run_query(args: argparse.Namespace) -> int:
+    import sys
+
     from klp.symdb import query as q
     from klp.symdb.format import SymbolDB
 
-    db = SymbolDB(symdb)
-    found = q.query(db, names)
-    if as_json:
-        q.print_json(symdb, db, found)
+    db = SymbolDB(args.symdb)
+    found = q.query(db, args.names)
+    if args.as_json:
+        q.print_json(args.symdb, db, found)
     else:
-        q.print_table(symdb, db, found)
-    if any(not recs for recs in found.values()):
-        sys.stdout.flush()
-        raise typer.Exit(1)
+        q.print_table(args.symdb, db, found)
+    sys.stdout.flush()
+    return 1 if any(not recs for recs in found.values()) else 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
-from klp.errors import ElfError, InputError
+from klp.errors import ElfError, InputError, UsageError
 
 #: What counts as a module file in a ``--modules`` folder.
 MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
@@ -127,7 +127,7 @@ def find_sources(
         else:
             src.modules.append(ObjectSource(p, p))
     if not (src.vmlinux or src.system_map or src.modules):
-        raise InputError(
+        raise UsageError(
             "nothing to scan: give --kernel-tree, --vmlinux, --system-map, --modules "
             "or object paths"
         )

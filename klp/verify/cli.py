@@ -1,42 +1,44 @@
-"""``klp verify``: the command (mounted by klp.cli)."""
+"""``klp verify``: the command (added by klp.cli)."""
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 from pathlib import Path
-from typing import Annotated
-
-import typer
+from typing import Any
 
 
-def verify(
-    module: Annotated[Path, typer.Argument(
-        metavar="PATCH.ko", help="The finished livepatch module.", show_default=False)],
-    symdb: Annotated[Path | None, typer.Option(
-        "--symdb", metavar="F",
-        help="the target kernel's symbols.klp (`klp symdb build`)")] = None,
-    kallsyms: Annotated[Path | None, typer.Option(
-        "--kallsyms", metavar="F",
-        help="the target kernel's /proc/kallsyms, dumped as root on the running system")
-    ] = None,
-    modules: Annotated[Path | None, typer.Option(
-        "--modules", metavar="DIR",
-        help="with --kallsyms: the target modules' .ko files (sizes, source files, "
-             "modules that are not loaded, both load orders)")] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="print the report as JSON")] = False,
-) -> None:
-    """Check what a livepatch module will bind to on its target kernel, before loading it."""
+def add_parser(commands: Any) -> None:
+    from klp.cli import command
+
+    parser = command(commands, "verify", run, "Check what a livepatch module will bind to on "
+                     "its target kernel, before loading it.")
+    parser.add_argument("module", metavar="PATCH.ko", type=Path,
+                        help="the finished livepatch module")
+    parser.add_argument("--symdb", metavar="F", type=Path,
+                        help="the target kernel's symbols.klp (`klp symdb build`)")
+    parser.add_argument("--kallsyms", metavar="F", type=Path,
+                        help="the target kernel's /proc/kallsyms, dumped as root on the "
+                             "running system")
+    parser.add_argument("--modules", metavar="DIR", type=Path,
+                        help="with --kallsyms: the target modules' .ko files (sizes, source "
+                             "files, modules that are not loaded, both load orders)")
+    parser.add_argument("--json", dest="as_json", action="store_true",
+                        help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
     from klp.errors import ExitCode
     from klp.verify.api import verify_file
     from klp.verify.report import render
 
-    verdict, doc = verify_file(module, symdb=symdb, kallsyms=kallsyms, modules=modules)
-    if as_json:
+    verdict, doc = verify_file(args.module, symdb=args.symdb, kallsyms=args.kallsyms,
+                               modules=args.modules)
+    if args.as_json:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         render(doc)
-    if verdict.problems:
-        raise typer.Exit(int(ExitCode.UNRESOLVED))
+    return int(ExitCode.UNRESOLVED if verdict.problems else ExitCode.OK)
