@@ -14,17 +14,22 @@ callers treat a missing unit as "unknown", never as an error.
 
 from __future__ import annotations
 
+import bisect
+import mmap
+import operator
+import os
 import posixpath
 import zlib
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from klp.elfcodec.constants import SHF, SHT
+from klp.elfcodec.constants import ET, SHF, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 
 DW_TAG_MEMBER = 0x0D
+DW_TAG_COMPILE_UNIT = 0x11
 DW_TAG_STRUCTURE_TYPE = 0x13
 DW_AT_NAME = 0x03
 DW_AT_BYTE_SIZE = 0x0B
@@ -97,16 +102,79 @@ class _Budget:
             raise _Unreadable
 
 
+class _Window:
+    """A section of a file on disk, read a few bytes at a time: a linked kernel's
+    .debug_info is hundreds of MB, of which a few bytes per unit are read. Reading
+    them through the file's map would map (and count in the process's memory) the
+    pages the kernel faults in around each one, about 50 KB a unit."""
+
+    def __init__(self, path: str, start: int, size: int) -> None:
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - lives with the reader
+        self._start, self._size = start, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(self._size)
+        return os.pread(self._file.fileno(), max(stop - start, 0), self._start + start)
+
+    def find(self, sub: bytes, at: int) -> int:
+        """Where ``sub`` (a NUL, in practice) occurs first at or after ``at``, or -1."""
+        chunk = 256
+        while at < self._size:
+            found = self[at : at + chunk + len(sub) - 1].find(sub)
+            if found >= 0:
+                return at + found
+            at += chunk
+            chunk = min(chunk * 4, 1 << 20)
+        return -1
+
+
+class _Relocations:
+    """The relocations of an ET_REL object's DWARF section, looked up by offset.
+
+    A section's relocations are sorted by offset as the assembler and ``ld -r``
+    write them, so a lookup bisects the offsets column; no per-relocation object
+    is made unless asked for (a module's .debug_info has tens of thousands)."""
+
+    def __init__(self, elf: ElfFile | None, rela: Section | None) -> None:
+        self._elf = elf
+        self._table = elf.rela(rela) if elf is not None and rela is not None else None
+        self._offsets: Sequence[int] = self._table.offsets if self._table is not None else ()
+        self._by_offset: dict[int, int] | None = None
+        if self._offsets and any(map(operator.gt, self._offsets, self._offsets[1:])):
+            self._by_offset = {off: i for i, off in enumerate(self._offsets)}
+
+    def get(self, at: int) -> tuple[int, int] | None:
+        """(section index, value) of the relocation at ``at``: its symbol's section, and
+        the symbol's value plus the addend; None without one (or for another kind)."""
+        if self._table is None or self._elf is None:
+            return None
+        if self._by_offset is not None:
+            index = self._by_offset.get(at)
+            if index is None:
+                return None
+        else:
+            index = bisect.bisect_left(self._offsets, at)
+            if index >= len(self._offsets) or self._offsets[index] != at:
+                return None
+        rel = self._table.relocation(index)
+        table = self._elf.symtab
+        shndx = table.section_of(rel.sym)
+        return None if shndx is None else (shndx, table.value(rel.sym) + rel.addend)
+
+
 @dataclass
 class _Reader:
     """One DWARF section's bytes with the relocations that fill them in."""
 
-    data: bytes
+    data: bytes | _Window
     little: bool
-    relocations: dict[int, tuple[int, int]]  #: offset -> (section index, value)
+    relocations: _Relocations
     budget: _Budget
-    #: Parsed abbreviation tables by offset (only .debug_abbrev uses it).
-    tables: dict[int, dict[int, _Abbreviation]] = field(default_factory=dict)
+    #: Abbreviation tables by offset (only .debug_abbrev uses it).
+    tables: dict[int, _AbbrevTable] = field(default_factory=dict)
 
     def uint(self, at: int, size: int) -> int:
         if at < 0 or at + size > len(self.data):
@@ -149,12 +217,27 @@ class _Reader:
 
 
 def unit_ranges(elf: ElfFile) -> list[UnitRange]:
-    """Every address range of every compile unit, as (section, start, end, unit name)."""
+    """Every address range of every compile unit of a relocatable object, as (section,
+    start, end, unit name)."""
+    return [UnitRange(shndx, start, start + length, name)
+            for shndx, start, length, name in _unit_pieces(elf) if shndx is not None]
+
+
+def unit_addresses(elf: ElfFile) -> list[tuple[int, int, str]]:
+    """Every address range of every compile unit of a linked image (vmlinux), as
+    (start, end, unit name) sorted by start: which source file code comes from."""
+    return sorted((start, start + length, name)
+                  for shndx, start, length, name in _unit_pieces(elf) if shndx is None)
+
+
+def _unit_pieces(elf: ElfFile) -> list[tuple[int | None, int, int, str]]:
+    """(section or None for an address, start, length, unit name) of every aranges
+    entry whose unit's name can be read; what follows damage is left out."""
     sections = _Sections(elf)
     aranges, info = sections.get(".debug_aranges"), sections.get(".debug_info")
     if aranges is None or info is None:
         return []
-    found: list[UnitRange] = []
+    found = []
     names: dict[int, str | None] = {}
     try:
         for unit_offset, ranges in _aranges(aranges):
@@ -162,8 +245,7 @@ def unit_ranges(elf: ElfFile) -> list[UnitRange]:
                 names[unit_offset] = _unit_name(sections, info, unit_offset)
             name = names[unit_offset]
             if name is not None:
-                found += [UnitRange(shndx, start, start + length, name)
-                          for shndx, start, length in ranges]
+                found += [(shndx, start, length, name) for shndx, start, length in ranges]
     except _Unreadable:
         pass
     return found
@@ -187,20 +269,21 @@ def _reader(elf: ElfFile, name: str, budget: _Budget) -> _Reader | None:
     sec = elf.find_section(name)
     if sec is None or sec.sh_type == SHT.NOBITS:
         return None
-    data = _contents(elf, sec)
+    linked = elf.e_type != ET.REL  # a linked image: its DWARF holds final values
+    data: bytes | _Window | None
+    if linked and name == ".debug_info" and not sec.sh_flags & SHF.COMPRESSED \
+            and sec.orig_offset is not None and not sec.decoded \
+            and isinstance(elf.contents, mmap.mmap):  # opened from a file
+        data = _Window(elf.path, sec.orig_offset, sec.orig_size)
+    else:
+        data = _contents(elf, sec)
     if data is None:
         return None
     budget.left += WORK_PER_BYTE * len(data)
-    table = elf.symtab
-    relocations: dict[int, tuple[int, int]] = {}
-    rela = elf.rela_of(sec)
-    if rela is not None and rela.sh_link == elf.symtab_section.index:
-        for off, info, addend in elf.rela(rela).rows:
-            sym = info >> 32
-            shndx = table.section_of(sym)
-            if shndx is not None:
-                relocations[off] = (shndx, table.rows[sym][4] + addend)
-    return _Reader(data, elf.arch.little, relocations, budget)
+    rela = None if linked else elf.rela_of(sec)
+    if rela is not None and rela.sh_link != elf.symtab_section.index:
+        rela = None
+    return _Reader(data, elf.arch.little, _Relocations(elf, rela), budget)
 
 
 def _contents(elf: ElfFile, sec: Section) -> bytes | None:
@@ -223,8 +306,9 @@ def _contents(elf: ElfFile, sec: Section) -> bytes | None:
     return inflated if len(inflated) == size and stream.eof else None
 
 
-def _aranges(r: _Reader) -> list[tuple[int, list[tuple[int, int, int]]]]:
-    """(.debug_info offset of the unit, [(section, start, length)]) per aranges set."""
+def _aranges(r: _Reader) -> list[tuple[int, list[tuple[int | None, int, int]]]]:
+    """(.debug_info offset of the unit, [(section, start, length)]) per aranges set; the
+    section is None for an address (a linked image, or an unrelocated entry)."""
     sets = []
     pos = 0
     while pos + 4 <= len(r.data):
@@ -245,7 +329,7 @@ def _aranges(r: _Reader) -> list[tuple[int, list[tuple[int, int, int]]]]:
             size = r.uint(at + segment_size + address_size, address_size)
             if shndx is None and start == 0 and size == 0:
                 break
-            if shndx is not None and size:
+            if size:
                 ranges.append((shndx, start, size))
             at += entry
         sets.append((unit, ranges))
@@ -294,7 +378,7 @@ def _unit_name(sections: _Sections, info: _Reader, at: int) -> str | None:
     if not unit.compile or abbrevs is None:
         return None
     code, pos = info.uleb(unit.first_die)
-    _, _, attributes = _abbreviation(_abbreviations(abbrevs, unit.abbrev_offset), code)
+    _, _, attributes = _abbreviations(abbrevs, unit.abbrev_offset).compile_unit(code)
     name: tuple[int, int] | None = None
     str_offsets_base = 8 if unit.offset_size == 4 else 16
     for attr, form in attributes:
@@ -336,39 +420,84 @@ def _string(sections: _Sections, info: _Reader, unit: _Unit, form: int, at: int,
 _Abbreviation = tuple[int, bool, list[tuple[int, int]]]
 
 
-def _abbreviations(r: _Reader, at: int) -> dict[int, _Abbreviation]:
-    """The abbreviation table at ``at`` of .debug_abbrev, by code (read once per table)."""
-    cached = r.tables.get(at)
-    if cached is not None:
-        return cached
-    table: dict[int, _Abbreviation] = {}
-    start = at
+class _AbbrevTable:
+    """One abbreviation table of .debug_abbrev, read only as far as the codes asked
+    for need."""
+
+    def __init__(self, r: _Reader, at: int) -> None:
+        self._r = r
+        self._start = at
+        self._next: int | None = at  #: where the next entry starts; None: all read
+        self._found: dict[int, _Abbreviation] = {}
+
+    def get(self, code: int) -> _Abbreviation:
+        while code not in self._found and self._next is not None:
+            entry = _abbreviation_at(self._r, self._next)
+            if entry is None:
+                self._next = None
+            else:
+                number, abbreviation, self._next = entry
+                self._found.setdefault(number, abbreviation)
+        found = self._found.get(code)
+        if found is None:
+            raise _Unreadable
+        return found
+
+    def compile_unit(self, code: int) -> _Abbreviation:
+        """The compile-unit entry ``code``. gcc puts it near the end of the unit's
+        table, and a vmlinux has thousands of tables of a hundred entries each, so it
+        is found by its bytes (the code, DW_TAG_compile_unit, children) right after the
+        end of another entry, and then checked, rather than by reading every entry."""
+        if code in self._found:
+            return self._found[code]
+        data = self._r.data
+        needle = _uleb_bytes(code) + bytes((DW_TAG_COMPILE_UNIT, 1))
+        at = data.find(needle, self._start)
+        while at >= 0:
+            if at == self._start or data[at - 2 : at] == b"\0\0":
+                entry = _abbreviation_at(self._r, at)
+                if entry is not None and entry[0] == code:
+                    self._found[code] = entry[1]
+                    return entry[1]
+            at = data.find(needle, at + 1)
+        return self.get(code)
+
+
+def _uleb_bytes(value: int) -> bytes:
+    out = bytearray()
     while True:
-        code, at = r.uleb(at)
-        if code == 0:
-            break
-        tag, at = r.uleb(at)
-        children = r.uint(at, 1) != 0
-        at += 1
-        attributes = []
-        while True:
-            attr, at = r.uleb(at)
-            form, at = r.uleb(at)
-            if form == FORM_IMPLICIT_CONST:
-                _, at = r.uleb(at)  # the constant lives here, not in .debug_info
-            if attr == 0 and form == 0:
-                break
-            attributes.append((attr, form))
-        table[code] = (tag, children, attributes)
-    r.tables[start] = table
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _abbreviation_at(r: _Reader, at: int) -> tuple[int, _Abbreviation, int] | None:
+    """(code, abbreviation, where the next entry starts) of the entry at ``at``; None at
+    the table's end."""
+    code, at = r.uleb(at)
+    if code == 0:
+        return None
+    tag, at = r.uleb(at)
+    children = r.uint(at, 1) != 0
+    at += 1
+    attributes: list[tuple[int, int]] = []
+    while True:
+        attr, at = r.uleb(at)
+        form, at = r.uleb(at)
+        if form == FORM_IMPLICIT_CONST:
+            _, at = r.uleb(at)  # the constant lives here, not in .debug_info
+        if attr == 0 and form == 0:
+            return code, (tag, children, attributes), at
+        attributes.append((attr, form))
+
+
+def _abbreviations(r: _Reader, at: int) -> _AbbrevTable:
+    """The abbreviation table at ``at`` of .debug_abbrev (one reader per table)."""
+    table = r.tables.get(at)
+    if table is None:
+        table = r.tables[at] = _AbbrevTable(r, at)
     return table
-
-
-def _abbreviation(table: dict[int, _Abbreviation], code: int) -> _Abbreviation:
-    found = table.get(code)
-    if found is None:
-        raise _Unreadable
-    return found
 
 
 @dataclass(frozen=True)
@@ -422,7 +551,7 @@ def _unit_structs(sections: _Sections, info: _Reader, abbrevs: _Reader, unit: _U
             if depth < 0:
                 return
             continue
-        tag, children, attributes = _abbreviation(table, code)
+        tag, children, attributes = table.get(code)
         values: dict[int, tuple[int, int]] = {}
         for attr, form in attributes:
             while form == FORM_INDIRECT:

@@ -173,6 +173,8 @@ class ElfFile:
 
     def __init__(self, buffer: bytes | mmap.mmap, path: str) -> None:
         self.path = path
+        #: The file's bytes (mapped when opened from a path), and a view of them.
+        self.contents = buffer
         self.buffer = memoryview(buffer)
         #: Set by every edit; an unmodified file writes back byte for byte.
         self.modified = False

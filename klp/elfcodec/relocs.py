@@ -61,6 +61,13 @@ class RelaTable:
         self._rows = rows
 
     @property
+    def offsets(self) -> Sequence[int]:
+        """Every r_offset, without making row tuples."""
+        if self._rows is None:
+            return self._offsets
+        return [offset for offset, _, _ in self._rows]
+
+    @property
     def infos(self) -> Sequence[int]:
         """Every r_info, without making row tuples."""
         if self._rows is None:

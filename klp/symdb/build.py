@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from klp.elfcodec.constants import ET
 from klp.errors import InputError, KlpError
@@ -40,8 +41,14 @@ BATCH = 24
 EXPECTED_VMLINUX = 100_000
 EXPECTED_MODULE = 130
 
-#: A scan task: (kind, path, label, System.map to check against or "").
-Task = tuple[str, str, str, str]
+class Task(NamedTuple):
+    """One object to scan."""
+
+    kind: str  #: "vmlinux" or "module"
+    path: str
+    label: str
+    system_map: str = ""  #: a System.map to check vmlinux against
+    debug: str = ""  #: the module's debug copy (a distro's -dbg package), if any
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,12 @@ def _scan(task: Task) -> Outcome:
     """Scan and encode one object (in a worker, or inline)."""
     from klp.symdb.scan import scan_object
 
-    kind, path, label, system_map = task
+    kind, path, label, system_map, debug = task
     try:
         elf = open_object(path)
         if kind == "vmlinux" and elf.e_type == ET.REL:
             raise InputError(f"{path}: a relocatable object, not a vmlinux")
-        obj = scan_object(elf, label, _exports)
+        obj = scan_object(elf, label, _exports, open_object(debug) if debug else None)
         if obj is None:
             return None
         if system_map:
@@ -152,8 +159,9 @@ def load_exports(symvers: str | None) -> ExportMap:
 def _tasks(src: Sources) -> list[Task]:
     tasks: list[Task] = []
     if src.vmlinux is not None:
-        tasks.append(("vmlinux", src.vmlinux.path, src.vmlinux.label, src.system_map or ""))
-    tasks += [("module", m.path, m.label, "") for m in src.modules]
+        tasks.append(Task("vmlinux", src.vmlinux.path, src.vmlinux.label,
+                          src.system_map or ""))
+    tasks += [Task("module", m.path, m.label, debug=src.debug_copy(m)) for m in src.modules]
     return tasks
 
 
@@ -173,7 +181,7 @@ def _outcomes(tasks: list[Task], jobs: int, exports: ExportMap, fmt: str,
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     # vmlinux first and alone (it is the biggest), then modules in batches.
-    first = 1 if tasks[0][0] == "vmlinux" else 0
+    first = 1 if tasks[0].kind == "vmlinux" else 0
     batches = [[0]] if first else []
     batches += [list(range(i, min(i + BATCH, len(tasks)))) for i in range(first, len(tasks),
                                                                          BATCH)]
@@ -253,16 +261,16 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
             if isinstance(outcome, Refused):
                 raise InputError(outcome.message)
             if isinstance(outcome, str):
-                if not keep_going or task[0] == "vmlinux":  # no database without it
+                if not keep_going or task.kind == "vmlinux":  # no database without it
                     raise InputError(outcome)
                 result.skipped.append(outcome)
                 continue
             if outcome is None:
-                result.livepatches.append(task[2])
+                result.livepatches.append(task.label)
                 continue
             scanned.append(outcome)
             if outcome.kind == "module" and outcome.name == "vmlinux":
-                raise InputError(f"{task[1]}: a module named vmlinux (the kernel refuses it)")
+                raise InputError(f"{task.path}: a module named vmlinux (the kernel refuses it)")
             if outcome.name in names:
                 result.warnings.append(f"two modules named {outcome.name}: kept "
                                        f"{names[outcome.name]}, left out {outcome.label}")

@@ -31,6 +31,10 @@ def add_parser(commands: Any) -> None:
     build.add_argument("--modules", metavar="DIR", type=Path,
                        help="every .ko, .ko.xz, .ko.zst, .ko.gz below DIR, e.g. "
                             "/lib/modules/6.1.0-57-amd64 (symlinked folders are not followed)")
+    build.add_argument("--debug-modules", metavar="DIR", type=Path,
+                       help="the modules' debug copies, laid out as under --modules (e.g. "
+                            "/usr/lib/debug/lib/modules/6.1.0-57-amd64 of Debian's -dbg "
+                            "package): source files for modules installed without them")
     build.add_argument("--symvers", metavar="FILE", type=Path,
                        help="Module.symvers (exports)")
     build.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("symbols.klp"),
@@ -71,7 +75,8 @@ def run_build(args: argparse.Namespace) -> None:
 
     src = find_sources(kernel_tree=opt(args.kernel_tree), vmlinux=opt(args.vmlinux),
                        system_map=opt(args.system_map), modules_dir=opt(args.modules),
-                       symvers=opt(args.symvers), paths=[str(p) for p in args.paths])
+                       symvers=opt(args.symvers), paths=[str(p) for p in args.paths],
+                       debug_modules=opt(args.debug_modules))
     err = console(stderr=True, soft_wrap=True)
     result = run(src, jobs=args.jobs or default_jobs(), keep_going=args.keep_going,
                  fmt=args.fmt, progress=err.is_terminal)

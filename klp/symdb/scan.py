@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_type
+from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, modinfo
 from klp.elfcodec.records import ST_INFO, ST_NAME, ST_SHNDX, ST_SIZE, ST_VALUE
@@ -278,7 +279,7 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: Exports = NO_EXPORTS) -> Obj
     order = _kallsyms_order(values, [names[k] for k in keep], [letters[k] for k in keep])
     keep = [keep[j] for j in order]
     kept_rows = [cand[k] for k in keep]
-    files = table.file_names(kept_rows)
+    files = source_files(elf, kept_rows)
     secnames = [s.name.encode("utf-8", "surrogateescape") for s in elf.sections]
     special: dict[int, bytes] = {SHN.ABS: b"*ABS*", SHN.COMMON: b"*COM*", 0: b"*UND*"}
     nsec = len(secnames)
@@ -298,6 +299,91 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: Exports = NO_EXPORTS) -> Obj
     )
     obj.exported = _exported(obj.names, exports.all)
     return obj
+
+
+def source_files(elf: ElfFile, indices: Sequence[int]) -> list[bytes]:
+    """The source file of each symbol of ``indices``: the path of its compile unit when
+    the object has DWARF, else the name of the STT_FILE symbol a local follows, else "".
+
+    A local symbol belongs to the translation unit of its STT_FILE symbol; that
+    unit's path (``kernel/sched/core.c`` where the symbol only says ``core.c``) is
+    the DWARF unit whose code covers a function of the same file. A global function
+    gets the unit covering it; global data has no file.
+    """
+    table = elf.symtab
+    groups = table.file_symbols(indices)
+    names = dict(zip(known := sorted({g for g in groups if g is not None}),
+                     table.raw_names(known), strict=True))
+    unit_of = _unit_lookup(elf)
+    if unit_of is None:
+        return [b"" if g is None else names[g] for g in groups]
+    paths: dict[int, bytes] = {}
+    found: list[bytes | None] = [None] * len(indices)
+    rows = table.rows
+    func, type_of, shndx_at, value_at = int(STT.FUNC), _TYPE, ST_SHNDX, ST_VALUE
+    for k, (i, group) in enumerate(zip(indices, groups, strict=True)):
+        row = rows[i]
+        if type_of[row[ST_INFO]] != func or (group is not None and group in paths):
+            continue
+        unit = unit_of(row[shndx_at], row[value_at])
+        if unit is None:
+            continue
+        if group is None:
+            found[k] = unit
+        elif unit.rsplit(b"/", 1)[-1] == names[group]:
+            paths[group] = unit
+    return [path if (path := found[k]) is not None else
+            b"" if g is None else paths.get(g, names[g]) for k, g in enumerate(groups)]
+
+
+def _unit_lookup(elf: ElfFile) -> Callable[[int, int], bytes | None] | None:
+    """(section index, value) -> the path of the DWARF unit whose code holds it; None
+    when the object has no unit ranges."""
+    if elf.e_type == ET.REL:
+        by_section: dict[int, list[tuple[int, int, bytes]]] = defaultdict(list)
+        for unit in unit_ranges(elf):
+            by_section[unit.shndx].append((unit.start, unit.end, _raw(unit.name)))
+        if not by_section:
+            return None
+        spans = {k: (sorted(v), [s for s, _, _ in sorted(v)]) for k, v in by_section.items()}
+
+        def in_section(shndx: int, value: int) -> bytes | None:
+            found = spans.get(shndx)
+            return _covering(found[0], found[1], value) if found else None
+        return in_section
+    units = [(start, end, _raw(name)) for start, end, name in unit_addresses(elf)]
+    if not units:
+        return None
+    starts = [start for start, _, _ in units]
+    return lambda shndx, value: _covering(units, starts, value)
+
+
+def _covering(spans: list[tuple[int, int, bytes]], starts: list[int],
+              value: int) -> bytes | None:
+    at = bisect.bisect_right(starts, value) - 1
+    return spans[at][2] if at >= 0 and value < spans[at][1] else None
+
+
+def _files_from_debug_copy(elf: ElfFile, kept: list[int], files: list[bytes],
+                           debug: ElfFile) -> list[bytes]:
+    """The source files of ``kept`` as the debug copy knows them: each symbol is the
+    copy's symbol of the same name, section name and value (they are one link)."""
+    if debug.e_type != ET.REL or debug.e_machine != elf.e_machine:
+        raise ElfError(debug.path, f"not a debug copy of {elf.path} (another kind of file)")
+    table, copy = elf.symtab, debug.symtab
+    rows = range(1, len(copy))
+    sections = [s.name for s in debug.sections]
+    known = {(name, sections[shndx], copy.value(i)): file
+             for i, name, file in zip(rows, copy.raw_names(rows), source_files(debug, rows),
+                                      strict=True)
+             if file and (shndx := copy.section_of(i)) is not None and shndx < len(sections)}
+    names = table.raw_names(kept)
+    return [known.get((name, elf.sections[table.section_of(i) or 0].name, table.value(i)),
+                      file) for i, name, file in zip(kept, names, files, strict=True)]
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _ignored_vmlinux_name(name: bytes) -> bool:
@@ -405,8 +491,11 @@ def core_sections(elf: ElfFile) -> tuple[list[bool], int]:
 
 
 def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
-                info: dict[str, str] | None = None) -> ObjectSymbols:
-    """A module's core kallsyms symbols, in .symtab order."""
+                info: dict[str, str] | None = None,
+                debug: ElfFile | None = None) -> ObjectSymbols:
+    """A module's core kallsyms symbols, in .symtab order. A distro installs modules
+    without their file symbols and DWARF; ``debug``, the module's debug copy (the
+    same link, all symbols kept), gives their source files back."""
     if elf.e_type != ET.REL:
         raise ElfError(elf.path, "not a module (ET_REL)")
     info = modinfo(elf) if info is None else info
@@ -429,7 +518,9 @@ def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
     other = set(table.raw_names([
         i for i, r in enumerate(rows)
         if r[shndx_at] and r[name_at] and (r[shndx_at] >= shnum or not core[r[shndx_at]])]))
-    files = table.file_names(kept)
+    files = source_files(elf, kept)
+    if debug is not None:
+        files = _files_from_debug_copy(elf, kept, files, debug)
     secnames = [s.name.encode("utf-8", "surrogateescape") for s in sections]
     sec_letters = [_kernel_module_letter(s, s.index == pcpu) for s in sections]
     symvers = (exports or {}).get(name, NO_EXPORTS)
@@ -503,13 +594,14 @@ def _late_positions(table: SymbolTable, kept: list[int],
     return {k: (p, seen[late_name[k]]) for k, p in late.items()}
 
 
-def scan_object(elf: ElfFile, label: str, exports: ExportMap | None = None
-                ) -> ObjectSymbols | None:
-    """vmlinux or a module, by ELF type; None for a livepatch module (left out)."""
+def scan_object(elf: ElfFile, label: str, exports: ExportMap | None = None,
+                debug: ElfFile | None = None) -> ObjectSymbols | None:
+    """vmlinux or a module, by ELF type; None for a livepatch module (left out).
+    ``debug``: a module's debug copy, for the source files a stripped module lacks."""
     exports = exports or {}
     if elf.e_type in (ET.EXEC, ET.DYN):
         return scan_vmlinux(elf, label, exports.get("vmlinux", NO_EXPORTS))
     info = modinfo(elf)
     if info.get("livepatch") == "Y":
         return None
-    return scan_module(elf, label, exports, info)
+    return scan_module(elf, label, exports, info, debug)

@@ -40,6 +40,17 @@ class Sources:
     system_map: str | None = None
     modules: list[ObjectSource] = field(default_factory=list)
     symvers: str | None = None
+    #: Where the modules' debug copies are, laid out as the modules are (a distro's
+    #: -dbg package: /usr/lib/debug/lib/modules/<release>).
+    debug_modules: str | None = None
+
+    def debug_copy(self, module: ObjectSource) -> str:
+        """The debug copy of ``module`` (same relative path, uncompressed), or ""."""
+        if self.debug_modules is None:
+            return ""
+        label = module.label.removesuffix(".xz").removesuffix(".zst").removesuffix(".gz")
+        path = os.path.join(self.debug_modules, label)
+        return path if os.path.isfile(path) else ""
 
 
 def _is_executable_elf(path: str) -> bool:
@@ -97,9 +108,12 @@ def find_sources(
     modules_dir: str | None = None,
     symvers: str | None = None,
     paths: tuple[str, ...] | list[str] = (),
+    debug_modules: str | None = None,
 ) -> Sources:
     """Resolve the command line's inputs into the objects to scan."""
-    src = Sources(system_map=system_map, symvers=symvers)
+    if debug_modules is not None and not os.path.isdir(debug_modules):
+        raise InputError(f"{debug_modules}: not a folder")
+    src = Sources(system_map=system_map, symvers=symvers, debug_modules=debug_modules)
     if vmlinux:
         src.vmlinux = ObjectSource(vmlinux, os.path.basename(vmlinux))
     for given in (vmlinux, system_map, symvers):

@@ -7,7 +7,7 @@
 # Nothing is installed: packages are fetched with `apt-get download` and
 # unpacked with `dpkg-deb`.  Each set ends up in $KLP_REALDATA/<set>/:
 #   root/   the unpacked packages (lib/modules/<kver>, boot/, usr/src/linux-headers-*, ...)
-#   env     shell variables for the tests (KVER VMLINUX SYSTEM_MAP MODULES_DIR KDIR
+#   env     shell variables for the tests (KVER VMLINUX SYSTEM_MAP MODULES_DIR DEBUG_MODULES_DIR KDIR
 #           BUSYBOX VMLINUZ CONFIG, plus ARCH KARCH CROSS_COMPILE ABI VERSION ...);
 #           tests/realdata/paths.py parses it
 #   kver    the kernel release, e.g. 6.1.0-56-cloud-amd64
@@ -336,13 +336,16 @@ download() {
 
 # ---------------------------------------------------------------- unpack
 # extract_dbg_boot DEB DEST: only usr/lib/debug/boot/* (vmlinux and System.map;
-# the config is in the image package).  Those members come before the module debug files in the sorted
-# data.tar, so name them exactly and let tar stop at the last one
-# (--occurrence) instead of xz-decoding the whole multi-GB stream; if a name
-# is missing, fall back to a full pass.
+# the config is in the image package) and the debug copies of DEBUG_MODULES
+# (what `klp symdb build --debug-modules` reads).  Name them exactly and let tar
+# stop at the last one (--occurrence) instead of xz-decoding the whole multi-GB
+# stream; if a name is missing, fall back to a full pass for the boot files.
+#: modules whose debug copies a set keeps, relative to lib/modules/<release>
+DEBUG_MODULES="kernel/fs/binfmt_misc.ko"
 extract_dbg_boot() {
-  local deb=$1 dest=$2 b=./usr/lib/debug/boot rc
+  local deb=$1 dest=$2 b=./usr/lib/debug/boot rc m
   local names=("$b/vmlinux-$KVER" "$b/System.map-$KVER")
+  for m in $DEBUG_MODULES; do names+=("./usr/lib/debug/lib/modules/$KVER/$m"); done
   set +e
   dpkg-deb --fsys-tarfile "$deb" 2>/dev/null | tar -x -C "$dest" --occurrence=1 "${names[@]}" 2>>"$LOG"
   rc=${PIPESTATUS[1]}
@@ -397,7 +400,7 @@ write_env() {
   {
     echo "# written by tests/realdata/fetch.sh; empty = not part of this set"
     for k in SET ARCH KARCH CROSS_COMPILE FLAVOUR ABI KVER VERSION MODULE_COUNT \
-             VMLINUX SYSTEM_MAP MODULES_DIR KDIR BUSYBOX VMLINUZ CONFIG; do
+             VMLINUX SYSTEM_MAP MODULES_DIR DEBUG_MODULES_DIR KDIR BUSYBOX VMLINUZ CONFIG; do
       case $k in
         KARCH) v=${KARCH[$ARCH]} ;;
         CROSS_COMPILE) v=$([ "$ARCH" = "$NATIVE" ] || echo "${CROSS[$ARCH]}") ;;
@@ -405,6 +408,7 @@ write_env() {
         VMLINUX) v=$vmlinux ;; SYSTEM_MAP) v=$sysmap ;; VMLINUZ) v=$vmlinuz ;;
         CONFIG) v=$config ;; KDIR) v=$kdir ;; BUSYBOX) v=$busybox ;;
         MODULES_DIR) v=$t/lib/modules/$KVER; [ -d "$v" ] || die "no $v" ;;
+        DEBUG_MODULES_DIR) v=$t/usr/lib/debug/lib/modules/$KVER; [ -d "$v" ] || v= ;;
         *) v=${!k} ;;
       esac
       v=${v/#"$t"/$r}
@@ -422,7 +426,9 @@ fetch_set() {
   LOG=$LOGDIR/$1.log
   exec 9>"$KLP_REALDATA/.$1.lock"
   flock 9
-  if [ -f "$dir/.done" ] && [ "$REFRESH" != 1 ]; then
+  # a set unpacked by an older recipe (fewer debug modules) is resolved again
+  if [ -f "$dir/.done" ] && [ "$REFRESH" != 1 ] &&
+     grep -qxF "debug modules: $DEBUG_MODULES" "$dir/.done"; then
     local want=
     case $1 in amd64-xz) want=$XZ_KABI ;; *) [ -z "$KABI" ] || want=$(strip_flavour "$KABI") ;; esac
     if [ -z "$want" ] || grep -qx "ABI='$want'" "$dir/env"; then
@@ -444,7 +450,8 @@ fetch_set() {
     amd64-xz) resolve_xz ;;
     *) die "unknown set '$1' (sets: $ALL_SETS all)" ;;
   esac
-  stamp=$(printf '%s\n' "${PKGS[@]}")
+  # the packages, and what is unpacked from them (a new recipe unpacks again)
+  stamp=$(printf '%s\n' "${PKGS[@]}" "debug modules: $DEBUG_MODULES")
   step resolve "$t0" "$KVER ($VERSION)"
   if [ -f "$dir/.done" ] && [ "$(grep -v '^#' "$dir/.done")" = "$stamp" ]; then
     step cached "$tset" "$KVER in $dir (same packages)"

@@ -1,7 +1,7 @@
 """Locate the real-data sets that tests/realdata/fetch.sh unpacks.
 
 Each set lives in ``$KLP_REALDATA/<set>/`` (default ``~/.cache/klp-realdata``)
-and has an ``env`` file of ``KEY='value'`` lines: KVER, VMLINUX, SYSTEM_MAP,
+and has an ``env`` file of ``KEY='value'`` lines: KVER, VMLINUX, SYSTEM_MAP, DEBUG_MODULES_DIR,
 MODULES_DIR, KDIR, BUSYBOX, VMLINUZ, CONFIG (paths; empty when the set has no
 such file), plus SET, ARCH, KARCH, CROSS_COMPILE, FLAVOUR, ABI, VERSION and
 MODULE_COUNT.
