@@ -56,15 +56,6 @@ class StaleSymdbError(KlpError):
     exit_code = ExitCode.STALE_SYMDB
 
 
-def read_input(path: str) -> bytes:
-    """A whole input file, or an InputError that names it."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
-
-
 class OutputError(KlpError):
     """An output file could not be written; the previous file (if any) is intact."""
 

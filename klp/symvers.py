@@ -1,17 +1,20 @@
 """Module.symvers: which symbols the module loader resolves, and who exports them.
 
 Each line is ``CRC<TAB>symbol<TAB>module path<TAB>export type[<TAB>namespace]``;
-the module path is ``vmlinux`` for the kernel itself.
+the module path is ``vmlinux`` for the kernel itself. One :class:`Exports` serves
+the scanner (what each object exports, by kind) and the converter (what vmlinux
+exports, and which module exports a name).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 
-from klp.errors import InputError, read_input
+from klp.errors import InputError
+from klp.inputs import read_input
 
 
 @functools.cache
@@ -21,31 +24,54 @@ def module_name(path: str) -> str:
     return base.split(".", 1)[0].replace("-", "_")
 
 
-def parse_symvers(path: str) -> Iterator[tuple[bytes, str, bytes]]:
-    """(symbol, exporting object, export type) for every line; the object is ``vmlinux``
-    or a module name as the kernel spells it."""
+@dataclass(frozen=True, slots=True)
+class ObjectExports:
+    """What one object exports, by kind."""
+
+    plain: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL
+    gpl: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL_GPL (and anything else)
+
+    @property
+    def all(self) -> frozenset[bytes]:
+        return self.plain | self.gpl
+
+
+NO_EXPORTS = ObjectExports()
+
+
+class Exports:
+    """What Module.symvers says each object (vmlinux, or a module by its kernel
+    name) exports."""
+
+    def __init__(self, objects: dict[str, ObjectExports] | None = None) -> None:
+        self.objects = objects or {}
+
+    def of(self, obj: str) -> ObjectExports:
+        return self.objects.get(obj, NO_EXPORTS)
+
+    @functools.cached_property
+    def vmlinux(self) -> set[str]:
+        """The names vmlinux exports: the module loader resolves them."""
+        return {n.decode("utf-8", "surrogateescape") for n in self.of("vmlinux").all}
+
+    @functools.cached_property
+    def modules(self) -> dict[str, str]:
+        """Name -> the module that exports it."""
+        return {n.decode("utf-8", "surrogateescape"): obj
+                for obj, exports in sorted(self.objects.items()) if obj != "vmlinux"
+                for n in exports.all}
+
+
+def read_symvers(path: str) -> Exports:
+    plain: dict[str, set[bytes]] = defaultdict(set)
+    gpl: dict[str, set[bytes]] = defaultdict(set)
     data = read_input(path)
     for lineno, line in enumerate(data.splitlines(), 1):
         fields = line.split(b"\t")
         if len(fields) < 4 or not fields[0].startswith(b"0x"):
             raise InputError(f"{path}:{lineno}: not a Module.symvers line")
         owner = fields[2].decode("utf-8", "surrogateescape")
-        yield fields[1], owner if owner == "vmlinux" else module_name(owner), fields[3]
-
-
-@dataclass
-class Exports:
-    vmlinux: set[str] = field(default_factory=set)
-    #: name -> exporting module (normalised name)
-    modules: dict[str, str] = field(default_factory=dict)
-
-
-def read_symvers(path: str) -> Exports:
-    exports = Exports()
-    for raw, owner, _ in parse_symvers(path):
-        name = raw.decode("utf-8", "surrogateescape")
-        if owner == "vmlinux":
-            exports.vmlinux.add(name)
-        else:
-            exports.modules[name] = owner
-    return exports
+        obj = owner if owner == "vmlinux" else module_name(owner)
+        (plain if fields[3] == b"EXPORT_SYMBOL" else gpl)[obj].add(fields[1])
+    return Exports({o: ObjectExports(frozenset(plain[o]), frozenset(gpl[o]))
+                    for o in plain.keys() | gpl.keys()})

@@ -19,7 +19,7 @@ from klp.convert.rewrite import apply_plan
 from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
-from klp.symvers import Exports, read_symvers
+from klp.symvers import read_symvers
 from klp.verify.check import verify_module
 
 
@@ -61,15 +61,17 @@ def convert_module(
     exports = read_symvers(str(symvers)) if symvers else None
     warnings = []
     if lookup is not None:
-        check = lookup.check_kernel(elf, exports.vmlinux if exports else None)
+        check = lookup.check_kernel(elf, exports.vmlinux if exports is not None else None)
         warnings += check.notes
         if check.stale and not force:
             raise StaleSymdbError(f"{check.stale} (rebuild it, or pass --force)")
         if check.stale:
             warnings.append(f"--force: {check.stale}")
-    if exports is None:
-        exports = _exports_from(lookup, elf, symdb)
-    plan, problems = plan_conversion(elf, lookup, exports.vmlinux, exports.modules)
+    if exports is not None:
+        vmlinux_exports, module_exports = exports.vmlinux, exports.modules
+    else:
+        vmlinux_exports, module_exports = _vmlinux_exports(lookup, elf, symdb), {}
+    plan, problems = plan_conversion(elf, lookup, vmlinux_exports, module_exports)
     plan.warnings[:0] = warnings
     problems = _forced(problems, force, plan.warnings)
     written = None
@@ -124,12 +126,11 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _exports_from(lookup: DbLookup | None, elf: ElfFile, symdb: Path | None) -> Exports:
+def _vmlinux_exports(lookup: DbLookup | None, elf: ElfFile, symdb: Path | None) -> set[str]:
     """Without Module.symvers, vmlinux's exports come from the symbol database."""
-    exports = Exports()
-    if lookup is not None:
-        if "vmlinux" not in lookup.objects():
-            raise InputError(f"{symdb} has no vmlinux, so it cannot tell what vmlinux "
-                             "exports: pass --symvers Module.symvers")
-        exports.vmlinux = lookup.module_vmlinux_exports(elf)
-    return exports
+    if lookup is None:
+        return set()
+    if "vmlinux" not in lookup.objects():
+        raise InputError(f"{symdb} has no vmlinux, so it cannot tell what vmlinux "
+                         "exports: pass --symvers Module.symvers")
+    return lookup.module_vmlinux_exports(elf)

@@ -28,8 +28,8 @@ from klp.symdb.format import (
     encode_object_upstream,
     header_meta,
 )
-from klp.symdb.scan import NO_EXPORTS, ExportMap, Exports
 from klp.symdb.sources import Sources, open_object, read_object
+from klp.symvers import Exports, read_symvers
 
 __all__ = ["BuildResult", "build", "default_jobs", "read_object"]
 
@@ -63,11 +63,11 @@ class Refused:
 #: left out), the error message of an unreadable object, or a refusal.
 Outcome = EncodedObject | None | str | Refused
 
-_exports: ExportMap = {}
+_exports = Exports()
 _format = "klp"
 
 
-def _init_worker(exports: ExportMap, fmt: str) -> None:
+def _init_worker(exports: Exports, fmt: str) -> None:
     global _exports, _format
     _exports, _format = exports, fmt
 
@@ -142,20 +142,6 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def load_exports(symvers: str | None) -> ExportMap:
-    """Module.symvers as object name -> exports. Lines are ``CRC<TAB>symbol<TAB>module
-    path<TAB>export type[<TAB>namespace]``; the module path is ``vmlinux`` for the kernel."""
-    if not symvers:
-        return {}
-    from klp.symvers import parse_symvers
-
-    plain: dict[str, set[bytes]] = defaultdict(set)
-    gpl: dict[str, set[bytes]] = defaultdict(set)
-    for name, owner, kind in parse_symvers(symvers):
-        (plain if kind == b"EXPORT_SYMBOL" else gpl)[owner].add(name)
-    return {o: Exports(frozenset(plain[o]), frozenset(gpl[o])) for o in plain.keys() | gpl.keys()}
-
-
 def _tasks(src: Sources) -> list[Task]:
     tasks: list[Task] = []
     if src.vmlinux is not None:
@@ -165,7 +151,7 @@ def _tasks(src: Sources) -> list[Task]:
     return tasks
 
 
-def _outcomes(tasks: list[Task], jobs: int, exports: ExportMap, fmt: str,
+def _outcomes(tasks: list[Task], jobs: int, exports: Exports, fmt: str,
               tick: Callable[[int], None]) -> Generator[Outcome, None, None]:
     """Every task's outcome, yielded in task order as soon as it and all earlier ones
     are done. Closing the generator early cancels the tasks not yet started."""
@@ -239,7 +225,7 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} ({' or '.join(FORMATS)})")
     start = time.perf_counter()
-    exports = load_exports(src.symvers)
+    exports = read_symvers(src.symvers) if src.symvers else Exports()
     tasks = _tasks(src)
     result = BuildResult(b"")
     expected = (EXPECTED_VMLINUX if src.vmlinux or src.system_map else 0) \
@@ -250,7 +236,7 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     if src.system_map and src.vmlinux is None:
         from klp.symdb.scan import read_system_map
 
-        asm.add(encode(read_system_map(src.system_map, exports.get("vmlinux", NO_EXPORTS))))
+        asm.add(encode(read_system_map(src.system_map, exports.of("vmlinux"))))
     names: dict[str, str] = {}
     scanned: list[EncodedObject] = []
     gen = _progress(len(tasks), progress)

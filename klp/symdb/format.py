@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
+from klp.elfcodec.constants import st_bind, st_type
 from klp.errors import InputError
-from klp.symdb.model import KSYMTAB_PREFIX, SymbolRecord
+from klp.symdb.model import BIND_NAMES, KSYMTAB_PREFIX, TYPE_NAMES, SymbolRecord
 
 if TYPE_CHECKING:
-    from klp.symdb.scan import ObjectSymbols
+    from klp.symdb.model import ObjectSymbols
 
 HEADER = b"klp-symbols 1"
 UPSTREAM_HEADER = b"klp-convert-symbol-data.0.1"
@@ -112,9 +113,7 @@ def _meta_lines(meta: dict[str, str], first: tuple[str, ...] = ()) -> list[bytes
 
 
 def _type_bind() -> list[bytes]:
-    from klp.symdb.scan import BIND_NAMES, TYPE_NAMES
-
-    return [TYPE_NAMES[i & 15] + b"\t" + BIND_NAMES[i >> 4] for i in range(256)]
+    return [TYPE_NAMES[st_type(i)] + b"\t" + BIND_NAMES[st_bind(i)] for i in range(256)]
 
 
 _TYPE_BIND: list[bytes] = []

@@ -1,12 +1,16 @@
-"""The record the symbol database hands out: one definition of a name in one object.
+"""The symbol database's data: an object's kept symbols as the scanner finds them
+(:class:`ObjectSymbols`), and the record a lookup hands out (:class:`SymbolRecord`).
 
-Plain data with no heavy imports, so the converter and ``klp symdb query`` can
-use it without loading the scanner.
+Plain data with no heavy imports, so the file format, the converter and ``klp
+symdb query`` use it without loading the scanner.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+
+from klp.elfcodec.constants import st_bind, st_type
 
 #: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
 #: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).
@@ -75,3 +79,76 @@ class SymbolRecord:
             "size": self.size, "file": self.file, "exported": self.exported,
             "late_pos": self.late_pos, "late_count": self.late_count,
         }
+
+
+#: st_info's type and binding as symbols.klp writes them (readelf's names).
+TYPE_NAMES: tuple[bytes, ...] = (
+    b"NOTYPE", b"OBJECT", b"FUNC", b"SECTION", b"FILE", b"COMMON", b"TLS", b"7",
+    b"8", b"9", b"IFUNC", b"11", b"12", b"13", b"14", b"15",
+)
+BIND_NAMES: tuple[bytes, ...] = (
+    b"LOCAL", b"GLOBAL", b"WEAK", b"3", b"4", b"5", b"6", b"7", b"8", b"9", b"UNIQUE",
+    b"11", b"12", b"13", b"14", b"15",
+)
+
+
+@dataclass(slots=True)
+class ObjectSymbols:
+    """The kept symbols of one object, as parallel columns in position order."""
+
+    name: str  #: the kernel's object name: ``vmlinux`` or the module name
+    label: str  #: where it was read from, relative to its input folder
+    kind: str  #: "vmlinux" or "module"
+    arch: str
+    meta: dict[str, str]
+    names: list[bytes]
+    letters: list[bytes]  #: the /proc/kallsyms type letter
+    infos: list[int] | None  #: st_info; None when the source (System.map) has none
+    sizes: list[int] | None
+    sections: list[bytes]
+    values: list[int]  #: vmlinux: address; module: offset in its section
+    files: list[bytes]  #: nearest preceding STT_FILE ("" for globals)
+    exported: set[bytes] = field(default_factory=set)
+    #: Modules: row -> (position, count) over the full symtab, where they differ.
+    late: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def positions(self) -> tuple[list[int], list[int], int]:
+        """Per row: the 1-based position among same-named rows and their count; and
+        how many names repeat."""
+        names = self.names
+        counts = Counter(names)
+        pos = [1] * len(names)
+        repeated = {n for n, c in counts.items() if c > 1}
+        if repeated:
+            seen: dict[bytes, int] = {}
+            for i, n in enumerate(names):
+                if n in repeated:
+                    seen[n] = pos[i] = seen.get(n, 0) + 1
+        return pos, [counts[n] for n in names], len(repeated)
+
+    @property
+    def records(self) -> list[SymbolRecord]:
+        """Decoded records (slow; for tests and small objects)."""
+        pos, count, _ = self.positions()
+        out = []
+        for i, name in enumerate(self.names):
+            info = self.infos[i] if self.infos is not None else None
+            late = self.late.get(i, (pos[i], count[i]))
+            out.append(SymbolRecord(
+                name=_text(name), obj=self.name, pos=pos[i], count=count[i],
+                letter=_text(self.letters[i]),
+                type=_text(TYPE_NAMES[st_type(info)]) if info is not None else "?",
+                bind=_text(BIND_NAMES[st_bind(info)]) if info is not None else "?",
+                size=self.sizes[i] if self.sizes is not None else None,
+                section=_text(self.sections[i]),
+                value=self.values[i],
+                file=_text(self.files[i]), exported=name in self.exported,
+                late_pos=late[0], late_count=late[1]))
+        return out
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")

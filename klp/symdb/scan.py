@@ -31,7 +31,6 @@ import bisect
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
@@ -39,18 +38,10 @@ from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, modinfo
 from klp.elfcodec.records import ST_INFO, ST_NAME, ST_SHNDX, ST_SIZE, ST_VALUE
 from klp.elfcodec.symbols import SymbolTable
-from klp.errors import ElfError, InputError, read_input
-from klp.symdb.model import KSYMTAB_PREFIX, SymbolRecord
-from klp.symvers import module_name
-
-TYPE_NAMES: tuple[bytes, ...] = (
-    b"NOTYPE", b"OBJECT", b"FUNC", b"SECTION", b"FILE", b"COMMON", b"TLS", b"7",
-    b"8", b"9", b"IFUNC", b"11", b"12", b"13", b"14", b"15",
-)
-BIND_NAMES: tuple[bytes, ...] = (
-    b"LOCAL", b"GLOBAL", b"WEAK", b"3", b"4", b"5", b"6", b"7", b"8", b"9", b"UNIQUE",
-    b"11", b"12", b"13", b"14", b"15",
-)
+from klp.errors import ElfError, InputError
+from klp.inputs import read_input
+from klp.symdb.model import KSYMTAB_PREFIX, ObjectSymbols
+from klp.symvers import NO_EXPORTS, Exports, ObjectExports, module_name
 
 # scripts/mksysmap (v6.1: types a N U w; prefixes $ .L __crc_ __kstrtab_ __kstrtabns_;
 # the name L0) plus what later kernels moved there from scripts/kallsyms.c, plus the
@@ -90,79 +81,6 @@ _TYPE = [int(st_type(i)) for i in range(256)]
 
 
 
-@dataclass(frozen=True, slots=True)
-class Exports:
-    """What Module.symvers says one object exports, by kind."""
-
-    plain: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL
-    gpl: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL_GPL (and anything else)
-
-    @property
-    def all(self) -> frozenset[bytes]:
-        return self.plain | self.gpl
-
-
-NO_EXPORTS = Exports()
-#: Module.symvers by object name.
-ExportMap = dict[str, Exports]
-
-
-@dataclass(slots=True)
-class ObjectSymbols:
-    """The kept symbols of one object, as parallel columns in position order."""
-
-    name: str  #: the kernel's object name: ``vmlinux`` or the module name
-    label: str  #: where it was read from, relative to its input folder
-    kind: str  #: "vmlinux" or "module"
-    arch: str
-    meta: dict[str, str]
-    names: list[bytes]
-    letters: list[bytes]  #: the /proc/kallsyms type letter
-    infos: list[int] | None  #: st_info; None when the source (System.map) has none
-    sizes: list[int] | None
-    sections: list[bytes]
-    values: list[int]  #: vmlinux: address; module: offset in its section
-    files: list[bytes]  #: nearest preceding STT_FILE ("" for globals)
-    exported: set[bytes] = field(default_factory=set)
-    #: Modules: row -> (position, count) over the full symtab, where they differ.
-    late: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def positions(self) -> tuple[list[int], list[int], int]:
-        """Per row: the 1-based position among same-named rows and their count; and
-        how many names repeat."""
-        names = self.names
-        counts = Counter(names)
-        pos = [1] * len(names)
-        repeated = {n for n, c in counts.items() if c > 1}
-        if repeated:
-            seen: dict[bytes, int] = {}
-            for i, n in enumerate(names):
-                if n in repeated:
-                    seen[n] = pos[i] = seen.get(n, 0) + 1
-        return pos, [counts[n] for n in names], len(repeated)
-
-    @property
-    def records(self) -> list[SymbolRecord]:
-        """Decoded records (slow; for tests and small objects)."""
-        pos, count, _ = self.positions()
-        out = []
-        for i, name in enumerate(self.names):
-            info = self.infos[i] if self.infos is not None else None
-            late = self.late.get(i, (pos[i], count[i]))
-            out.append(SymbolRecord(
-                name=_text(name), obj=self.name, pos=pos[i], count=count[i],
-                letter=_text(self.letters[i]),
-                type=_text(TYPE_NAMES[info & 15]) if info is not None else "?",
-                bind=_text(BIND_NAMES[st_bind(info)]) if info is not None else "?",
-                size=self.sizes[i] if self.sizes is not None else None,
-                section=_text(self.sections[i]),
-                value=self.values[i],
-                file=_text(self.files[i]), exported=name in self.exported,
-                late_pos=late[0], late_count=late[1]))
-        return out
 
 
 def _text(raw: bytes) -> str:
@@ -247,7 +165,8 @@ def kernel_release(elf: ElfFile, names: list[bytes], rows: list[int]) -> tuple[s
     return release, banner
 
 
-def scan_vmlinux(elf: ElfFile, label: str, exports: Exports = NO_EXPORTS) -> ObjectSymbols:
+def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
+                 ) -> ObjectSymbols:
     """vmlinux's kallsyms symbols, in kallsyms (address) order."""
     if elf.e_type not in (ET.EXEC, ET.DYN):
         raise ElfError(elf.path, "not a linked kernel image (ET_EXEC or ET_DYN); "
@@ -417,7 +336,7 @@ def _exported(names: list[bytes], exports: frozenset[bytes]) -> set[bytes]:
     return found & set(names)
 
 
-def read_system_map(path: str, exports: Exports = NO_EXPORTS) -> ObjectSymbols:
+def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS) -> ObjectSymbols:
     """vmlinux's symbols from System.map, in the file's order, minus what kallsyms drops."""
     names: list[bytes] = []
     letters: list[bytes] = []
@@ -490,7 +409,7 @@ def core_sections(elf: ElfFile) -> tuple[list[bool], int]:
     return core, pcpu
 
 
-def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
+def scan_module(elf: ElfFile, label: str, exports: Exports | None = None,
                 info: dict[str, str] | None = None,
                 debug: ElfFile | None = None) -> ObjectSymbols:
     """A module's core kallsyms symbols, in .symtab order. A distro installs modules
@@ -523,7 +442,7 @@ def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
         files = _files_from_debug_copy(elf, kept, files, debug)
     secnames = [s.name.encode("utf-8", "surrogateescape") for s in sections]
     sec_letters = [_kernel_module_letter(s, s.index == pcpu) for s in sections]
-    symvers = (exports or {}).get(name, NO_EXPORTS)
+    symvers = exports.of(name) if exports is not None else NO_EXPORTS
     exported = _exported(names, symvers.all)
     # kernel elf_type: weak symbols are v/w whatever their section.
     weak_object, weak = ord("v"), ord("w")
@@ -556,7 +475,7 @@ def scan_module(elf: ElfFile, label: str, exports: ExportMap | None = None,
 
 
 def _plain_exports(names: list[bytes], krows: Sequence[tuple[int, ...]], secnames: list[bytes],
-                   symvers: Exports) -> set[bytes]:
+                   symvers: ObjectExports) -> set[bytes]:
     """Names /proc/kallsyms shows in upper case: kernel/module/kallsyms.c is_exported
     looks only at the module's EXPORT_SYMBOL table (``__ksymtab``), not the GPL one."""
     ksymtab = {n[len(KSYMTAB_PREFIX):]: secnames[r[ST_SHNDX]]
@@ -594,13 +513,13 @@ def _late_positions(table: SymbolTable, kept: list[int],
     return {k: (p, seen[late_name[k]]) for k, p in late.items()}
 
 
-def scan_object(elf: ElfFile, label: str, exports: ExportMap | None = None,
+def scan_object(elf: ElfFile, label: str, exports: Exports | None = None,
                 debug: ElfFile | None = None) -> ObjectSymbols | None:
     """vmlinux or a module, by ELF type; None for a livepatch module (left out).
     ``debug``: a module's debug copy, for the source files a stripped module lacks."""
-    exports = exports or {}
+    exports = exports or Exports()
     if elf.e_type in (ET.EXEC, ET.DYN):
-        return scan_vmlinux(elf, label, exports.get("vmlinux", NO_EXPORTS))
+        return scan_vmlinux(elf, label, exports.of("vmlinux"))
     info = modinfo(elf)
     if info.get("livepatch") == "Y":
         return None

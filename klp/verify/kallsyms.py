@@ -16,7 +16,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from klp.errors import InputError, read_input
+from klp.errors import InputError
+from klp.inputs import read_input
 from klp.symdb.model import SymbolRecord
 from klp.symdb.scan import scan_module
 from klp.symdb.sources import folder_modules, open_object

@@ -21,7 +21,7 @@ from klp.symdb.format import (
     header_meta,
     unescape,
 )
-from klp.symdb.scan import ObjectSymbols
+from klp.symdb.model import ObjectSymbols
 
 ODD = [b"plain", b"tab\there", b"new\nline", b"back\\slash", b"*star", b"%pct", b"#hash",
        b"\\lead", b"caf\xc3\xa9", b"bad\xff\xfebytes", b"plain"]

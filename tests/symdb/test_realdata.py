@@ -16,7 +16,8 @@ import pytest
 
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
-from klp.symdb.scan import ObjectSymbols, read_system_map, scan_vmlinux
+from klp.symdb.model import ObjectSymbols
+from klp.symdb.scan import read_system_map, scan_vmlinux
 from tests.cli import klp
 from tests.conftest import realdata_or_skip
 

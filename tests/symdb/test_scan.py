@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from klp.elfcodec.constants import SHN, STB, STT
 from klp.elfcodec.elffile import ElfFile
-from klp.symdb.scan import Exports, scan_module, scan_vmlinux
+from klp.symdb.scan import scan_module, scan_vmlinux
+from klp.symvers import ObjectExports
 from tests.conftest import TESTDATA
 
 TEXT = 0xFFFFFFFF81000000  # x86_64 sample: .text starts here (section 1)
@@ -66,7 +67,7 @@ def test_vmlinux_filters_and_order() -> None:
 
 def test_vmlinux_exports_from_symvers_and_ksymtab() -> None:
     elf = ElfFile.open(TESTDATA / "x86_64" / "vmlinux")
-    obj = scan_vmlinux(elf, "vmlinux", Exports(plain=frozenset({b"fixture_nonexp_func",
+    obj = scan_vmlinux(elf, "vmlinux", ObjectExports(plain=frozenset({b"fixture_nonexp_func",
                                                                  b"not_defined_here"})))
     assert b"fixture_nonexp_func" in obj.exported  # Module.symvers
     assert b"fixture_log" in obj.exported  # __ksymtab_fixture_log
