@@ -48,8 +48,6 @@ import pytest
 
 from tests.conftest import ROOT, realdata_or_skip, require_realdata
 from tests.e2e.harness import (
-    APPEND,
-    APPEND_KASLR,
     BootResult,
     Built,
     GuestPlan,
@@ -349,7 +347,7 @@ def boot_patch_first(kernel: Kernel, converted: dict[str, Conversion],
     plan.run("disable", "echo 0 > /mnt/status")
     plan.run("status-disabled", "cat /mnt/status")
     _checks(plan, cross_targets["xa"].name)
-    result = boot_plan(kernel, plan, work, "patch-first", append=APPEND)
+    result = boot_plan(kernel, plan, work, "patch-first")
     assert result.completed, result.report()
     return result
 
@@ -367,7 +365,8 @@ def boot_module_first(kernel: Kernel, converted: dict[str, Conversion],
             plan.insmod(conv.path)
     plan.run("status", "cat /mnt/status")
     _checks(plan, cross_targets["xa"].name)
-    result = boot_plan(kernel, plan, work, "module-first", append=APPEND_KASLR)
+    result = boot_plan(kernel, plan, work, "module-first",
+                       append=kernel.append(kaslr=True))
     assert result.completed, result.report()
     return result
 

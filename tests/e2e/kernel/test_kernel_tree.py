@@ -359,7 +359,7 @@ def booted(tree: Tree, ext: pathlib.Path, work: pathlib.Path, relink_run: Step) 
     folder = tree.path / SAMPLES
     raw = work / f"{SAMPLE}-raw.ko"
     shutil.copyfile(folder / f".{SAMPLE}.ko.klp-orig", raw)
-    plan = GuestPlan(shutdown="reboot -f")
+    plan = GuestPlan()
     plan.insmod(folder / "livepatch-sample.ko")
     plan.run("cmdline-sample", "cat /proc/cmdline")
     plan.insmod(raw)
