@@ -331,9 +331,10 @@ def _plan_moves(elf: ElfFile, plan: Plan, problems: list[Problem]) -> None:
                     problems.append(Problem(
                         "rule", res.name, f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
                         f"against {res.name}): {reason}", [_reference(elf, rela_index, row)]))
-            late = rules.late_write(arch, target, res.obj)
-            if late and late not in plan.warnings:
-                plan.warnings.append(late)
+            for warning in (rules.late_write(arch, target, res.obj),
+                            rules.module_reload(arch, res.obj, rtype, target.data, off)):
+                if warning and warning not in plan.warnings:
+                    plan.warnings.append(warning)
             groups[(rela_index, res.obj)].append(row)
     for (rela_index, obj), rows in sorted(groups.items()):
         target = elf.rela_target(elf.sections[rela_index])
