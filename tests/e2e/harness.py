@@ -178,7 +178,8 @@ def local_symbols(elf: Path, names: Iterable[str]) -> list[LocalSymbol]:
         parts = line.split()
         if len(parts) < 8 or not parts[0].endswith(":"):
             continue
-        value, kind, bind, ndx, name = parts[1], parts[3], parts[4], parts[6], parts[7]
+        # ppc64 ELFv2 functions carry "[<localentry>: 8]" between Vis and Ndx
+        value, kind, bind, ndx, name = parts[1], parts[3], parts[4], parts[-2], parts[-1]
         if kind == "FILE":
             current = name
         elif bind == "LOCAL" and name in wanted and ndx not in ("UND", "ABS"):
