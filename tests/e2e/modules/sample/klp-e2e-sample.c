@@ -3,25 +3,20 @@
  * klp-e2e-sample: the smallest livepatch, used as a sanity check of the
  * e2e rig.  It replaces cmdline_proc_show() (what /proc/cmdline prints) and
  * uses only exported symbols, so the kernel loads it as built, without any
- * conversion.  -DKLP_E2E_OLD_NAME='"NAME"' makes it replace another
- * seq_file show function instead.
+ * conversion.
  */
 #include <linux/livepatch.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
 
-#ifndef KLP_E2E_OLD_NAME
-#define KLP_E2E_OLD_NAME "cmdline_proc_show"
-#endif
-
-static int klp_e2e_show(struct seq_file *m, void *v)
+static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 {
 	seq_puts(m, "klp-e2e sample: patched\n");
 	return 0;
 }
 
 static struct klp_func klp_e2e_funcs[] = {
-	{ .old_name = KLP_E2E_OLD_NAME, .new_func = klp_e2e_show },
+	{ .old_name = "cmdline_proc_show", .new_func = klp_e2e_cmdline_show },
 	{ }
 };
 
@@ -47,5 +42,5 @@ static void __exit klp_e2e_exit(void)
 module_init(klp_e2e_init);
 module_exit(klp_e2e_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("klp e2e: sanity livepatch of a seq_file show function");
+MODULE_DESCRIPTION("klp e2e: sanity livepatch of cmdline_proc_show");
 MODULE_INFO(livepatch, "Y");
