@@ -15,7 +15,8 @@
  * because the test reads them from the kernel's files.  This file uses
  * neither name itself.
  *
- * The replacement of filesystems_proc_show() (/proc/filesystems) prints the address
+ * The replacement of filesystems_proc_show() (/proc/filesystems; a function with
+ * one ftrace call site in every kernel here, see docs/kernels.md) prints the address
  * each file was bound to, to be compared with /proc/kallsyms in the guest:
  *
  *   klp-e2e split: a@ADDR b@ADDR xa@ADDR xb@ADDR
