@@ -405,9 +405,11 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
                         "rule", res.name, f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
                         f"against {res.name}): {reason}",
                         [_reference(elf, sources, rela_index, row)]))
-            late = rules.late_write(arch, target, res.obj)
-            if late and late not in plan.warnings:
-                plan.warnings.append(late)
+            for warning in (rules.late_write(arch, target, res.obj),
+                            rules.module_reload(arch, res.obj, rtype, target.data, off,
+                                                version)):
+                if warning and warning not in plan.warnings:
+                    plan.warnings.append(warning)
             groups[(rela_index, res.obj, target.name)].append(row)
     for (rela_index, obj, target_name), rows in sorted(groups.items()):
         plan.moves.append(Move(rela_index, obj, target_name, tuple(sorted(rows))))

@@ -191,7 +191,7 @@ define klp_convert_cmd
 	rm -f "$$s"; \
 	echo "  KLP     $(call klp_rel,$(1))"; \
 	if ! $(KLP) convert --in-place "$$m" --symdb $(KLP_SYMDB) $(klp_symvers_flag) \
-			$(KLP_CONVERT_FLAGS) >/dev/null; then \
+			$(KLP_CONVERT_FLAGS) $(if $(klp_Q),>/dev/null); then \
 		rm -f "$$m"; \
 		echo "klp.mk: $$m deleted: not converted (kbuild's output is in $$o)" >&2; \
 		exit 1; \

@@ -104,6 +104,14 @@ PPC64_REL24 = 10
 PPC_NOP = 0x60000000
 PPC_LD_R2_24_R1 = 0xE8410018  # what the loader writes over the nop (re-patching)
 
+# s390 (arch/s390/kernel/module.c apply_rela): the types that go through a slot
+# of the module's GOT, GOT12/32/16/64/ENT/20 and GOTPLT12/16/32/64/ENT/20.
+S390_GOT_TYPES = frozenset({6, 7, 15, 24, 26, 29, 30, 31, 32, 33, 58, 59})
+#: The first release that clears a module's klp relocations when it goes (x86_64,
+#: commit 0c05e7bd2d01) or accepts the restored r2 load over the nop (ppc64le,
+#: commit 37251c7114e1).
+RELOAD_FIXED = (6, 3)
+
 
 def object_name(obj: str) -> str | None:
     if not obj or len(obj) > MAX_OBJECT_NAME:
@@ -155,6 +163,11 @@ def relocation_type(arch: Arch, rtype: int) -> str | None:
     return None
 
 
+def _ppc64_links(target_data: bytes, offset: int) -> bool:
+    """The REL24 branch at ``offset`` is a ``bl`` (LK bit set), not a ``b``."""
+    return bool(int.from_bytes(target_data[offset : offset + 4], "little") & 1)
+
+
 def ppc64_call_has_nop(arch: Arch, rtype: int, target_data: bytes, offset: int) -> str | None:
     """A converted ``bl`` goes through a stub and must be followed by a nop (kernel:
     arch/powerpc/kernel/module_64.c, restore_r2 "Expected nop after call")."""
@@ -162,8 +175,7 @@ def ppc64_call_has_nop(arch: Arch, rtype: int, target_data: bytes, offset: int) 
         return None
     if offset + 8 > len(target_data):
         return "REL24 at the end of its section: no room for the nop the loader needs"
-    insn = int.from_bytes(target_data[offset : offset + 4], "little")
-    if not insn & 1:  # b, not bl: no TOC restore needed
+    if not _ppc64_links(target_data, offset):  # b, not bl: no TOC restore needed
         return None
     following = int.from_bytes(target_data[offset + 4 : offset + 8], "little")
     if following not in (PPC_NOP, PPC_LD_R2_24_R1):
@@ -200,6 +212,45 @@ def klp_section(sec: Section) -> str | None:
     if not sec.sh_flags & SHF.ALLOC:
         return ("lacks SHF_ALLOC: its relocations stay in the load image, which is freed "
                 "before a module-specific section is applied")
+    return None
+
+
+def module_reload(arch: Arch, obj: str, rtype: int, target_data: bytes, offset: int,
+                  version: tuple[int, int] | None) -> str | None:
+    """A warning, not an error: the kernel gets this relocation wrong when module ``obj``
+    is removed and loaded again while the patch stays loaded.
+
+    livepatch then applies the patch's ``.klp.rela.<obj>.*`` sections a second time
+    (kernel/livepatch/core.c klp_module_coming), over what the first time wrote;
+    only x86_64 from 6.3 writes the old values back when the module goes
+    (clear_relocate_add(), commit 0c05e7bd2d01). Seen in the e2e test on 6.1, and
+    read in Debian's linux-source-6.12 (6.12.117).
+    """
+    if obj == "vmlinux":
+        return None
+    redo = (f"to reload {obj}, disable and remove this patch first and load it again "
+            f"once {obj} is back, or keep {obj} loaded")
+    fixed = version is not None and version >= RELOAD_FIXED
+    if arch.machine == EM.X86_64 and not fixed:
+        # arch/x86/kernel/module.c __write_relocate_add: a target that is not zero
+        # is refused, and 6.1 leaves the first value in place
+        return (f"x86_64 kernels before 6.3 refuse to load module {obj} again while this "
+                "patch is loaded (\"Skipping invalid relocation target, existing value is "
+                f"nonzero\": the patch's relocations for {obj} are not cleared when it goes): "
+                f"{redo}, or run 6.3 or later")
+    if arch.machine == EM.PPC64 and not fixed and rtype == PPC64_REL24 \
+            and _ppc64_links(target_data, offset):
+        # arch/powerpc/kernel/module_64.c restore_r2: the nop after the call became
+        # ld r2,24(r1) the first time; 6.3 accepts it (commit 37251c7114e1)
+        return (f"ppc64le kernels before 6.3 refuse to load module {obj} again while this "
+                f"patch is loaded (\"Expected nop after call\": the patch's calls into {obj} "
+                f"were patched the first time): {redo}, or run 6.3 or later")
+    if arch.machine == EM.S390 and rtype in S390_GOT_TYPES:
+        # arch/s390/kernel/module.c apply_rela: a GOT slot is written only while
+        # got_initialized is 0, and it stays 1 from the first time (still so in 6.12)
+        return (f"s390x kernels (6.1 to at least 6.12) load module {obj} again while this "
+                f"patch is loaded, but the patch's uses of {obj} through its GOT keep the old "
+                f"addresses: if {obj} lands elsewhere they read freed memory; {redo}")
     return None
 
 

@@ -1,5 +1,9 @@
 """Helpers for the real-kernel end-to-end test: build, initramfs, qemu boot, console parsing.
 
+One harness for every architecture a kernel can run here: :data:`MACHINES`
+says how qemu (TCG, no KVM) runs x86_64, ppc64le and s390x, and a
+:class:`Kernel` names its architecture, cross compiler and boot image.
+
 The guest is a busybox initramfs whose ``/init`` this module writes from a
 :class:`GuestPlan`.  Every line the guest reports starts with ``KLP: `` so that
 the host can pick it out of the serial console:
@@ -18,12 +22,14 @@ The kernel log is read with ``dmesg`` rather than from the console because
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
 import os
 import re
 import shlex
 import shutil
+import struct
 import subprocess
 import time
 from collections import defaultdict
@@ -31,10 +37,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-QEMU = "qemu-system-x86_64"
-#: Kernel command line; ``nokaslr`` makes /proc/kallsyms equal the -dbg System.map.
-APPEND = "console=ttyS0 panic=-1 nokaslr quiet"
-APPEND_KASLR = "console=ttyS0 panic=-1 quiet"
 BOOT_TIMEOUT = 180.0
 PREFIX = "KLP: "
 
@@ -43,12 +45,45 @@ class HarnessError(RuntimeError):
     """A step of the rig failed (build, initramfs, boot); the message carries the log."""
 
 
+@dataclass(frozen=True)
+class Machine:
+    """How qemu runs one architecture's kernel under TCG, and what kbuild calls it."""
+
+    arch: str
+    karch: str  #: the kernel's ARCH
+    cross_compile: str  #: Debian's cross toolchain prefix on an amd64 host
+    qemu: str
+    options: tuple[str, ...]  #: machine and CPU model
+    console: str
+    memory_mb: int
+
+
+#: qemu's default x86 CPU boots about 0.4 s faster than ``-cpu max`` under TCG
+#: (2.2-2.5 s against 2.4-3.4 s wall, measured).  pseries enters the kernel
+#: through qemu's own firmware (``x-vof=on``: 3 s to the end of a test, 10 s
+#: through SLOF); power8 is the CPU the kernel is built for (TARGET_CPU).
+#: s390x's ``qemu`` CPU model has the facilities of the kernel's machine level.
+MACHINES = {
+    "x86_64": Machine("x86_64", "x86", "", "qemu-system-x86_64", (), "ttyS0", 512),
+    "ppc64le": Machine("ppc64le", "powerpc", "powerpc64le-linux-gnu-", "qemu-system-ppc64",
+                       ("-M", "pseries,x-vof=on", "-cpu", "power8", "-vga", "none"), "hvc0", 1024),
+    "s390x": Machine("s390x", "s390", "s390x-linux-gnu-", "qemu-system-s390x",
+                     ("-M", "s390-ccw-virtio", "-cpu", "qemu"), "ttysclp0", 512),
+}
+
+
 # --------------------------------------------------------------------------- kernel
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """The files of one fetched kernel (tests/realdata/fetch.sh ``env``)."""
+    """The files of one kernel: a fetched distribution kernel (tests/realdata/fetch.sh
+    ``env``) or a tree of tests/e2e/kernel/build-kernel.sh.
+
+    ``modules_dir`` holds its modules (``lib/modules/<release>`` or the tree),
+    ``kdir`` is what external modules build against (the headers or the tree),
+    ``image`` is what qemu boots.
+    """
 
     kver: str
     vmlinux: Path
@@ -56,12 +91,14 @@ class Kernel:
     modules_dir: Path
     kdir: Path
     busybox: Path
-    vmlinuz: Path
+    image: Path
     config: Path
+    arch: str = "x86_64"
+    cross_compile: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Kernel:
-        """Build from a realdata ``env`` mapping; every path must be set."""
+        """Build from a realdata ``env`` mapping (an x86_64 set); every path must be set."""
         keys = ("VMLINUX", "SYSTEM_MAP", "MODULES_DIR", "KDIR", "BUSYBOX", "VMLINUZ", "CONFIG")
         missing = [k for k in ("KVER", *keys) if not env.get(k)]
         if missing:
@@ -71,17 +108,39 @@ class Kernel:
                    p["BUSYBOX"], p["VMLINUZ"], p["CONFIG"])
 
     @property
+    def machine(self) -> Machine:
+        return MACHINES[self.arch]
+
+    @property
     def symvers(self) -> Path:
-        """Module.symvers of the headers package: what vmlinux and modules export."""
+        """Module.symvers of the headers package or tree: what vmlinux and modules export."""
         return self.kdir / "Module.symvers"
 
+    @property
+    def make_vars(self) -> dict[str, str]:
+        """kbuild's ARCH and CROSS_COMPILE for a cross-built kernel (none for a native one)."""
+        if not self.cross_compile:
+            return {}
+        return {"ARCH": self.machine.karch, "CROSS_COMPILE": self.cross_compile}
+
+    def config_has(self, option: str) -> bool:
+        """``CONFIG_<option>`` is y or m in the kernel's config."""
+        want = (f"CONFIG_{option}=y", f"CONFIG_{option}=m")
+        return any(line in want for line in self.config.read_text().splitlines())
+
     def module(self, name: str) -> Path:
-        """The image's ``NAME.ko`` under ``kernel/`` (``-`` and ``_`` are the same)."""
+        """The kernel's own ``NAME.ko``, from its modules.order (``-`` and ``_`` are the same)."""
         want = name.replace("-", "_")
-        for path in sorted((self.modules_dir / "kernel").rglob("*.ko")):
-            if path.stem.replace("-", "_") == want:
-                return path
-        raise HarnessError(f"{name}.ko not found under {self.modules_dir}")
+        for rel in (self.modules_dir / "modules.order").read_text().split():
+            if Path(rel).stem.replace("-", "_") == want:
+                return self.modules_dir / rel
+        raise HarnessError(f"{name}.ko is not in {self.modules_dir}/modules.order")
+
+    def append(self, *, kaslr: bool = False) -> str:
+        """The kernel command line: its console, panic=-1 (with qemu's -no-reboot a panic
+        ends the boot), quiet, and ``nokaslr`` unless ``kaslr`` (so /proc/kallsyms
+        equals System.map on kernels that randomise)."""
+        return f"console={self.machine.console} panic=-1 {'' if kaslr else 'nokaslr '}quiet"
 
 
 def system_map(path: Path, names: Iterable[str] | None = None) -> dict[str, list[int]]:
@@ -94,6 +153,31 @@ def system_map(path: Path, names: Iterable[str] | None = None) -> dict[str, list
             if len(parts) >= 3 and (wanted is None or parts[2] in wanted):
                 found[parts[2]].append(int(parts[0], 16))
     return dict(found)
+
+
+def mcount_sites(vmlinux: Path, system_map: Path, names: Iterable[str]) -> dict[str, int]:
+    """How many ftrace call sites (vmlinux's ``__mcount_loc`` entries) fall in each named
+    function's kallsyms range: from its address to the next System.map address."""
+    from elftools.elf.elffile import ELFFile
+
+    entries = sorted((int(a, 16), n) for a, _t, n, *_ in
+                     (ln.split() for ln in system_map.read_text().splitlines()))
+    where = {n: a for a, n in entries}
+    with vmlinux.open("rb") as f:
+        elf = ELFFile(f)
+        lo, hi = where["__start_mcount_loc"], where["__stop_mcount_loc"]
+        sec = next(s for s in elf.iter_sections() if s["sh_type"] != "SHT_NOBITS"
+                   and s["sh_addr"] <= lo < s["sh_addr"] + s["sh_size"])
+        raw = sec.data()[lo - sec["sh_addr"]:hi - sec["sh_addr"]]
+        order = "<" if elf.little_endian else ">"
+    sites = [v for (v,) in struct.iter_unpack(order + "Q", raw)]
+    addresses = [a for a, _ in entries]
+    found = {}
+    for name in names:
+        start = where[name]
+        end = next(a for a in addresses[bisect.bisect_right(addresses, start):] if a > start)
+        found[name] = sum(start <= site < end for site in sites)
+    return found
 
 
 @dataclass(frozen=True)
@@ -121,7 +205,8 @@ def local_symbols(elf: Path, names: Iterable[str]) -> list[LocalSymbol]:
         parts = line.split()
         if len(parts) < 8 or not parts[0].endswith(":"):
             continue
-        value, kind, bind, ndx, name = parts[1], parts[3], parts[4], parts[6], parts[7]
+        # ppc64 ELFv2 functions carry "[<localentry>: 8]" between Vis and Ndx
+        value, kind, bind, ndx, name = parts[1], parts[3], parts[4], parts[-2], parts[-1]
         if kind == "FILE":
             current = name
         elif bind == "LOCAL" and name in wanted and ndx not in ("UND", "ABS"):
@@ -145,7 +230,8 @@ def build_module(kernel: Kernel, src: Path, out: Path,
                  make_vars: Mapping[str, str] | None = None, timeout: float = 600) -> Built:
     """Copy ``src`` (a folder with Kbuild + .c) to ``out`` and build it with kbuild.
 
-    Runs ``make -C KDIR M=out KBUILD_MODPOST_WARN=1 modules VAR=value...``; the
+    Runs ``make -C KDIR M=out KBUILD_MODPOST_WARN=1 modules VAR=value...`` (with
+    the kernel's ARCH and CROSS_COMPILE when it is cross-built); the
     modpost flag turns "undefined symbol" errors (non-exported symbols, the
     whole point of these modules) into warnings.  Returns the single ``.ko``.
     """
@@ -153,7 +239,7 @@ def build_module(kernel: Kernel, src: Path, out: Path,
         shutil.rmtree(out)
     shutil.copytree(src, out)
     cmd = ["make", "-C", str(kernel.kdir), f"M={out}", "KBUILD_MODPOST_WARN=1", "modules"]
-    cmd += [f"{k}={v}" for k, v in (make_vars or {}).items()]
+    cmd += [f"{k}={v}" for k, v in {**kernel.make_vars, **(make_vars or {})}.items()]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     seconds = time.monotonic() - t0
@@ -294,7 +380,7 @@ def write_initramfs(out: Path, files: Mapping[str, bytes | Path], *,
 
 
 _INIT_HEAD = r"""#!/bin/busybox sh
-# /init written by tests/e2e/harness.py: run the plan, report "KLP: " lines, power off.
+# /init written by tests/e2e/harness.py: run the plan, report "KLP: " lines, reboot.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -339,7 +425,8 @@ done
 KLP_KALLSYMS
 dmesg | sed 's/^/KLP: dmesg /'
 klp "done uptime=$(cut -d' ' -f1 /proc/uptime)"
-KLP_SHUTDOWN
+# qemu runs with -no-reboot: a reboot ends it on every machine, with or without ACPI
+reboot -f
 """
 
 
@@ -350,9 +437,6 @@ class GuestPlan:
     steps: list[str] = field(default_factory=list)
     modules: dict[str, Path] = field(default_factory=dict)
     kallsyms_names: list[str] = field(default_factory=list)
-    #: How /init ends the boot. A kernel without ACPI (tinyconfig) cannot power
-    #: off: it needs "reboot -f", which ends qemu since it runs with -no-reboot.
-    shutdown: str = "poweroff -f"
 
     def insmod(self, ko: Path, name: str | None = None) -> str:
         """Load a module (a host file, stored as ``/modules/NAME``); returns NAME."""
@@ -380,7 +464,7 @@ class GuestPlan:
             # alternation; BootResult.kallsyms keeps only exact names
             words = " ".join(f"-e {shlex.quote(n)}" for n in self.kallsyms_names)
             ks = f"grep -wF {words} /proc/kallsyms | sed 's/^/KLP: kallsyms /'"
-        tail = _INIT_TAIL.replace("KLP_KALLSYMS", ks).replace("KLP_SHUTDOWN", self.shutdown)
+        tail = _INIT_TAIL.replace("KLP_KALLSYMS", ks)
         return _INIT_HEAD + "\n".join(self.steps) + "\n" + tail
 
     def write(self, kernel: Kernel, out: Path) -> Path:
@@ -493,19 +577,19 @@ class BootResult:
                 + "\n".join(shown))
 
 
-def boot(kernel: Kernel, initrd: Path, *, name: str, append: str = APPEND,
-         timeout: float = BOOT_TIMEOUT, memory_mb: int = 512, log: Path | None = None,
-         qemu: str = QEMU, cpu: str | None = None) -> BootResult:
+def boot(kernel: Kernel, initrd: Path, *, name: str, append: str | None = None,
+         timeout: float = BOOT_TIMEOUT, log: Path | None = None) -> BootResult:
     """Boot the kernel with ``initrd`` under qemu TCG; the serial console is the result.
 
-    qemu exits when /init powers off (ACPI) or the kernel panics (``panic=-1``
-    with ``-no-reboot``); after ``timeout`` seconds it is killed.  qemu's default
-    CPU model boots about 0.4 s faster than ``-cpu max`` under TCG (2.2-2.5 s
-    against 2.4-3.4 s wall, measured), so ``cpu`` is left unset by default.
+    qemu exits when /init reboots or the kernel panics (``panic=-1`` with
+    ``-no-reboot``); after ``timeout`` seconds it is killed.  ``append``
+    defaults to :meth:`Kernel.append`.
     """
-    cmd = [qemu, "-accel", "tcg", *(["-cpu", cpu] if cpu else []), "-smp", "1",
-           "-m", str(memory_mb), "-nographic", "-no-reboot", "-nic", "none",
-           "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", append]
+    machine = kernel.machine
+    cmd = [machine.qemu, "-accel", "tcg", *machine.options, "-smp", "1",
+           "-m", str(machine.memory_mb), "-nographic", "-no-reboot", "-nic", "none",
+           "-kernel", str(kernel.image), "-initrd", str(initrd),
+           "-append", kernel.append() if append is None else append]
     t0 = time.monotonic()
     with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, start_new_session=True) as proc:
@@ -526,7 +610,7 @@ def boot(kernel: Kernel, initrd: Path, *, name: str, append: str = APPEND,
 
 
 def boot_plan(kernel: Kernel, plan: GuestPlan, workdir: Path, name: str,
-              append: str = APPEND, timeout: float = BOOT_TIMEOUT) -> BootResult:
+              append: str | None = None, timeout: float = BOOT_TIMEOUT) -> BootResult:
     """Write the plan's initramfs under ``workdir`` and boot it (log: ``NAME.log``)."""
     initrd = plan.write(kernel, workdir / f"{name}.initrd.gz")
     return boot(kernel, initrd, name=name, append=append, timeout=timeout,

@@ -1,39 +1,56 @@
-"""The real-kernel proof: converted livepatch modules load and work on Debian 12's kernel.
+"""The real-kernel proof: converted livepatch modules load and work, on four kernels.
 
-Debian 12's cloud-amd64 kernel (``tests/realdata/fetch.sh cloud-amd64``) boots
-under qemu TCG with a busybox initramfs.  The livepatch modules in
-``tests/e2e/modules/`` are built against the kernel's headers package, ``klp
-symdb build`` scans the -dbg vmlinux and the image's modules, ``klp convert``
-converts the modules, and the guest loads them:
+The same cases run on each kernel (the ``subject`` fixture, one test id each):
 
-* ``sample``  exported symbols only: loads as built (sanity check of the rig);
-* ``vmlinux`` unique non-exported vmlinux function and data;
-* ``ambig``   ambiguous vmlinux statics chosen with ``KLP_MODULE_RELOC(vmlinux)``;
-* ``split``   two of its files annotate the same name for different copies, so
+* ``debian``: Debian 12's cloud-amd64 kernel (``tests/realdata/fetch.sh
+  cloud-amd64``); the modules are built against its headers package and
+  ``klp symdb build`` scans its -dbg vmlinux and the image's modules;
+* ``x86_64``, ``ppc64le``, ``s390x``: the tiny livepatch kernels of
+  ``tests/e2e/kernel/build-kernel.sh`` (Debian's linux-source-6.1, configured
+  like Debian's kernels wherever a livepatch module can tell), the modules
+  cross-built against the tree.
+
+Each boots under qemu TCG with a busybox initramfs.  The livepatch modules in
+``tests/e2e/modules/`` are built, ``klp convert`` converts them, and the guest
+loads them:
+
+* ``sample``   exported symbols only: loads as built (sanity check of the rig);
+* ``vmlinux``  unique non-exported vmlinux function and data;
+* ``ambig``    ambiguous vmlinux statics (a function, an object, a name of
+  both) chosen with ``KLP_MODULE_RELOC(vmlinux)``;
+* ``split``    two of its files annotate the same name for different copies, so
   ``klp convert`` splits the one undefined symbol by source file: s_next
   for two copies in vmlinux, and a name of both vmlinux and binfmt_misc for
   one copy in each object (``.klp.rela.vmlinux.*`` and
   ``.klp.rela.binfmt_misc.*`` from one undefined symbol);
-* ``binfmt``  patches the loadable module binfmt_misc (``.klp.rela.binfmt_misc.*``),
-  loaded before binfmt_misc in one boot and after it in another.
+* ``binfmt``   patches the loadable module binfmt_misc (``.klp.rela.binfmt_misc.*``);
+* ``modpatch`` patches ``target`` (klp_e2e_target, a module of ours): its
+  ambiguous static function and object (position 2), a call into it, its
+  static key switched on with static_key_enable(), a vmlinux static key in the
+  patch's own ``__jump_table``, and pointers to vmlinux and module data in
+  ``.data``, read-only data and ``.data..read_mostly``.
 
-Four boots: the unconverted modules plus the sample; the converted ones with
-the patch before binfmt_misc (nokaslr, so System.map addresses apply too); the
-converted ones with binfmt_misc first (KASLR on); and converted modules whose
-positions were made wrong, which the kernel must refuse.
+Five boots per kernel: the unconverted modules plus the sample; the converted
+ones with the patches before the modules they patch (nokaslr, so System.map
+addresses apply too); the modules first (KASLR where the kernel has it);
+converted modules whose positions were made wrong, which the kernel must
+refuse; and a patched module removed and loaded again, where these 6.1
+kernels go wrong in their own ways (``rules.module_reload``).
 
 Expected positions are computed here from the kernel's own files, never
 hard-coded: the wanted copy of an ambiguous name is identified by its source
-file in vmlinux's ELF symbol table (locals follow their FILE symbol), and its
-position is its rank among the name's System.map entries (= /proc/kallsyms
-order).  The name ``split`` resolves in both vmlinux and binfmt_misc is
-picked from binfmt_misc.ko's symbol table and System.map.  In the guest, the
-address each module prints is compared with /proc/kallsyms.
+file in vmlinux's (or the module's) ELF symbol table (locals follow their FILE
+symbol), and its position is its rank among the name's System.map entries (=
+/proc/kallsyms order), or in the module's symbol table.  The name ``split``
+resolves in both vmlinux and binfmt_misc is picked from binfmt_misc.ko's symbol
+table and System.map.  In the guest, the address each module prints is
+compared with /proc/kallsyms.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import json
 import os
 import pathlib
@@ -48,8 +65,6 @@ import pytest
 
 from tests.conftest import ROOT, realdata_or_skip, require_realdata
 from tests.e2e.harness import (
-    APPEND,
-    APPEND_KASLR,
     BootResult,
     Built,
     GuestPlan,
@@ -60,39 +75,72 @@ from tests.e2e.harness import (
     fields,
     hexaddr,
     local_symbols,
+    mcount_sites,
     read_symtab,
     relocation_symbols,
     rename_klp_symbol,
     system_map,
 )
+from tests.e2e.kernel.tree import built_tree
 from tests.elfcodec.test_dwarf import check as check_units
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
 
 MODULES = pathlib.Path(__file__).resolve().parent / "modules"
 
-#: The copy of each ambiguous vmlinux name the ``ambig`` module means, by source file.
-#: hash_lock of posix-timers.c is first in .symtab but second by address;
-#: set_root of ucount.c is an object counted after a function of the same name.
-AMBIG_TARGETS = {"s_next": "trace_events.c", "hash_lock": "posix-timers.c",
-                 "set_root": "ucount.c"}
+#: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture.
+KERNELS = ("debian", "x86_64", "ppc64le", "s390x")
+#: The copy of each ambiguous vmlinux name the ``ambig`` module means, by role
+#: (klp-e2e-ambig.c): its name and source file.  hash_lock of posix-timers.c
+#: is first in Debian's .symtab but second by address; the tiny kernels have
+#: no second hash_lock (no audit), but set_root of ucount.c, an object, is
+#: first in their .symtab and second by address, after namei.c's function.
+AMBIG_DEBIAN = {"func": ("s_next", "trace_events.c"), "data": ("hash_lock", "posix-timers.c"),
+                "mixed": ("set_root", "ucount.c")}
+AMBIG_TINY = {"func": ("s_next", "trace_events.c"), "data": ("trace_module_nb", "trace_events.c"),
+              "mixed": ("set_root", "ucount.c")}
 #: The ambiguous name that the ``split`` module's files split-a.c and split-b.c
 #: both use, and the vmlinux source file of the copy each of them means.
 SPLIT_NAME = "s_next"
-SPLIT_TARGETS = {"a": AMBIG_TARGETS[SPLIT_NAME], "b": "vmalloc.c"}
+SPLIT_TARGETS = {"a": "trace_events.c", "b": "vmalloc.c"}
 #: The loadable module that ``binfmt`` patches, and its symbols the patch uses.
 TARGET_MODULE = "binfmt_misc"
-#: s_ops is defined in binfmt_misc and in sunrpc, so it is annotated.
+#: s_ops is defined in binfmt_misc and (on Debian) in sunrpc, so it is annotated.
 MODULE_ANNOTATED = "s_ops"
+#: Our module that ``modpatch`` patches, and its ambiguous statics: the copy of
+#: target-b.c (position 2) and the value it holds (target-a.c/target-b.c).
+OWN_MODULE = "klp_e2e_target"
+OWN_AMBIG = {"target_pick": ("target-b.c", "b"), "target_count": ("target-b.c", "b1")}
 #: Non-exported symbols each module uses (what the loader reports as unknown).
 NON_EXPORTED = {
     "vmlinux": ("saved_command_line", "max_threads", "kallsyms_lookup_name"),
-    "ambig": tuple(AMBIG_TARGETS),
+    "ambig": (),  # the subject's AMBIG names
     "split": (SPLIT_NAME,),
     "binfmt": ("enabled", "entries", "bm_entry_read", "scanarg", MODULE_ANNOTATED),
+    "modpatch": (*OWN_AMBIG, "target_branch", "target_key", "sched_schedstats", "max_threads"),
 }
 VMLINUX_SYMBOLS = ("saved_command_line", "max_threads", "kallsyms_lookup_name")
 MODULE_SYMBOLS = ("entries", "bm_entry_read", "s_ops")
+OWN_SYMBOLS = (*OWN_AMBIG, "target_key")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One kernel the cases run on, and the vmlinux names its ``ambig`` case uses."""
+
+    name: str
+    kernel: Kernel
+    ambig: dict[str, tuple[str, str]]  #: role -> (name, source file)
+    #: The role whose name's .symtab order is not its address order (sympos counts
+    #: by address; this name tells the two apart).
+    order_witness: str
+    #: A tiny kernel's tree lock (tests/e2e/kernel changes the tree under it).
+    lock: pathlib.Path | None = None
+
+    def non_exported(self, module: str) -> tuple[str, ...]:
+        if module == "ambig":
+            return tuple(name for name, _ in self.ambig.values())
+        return NON_EXPORTED[module]
 
 
 def ko_name(module: str) -> str:
@@ -106,9 +154,8 @@ def patch_name(module: str) -> str:
 # --------------------------------------------------------------------------- fixtures
 
 
-def _need_tools() -> None:
-    missing = [t for t in ("qemu-system-x86_64", "make", "gcc", "readelf")
-               if shutil.which(t) is None]
+def _need_tools(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         msg = f"e2e needs {', '.join(missing)}"
         if require_realdata():
@@ -116,22 +163,31 @@ def _need_tools() -> None:
         pytest.skip(msg)
 
 
-@pytest.fixture(scope="session")
-def kernel() -> Kernel:
-    env = realdata_or_skip("cloud-amd64")
-    _need_tools()
-    return Kernel.from_env(env)
+@pytest.fixture(scope="session", params=KERNELS)
+def subject(request: pytest.FixtureRequest) -> Subject:
+    name: str = request.param
+    if name == "debian":
+        env = realdata_or_skip("cloud-amd64")
+        _need_tools("qemu-system-x86_64", "make", "gcc", "readelf")
+        return Subject(name, Kernel.from_env(env), AMBIG_DEBIAN, "data")
+    tree = built_tree(name)
+    return Subject(name, tree.kernel(), AMBIG_TINY, "mixed", tree.root / ".use.lock")
 
 
 @pytest.fixture(scope="session")
-def work(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """Scratch folder for builds, symdb, initramfs and console logs."""
+def kernel(subject: Subject) -> Kernel:
+    return subject.kernel
+
+
+@pytest.fixture(scope="session")
+def work(subject: Subject, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Scratch folder for builds, symdb, initramfs and console logs, per kernel."""
     keep = os.environ.get("KLP_E2E_DIR")
     if keep:
-        path = pathlib.Path(keep)
+        path = pathlib.Path(keep) / subject.name
         path.mkdir(parents=True, exist_ok=True)
         return path
-    return tmp_path_factory.mktemp("e2e")
+    return tmp_path_factory.mktemp(f"e2e-{subject.name}")
 
 
 def klp(*args: str) -> subprocess.CompletedProcess[str]:
@@ -173,16 +229,20 @@ def vmlinux_copy(kernel: Kernel, locals_: list[LocalSymbol], order: dict[str, li
 
 
 @pytest.fixture(scope="session")
-def targets(kernel: Kernel) -> dict[str, Target]:
-    """Positions of the wanted copies, computed from vmlinux, System.map and the .ko."""
-    locals_ = local_symbols(kernel.vmlinux, AMBIG_TARGETS)
-    order = system_map(kernel.system_map, AMBIG_TARGETS)
-    found = {name: vmlinux_copy(kernel, locals_, order, name, source)
-             for name, source in AMBIG_TARGETS.items()}
-    # The positions must count by address, not in .symtab order; hash_lock tells them apart.
-    in_symtab = [s.address for s in locals_ if s.name == "hash_lock"]
-    assert in_symtab.index(found["hash_lock"].address) + 1 != found["hash_lock"].position, \
-        "hash_lock no longer distinguishes .symtab order from address order"
+def targets(subject: Subject) -> dict[str, Target]:
+    """Positions of the wanted copies, by ambig role and for MODULE_ANNOTATED, computed
+    from vmlinux, System.map and the .ko."""
+    kernel = subject.kernel
+    names = [name for name, _ in subject.ambig.values()]
+    locals_ = local_symbols(kernel.vmlinux, names)
+    order = system_map(kernel.system_map, names)
+    found = {role: vmlinux_copy(kernel, locals_, order, name, source)
+             for role, (name, source) in subject.ambig.items()}
+    # The positions must count by address, not in .symtab order; one name tells them apart.
+    witness = found[subject.order_witness]
+    in_symtab = [s.address for s in locals_ if s.name == witness.name]
+    assert in_symtab.index(witness.address) + 1 != witness.position, \
+        f"{witness.name} no longer distinguishes .symtab order from address order"
     # A module's positions count in its .ko symbol table order.
     copies = read_symtab(kernel.module(TARGET_MODULE)).defined(MODULE_ANNOTATED)
     assert len(copies) == 1, f"{MODULE_ANNOTATED} in {TARGET_MODULE}: {len(copies)} copies"
@@ -225,54 +285,105 @@ def cross_targets(kernel: Kernel) -> dict[str, Target]:
 
 
 @pytest.fixture(scope="session")
-def built(kernel: Kernel, targets: dict[str, Target], split_targets: dict[str, Target],
-          cross_targets: dict[str, Target], work: pathlib.Path) -> dict[str, Built]:
-    """The e2e modules built against the headers package (in parallel)."""
+def include_dir() -> str:
     inc = klp("--include-dir")
     assert inc.returncode == 0, inc.stderr
     include = inc.stdout.strip()
     assert (pathlib.Path(include) / "klp-reloc.h").is_file(), include
+    return include
 
-    def pos_flags(pos: dict[str, int], *extra: str) -> dict[str, str]:
-        defs = " ".join([*(f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items()), *extra])
-        return {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS": defs}
 
-    good = {n: targets[n].position for n in AMBIG_TARGETS}
-    # Positions klp convert must refuse: 0 for an ambiguous name, and one past the end.
-    wrong = dict(good, s_next=0, hash_lock=targets["hash_lock"].count + 1)
-    jobs: dict[str, tuple[str, dict[str, str]]] = {
-        "sample": ("sample", {}),
-        "vmlinux": ("vmlinux", {}),
-        "ambig": ("ambig", pos_flags(good)),
-        "split": ("split", pos_flags({k: t.position for k, t in
-                                      (split_targets | cross_targets).items()},
-                                     f"-DKLP_E2E_X='\"{cross_targets['xa'].name}\"'")),
-        "binfmt": ("binfmt", {"KLP_INCLUDE_DIR": include, "KLP_E2E_CFLAGS":
-                              f"-DKLP_E2E_POS_S_OPS={targets[MODULE_ANNOTATED].position}"}),
-        "ambig-wrong": ("ambig", pos_flags(wrong)),
-        "unregistered": ("vmlinux", {"KLP_INCLUDE_DIR": include,
-                                     "KLP_E2E_CFLAGS": "-DKLP_E2E_UNREGISTERED"}),
-    }
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        futures = {key: pool.submit(build_module, kernel, MODULES / src, work / "build" / key,
-                                    flags) for key, (src, flags) in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+def build_all(subject: Subject, jobs: dict[str, tuple[str, dict[str, str]]],
+              folder: pathlib.Path) -> dict[str, Built]:
+    """Build MODULES/<src> with each job's make variables, in parallel, into folder/<key>,
+    holding the tree's lock shared (another pytest may be changing the tree)."""
+    with open(subject.lock or os.devnull, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            futures = {key: pool.submit(build_module, subject.kernel, MODULES / src,
+                                        folder / key, flags)
+                       for key, (src, flags) in jobs.items()}
+            return {key: f.result() for key, f in futures.items()}
 
 
 @pytest.fixture(scope="session")
-def symdb(kernel: Kernel, work: pathlib.Path) -> pathlib.Path:
-    """``klp symdb build`` of the -dbg vmlinux and the image's modules."""
+def own_module(subject: Subject, work: pathlib.Path) -> Built:
+    """klp_e2e_target, the module that ``modpatch`` patches."""
+    return build_all(subject, {"target": ("target", {})}, work / "build")["target"]
+
+
+@pytest.fixture(scope="session")
+def own_targets(own_module: Built) -> dict[str, Target]:
+    """The copy of each OWN_AMBIG name that ``modpatch`` means: target-b.c's, whose
+    position counts in the .ko's symbol table order."""
+    table = read_symtab(own_module.ko)
+    found = {}
+    for name, (source, _) in OWN_AMBIG.items():
+        mine = [s.address for s in local_symbols(own_module.ko, [name]) if s.file == source]
+        assert len(mine) == 1, f"{name} of {source}: {mine}"
+        copies = [s.value for s in table.defined(name)]
+        found[name] = Target(name, OWN_MODULE, mine[0], copies.index(mine[0]) + 1, len(copies))
+        assert found[name].position != 1, found[name]
+    return found
+
+
+@pytest.fixture(scope="session")
+def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str, Target],
+          cross_targets: dict[str, Target], own_targets: dict[str, Target], include_dir: str,
+          work: pathlib.Path) -> dict[str, Built]:
+    """The e2e livepatch modules built against the headers package or the tree."""
+
+    def flags(*defs: str) -> dict[str, str]:
+        return {"KLP_INCLUDE_DIR": include_dir, "KLP_E2E_CFLAGS": " ".join(defs)}
+
+    def pos_defs(pos: dict[str, int]) -> list[str]:
+        return [f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items()]
+
+    names = [f"-DKLP_E2E_{role.upper()}='\"{name}\"'" for role, (name, _) in subject.ambig.items()]
+    good = {role: targets[role].position for role in subject.ambig}
+    # Positions klp convert must refuse: 0 for an ambiguous name, and one past the end.
+    wrong = dict(good, func=0, data=targets["data"].count + 1)
+    own = [f"-DKLP_E2E_POS_{name.removeprefix('target_').upper()}={t.position}"
+           for name, t in own_targets.items()]
+    jobs: dict[str, tuple[str, dict[str, str]]] = {
+        "sample": ("sample", {}),
+        "vmlinux": ("vmlinux", {}),
+        "ambig": ("ambig", flags(*names, *pos_defs(good))),
+        "split": ("split", flags(*pos_defs({k: t.position for k, t in
+                                            (split_targets | cross_targets).items()}),
+                                 f"-DKLP_E2E_X='\"{cross_targets['xa'].name}\"'")),
+        "binfmt": ("binfmt", flags(f"-DKLP_E2E_POS_S_OPS={targets[MODULE_ANNOTATED].position}")),
+        "modpatch": ("modpatch", flags(*own)),
+        "ambig-wrong": ("ambig", flags(*names, *pos_defs(wrong))),
+        "modpatch-jump": ("modpatch", flags(*own, "-DKLP_E2E_MODULE_KEY_BRANCH")),
+        "unregistered": ("vmlinux", flags("-DKLP_E2E_UNREGISTERED")),
+    }
+    return build_all(subject, jobs, work / "build")
+
+
+@pytest.fixture(scope="session")
+def symdb(kernel: Kernel, own_module: Built, work: pathlib.Path) -> pathlib.Path:
+    """``klp symdb build`` of vmlinux, the kernel's modules and klp_e2e_target."""
     out = work / "symbols.klp"
     proc = klp("symdb", "build", "--vmlinux", str(kernel.vmlinux), "--modules",
-               str(kernel.modules_dir), "--symvers", str(kernel.symvers), "-o", str(out))
+               str(kernel.modules_dir), "--symvers", str(kernel.symvers), str(own_module.ko),
+               "-o", str(out))
     assert proc.returncode == 0 and out.is_file(), proc.stdout + proc.stderr
     return out
 
 
 def convert(kernel: Kernel, symdb: pathlib.Path, ko: pathlib.Path,
-            out: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    return klp("convert", str(ko), "-o", str(out), "--symdb", str(symdb),
-               "--symvers", str(kernel.symvers))
+            *args: str) -> subprocess.CompletedProcess[str]:
+    """``klp convert KO ARGS`` (``-o OUT``, ``--dry-run --json``) with the kernel's symdb."""
+    return klp("convert", str(ko), *args, "--symdb", str(symdb), "--symvers", str(kernel.symvers))
+
+
+def plan_of(kernel: Kernel, symdb: pathlib.Path, ko: pathlib.Path) -> dict[str, object]:
+    """``klp convert --dry-run --json``: every symbol, relocation and warning."""
+    proc = convert(kernel, symdb, ko, "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report: dict[str, object] = json.loads(proc.stdout)
+    return report
 
 
 @dataclass(frozen=True)
@@ -302,7 +413,7 @@ def converted(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
     done: dict[str, Conversion] = {}
     for key in NON_EXPORTED:
         out = folder / ko_name(key)
-        proc = convert(kernel, symdb, built[key].ko, out)
+        proc = convert(kernel, symdb, built[key].ko, "-o", str(out))
         log = (f"klp convert {built[key].ko} -> rc={proc.returncode}\n"
                f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
         good = proc.returncode == 0 and out.is_file()
@@ -314,62 +425,74 @@ def converted(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
 
 
 @pytest.fixture(scope="session")
-def boot_unconverted(kernel: Kernel, built: dict[str, Built], work: pathlib.Path) -> BootResult:
+def boot_unconverted(subject: Subject, built: dict[str, Built],
+                     work: pathlib.Path) -> BootResult:
     """The sample, then the NON_EXPORTED modules as built (not converted)."""
     plan = GuestPlan()
     plan.insmod(built["sample"].ko)
     plan.run("cmdline", "cat /proc/cmdline")
     for key in NON_EXPORTED:
         plan.insmod(built[key].ko)
-    result = boot_plan(kernel, plan, work, "unconverted")
+    result = boot_plan(subject.kernel, plan, work, "unconverted")
     assert result.completed, result.report()
     return result
 
 
-def _checks(plan: GuestPlan, cross_name: str) -> None:
-    """Read the patched files and kallsyms; callers run this after binfmt_misc has
-    loaded, because the split module's copy of cross_name in it is bound only then."""
+def _checks(plan: GuestPlan, subject: Subject, cross_name: str) -> None:
+    """Read the patched files and kallsyms; callers run this after binfmt_misc and
+    klp_e2e_target have loaded, because the patches' copies in them are bound only then.
+    /proc/klp_e2e_target is read before and after the schedstats key is switched on."""
     plan.run("cmdline", "cat /proc/cmdline")
     plan.run("version", "cat /proc/version")
     plan.run("threads-max", "cat /proc/sys/kernel/threads-max")
-    plan.run("loadavg", "cat /proc/loadavg")
-    plan.kallsyms(*VMLINUX_SYMBOLS, *AMBIG_TARGETS, SPLIT_NAME, cross_name,
-                  *NON_EXPORTED["binfmt"])
+    plan.run("filesystems", "cat /proc/filesystems")
+    plan.run("schedstats-off", "cat /proc/sys/kernel/sched_schedstats")
+    plan.run("target", "cat /proc/klp_e2e_target")
+    plan.run("schedstats-on", "echo 1 > /proc/sys/kernel/sched_schedstats")
+    plan.run("target-schedstats", "cat /proc/klp_e2e_target")
+    plan.kallsyms(*VMLINUX_SYMBOLS, *subject.non_exported("ambig"), SPLIT_NAME, cross_name,
+                  *NON_EXPORTED["binfmt"], *NON_EXPORTED["modpatch"])
 
 
 @pytest.fixture(scope="session")
-def boot_patch_first(kernel: Kernel, converted: dict[str, Conversion],
+def boot_patch_first(subject: Subject, converted: dict[str, Conversion], own_module: Built,
                      cross_targets: dict[str, Target], work: pathlib.Path) -> BootResult:
-    """Converted patches, then binfmt_misc; nokaslr (System.map addresses hold)."""
+    """Converted patches, then binfmt_misc and klp_e2e_target; nokaslr (System.map
+    addresses hold)."""
     plan = GuestPlan()
     for conv in converted.values():
         if conv.path:
             plan.insmod(conv.path)
-    plan.insmod(kernel.module(TARGET_MODULE))
+    plan.insmod(subject.kernel.module(TARGET_MODULE))
+    plan.insmod(own_module.ko)
     plan.run("mount", "mount -t binfmt_misc binfmt_misc /mnt")
     plan.run("status", "cat /mnt/status")
     plan.run("disable", "echo 0 > /mnt/status")
     plan.run("status-disabled", "cat /mnt/status")
-    _checks(plan, cross_targets["xa"].name)
-    result = boot_plan(kernel, plan, work, "patch-first", append=APPEND)
+    _checks(plan, subject, cross_targets["xa"].name)
+    result = boot_plan(subject.kernel, plan, work, "patch-first")
     assert result.completed, result.report()
     return result
 
 
 @pytest.fixture(scope="session")
-def boot_module_first(kernel: Kernel, converted: dict[str, Conversion],
+def boot_module_first(subject: Subject, converted: dict[str, Conversion], own_module: Built,
                       cross_targets: dict[str, Target], work: pathlib.Path) -> BootResult:
-    """binfmt_misc first, then the converted patches; KASLR on."""
+    """binfmt_misc and klp_e2e_target first, then the converted patches; KASLR on
+    (where the kernel has it)."""
     plan = GuestPlan()
-    plan.insmod(kernel.module(TARGET_MODULE))
+    plan.insmod(subject.kernel.module(TARGET_MODULE))
+    plan.insmod(own_module.ko)
     plan.run("mount", "mount -t binfmt_misc binfmt_misc /mnt")
     plan.run("status-unpatched", "cat /mnt/status")
+    plan.run("target-unpatched", "cat /proc/klp_e2e_target")
     for conv in converted.values():
         if conv.path:
             plan.insmod(conv.path)
     plan.run("status", "cat /mnt/status")
-    _checks(plan, cross_targets["xa"].name)
-    result = boot_plan(kernel, plan, work, "module-first", append=APPEND_KASLR)
+    _checks(plan, subject, cross_targets["xa"].name)
+    result = boot_plan(subject.kernel, plan, work, "module-first",
+                       append=subject.kernel.append(kaslr=True))
     assert result.completed, result.report()
     return result
 
@@ -386,15 +509,15 @@ class WrongCase:
 
 
 def wrong_cases(targets: dict[str, Target]) -> list[WrongCase]:
-    s_next, s_ops = targets["s_next"], targets[MODULE_ANNOTATED]
-    old_next = f".klp.sym.vmlinux.s_next,{s_next.position}"
-    old_ops = f".klp.sym.{TARGET_MODULE}.{MODULE_ANNOTATED},{s_ops.position}"
+    func, s_ops = targets["func"], targets[MODULE_ANNOTATED]
+    old_func = klp_symbol(func)
+    old_ops = klp_symbol(s_ops)
     return [
-        WrongCase("ambig-pos0.ko", "ambig", old_next, ".klp.sym.vmlinux.s_next,0",
-                  r"unresolvable ambiguity for symbol 's_next'"),
-        WrongCase("ambig-past-end.ko", "ambig", old_next,
-                  f".klp.sym.vmlinux.s_next,{s_next.count + 1}",
-                  rf"symbol position {s_next.count + 1} for symbol 's_next' in object "
+        WrongCase("ambig-pos0.ko", "ambig", old_func, f".klp.sym.vmlinux.{func.name},0",
+                  rf"unresolvable ambiguity for symbol '{func.name}'"),
+        WrongCase("ambig-past-end.ko", "ambig", old_func,
+                  f".klp.sym.vmlinux.{func.name},{func.count + 1}",
+                  rf"symbol position {func.count + 1} for symbol '{func.name}' in object "
                   r"'vmlinux' not found"),
         WrongCase("binfmt-past-end.ko", "binfmt", old_ops,
                   f".klp.sym.{TARGET_MODULE}.{MODULE_ANNOTATED},{s_ops.count + 1}",
@@ -420,6 +543,29 @@ def boot_wrong(kernel: Kernel, converted: dict[str, Conversion], targets: dict[s
     return result
 
 
+@pytest.fixture(scope="session")
+def boot_reload(kernel: Kernel, converted: dict[str, Conversion], own_module: Built,
+                work: pathlib.Path) -> BootResult:
+    """klp_e2e_target and its converted patch, then the module removed and loaded again
+    while the patch stays: livepatch applies the patch's relocations for it a second
+    time.  binfmt_misc loads in between and takes the module's old place, so that the
+    module comes back elsewhere; /proc/klp_e2e_target_where (addresses only) tells
+    where the patch's relocations point."""
+    plan = GuestPlan()
+    plan.insmod(own_module.ko)
+    plan.insmod(converted["modpatch"].ok())
+    for tag in ("first", "second"):
+        plan.run(f"{tag}-where", "cat /proc/klp_e2e_target_where")
+        plan.run(f"{tag}-kallsyms", "grep -w -e target_count -e target_key /proc/kallsyms")
+        if tag == "first":
+            plan.run("rmmod", f"rmmod {OWN_MODULE}")
+            plan.insmod(kernel.module(TARGET_MODULE))
+            plan.insmod(own_module.ko)
+    result = boot_plan(kernel, plan, work, "reload")
+    assert result.completed, result.report()
+    return result
+
+
 @pytest.fixture(params=["patch-first", "module-first"])
 def converted_boot(request: pytest.FixtureRequest) -> Iterator[BootResult]:
     """Each boot of the converted modules (the vmlinux checks hold in both)."""
@@ -438,13 +584,13 @@ def test_sample_livepatch_loads(boot_unconverted: BootResult) -> None:
 
 
 @pytest.mark.parametrize("module", list(NON_EXPORTED))
-def test_unconverted_module_fails(boot_unconverted: BootResult,
+def test_unconverted_module_fails(boot_unconverted: BootResult, subject: Subject,
                                   cross_targets: dict[str, Target], module: str) -> None:
     r = boot_unconverted
     rc = r.insmod_rc(ko_name(module))
     assert rc and rc[0] != 0, r.report()
     assert patch_name(module) not in r.livepatches, r.report()
-    unknown = NON_EXPORTED[module]
+    unknown = subject.non_exported(module)
     if module == "split":
         unknown += (cross_targets["xa"].name,)
     for sym in unknown:
@@ -455,16 +601,20 @@ def test_unconverted_module_fails(boot_unconverted: BootResult,
 @pytest.mark.parametrize("key", list(NON_EXPORTED))
 def test_convert_output(converted: dict[str, Conversion], targets: dict[str, Target],
                         split_targets: dict[str, Target], cross_targets: dict[str, Target],
-                        key: str) -> None:
+                        own_targets: dict[str, Target], subject: Subject, key: str) -> None:
     """The converted files name the objects and positions computed from the kernel."""
     want = {
         "vmlinux": {f".klp.sym.vmlinux.{s},0" for s in NON_EXPORTED["vmlinux"]},
-        "ambig": {klp_symbol(targets[n]) for n in AMBIG_TARGETS},
+        "ambig": {klp_symbol(targets[role]) for role in subject.ambig},
         "split": {klp_symbol(t) for t in (*split_targets.values(), *cross_targets.values())},
         "binfmt": {f".klp.sym.{TARGET_MODULE}.{s},0" for s in NON_EXPORTED["binfmt"]
                    if s != MODULE_ANNOTATED} | {klp_symbol(targets[MODULE_ANNOTATED])},
+        "modpatch": {klp_symbol(t) for t in own_targets.values()}
+                    | {f".klp.sym.{OWN_MODULE}.{s},0" for s in ("target_branch", "target_key")}
+                    | {f".klp.sym.vmlinux.{s},0" for s in ("sched_schedstats", "max_threads")},
     }
-    objs = {"binfmt": {TARGET_MODULE}, "split": {"vmlinux", TARGET_MODULE}}
+    objs = {"binfmt": {TARGET_MODULE}, "split": {"vmlinux", TARGET_MODULE},
+            "modpatch": {"vmlinux", OWN_MODULE}}
     table = read_symtab(converted[key].ok())
     klp_syms = {s.name for s in table.symbols if s.name.startswith(".klp.sym.")}
     assert klp_syms == want[key]
@@ -510,17 +660,18 @@ def test_vmlinux_unique_symbols(converted_boot: BootResult, kernel: Kernel,
 
 
 def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict[str, Target],
+                                       subject: Subject,
                                        converted: dict[str, Conversion]) -> None:
     """KLP_SYMPOS picks the N-th copy in kallsyms order: the copy of the intended file."""
     r = converted_boot
     got = _patch_output(r, converted, "ambig", "version")
-    for name in AMBIG_TARGETS:
-        t = targets[name]
-        ks = r.addresses(name)
-        assert len(ks) == t.count, f"{name}: {ks}\n{r.report()}"
-        assert got[f"{name}@"] == hexaddr(ks[t.position - 1]), f"{name}\n{r.report()}"
+    for role in subject.ambig:
+        t = targets[role]
+        ks = r.addresses(t.name)
+        assert len(ks) == t.count, f"{t.name}: {ks}\n{r.report()}"
+        assert got[f"{role}@"] == hexaddr(ks[t.position - 1]), f"{t.name}\n{r.report()}"
         if r.name == "patch-first":
-            assert got[f"{name}@"] == hexaddr(t.address), f"{name}\n{r.report()}"
+            assert got[f"{role}@"] == hexaddr(t.address), f"{t.name}\n{r.report()}"
 
 
 def test_convert_splits_by_source_file(kernel: Kernel, built: dict[str, Built],
@@ -534,14 +685,14 @@ def test_convert_splits_by_source_file(kernel: Kernel, built: dict[str, Built],
     undefined = [s.name for s in read_symtab(ko).symbols
                  if s.name in by_file and s.shndx == "SHN_UNDEF"]
     assert sorted(undefined) == sorted(by_file), undefined
-    proc = klp("convert", str(ko), "--dry-run", "--json", "--symdb", str(symdb),
-               "--symvers", str(kernel.symvers))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = plan_of(kernel, symdb, ko)
+    symbols = report["symbols"]
+    assert isinstance(symbols, list)
     got = {(s["symbol"], s["klp_symbol"], s["object"], s["position"], s["source"])
-           for s in json.loads(proc.stdout)["symbols"] if s["symbol"] in by_file}
+           for s in symbols if s["symbol"] in by_file}
     want = {(name, klp_symbol(t), t.obj, t.position, f"split-{key}.c")
             for name, files in by_file.items() for key, t in files.items()}
-    assert got == want, proc.stdout
+    assert got == want, report
 
 
 def test_convert_splits_across_objects(converted: dict[str, Conversion],
@@ -575,7 +726,7 @@ def test_split_name_by_source_file(converted_boot: BootResult,
                                    converted: dict[str, Conversion]) -> None:
     """Each file's uses of s_next are bound to the copy that file annotated."""
     r = converted_boot
-    got = _patch_output(r, converted, "split", "loadavg")
+    got = _patch_output(r, converted, "split", "filesystems")
     ks = r.addresses(SPLIT_NAME)
     assert {t.count for t in split_targets.values()} == {len(ks)}, f"{ks}\n{r.report()}"
     for key, t in split_targets.items():
@@ -590,7 +741,7 @@ def test_split_name_across_objects(converted_boot: BootResult,
     """split-a.c's uses of the name are bound to its vmlinux copy, split-b.c's to its
     binfmt_misc copy (when binfmt_misc loads, before or after the patch)."""
     r = converted_boot
-    got = _patch_output(r, converted, "split", "loadavg")
+    got = _patch_output(r, converted, "split", "filesystems")
     assert r.insmod_rc(f"{TARGET_MODULE}.ko") == [0], r.report()
     if r.name == "patch-first":
         assert r.dmesg_has(rf"applying patch '{patch_name('split')}' to loading module "
@@ -641,15 +792,16 @@ def test_module_patch_after_module(boot_module_first: BootResult,
 
 
 def test_convert_refuses_wrong_annotation(kernel: Kernel, built: dict[str, Built],
-                                          symdb: pathlib.Path, work: pathlib.Path) -> None:
-    """KLP_SYMPOS(s_next, 0) and a position past the end: klp convert stops, writes nothing."""
+                                          symdb: pathlib.Path, targets: dict[str, Target],
+                                          work: pathlib.Path) -> None:
+    """KLP_SYMPOS(func, 0) and a position past the end: klp convert stops, writes nothing."""
     out = work / "converted" / "ambig-wrong.ko"
     out.parent.mkdir(exist_ok=True)
     out.unlink(missing_ok=True)
-    proc = convert(kernel, symdb, built["ambig-wrong"].ko, out)
+    proc = convert(kernel, symdb, built["ambig-wrong"].ko, "-o", str(out))
     text = proc.stdout + proc.stderr
     assert proc.returncode == 4, text
-    assert "s_next" in text and "hash_lock" in text, text
+    assert targets["func"].name in text and targets["data"].name in text, text
     assert not out.exists()
 
 
@@ -659,15 +811,33 @@ def test_convert_refuses_an_unregistered_object(kernel: Kernel, built: dict[str,
     would never apply .klp.rela.binfmt_misc.*, so klp convert refuses the module."""
     out = work / "converted" / "unregistered.ko"
     out.parent.mkdir(exist_ok=True)
-    proc = convert(kernel, symdb, built["unregistered"].ko, out)
+    proc = convert(kernel, symdb, built["unregistered"].ko, "-o", str(out))
     text = proc.stdout + proc.stderr
     assert proc.returncode == 4, text
     assert "registers no klp_object for binfmt_misc" in text, text
     assert not out.exists()
 
 
-@pytest.mark.parametrize("index", range(3), ids=["s_next-0", "s_next-past-end",
-                                                 "module-past-end"])
+def test_convert_refuses_module_key_in_jump_table(kernel: Kernel, built: dict[str, Built],
+                                                  symdb: pathlib.Path,
+                                                  work: pathlib.Path) -> None:
+    """A branch on a module's static key puts a klp relocation for that module into the
+    patch's __jump_table, which the kernel sets up when the patch loads, before the
+    module's relocations are applied: klp convert refuses it, with that reason."""
+    out = work / "converted" / "modpatch-jump.ko"
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    proc = convert(kernel, symdb, built["modpatch-jump"].ko, "-o", str(out), "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    problems = json.loads(proc.stdout)["problems"]
+    assert problems and all(p["kind"] == "rule" and p["symbol"] == "target_key"
+                            and p["message"].startswith("__jump_table+")
+                            and f"before module {OWN_MODULE}'s relocations" in p["message"]
+                            for p in problems), problems
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("index", range(3), ids=["func-0", "func-past-end", "module-past-end"])
 def test_wrong_position_fails_in_kernel(request: pytest.FixtureRequest,
                                         targets: dict[str, Target],
                                         converted: dict[str, Conversion], index: int) -> None:
@@ -684,3 +854,175 @@ def test_wrong_position_fails_in_kernel(request: pytest.FixtureRequest,
     else:
         rc = r.insmod_rc(case.file)
         assert rc and rc[0] != 0, r.report()
+
+
+# --------------------------------------------------------------------------- modpatch
+
+#: Where each architecture's code reaches another object (the compiler's choice, see
+#: docs/kernels.md): the relocation of a call, and of a data access and its section.
+#: ppc64le calls go through a stub the loader builds, and the nop after the bl
+#: becomes the r2 (TOC) restore; data addresses sit in .toc entries.  s390x calls
+#: use PLT32DBL and data a GOT slot (GOTENT).
+REACH = {
+    "x86_64": ("R_X86_64_PLT32", "R_X86_64_PC32", ".text"),
+    "ppc64le": ("R_PPC64_REL24", "R_PPC64_ADDR64", ".toc"),
+    "s390x": ("R_390_PLT32DBL", "R_390_GOTENT", ".text"),
+}
+#: The sections the data tables of klp-e2e-modpatch.c land in: where modules are
+#: position-independent code, relocated data goes to .data.rel and .data.rel.ro.
+DATA_SECTIONS = {
+    "x86_64": (".data", ".rodata", ".data..read_mostly"),
+    "ppc64le": (".data.rel", ".data.rel.ro", ".data..read_mostly"),
+    "s390x": (".data.rel", ".data.rel.ro", ".data..read_mostly"),
+}
+
+
+def _references(report: dict[str, object], name: str) -> set[tuple[str, str]]:
+    """(target section, relocation type) of every use of ``name`` in a convert plan."""
+    symbols = report["symbols"]
+    assert isinstance(symbols, list)
+    return {(ref["target"], ref["type"]) for s in symbols if s["symbol"] == name
+            for ref in s["references"]}
+
+
+def test_calls_and_data_use_the_architectures_relocations(kernel: Kernel, symdb: pathlib.Path,
+                                                         built: dict[str, Built]) -> None:
+    """A call and a data access into vmlinux (``vmlinux``: kallsyms_lookup_name,
+    max_threads) and into a module (``modpatch``: target_branch, target_count) become
+    klp relocations of the architecture's kinds; the boots show the kernel applies
+    them (lookup_ok=1, pick=b, count=b1)."""
+    call, data, data_section = REACH[kernel.arch]
+    for module, name, want in (("vmlinux", "kallsyms_lookup_name", (".text", call)),
+                               ("vmlinux", "max_threads", (data_section, data)),
+                               ("modpatch", "target_branch", (".text", call)),
+                               ("modpatch", "target_count", (data_section, data))):
+        refs = _references(plan_of(kernel, symdb, built[module].ko), name)
+        assert want in refs, f"{module}: {name} {refs}"
+
+
+def test_module_ambiguous_names_by_annotation(converted_boot: BootResult,
+                                              own_targets: dict[str, Target],
+                                              converted: dict[str, Conversion]) -> None:
+    """KLP_MODULE_RELOC(klp_e2e_target) picks target-b.c's static function and object,
+    position 2 in the module's symbol table: the patch calls that function and reads
+    that object, before or after the module loads."""
+    r = converted_boot
+    got = _patch_output(r, converted, "modpatch", "target")
+    for name, (_, value) in OWN_AMBIG.items():
+        t = own_targets[name]
+        ks = r.addresses(name, OWN_MODULE)
+        assert len(ks) == t.count, f"{name}: {ks}\n{r.report()}"
+        key = name.removeprefix("target_")
+        assert got[key] == value, f"{name}\n{r.report()}"
+        assert got[f"{key}@"] == hexaddr(ks[t.position - 1]), f"{name}\n{r.report()}"
+
+
+def test_static_keys(converted_boot: BootResult, converted: dict[str, Conversion]) -> None:
+    """The patch switches klp_e2e_target's key on with static_key_enable() and the module's
+    own branch follows; its own branch on vmlinux's sched_schedstats (a klp relocation in
+    its __jump_table, applied when the patch loads) follows the sysctl."""
+    r = converted_boot
+    got = _patch_output(r, converted, "modpatch", "target")
+    if r.name == "module-first":
+        assert r.out("target-unpatched")[0].startswith("klp-e2e target: branch=0 "), r.report()
+    assert got["branch"] == "1", r.report()
+    _kallsyms_check(r, got, ("target_key",), OWN_MODULE)
+    _kallsyms_check(r, got, ("sched_schedstats",), None)
+    assert r.out("schedstats-off") == ["0"] and r.rc("schedstats-on") == 0, r.report()
+    assert got["schedstats"] == "0", r.report()
+    on = r.out("target-schedstats")
+    assert len(on) == 1 and fields(on[0])["schedstats"] == "1", r.report()
+
+
+def test_data_relocations(converted_boot: BootResult, own_targets: dict[str, Target],
+                          converted: dict[str, Conversion]) -> None:
+    """Pointers to vmlinux's max_threads and the module's target_count in writable data,
+    read-only data and .data..read_mostly hold the kallsyms addresses."""
+    r = converted_boot
+    got = _patch_output(r, converted, "modpatch", "target")
+    count = own_targets["target_count"]
+    want = f"{hexaddr(r.addresses('max_threads')[0])}," \
+           f"{hexaddr(r.addresses('target_count', OWN_MODULE)[count.position - 1])}"
+    assert got["max_threads@"] == want.split(",")[0], r.report()
+    for table in ("data", "rodata", "read_mostly"):
+        assert got[table] == want, f"{table}\n{r.report()}"
+
+
+def test_data_relocation_sections(kernel: Kernel, converted: dict[str, Conversion]) -> None:
+    """The converted patch has klp relocations into each kind of data section, for vmlinux
+    and for the module."""
+    sections = read_symtab(converted["modpatch"].ok()).sections
+    for obj in ("vmlinux", OWN_MODULE):
+        for name in DATA_SECTIONS[kernel.arch]:
+            assert f".klp.rela.{obj}.{name}" in sections, sections
+
+
+def test_convert_warns_about_reloading_the_module(kernel: Kernel, symdb: pathlib.Path,
+                                                  built: dict[str, Built]) -> None:
+    """klp convert warns about what test_patched_module_reloaded shows, once per module,
+    with the kernel versions."""
+    warnings = plan_of(kernel, symdb, built["modpatch"].ko)["warnings"]
+    assert isinstance(warnings, list)
+    about = [w for w in warnings if f"module {OWN_MODULE} again" in w]
+    versions = {"x86_64": "before 6.3", "ppc64le": "before 6.3", "s390x": "at least 6.12"}
+    assert len(about) == 1 and versions[kernel.arch] in about[0], warnings
+
+
+def test_patched_module_reloaded(boot_reload: BootResult, kernel: Kernel, own_module: Built,
+                                 own_targets: dict[str, Target]) -> None:
+    """klp_e2e_target removed and loaded again, elsewhere, while its patch stays: livepatch
+    applies the patch's relocations for it a second time, and these 6.1 kernels get that
+    wrong.  x86_64 refuses the non-zero targets the first time left; ppc64le finds the r2
+    restore where it wants the nop; s390x loads the module, but every relocation
+    through a GOT slot keeps the first time's address."""
+    r = boot_reload
+
+    def addresses(tag: str) -> dict[str, str]:
+        """The module's target_count (the annotated copy) and target_key in kallsyms."""
+        found: dict[str, list[str]] = {}
+        for ln in r.out(f"{tag}-kallsyms"):
+            parts = ln.split()
+            if parts[3:] == [f"[{OWN_MODULE}]"]:
+                found.setdefault(parts[2], []).append(parts[0])
+        return {"count@": found["target_count"][own_targets["target_count"].position - 1],
+                "target_key@": found["target_key"][0]}
+
+    first = r.out("first-where")
+    assert len(first) == 1 and first[0].startswith("klp-e2e modpatch: where "), r.report()
+    before = addresses("first")
+    assert {k: fields(first[0])[k] for k in before} == before, r.report()
+    assert r.rc("rmmod") == 0, r.report()
+    rcs = r.insmod_rc(own_module.ko.name)
+    assert len(rcs) == 2 and rcs[0] == 0, r.report()
+    refused = {"x86_64": r"x86/modules: Skipping invalid relocation target, existing value "
+                         r"is nonzero", "ppc64le": rf"{patch_name('modpatch')}: Expected nop "
+                                                    r"after call"}
+    if kernel.arch in refused:
+        assert rcs[1] != 0, r.report()
+        assert r.dmesg_has(refused[kernel.arch]), r.report()
+        assert r.dmesg_has(rf"patch '{patch_name('modpatch')}' failed for module "
+                           rf"'{OWN_MODULE}', refusing to load module '{OWN_MODULE}'"), r.report()
+        return
+    assert rcs[1] == 0, r.report()
+    after = addresses("second")
+    assert set(after.values()).isdisjoint(before.values()), \
+        f"the module came back at the same place\n{r.report()}"
+    second = r.out("second-where")
+    assert len(second) == 1, r.report()
+    # the GOT slots were not rewritten: the patch still points to the old module
+    assert {k: fields(second[0])[k] for k in before} == before, r.report()
+
+
+#: The vmlinux functions the e2e patches replace (klp_func.old_name in modules/).
+PATCHED_VMLINUX_FUNCTIONS = ("cmdline_proc_show", "version_proc_show", "filesystems_proc_show")
+
+
+def test_patched_functions_have_one_call_site(kernel: Kernel) -> None:
+    """livepatch finds a function's ftrace call site with ftrace_location(), which takes
+    whichever record of the function's kallsyms range a binary search meets (6.1, and
+    still 6.12).  Where an overridden __weak function's body follows the function, its
+    symbol is gone and its call site falls in that range: the patch may hook the weak
+    body and never run (loadavg_proc_show on ppc64le, docs/kernels.md).  So every
+    function the e2e patches must have exactly one call site in its range."""
+    sites = mcount_sites(kernel.vmlinux, kernel.system_map, PATCHED_VMLINUX_FUNCTIONS)
+    assert sites == dict.fromkeys(PATCHED_VMLINUX_FUNCTIONS, 1), sites

@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# Build the tiny livepatch-capable x86_64 kernel that tests/e2e/kernel/ boots, into a
-# cache folder that is reused across runs:
+# Build the tiny livepatch-capable kernels that tests/e2e/ boots, into cache
+# folders that are reused across runs:
 #
-#   tests/e2e/kernel/build-kernel.sh             build (or reuse) and print the folder
-#   tests/e2e/kernel/build-kernel.sh --print-dir print the folder only (no download, no build)
+#   tests/e2e/kernel/build-kernel.sh [ARCH...]             build (or reuse), print the folders
+#   tests/e2e/kernel/build-kernel.sh --print-dir [ARCH...] print the folders only
 #
-# The kernel is Debian's linux-source-6.1 with `make tinyconfig` plus
-# tests/e2e/kernel/livepatch.config, built in its own source folder (an in-tree
-# build, so the tree can be copied elsewhere and stays up to date).  It lands in
+# ARCH is x86_64 (the default), ppc64le or s390x; ppc64le and s390x are
+# cross-built.  Each kernel is Debian's linux-source-6.1 with `make tinyconfig`
+# plus tests/e2e/kernel/livepatch.config and livepatch-<ARCH>.config, built in
+# its own source folder (an in-tree build, so the tree can be copied elsewhere
+# and stays up to date).  It lands in
 #   $KLP_REALDATA/kernel-<key>/
 #     tree/      the built kernel tree: vmlinux, System.map, Module.symvers,
-#                modules.order, arch/x86/boot/bzImage, samples/livepatch/*.ko
-#     busybox/   Debian's busybox-static, unpacked (bin/busybox), for the initramfs
+#                modules.order, the boot image, samples/livepatch/*.ko
+#     busybox/   Debian's busybox-static for ARCH, unpacked (bin/busybox), for the initramfs
 #     build.log  the kernel build's output
-#     env        KEY='value' lines: TREE VMLINUX SYSTEM_MAP BZIMAGE BUSYBOX KEY
-#                SRC_VERSION KERNELRELEASE GCC BUILD_SECONDS JOBS, and the
-#                KBUILD_BUILD_{USER,HOST,TIMESTAMP} the tree was built with (a
-#                later make with other values recompiles init/ and relinks vmlinux)
+#     env        KEY='value' lines: ARCH KARCH CROSS_COMPILE TREE VMLINUX SYSTEM_MAP
+#                BOOT_IMAGE BUSYBOX KEY SRC_VERSION KERNELRELEASE GCC BUILD_SECONDS
+#                JOBS, and the KBUILD_BUILD_{USER,HOST,TIMESTAMP} the tree was built
+#                with (a later make with other values recompiles init/ and relinks vmlinux)
 #     .done      stamp: the folder is complete
 # <key> is the first 16 hex digits of a SHA-256 over the recipe version below,
-# the settings of livepatch.config (not its comments), the linux-source-6.1 package
-# version and `gcc --version`:
+# ARCH, the settings of both fragments (not their comments), the
+# linux-source-6.1 package version and the (cross) compiler's `gcc --version`:
 # changing any of them builds a new tree next to the old one.
 #
 # Settings (environment):
@@ -29,14 +31,15 @@
 #   KLP_KERNEL_SRC_DEB  use this linux-source-6.1 .deb instead of the apt candidate
 #   JOBS                make -j (default: nproc)
 # Needs: an amd64 Debian 12 host, apt-get (download only), and the kernel's build
-# tools; bison, flex, libelf-dev, bc, cpio and xz-utils are installed when missing
-# (that needs root).  From nothing: ~1 s download, ~15 s unpack, 150-300 s build
-# with 2 cores.
+# tools; bison, flex, libelf-dev, bc, cpio, xz-utils and the cross compilers are
+# installed when missing, and a foreign architecture is added to dpkg for its
+# busybox (that needs root).  From nothing, with 2 cores: ~1 s download,
+# ~15 s unpack, then per kernel (docs/kernels.md) x86_64 ~4 min, ppc64le ~9 min,
+# s390x ~4 min.
 set -euo pipefail
 
-RECIPE=1   # bump when this script changes what it builds
+RECIPE=2   # bump when this script changes what it builds
 HERE=$(cd "$(dirname "$0")" && pwd)
-FRAGMENT=$HERE/livepatch.config
 KLP_REALDATA=${KLP_REALDATA:-$HOME/.cache/klp-realdata}
 DEBS=$KLP_REALDATA/debs
 APTCACHE=$KLP_REALDATA/.apt
@@ -50,13 +53,32 @@ die() { echo "build-kernel.sh: $*" >&2; exit 1; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# arch_table ARCH: the kernel's ARCH, the cross prefix, Debian's architecture
+# (for busybox-static), the boot image qemu takes, and the cross compiler's
+# Debian package.  pseries boots vmlinux itself (its zImage wrapper does not).
+arch_table() {
+  case $1 in
+    x86_64)  KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage CC_PKG=gcc ;;
+    ppc64le) KARCH=powerpc CROSS=powerpc64le-linux-gnu- DEBARCH=ppc64el IMAGE=vmlinux
+             CC_PKG=gcc-powerpc64le-linux-gnu ;;
+    s390x)   KARCH=s390 CROSS=s390x-linux-gnu- DEBARCH=s390x IMAGE=arch/s390/boot/bzImage
+             CC_PKG=gcc-s390x-linux-gnu ;;
+    *) die "unknown architecture '$1' (x86_64, ppc64le or s390x)" ;;
+  esac
+  FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-$1.config")
+}
+
 mode=build
-case ${1:-} in
-  '') ;;
-  --print-dir) mode=print ;;
-  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown argument '$1' (--print-dir or nothing)" ;;
-esac
+arches=()
+for arg in "$@"; do
+  case $arg in
+    --print-dir) mode=print ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option '$arg' (--print-dir, then architectures)" ;;
+    *) arch_table "$arg"; arches+=("$arg") ;;
+  esac
+done
+[ ${#arches[@]} -gt 0 ] || arches=(x86_64)
 mkdir -p "$DEBS" "$APTCACHE"
 
 # source_deb: the linux-source-6.1 .deb to build (path; may not exist yet) and
@@ -83,32 +105,17 @@ source_deb() {
   SRC_DEB=$DEBS/${SRC_PKG}_${ver#*:}_all.deb
 }
 
-source_deb
-GCC=$(gcc --version | head -1)
-KEY=$( { echo "recipe $RECIPE"; echo "source $SRC_PKG $SRC_VERSION"; echo "gcc $GCC";
-         grep -v '^#' "$FRAGMENT"; } | sha256sum | cut -c1-16)
-DIR=$KLP_REALDATA/kernel-$KEY
-if [ "$mode" = print ]; then echo "$DIR"; exit 0; fi
-
-exec 9>"$KLP_REALDATA/.kernel-$KEY.lock"
-flock 9
-if [ -f "$DIR/.done" ]; then
-  echo "[kernel] cached: $DIR ($SRC_PKG $SRC_VERSION)" >&2
-  echo "$DIR"
-  exit 0
-fi
-mkdir -p "$DIR"
-tstart=$(now)
-
-# Host tools (gcc, make are assumed); as in the research rig, these were missing on Debian 12.
-need=()
-for p in bison flex libelf-dev bc cpio xz-utils; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "[kernel] installing ${need[*]}" >&2
-  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >&2
-fi
+# install_missing PKG...: apt-get install the packages that are not installed
+install_missing() {
+  local need=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "[kernel] installing ${need[*]}" >&2
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >&2
+  fi
+}
 
 # download: apt-get download NAME[=VERSION] into $DEBS (via a private folder:
 # other fetchers may be downloading into $DEBS at the same time)
@@ -120,78 +127,133 @@ download() {
   rm -rf "$tmp"
 }
 
-t0=$(now)
-[ -f "$SRC_DEB" ] || download "$SRC_PKG=$SRC_VERSION"
-[ -f "$SRC_DEB" ] || die "apt-get download did not produce $SRC_DEB"
-bb_deb=$(compgen -G "$DEBS/busybox-static_*_amd64.deb" | sort -V | tail -1) || true
-if [ -z "$bb_deb" ]; then
-  download busybox-static
-  bb_deb=$(compgen -G "$DEBS/busybox-static_*_amd64.deb" | sort -V | tail -1)
-fi
-echo "[kernel] download $(secs "$t0") s: $(basename "$SRC_DEB") $(basename "$bb_deb")" >&2
+# busybox_deb: Debian's busybox-static for $DEBARCH, downloaded when missing
+# (a foreign architecture is added to dpkg first, as tests/realdata/fetch.sh does)
+busybox_deb() {
+  local deb
+  deb=$(compgen -G "$DEBS/busybox-static_*_$DEBARCH.deb" | sort -V | tail -1) || true
+  if [ -z "$deb" ]; then
+    if [ "$DEBARCH" != "$(dpkg --print-architecture)" ] &&
+       ! dpkg --print-foreign-architectures | grep -qx "$DEBARCH"; then
+      dpkg --add-architecture "$DEBARCH"
+      apt-get update -qq -o DPkg::Lock::Timeout=600 >&2
+    fi
+    download "busybox-static:$DEBARCH"
+    deb=$(compgen -G "$DEBS/busybox-static_*_$DEBARCH.deb" | sort -V | tail -1)
+  fi
+  echo "$deb"
+}
 
-t0=$(now)
-if [ ! -x "$DIR/busybox/bin/busybox" ]; then
-  rm -rf "$DIR/busybox"
-  dpkg-deb -x "$bb_deb" "$DIR/busybox"
-fi
-if [ ! -f "$DIR/tree/Makefile" ]; then
-  rm -rf "$DIR/tree" "$DIR/.unpack"
-  mkdir -p "$DIR/.unpack"
-  dpkg-deb --fsys-tarfile "$SRC_DEB" | tar -x -O "./usr/src/$SRC_PKG.tar.xz" | tar -xJ -C "$DIR/.unpack"
-  mv "$DIR/.unpack/$SRC_PKG" "$DIR/tree"
-  rm -rf "$DIR/.unpack"
-fi
-echo "[kernel] unpack $(secs "$t0") s" >&2
+# kmake ARGS: make for the tree's architecture
+kmake() { make ARCH="$KARCH" CROSS_COMPILE="$CROSS" "$@"; }
 
-cd "$DIR/tree"
-# A fixed identity, so that the banner (and symbols.klp) do not depend on who
-# built the tree or when.
-export KBUILD_BUILD_USER=klp KBUILD_BUILD_HOST=klp-build
-export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
-t0=$(now)
-if [ ! -f .config ] || [ ! -f .klp-config-done ]; then
-  make -s tinyconfig >/dev/null
-  ./scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" >/dev/null
-  make -s olddefconfig
-  for o in LIVEPATCH KALLSYMS_ALL DYNAMIC_FTRACE_WITH_REGS UNWINDER_ORC SAMPLE_LIVEPATCH \
-           MODULES SERIAL_8250_CONSOLE BLK_DEV_INITRD; do
-    grep -qE "^CONFIG_$o=[ym]" .config || die "CONFIG_$o is not set after olddefconfig"
+# build ARCH: build (or reuse) the kernel for ARCH; prints its folder
+build() {
+  local arch=$1 key dir tstart t0 bb_deb build_s release frag line
+  arch_table "$arch"
+  source_deb
+  GCC=$("${CROSS}gcc" --version 2>/dev/null | head -1) || GCC="(no ${CROSS}gcc)"
+  key=$( { echo "recipe $RECIPE"; echo "arch $arch"; echo "source $SRC_PKG $SRC_VERSION";
+           echo "gcc $GCC"; grep -hv '^#' "${FRAGMENTS[@]}"; } | sha256sum | cut -c1-16)
+  dir=$KLP_REALDATA/kernel-$key
+  if [ "$mode" = print ]; then echo "$dir"; return; fi
+
+  exec 9>"$KLP_REALDATA/.kernel-$key.lock"
+  flock 9
+  if [ -f "$dir/.done" ]; then
+    echo "[kernel $arch] cached: $dir ($SRC_PKG $SRC_VERSION)" >&2
+    echo "$dir"
+    exec 9>&-
+    return
+  fi
+  mkdir -p "$dir"
+  tstart=$(now)
+
+  # Host tools (gcc, make are assumed); as in the research rig, these were missing on Debian 12.
+  install_missing bison flex libelf-dev bc cpio xz-utils "$CC_PKG"
+  GCC=$("${CROSS}gcc" --version | head -1)
+
+  t0=$(now)
+  [ -f "$SRC_DEB" ] || download "$SRC_PKG=$SRC_VERSION"
+  [ -f "$SRC_DEB" ] || die "apt-get download did not produce $SRC_DEB"
+  bb_deb=$(busybox_deb)
+  echo "[kernel $arch] download $(secs "$t0") s: $(basename "$SRC_DEB") $(basename "$bb_deb")" >&2
+
+  t0=$(now)
+  if [ ! -x "$dir/busybox/bin/busybox" ]; then
+    rm -rf "$dir/busybox"
+    dpkg-deb -x "$bb_deb" "$dir/busybox"
+  fi
+  if [ ! -f "$dir/tree/Makefile" ]; then
+    rm -rf "$dir/tree" "$dir/.unpack"
+    mkdir -p "$dir/.unpack"
+    dpkg-deb --fsys-tarfile "$SRC_DEB" | tar -x -O "./usr/src/$SRC_PKG.tar.xz" | tar -xJ -C "$dir/.unpack"
+    mv "$dir/.unpack/$SRC_PKG" "$dir/tree"
+    rm -rf "$dir/.unpack"
+  fi
+  echo "[kernel $arch] unpack $(secs "$t0") s" >&2
+
+  # A fixed identity, so that the banner (and symbols.klp) do not depend on who
+  # built the tree or when.
+  export KBUILD_BUILD_USER=klp KBUILD_BUILD_HOST=klp-build
+  export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
+  t0=$(now)
+  (
+    cd "$dir/tree"
+    if [ ! -f .config ] || [ ! -f .klp-config-done ]; then
+      kmake -s tinyconfig >/dev/null
+      ./scripts/kconfig/merge_config.sh -m .config "${FRAGMENTS[@]}" >/dev/null
+      kmake -s olddefconfig
+      # every setting of the fragments must survive olddefconfig's dependencies
+      for frag in "${FRAGMENTS[@]}"; do
+        while read -r line; do
+          grep -qxF "$line" .config || die "$(basename "$frag"): '$line' is not in .config after olddefconfig"
+        done < <(grep '^CONFIG_' "$frag")
+      done
+      touch .klp-config-done
+    fi
+  )
+  echo "[kernel $arch] configure $(secs "$t0") s" >&2
+
+  t0=$(now)
+  if ! (cd "$dir/tree" && kmake -j"$JOBS" >"$dir/build.log" 2>&1); then
+    tail -n 30 "$dir/build.log" >&2
+    die "$arch kernel build failed (log: $dir/build.log)"
+  fi
+  build_s=$(secs "$t0")
+  echo "[kernel $arch] build -j$JOBS $build_s s" >&2
+  for f in vmlinux System.map Module.symvers modules.order "$IMAGE" \
+           samples/livepatch/livepatch-sample.ko fs/binfmt_misc.ko; do
+    [ -s "$dir/tree/$f" ] || die "the $arch build did not produce $f"
   done
-  touch .klp-config-done
-fi
-echo "[kernel] configure $(secs "$t0") s" >&2
 
-t0=$(now)
-if ! make -j"$JOBS" >"$DIR/build.log" 2>&1; then
-  tail -n 30 "$DIR/build.log" >&2
-  die "kernel build failed (log: $DIR/build.log)"
-fi
-build_s=$(secs "$t0")
-echo "[kernel] build -j$JOBS $build_s s" >&2
-for f in vmlinux System.map Module.symvers modules.order arch/x86/boot/bzImage \
-         samples/livepatch/livepatch-sample.ko; do
-  [ -s "$f" ] || die "the build did not produce $f"
+  release=$(cd "$dir/tree" && kmake -s kernelrelease)
+  {
+    echo "# written by tests/e2e/kernel/build-kernel.sh"
+    printf "ARCH='%s'\n" "$arch"
+    printf "KARCH='%s'\n" "$KARCH"
+    printf "CROSS_COMPILE='%s'\n" "$CROSS"
+    printf "TREE='%s'\n" "$dir/tree"
+    printf "VMLINUX='%s'\n" "$dir/tree/vmlinux"
+    printf "SYSTEM_MAP='%s'\n" "$dir/tree/System.map"
+    printf "BOOT_IMAGE='%s'\n" "$dir/tree/$IMAGE"
+    printf "BUSYBOX='%s'\n" "$dir/busybox/bin/busybox"
+    printf "KEY='%s'\n" "$key"
+    printf "KBUILD_BUILD_USER='%s'\n" "$KBUILD_BUILD_USER"
+    printf "KBUILD_BUILD_HOST='%s'\n" "$KBUILD_BUILD_HOST"
+    printf "KBUILD_BUILD_TIMESTAMP='%s'\n" "$KBUILD_BUILD_TIMESTAMP"
+    printf "SRC_VERSION='%s'\n" "$SRC_VERSION"
+    printf "KERNELRELEASE='%s'\n" "$release"
+    printf "GCC='%s'\n" "$GCC"
+    printf "BUILD_SECONDS='%s'\n" "$build_s"
+    printf "JOBS='%s'\n" "$JOBS"
+  } >"$dir/env"
+  date -u +%FT%TZ >"$dir/.done"
+  echo "[kernel $arch] done $(secs "$tstart") s: $dir" >&2
+  echo "$dir"
+  exec 9>&-
+}
+
+for arch in "${arches[@]}"; do
+  build "$arch"
 done
-
-release=$(make -s kernelrelease)
-{
-  echo "# written by tests/e2e/kernel/build-kernel.sh"
-  printf "TREE='%s'\n" "$DIR/tree"
-  printf "VMLINUX='%s'\n" "$DIR/tree/vmlinux"
-  printf "SYSTEM_MAP='%s'\n" "$DIR/tree/System.map"
-  printf "BZIMAGE='%s'\n" "$DIR/tree/arch/x86/boot/bzImage"
-  printf "BUSYBOX='%s'\n" "$DIR/busybox/bin/busybox"
-  printf "KEY='%s'\n" "$KEY"
-  printf "KBUILD_BUILD_USER='%s'\n" "$KBUILD_BUILD_USER"
-  printf "KBUILD_BUILD_HOST='%s'\n" "$KBUILD_BUILD_HOST"
-  printf "KBUILD_BUILD_TIMESTAMP='%s'\n" "$KBUILD_BUILD_TIMESTAMP"
-  printf "SRC_VERSION='%s'\n" "$SRC_VERSION"
-  printf "KERNELRELEASE='%s'\n" "$release"
-  printf "GCC='%s'\n" "$GCC"
-  printf "BUILD_SECONDS='%s'\n" "$build_s"
-  printf "JOBS='%s'\n" "$JOBS"
-} >"$DIR/env"
-date -u +%FT%TZ >"$DIR/.done"
-echo "[kernel] done $(secs "$tstart") s: $DIR" >&2
-echo "$DIR"

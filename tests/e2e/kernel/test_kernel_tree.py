@@ -328,8 +328,10 @@ def second_run(tree: Tree, ext: pathlib.Path, doc_run: Step) -> Step:
 
 @pytest.fixture(scope="module")
 def symdb_run(tree: Tree, ext: pathlib.Path, second_run: Step) -> Step:
-    """symbols.klp deleted, then both commands: a new database, every module converted again."""
-    return step(tree, ext, tree_commands(tree, ext), (tree.path / "symbols.klp").unlink)
+    """symbols.klp deleted, then both commands: a new database, every module converted
+    again (V=1: klp.mk then shows each conversion's report, not only its KLP line)."""
+    return step(tree, ext, [f"{c} V=1" for c in tree_commands(tree, ext)],
+                (tree.path / "symbols.klp").unlink)
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +361,7 @@ def booted(tree: Tree, ext: pathlib.Path, work: pathlib.Path, relink_run: Step) 
     folder = tree.path / SAMPLES
     raw = work / f"{SAMPLE}-raw.ko"
     shutil.copyfile(folder / f".{SAMPLE}.ko.klp-orig", raw)
-    plan = GuestPlan(shutdown="reboot -f")
+    plan = GuestPlan()
     plan.insmod(folder / "livepatch-sample.ko")
     plan.run("cmdline-sample", "cat /proc/cmdline")
     plan.insmod(raw)

@@ -1,4 +1,4 @@
-"""The cached tiny livepatch kernel of build-kernel.sh, shared by the tests that use it."""
+"""The cached tiny livepatch kernels of build-kernel.sh, shared by the tests that use them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import require_realdata
-from tests.e2e.harness import Kernel
+from tests.e2e.harness import MACHINES, Kernel
 from tests.realdata.paths import parse_env
 
 BUILD_SCRIPT = pathlib.Path(__file__).resolve().parent / "build-kernel.sh"
@@ -29,7 +29,7 @@ def need_tools(*tools: str) -> None:
 
 @dataclass(frozen=True)
 class Tree:
-    """The cached tiny kernel (build-kernel.sh ``env``)."""
+    """A cached tiny kernel (build-kernel.sh ``env``)."""
 
     root: pathlib.Path
     env: dict[str, str]
@@ -47,10 +47,11 @@ class Tree:
         return pathlib.Path(self.env["VMLINUX"])
 
     def kernel(self) -> Kernel:
-        """The harness's view of it, for the initramfs and the boot."""
+        """The harness's view of it: modules, kbuild and boot image are the tree's."""
         return Kernel(self.env["KERNELRELEASE"], self.vmlinux, self.system_map, self.path,
                       self.path, pathlib.Path(self.env["BUSYBOX"]),
-                      pathlib.Path(self.env["BZIMAGE"]), self.path / ".config")
+                      pathlib.Path(self.env["BOOT_IMAGE"]), self.path / ".config",
+                      self.env["ARCH"], self.env["CROSS_COMPILE"])
 
     def build_env(self) -> dict[str, str]:
         """The environment the tree was built in (the same banner: nothing relinks)."""
@@ -58,12 +59,14 @@ class Tree:
         return dict(os.environ, **{k: self.env[k] for k in keys})
 
 
-def built_tree() -> Tree:
-    """The built tree; built here when missing if KLP_REQUIRE_REALDATA or KLP_KERNEL_BUILD
-    is 1, else the calling test is skipped."""
-    need_tools("make", "gcc", "readelf", "sha256sum", "qemu-system-x86_64", "dpkg-deb")
-    proc = subprocess.run([str(BUILD_SCRIPT), "--print-dir"], capture_output=True, text=True,
-                          check=False)
+def built_tree(arch: str = "x86_64") -> Tree:
+    """The built tree of ``arch``; built here when missing if KLP_REQUIRE_REALDATA or
+    KLP_KERNEL_BUILD is 1, else the calling test is skipped."""
+    machine = MACHINES[arch]
+    need_tools("make", f"{machine.cross_compile}gcc", "readelf", "sha256sum", machine.qemu,
+               "dpkg-deb")
+    proc = subprocess.run([str(BUILD_SCRIPT), "--print-dir", arch], capture_output=True,
+                          text=True, check=False)
     if proc.returncode != 0:
         msg = f"build-kernel.sh --print-dir failed:\n{proc.stderr}"
         if require_realdata():
@@ -72,12 +75,12 @@ def built_tree() -> Tree:
     root = pathlib.Path(proc.stdout.strip())
     if not (root / ".done").is_file():
         if not (require_realdata() or os.environ.get("KLP_KERNEL_BUILD") == "1"):
-            pytest.skip(f"the tiny kernel is not built ({root}): "
-                        "run tests/e2e/kernel/build-kernel.sh")
+            pytest.skip(f"the tiny {arch} kernel is not built ({root}): "
+                        f"run tests/e2e/kernel/build-kernel.sh {arch}")
         t0 = time.monotonic()
-        proc = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True,
+        proc = subprocess.run([str(BUILD_SCRIPT), arch], capture_output=True, text=True,
                               check=False, timeout=3600)
         if proc.returncode != 0 or not (root / ".done").is_file():
             pytest.fail(f"build-kernel.sh failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}")
-        print(f"tiny kernel built in {time.monotonic() - t0:.0f} s: {root}")
+        print(f"tiny {arch} kernel built in {time.monotonic() - t0:.0f} s: {root}")
     return Tree(root, parse_env((root / "env").read_text()))

@@ -3,19 +3,21 @@
  * klp-e2e-ambig: a livepatch that uses vmlinux names defined several times
  * (static symbols of different files), so `klp convert` needs to be told
  * which copy is meant.  A KLP_MODULE_RELOC(vmlinux) annotation gives the
- * kernel's position (sympos) of each; the positions come from the build
- * command line because the test reads them from the kernel's System.map:
+ * kernel's position (sympos) of each.  The names and positions come from the
+ * build command line, because the test picks names that the kernel has and
+ * reads the positions from its System.map:
  *
- *   s_next     static functions (several seq_file iterators)
- *   hash_lock  static spinlocks; the ELF .symtab lists them in the opposite
- *              of address order, and sympos counts by address
- *   set_root   one static function and several static objects, which
- *              livepatch counts together
+ *   KLP_E2E_FUNC   static functions (several seq_file iterators, s_next)
+ *   KLP_E2E_DATA   static objects (hash_lock, trace_module_nb)
+ *   KLP_E2E_MIXED  one static function and static objects (set_root), which
+ *                  livepatch counts together
  *
- * The replacement of version_proc_show() (/proc/version) prints the address
- * bound to each name, to be compared with /proc/kallsyms in the guest:
+ * For one of them the ELF .symtab order is not address order, and sympos
+ * counts by address.  The replacement of version_proc_show() (/proc/version)
+ * prints the address bound to each name, to be compared with /proc/kallsyms
+ * in the guest:
  *
- *   klp-e2e ambig: s_next@ADDR hash_lock@ADDR set_root@ADDR
+ *   klp-e2e ambig: func@ADDR data@ADDR mixed@ADDR
  */
 #include <linux/livepatch.h>
 #include <linux/module.h>
@@ -23,26 +25,26 @@
 
 #include <klp-reloc.h>
 
-#if !defined(KLP_E2E_POS_S_NEXT) || !defined(KLP_E2E_POS_HASH_LOCK) || \
-	!defined(KLP_E2E_POS_SET_ROOT)
-#error "pass -DKLP_E2E_POS_S_NEXT=.. -DKLP_E2E_POS_HASH_LOCK=.. -DKLP_E2E_POS_SET_ROOT=.."
+#if !defined(KLP_E2E_FUNC) || !defined(KLP_E2E_DATA) || !defined(KLP_E2E_MIXED) || \
+	!defined(KLP_E2E_POS_FUNC) || !defined(KLP_E2E_POS_DATA) || !defined(KLP_E2E_POS_MIXED)
+#error "pass -DKLP_E2E_FUNC='\"NAME\"' -DKLP_E2E_POS_FUNC=.. and the same for DATA and MIXED"
 #endif
 
 /* asm labels: the ELF names of the statics, with C names that clash with nothing */
-extern char klp_e2e_s_next[] __asm__("s_next");
-extern char klp_e2e_hash_lock[] __asm__("hash_lock");
-extern char klp_e2e_set_root[] __asm__("set_root");
+extern char klp_e2e_func[] __asm__(KLP_E2E_FUNC);
+extern char klp_e2e_data[] __asm__(KLP_E2E_DATA);
+extern char klp_e2e_mixed[] __asm__(KLP_E2E_MIXED);
 
 static KLP_MODULE_RELOC(vmlinux) klp_e2e_vmlinux_relocs[] = {
-	KLP_SYMPOS(klp_e2e_s_next, KLP_E2E_POS_S_NEXT),
-	KLP_SYMPOS(klp_e2e_hash_lock, KLP_E2E_POS_HASH_LOCK),
-	KLP_SYMPOS(klp_e2e_set_root, KLP_E2E_POS_SET_ROOT),
+	KLP_SYMPOS(klp_e2e_func, KLP_E2E_POS_FUNC),
+	KLP_SYMPOS(klp_e2e_data, KLP_E2E_POS_DATA),
+	KLP_SYMPOS(klp_e2e_mixed, KLP_E2E_POS_MIXED),
 };
 
 static int klp_e2e_version_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "klp-e2e ambig: s_next@%px hash_lock@%px set_root@%px\n",
-		   klp_e2e_s_next, klp_e2e_hash_lock, klp_e2e_set_root);
+	seq_printf(m, "klp-e2e ambig: func@%px data@%px mixed@%px\n", klp_e2e_func,
+		   klp_e2e_data, klp_e2e_mixed);
 	return 0;
 }
 

@@ -15,7 +15,8 @@
  * because the test reads them from the kernel's files.  This file uses
  * neither name itself.
  *
- * The replacement of loadavg_proc_show() (/proc/loadavg) prints the address
+ * The replacement of filesystems_proc_show() (/proc/filesystems; a function with
+ * one ftrace call site in every kernel here, see docs/kernels.md) prints the address
  * each file was bound to, to be compared with /proc/kallsyms in the guest:
  *
  *   klp-e2e split: a@ADDR b@ADDR xa@ADDR xb@ADDR
@@ -30,7 +31,7 @@
 
 #include "split.h"
 
-static int klp_e2e_loadavg_show(struct seq_file *m, void *v)
+static int klp_e2e_filesystems_show(struct seq_file *m, void *v)
 {
 	seq_printf(m, "klp-e2e split: a@%px b@%px xa@%px xb@%px\n", klp_e2e_split_a(),
 		   klp_e2e_split_b(), klp_e2e_split_xa(), klp_e2e_split_xb());
@@ -38,7 +39,7 @@ static int klp_e2e_loadavg_show(struct seq_file *m, void *v)
 }
 
 static struct klp_func klp_e2e_funcs[] = {
-	{ .old_name = "loadavg_proc_show", .new_func = klp_e2e_loadavg_show },
+	{ .old_name = "filesystems_proc_show", .new_func = klp_e2e_filesystems_show },
 	{ }
 };
 

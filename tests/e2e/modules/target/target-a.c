@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * klp-e2e-target, file A: its own target_pick() and target_count, static, so
+ * that the module defines each name twice.  The values tell the copies
+ * apart: file A's are 0xa and 0xa1, file B's 0xb and 0xb1.
+ */
+#include <linux/compiler.h>
+
+#include "target.h"
+
+/* __used: kept (and in the symbol table) although only this file calls it */
+static noinline __used int target_pick(void)
+{
+	return 0xa;
+}
+
+static int target_count __used = 0xa1;
+
+int target_a_sum(void)
+{
+	return target_pick() + READ_ONCE(target_count);
+}

@@ -1,0 +1,82 @@
+"""rules.module_reload: which module-specific klp relocations a kernel gets wrong when
+the patched module is removed and loaded again (seen in tests/e2e on 6.1)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from klp.elfcodec.arch import ARCHES
+from klp.elfcodec.constants import EM
+from klp.livepatch import rules
+from tests.conftest import ARCHES as ARCH_NAMES
+from tests.convert.conftest import convert
+
+X86, ARM64, PPC64, S390 = (ARCHES[m] for m in (EM.X86_64, EM.AARCH64, EM.PPC64, EM.S390))
+BL = (0x48000001).to_bytes(4, "little") + rules.PPC_NOP.to_bytes(4, "little")  # bl; nop
+B = (0x48000000).to_bytes(4, "little")  # b (a sibling call: no r2 restore)
+R_390_GOTENT, R_390_PLT32DBL, R_390_64 = 26, 20, 22
+R_PPC64_ADDR64 = 38
+R_AARCH64_CALL26 = 283
+
+
+def test_vmlinux_relocations_are_never_at_risk() -> None:
+    """vmlinux is never reloaded: its klp relocations are applied once, with the patch."""
+    for arch, rtype in ((X86, 2), (PPC64, rules.PPC64_REL24), (S390, R_390_GOTENT)):
+        assert rules.module_reload(arch, "vmlinux", rtype, BL, 0, None) is None
+
+
+def test_x86_64_every_relocation_before_6_3() -> None:
+    """The x86 loader refuses a target that is not zero (arch/x86/kernel/module.c)."""
+    for rtype in (1, 2, 4, 10, 11, 24):
+        warning = rules.module_reload(X86, "mod", rtype, b"\0" * 8, 0, None)
+        assert warning and "before 6.3" in warning and "existing value is nonzero" in warning
+        assert "module mod" in warning and "disable and remove this patch first" in warning
+
+
+def test_ppc64le_linking_calls_before_6_3() -> None:
+    """restore_r2() wants a nop after a bl (arch/powerpc/kernel/module_64.c)."""
+    warning = rules.module_reload(PPC64, "mod", rules.PPC64_REL24, BL, 0, None)
+    assert warning and "before 6.3" in warning and "Expected nop after call" in warning
+    assert rules.module_reload(PPC64, "mod", rules.PPC64_REL24, B, 0, None) is None
+    assert rules.module_reload(PPC64, "mod", R_PPC64_ADDR64, BL, 0, None) is None  # .toc data
+
+
+def test_s390x_got_slots_in_every_release() -> None:
+    """apply_rela() fills a GOT slot once (arch/s390/kernel/module.c); calls in range
+    of the module area branch directly and are rewritten."""
+    warning = rules.module_reload(S390, "mod", R_390_GOTENT, b"", 0, None)
+    assert warning and "GOT" in warning and "6.12" in warning
+    for rtype in rules.S390_GOT_TYPES:
+        assert rules.module_reload(S390, "mod", rtype, b"", 0, None) == warning
+    assert rules.module_reload(S390, "mod", R_390_PLT32DBL, b"", 0, None) is None
+    assert rules.module_reload(S390, "mod", R_390_64, b"", 0, None) is None
+
+
+def test_fixed_kernels_are_not_warned_about() -> None:
+    """x86_64 and ppc64le 6.3 clear or accept what the first load wrote; s390x does not."""
+    assert rules.module_reload(X86, "mod", 2, b"\0" * 8, 0, (6, 3)) is None
+    assert rules.module_reload(PPC64, "mod", rules.PPC64_REL24, BL, 0, (6, 12)) is None
+    assert rules.module_reload(X86, "mod", 2, b"\0" * 8, 0, (6, 1))
+    assert rules.module_reload(S390, "mod", R_390_GOTENT, b"", 0, (6, 12))
+
+
+def test_arm64_has_no_livepatch_to_reload() -> None:
+    assert rules.module_reload(ARM64, "mod", R_AARCH64_CALL26, b"\0" * 4, 0, None) is None
+
+
+@pytest.mark.parametrize("arch", ARCH_NAMES)
+def test_convert_warns_once_per_module(arch: str, dbs: dict[str, pathlib.Path],
+                                       tmp_path: pathlib.Path) -> None:
+    """The bundled fixture patches fixture_mod (a call, data through .toc or the GOT):
+    klp convert warns once about reloading it, and converts it all the same."""
+    proc = convert(arch, dbs[arch], "livepatch-fixture.ko", tmp_path / "lp.ko", "--json")
+    report = json.loads(proc.stdout)
+    assert report["status"] == "converted"
+    about = [w for w in report["warnings"] if "again while this patch is loaded" in w]
+    if arch == "arm64":
+        assert about == []
+    else:
+        assert len(about) == 1 and "module fixture_mod" in about[0], report["warnings"]
