@@ -60,6 +60,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -1026,3 +1027,45 @@ def test_patched_functions_have_one_call_site(kernel: Kernel) -> None:
     function the e2e patches must have exactly one call site in its range."""
     sites = mcount_sites(kernel.vmlinux, kernel.system_map, PATCHED_VMLINUX_FUNCTIONS)
     assert sites == dict.fromkeys(PATCHED_VMLINUX_FUNCTIONS, 1), sites
+
+
+def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
+                                        converted: dict[str, Conversion], symdb: pathlib.Path,
+                                        work: pathlib.Path) -> None:
+    """klp verify, before any loading, says each klp symbol lands where the kernel then
+    bound it: the same address as the guest's /proc/kallsyms for vmlinux (nokaslr), the
+    same position among the module's copies; and again from the guest's kallsyms lines
+    alone (--kallsyms), the same running addresses."""
+    r = boot_patch_first
+    dump = work / "guest-kallsyms"
+    dump.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
+                            + (f"\t[{e.module}]" if e.module else "") + "\n"
+                            for e in r.kallsyms))
+    compared = 0
+    for key, conv in converted.items():
+        ko = conv.ok()
+        by_db = verify_report(ko, "--symdb", str(symdb))
+        running = {s["klp_symbol"]: s for s in verify_report(ko, "--kallsyms", str(dump),
+                                                             check=None)["symbols"]}
+        for s in by_db["symbols"]:
+            module = None if s["object"] == "vmlinux" else s["object"]
+            seen = r.addresses(s["name"], module)
+            if not seen:
+                continue  # a name the guest was not asked to list
+            index = max(s["position"], 1) - 1
+            assert len(seen) == s["binds_to"]["count"], (key, s, seen)
+            if module is None:
+                assert int(s["binds_to"]["address"], 16) == seen[index], (key, s, seen)
+            assert running[s["klp_symbol"]]["binds_to"]["value"] == seen[index], (key, s)
+            compared += 1
+    assert compared >= 10
+
+
+def verify_report(ko: pathlib.Path, *args: str, check: int | None = 0) -> dict[str, Any]:
+    """``klp verify KO ARGS --json``; exit 0 unless ``check`` is None (a partial kallsyms
+    dump knows only the objects and names the guest listed)."""
+    proc = klp("verify", str(ko), *args, "--json")
+    if check is not None:
+        assert proc.returncode == check, proc.stdout + proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
