@@ -8,6 +8,7 @@ from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
+from klp.symdb.model import Dialect
 
 
 @dataclass
@@ -41,7 +42,7 @@ class DbLookup(SymbolDB):
                 check.stale = (f"{self.path} was built for kernel {self.kernel_release}, the "
                                f"module for {module.split()[0]}")
         elif "vmlinux" in self.objects():
-            if self.format != "klp":
+            if self.format != Dialect.KLP:
                 check.notes.append(
                     f"{self.path} is in the {self.format} format, which records no kernel "
                     "identity (architecture, vermagic), so klp checked only that its vmlinux "

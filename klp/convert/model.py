@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -43,11 +44,35 @@ class Reference:
     line: str | None = None  #: ``file:line``, when the module has DWARF line tables
 
 
+class ProblemKind(enum.StrEnum):
+    """What kind of problem: the ``kind`` of ``--json``'s problems."""
+
+    AMBIGUOUS = "ambiguous"  #: a name with several definitions and no annotation
+    UNKNOWN = "unknown"  #: a name the symbol database does not have
+    ANNOTATION = "annotation"  #: a KLP_SYMPOS annotation that cannot be followed
+    REGISTRATION = "registration"  #: the patch's klp_objects do not match its relocations
+    RULE = "rule"  #: a relocation or name the kernel's loader refuses
+    MODULE = "module"  #: .modinfo: not a livepatch, or another kernel's vermagic
+    SECTION = "section"  #: a klp relocation section the kernel refuses or never applies
+    RELOCATION = "relocation"  #: a relocation of a klp section the kernel refuses
+    SYMBOL = "symbol"  #: a klp symbol name the kernel cannot read
+    BINDING = "binding"  #: a klp symbol the kernel cannot bind
+    FUNCTION = "function"  #: a klp_func whose old_name the kernel cannot find
+
+
+class Reason(enum.StrEnum):
+    """Why a symbol gets its object and position: ``--json``'s ``reason``."""
+
+    ANNOTATION = "annotation"
+    UNIQUE = "unique"
+    MODULE_EXPORT = "module export"
+
+
 @dataclass
 class Problem:
     """Something that stops the conversion; all of them are reported together."""
 
-    kind: str  #: ambiguous, unknown, annotation, registration, rule
+    kind: ProblemKind
     symbol: str
     message: str
     references: list[Reference] = field(default_factory=list)
@@ -71,7 +96,7 @@ class Resolution:
     name: str
     obj: str
     pos: int
-    reason: str  #: "annotation", "unique" or "module export"
+    reason: Reason
     #: The relocations it covers: (RELA section index, row).
     uses: tuple[tuple[int, int], ...] = ()
     references: tuple[Reference, ...] = ()

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from klp.convert.annotations import Annotation, read_annotations
-from klp.convert.model import Move, Plan, Problem, Reference, Resolution, SymbolLookup
+from klp.convert.model import (
+    Move,
+    Plan,
+    Problem,
+    ProblemKind,
+    Reason,
+    Reference,
+    Resolution,
+    SymbolLookup,
+)
 from klp.convert.places import SourceFile, SourceMap
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
@@ -39,7 +48,8 @@ def plan_conversion(
     problems: list[Problem] = []
     annotations = read_annotations(elf)
     for err in annotations.errors:
-        problems.append(Problem("annotation", "", f"{err.section}+{err.offset:#x}: {err.reason}"))
+        problems.append(Problem(ProblemKind.ANNOTATION, "",
+                                f"{err.section}+{err.offset:#x}: {err.reason}"))
     plan.drop_sections = sorted({s.index for s in annotations.sections})
     sources = SourceMap(elf)
     annotated = _annotation_scopes(annotations.entries, sources, problems)
@@ -74,7 +84,7 @@ def plan_conversion(
     for name in annotated:
         if name not in wanted.values():
             problems.append(Problem(
-                "annotation", name,
+                ProblemKind.ANNOTATION, name,
                 f"{name} is annotated with KLP_SYMPOS but no relocation of the module needs it"))
 
     definitions = lookup.lookup(sorted(set(wanted.values()))) if lookup and wanted else {}
@@ -104,8 +114,8 @@ def plan_conversion(
         plan.already_converted = True
     if module_info.get("livepatch") != "Y":
         problems.append(Problem(
-            "rule", "", "the module's .modinfo has no livepatch=Y: the kernel loads it as a "
-            "plain module and never applies klp relocations (a livepatch module declares "
+            ProblemKind.RULE, "", "the module's .modinfo has no livepatch=Y: the kernel loads "
+            "it as a plain module and never applies klp relocations (a livepatch module declares "
             'MODULE_INFO(livepatch, "Y"))', forcible=True))
     plan.registration = read_registration(elf)
     _check_registration(plan, {m.obj for m in plan.moves} | klp_objects, version,
@@ -130,12 +140,13 @@ def _check_registration(plan: Plan, objects: set[str], version: tuple[int, int] 
         if why and obj == "vmlinux" and version is None:
             plan.warnings.append(why)
         elif why:
-            problems.append(Problem("registration", obj, f"{why} ({registration.source})"))
+            problems.append(Problem(ProblemKind.REGISTRATION, obj,
+                                    f"{why} ({registration.source})"))
     for entry in registration.objects:
         if entry.name is not None:
             found = rules.registered_name(entry.name, known)
             if found:
-                problems.append(Problem("registration", entry.name,
+                problems.append(Problem(ProblemKind.REGISTRATION, entry.name,
                                         f"{found[0]} ({entry.place})", forcible=found[1]))
 
 
@@ -177,14 +188,14 @@ def _annotation_scopes(
         twice = _conflict_in_one_array(notes, sources)
         if twice:
             scope.broken = True
-            problems.append(Problem("annotation", name, twice))
+            problems.append(Problem(ProblemKind.ANNOTATION, name, twice))
             continue
         for note in notes:
             source = sources.file_of(note.shndx, note.offset)
             if source is None:
                 scope.broken = True
                 problems.append(Problem(
-                    "annotation", name,
+                    ProblemKind.ANNOTATION, name,
                     f"{name} is annotated differently in several places, and the source "
                     f"file of {_sympos(note)} ({note.section}+{note.offset:#x}) is unknown: "
                     "declare the array static (static KLP_MODULE_RELOC(...)) so that its "
@@ -194,7 +205,7 @@ def _annotation_scopes(
             if (seen.obj, seen.pos) != (note.obj, note.pos):
                 scope.broken = True
                 problems.append(Problem(
-                    "annotation", name,
+                    ProblemKind.ANNOTATION, name,
                     f"conflicting annotations for {name} in {source.name}: {_sympos(seen)} "
                     f"and {_sympos(note)}; one source file can mean only one copy of a name "
                     "(put the uses that need the other copy in another file)"))
@@ -261,7 +272,7 @@ def _split_by_file(
     annotating = ", ".join(f"{f.name} ({_sympos(n)})" for f, n in sorted(scope.by_file.items()))
     for source_name, use in lost:
         problems.append(Problem(
-            "annotation", name,
+            ProblemKind.ANNOTATION, name,
             f"{name} is annotated differently by {annotating}, and this use comes from "
             f"{source_name}, which has no annotation for it: annotate it in the file that "
             "uses it (a use in a global function has a known file only with debug info: "
@@ -270,7 +281,7 @@ def _split_by_file(
     for source, note in sorted(scope.by_file.items()):
         if source not in used:
             problems.append(Problem(
-                "annotation", name,
+                ProblemKind.ANNOTATION, name,
                 f"{_sympos(note)} in {source.name}: no relocation from {source.name} uses {name}"))
     if lost or len(used) < len(scope.by_file):
         return []
@@ -339,35 +350,36 @@ def _resolve(
                 if not late:
                     bad = _load_order_trap(name, note.obj, note.pos, chosen)
             if bad:
-                problems.append(Problem("annotation", name, bad, refs, defs,
+                problems.append(Problem(ProblemKind.ANNOTATION, name, bad, refs, defs,
                                         sympos_lines(name, defs)))
                 return None
-        return Resolution(sym, name, note.obj, note.pos, "annotation")
+        return Resolution(sym, name, note.obj, note.pos, Reason.ANNOTATION)
     if len(defs) == 1:
         if defs[0].sympos != 0:
-            problems.append(Problem("rule", name, _load_order_trap(name, defs[0].obj, 0, defs[0]),
+            problems.append(Problem(ProblemKind.RULE, name,
+                                    _load_order_trap(name, defs[0].obj, 0, defs[0]),
                                     refs, defs, sympos_lines(name, defs)))
             return None
-        return Resolution(sym, name, defs[0].obj, 0, "unique")
+        return Resolution(sym, name, defs[0].obj, 0, Reason.UNIQUE)
     if not defs and name in module_exports:
-        return Resolution(sym, name, module_exports[name], 0, "module export")
+        return Resolution(sym, name, module_exports[name], 0, Reason.MODULE_EXPORT)
     if not defs:
         if lookup is None:
-            problems.append(Problem("unknown", name, f"{name} is not exported, and no symbol "
-                                    "database was given (--symdb)", refs))
+            problems.append(Problem(ProblemKind.UNKNOWN, name, f"{name} is not exported, and "
+                                    "no symbol database was given (--symdb)", refs))
         elif lookup.objects() == ["vmlinux"]:
             problems.append(Problem(
-                "unknown", name, f"{name} is not in vmlinux, and the symbol database has no "
-                "modules: if it is a module's, rebuild the database with --modules", refs))
+                ProblemKind.UNKNOWN, name, f"{name} is not in vmlinux, and the symbol database "
+                "has no modules: if it is a module's, rebuild the database with --modules", refs))
         else:
-            problems.append(Problem("unknown", name, f"{name} is not in the symbol database",
-                                    refs, [], [f"did you mean {h}?"
-                                               for h in lookup.closest(name, 5)]))
+            problems.append(Problem(ProblemKind.UNKNOWN, name,
+                                    f"{name} is not in the symbol database", refs, [],
+                                    [f"did you mean {h}?" for h in lookup.closest(name, 5)]))
         return None
     objects = sorted({d.obj for d in defs})
     where = f"in {objects[0]}" if len(objects) == 1 else f"in {len(objects)} objects"
     problems.append(Problem(
-        "ambiguous", name, f"{name} is defined {len(defs)} times {where}; "
+        ProblemKind.AMBIGUOUS, name, f"{name} is defined {len(defs)} times {where}; "
         "annotate the one you mean", refs, defs, sympos_lines(name, defs)))
     return None
 
@@ -387,7 +399,7 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
     for res in plan.resolutions:
         for check in (rules.object_name(res.obj), rules.symbol_name(res.name, version)):
             if check:
-                problems.append(Problem("rule", res.name, check, list(res.references)))
+                problems.append(Problem(ProblemKind.RULE, res.name, check, list(res.references)))
         for rela_index, row in res.uses:
             rela = elf.sections[rela_index]
             target = rules.loaded_target(elf, rela)
@@ -402,7 +414,8 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
             ):
                 if reason:
                     problems.append(Problem(
-                        "rule", res.name, f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
+                        ProblemKind.RULE, res.name,
+                        f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
                         f"against {res.name}): {reason}",
                         [_reference(elf, sources, rela_index, row)]))
             for warning in (rules.late_write(arch, target, res.obj),
@@ -416,4 +429,4 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
     new_sections = len({m.klp_section for m in plan.moves})
     too_many = rules.section_count(len(elf.sections) + new_sections - len(plan.drop_sections))
     if too_many:
-        problems.append(Problem("rule", "", too_many))
+        problems.append(Problem(ProblemKind.RULE, "", too_many))

@@ -20,7 +20,6 @@ from typing import NamedTuple
 from klp.elfcodec.constants import ET
 from klp.errors import InputError, KlpError
 from klp.symdb.format import (
-    FORMATS,
     Assembler,
     EncodedObject,
     UpstreamAssembler,
@@ -28,6 +27,7 @@ from klp.symdb.format import (
     encode_object_upstream,
     header_meta,
 )
+from klp.symdb.model import Dialect
 from klp.symdb.sources import Sources, open_object, read_object
 from klp.symvers import Exports, read_symvers
 
@@ -64,10 +64,10 @@ class Refused:
 Outcome = EncodedObject | None | str | Refused
 
 _exports = Exports()
-_format = "klp"
+_format = Dialect.KLP
 
 
-def _init_worker(exports: Exports, fmt: str) -> None:
+def _init_worker(exports: Exports, fmt: Dialect) -> None:
     global _exports, _format
     _exports, _format = exports, fmt
 
@@ -91,7 +91,7 @@ def _scan(task: Task) -> Outcome:
     except (ValueError, IndexError, OverflowError, struct.error) as e:  # malformed tables
         return f"{path}: malformed object ({type(e).__name__}: {e})"
     try:
-        return encode_object(obj) if _format == "klp" else encode_object_upstream(obj)
+        return encode_object(obj) if _format == Dialect.KLP else encode_object_upstream(obj)
     except KlpError as e:
         return Refused(str(e))
 
@@ -151,7 +151,7 @@ def _tasks(src: Sources) -> list[Task]:
     return tasks
 
 
-def _outcomes(tasks: list[Task], jobs: int, exports: Exports, fmt: str,
+def _outcomes(tasks: list[Task], jobs: int, exports: Exports, fmt: Dialect,
               tick: Callable[[int], None]) -> Generator[Outcome, None, None]:
     """Every task's outcome, yielded in task order as soon as it and all earlier ones
     are done. Closing the generator early cancels the tasks not yet started."""
@@ -214,7 +214,7 @@ def _progress(total: int, enabled: bool) -> Generator[Callable[[int], None], Non
         yield tick
 
 
-def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp",
+def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: Dialect = Dialect.KLP,
           progress: bool = False) -> BuildResult:
     """Scan everything ``src`` names and return the symbols.klp bytes and a summary.
 
@@ -222,17 +222,15 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: str = "klp"
     (modules.order, or sorted by path). Of two modules with one name the first is
     kept: the kernel can load only one of them.
     """
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r} ({' or '.join(FORMATS)})")
     start = time.perf_counter()
     exports = read_symvers(src.symvers) if src.symvers else Exports()
     tasks = _tasks(src)
     result = BuildResult(b"")
     expected = (EXPECTED_VMLINUX if src.vmlinux or src.system_map else 0) \
         + EXPECTED_MODULE * len(src.modules)
-    asm: Assembler | UpstreamAssembler = (Assembler(expected) if fmt == "klp"
+    asm: Assembler | UpstreamAssembler = (Assembler(expected) if fmt == Dialect.KLP
                                           else UpstreamAssembler())
-    encode = encode_object if fmt == "klp" else encode_object_upstream
+    encode = encode_object if fmt == Dialect.KLP else encode_object_upstream
     if src.system_map and src.vmlinux is None:
         from klp.symdb.scan import read_system_map
 

@@ -13,6 +13,7 @@ from typing import Any
 
 def add_parser(commands: Any) -> None:
     from klp.cli import command, subcommands
+    from klp.symdb.model import Dialect
 
     group = subcommands(command(commands, "symdb", None, "Build and query the symbol database."))
     build = command(group, "build", run_build, "Scan a kernel into symbols.klp, with positions "
@@ -45,7 +46,7 @@ def add_parser(commands: Any) -> None:
                        help="skip unreadable or malformed modules (and say so) instead of "
                             "failing")
     build.add_argument("--format", dest="fmt", metavar="FORMAT", default="klp",
-                       choices=("klp", "klp-convert-0.1"),
+                       type=Dialect, choices=list(Dialect),
                        help="klp (default), or klp-convert-0.1 (the upstream proposal's "
                             "format)")
     query = command(group, "query", run_query, "Every definition of each NAME: object, "

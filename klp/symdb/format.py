@@ -25,15 +25,13 @@ from typing import TYPE_CHECKING
 
 from klp.elfcodec.constants import st_bind, st_type
 from klp.errors import InputError
-from klp.symdb.model import BIND_NAMES, KSYMTAB_PREFIX, TYPE_NAMES, SymbolRecord
+from klp.symdb.model import BIND_NAMES, KSYMTAB_PREFIX, TYPE_NAMES, Dialect, SymbolRecord
 
 if TYPE_CHECKING:
     from klp.symdb.model import ObjectSymbols
 
 HEADER = b"klp-symbols 1"
 UPSTREAM_HEADER = b"klp-convert-symbol-data.0.1"
-#: ``--format`` values: ours, and the upstream proposal's.
-FORMATS = ("klp", "klp-convert-0.1")
 
 #: Index entry: the top 24 bits of the name's CRC-32, then a 40-bit line offset.
 _OFFSET_BITS = 40
@@ -363,9 +361,9 @@ class SymbolDB:
             raise InputError(f"{path}: {e.strerror or e}") from None
         first = bytes(self.data[:128]).split(b"\n", 1)[0]
         if first == HEADER:
-            self.format = "klp"
+            self.format = Dialect.KLP
         elif first.startswith(UPSTREAM_HEADER):  # upstream compares only this prefix
-            self.format = "klp-convert-0.1"
+            self.format = Dialect.UPSTREAM
         elif first.startswith(b"klp-symbols "):
             raise InputError(f"{path}: symbols.klp version {_text(first[12:])!r} is not "
                              "supported by this klp (it reads 'klp-symbols 1'); rebuild it")
@@ -375,7 +373,7 @@ class SymbolDB:
                              f"{HEADER.decode()!r} or {UPSTREAM_HEADER.decode()!r})")
         self._names: dict[int, str] = {}
         self.meta: dict[str, str] = {}
-        if self.format == "klp":
+        if self.format == Dialect.KLP:
             self._open_index()
         else:
             self._open_upstream()
@@ -519,7 +517,7 @@ class SymbolDB:
                                     self._starts_at + i * _ENTRY)
             line_end = self.data.find(b"\n", start, end)
             raw = bytes(self.data[start + 1 : line_end if line_end >= 0 else end])
-            name = self._names[i] = _text(unescape(raw) if self.format == "klp" else raw)
+            name = self._names[i] = _text(unescape(raw) if self.format == Dialect.KLP else raw)
         return name
 
     def _object_at(self, offset: int) -> str:
@@ -578,7 +576,7 @@ class SymbolDB:
     def positions_exact(self) -> bool:
         """Positions are the kernel's (ours); a v0.1 file's order is whatever made it
         (the kernel recipe's nm sorts by name), so its positions are only file order."""
-        return self.format == "klp"
+        return self.format == Dialect.KLP
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -591,7 +589,7 @@ class SymbolDB:
                 raw = name.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:  # a lone surrogate that stands for no byte
                 continue
-            records = (self._lookup_indexed(escape(raw)) if self.format == "klp"
+            records = (self._lookup_indexed(escape(raw)) if self.format == Dialect.KLP
                        else self._lookup_upstream(raw))
             if records:
                 found[name] = records
@@ -732,7 +730,7 @@ class SymbolDB:
 
     def all_names(self) -> set[str]:
         """Every symbol name (reads the whole file: for "did you mean" hints only)."""
-        if self.format == "klp":
+        if self.format == Dialect.KLP:
             region = bytes(self.data[self._base : self._index])
             return {_text(unescape(n))
                     for n in re.findall(rb"^(?![*%#])([^\t\n]*)\t", region, re.M)}
@@ -753,7 +751,7 @@ class SymbolDB:
         for i in range(len(self._object_starts())):
             obj = self._object_name(i)
             start, end = self._object_span(i)
-            if self.format == "klp":
+            if self.format == Dialect.KLP:
                 yield from self._object_records(obj, start, end)
                 continue
             names = self._upstream_names(i)
@@ -761,9 +759,11 @@ class SymbolDB:
             seen: Counter[bytes] = Counter()
             for ln in names:
                 seen[ln] += 1
-                yield SymbolRecord(_text(ln), obj, seen[ln], total[ln], "?", "?", "?",
-                                   None, "", None, "", KSYMTAB_PREFIX + ln in total,
-                                   seen[ln], total[ln])
+                yield SymbolRecord(
+                    name=_text(ln), obj=obj, pos=seen[ln], count=total[ln], letter="?",
+                    type="?", bind="?", size=None, section="", value=None, file="",
+                    exported=KSYMTAB_PREFIX + ln in total, late_pos=seen[ln],
+                    late_count=total[ln])
 
     def _upstream_names(self, i: int) -> list[bytes]:
         """The name lines of object ``i`` in a v0.1 file."""

@@ -7,10 +7,19 @@ symdb query`` use it without loading the scanner.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
 from klp.elfcodec.constants import st_bind, st_type
+
+
+class Dialect(enum.StrEnum):
+    """The two kinds of symbols.klp (``--format``): ours, and the upstream proposal's."""
+
+    KLP = "klp"
+    UPSTREAM = "klp-convert-0.1"
+
 
 #: kbuild's ksymtab entry: ``__ksymtab_<name>`` marks ``<name>`` as exported; it sits
 #: in ``__ksymtab`` (EXPORT_SYMBOL) or ``__ksymtab_gpl`` (EXPORT_SYMBOL_GPL).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from klp.convert.model import Problem, Reference, SymbolLookup
+from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
@@ -82,12 +82,13 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
         rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
     if info.get("livepatch") != "Y":
         verdict.problems.append(Problem(
-            "module", "", "the module's .modinfo has no livepatch=Y: the kernel loads it as a "
-            'plain module and never applies klp relocations (MODULE_INFO(livepatch, "Y"))',
+            ProblemKind.MODULE, "", "the module's .modinfo has no livepatch=Y: the kernel loads "
+            'it as a plain module and never applies klp relocations (MODULE_INFO(livepatch, '
+            '"Y"))',
             forcible=True))
     if target_vermagic and module_vermagic and target_vermagic.strip() != module_vermagic:
         verdict.problems.append(Problem(
-            "module", "", f"the module's vermagic {module_vermagic!r} is not the target "
+            ProblemKind.MODULE, "", f"the module's vermagic {module_vermagic!r} is not the target "
             f"kernel's {target_vermagic.strip()!r}: the kernel refuses to load it",
             forcible=True))
     uses = _check_sections(elf, version, verdict)
@@ -124,23 +125,23 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
         obj = rules.parse_klp_section(sec.name)
         if obj is None:
             verdict.problems.append(Problem(
-                "section", "", f"{sec.name} has an incorrectly formatted name: the kernel "
-                "reads .klp.rela.<object, at most 55 bytes, no '.'>.<section>"))
+                ProblemKind.SECTION, "", f"{sec.name} has an incorrectly formatted name: the "
+                "kernel reads .klp.rela.<object, at most 55 bytes, no '.'>.<section>"))
             continue
         why = rules.klp_section(sec)
         if why:
-            verdict.problems.append(Problem("section", "", f"{sec.name} {why}"))
+            verdict.problems.append(Problem(ProblemKind.SECTION, "", f"{sec.name} {why}"))
             if sec.sh_type != SHT.RELA:
                 continue
         target = rules.loaded_target(elf, sec)
         if target is None:
             verdict.problems.append(Problem(
-                "section", "", f"{sec.name} applies to section {sec.sh_info}, which is not "
-                "an allocated section: the module loader never applies it"))
+                ProblemKind.SECTION, "", f"{sec.name} applies to section {sec.sh_info}, which is "
+                "not an allocated section: the module loader never applies it"))
             continue
         why = rules.target_section(target, obj)
         if why:
-            verdict.problems.append(Problem("section", "", f"{sec.name}: {why}"))
+            verdict.problems.append(Problem(ProblemKind.SECTION, "", f"{sec.name}: {why}"))
         late = rules.late_write(arch, target, obj)
         if late and late not in verdict.warnings:
             verdict.warnings.append(late)
@@ -160,10 +161,10 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
                                "(an exported vmlinux symbol needs no klp relocation)")
                 uses.setdefault(rel.sym, _Use(sym.name, obj)).references.append(ref)
             if problem:
-                verdict.problems.append(Problem("relocation", sym.name, problem, [ref]))
+                verdict.problems.append(Problem(ProblemKind.RELOCATION, sym.name, problem, [ref]))
     for index, name in parsed.items():
         if isinstance(name, str):
-            verdict.problems.append(Problem("symbol", uses[index].symbol, name,
+            verdict.problems.append(Problem(ProblemKind.SYMBOL, uses[index].symbol, name,
                                             uses.pop(index).references))
     return uses
 
@@ -197,7 +198,7 @@ def _check_plain_relocations(elf: ElfFile, verdict: Verdict) -> None:
         for rel in elf.rela(sec):
             if rel.sym in livepatch:
                 verdict.problems.append(Problem(
-                    "relocation", table.name(rel.sym), "a plain relocation against a klp "
+                    ProblemKind.RELOCATION, table.name(rel.sym), "a plain relocation against a klp "
                     "symbol: the module loader applies it with the symbol's value, 0",
                     [Reference(sec.name, target.name, rel.offset,
                                elf.arch.reloc_name(rel.type))]))
@@ -218,7 +219,7 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
         binding = _bind(use.symbol, want, records, len(use.references), known)
         verdict.bindings.append(binding)
         if binding.problem:
-            verdict.problems.append(Problem("binding", use.symbol, binding.problem,
+            verdict.problems.append(Problem(ProblemKind.BINDING, use.symbol, binding.problem,
                                             use.references, records))
 
 
@@ -293,7 +294,7 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> 
                 problem = f"klp_func {func.old_name} ({entry.place}): {result}"
                 verdict.functions.append(FuncBinding(entry.object, func.old_name,
                                                      func.old_sympos, problem=problem))
-                verdict.problems.append(Problem("function", func.old_name, problem, [],
+                verdict.problems.append(Problem(ProblemKind.FUNCTION, func.old_name, problem, [],
                                                 records))
             else:
                 verdict.functions.append(FuncBinding(entry.object, func.old_name,
@@ -313,13 +314,13 @@ def _check_registration(verdict: Verdict, objects: set[str], version: tuple[int,
     for obj in sorted(objects):
         why = rules.object_registered(obj, registration.names, version)
         if why:
-            verdict.problems.append(Problem("registration", obj,
+            verdict.problems.append(Problem(ProblemKind.REGISTRATION, obj,
                                             f"{why} ({registration.source})"))
     for entry in registration.objects:
         if entry.name is not None:
             found = rules.registered_name(entry.name, known)
             if found:
-                verdict.problems.append(Problem("registration", entry.name,
+                verdict.problems.append(Problem(ProblemKind.REGISTRATION, entry.name,
                                                 f"{found[0]} ({entry.place})",
                                                 forcible=found[1]))
 

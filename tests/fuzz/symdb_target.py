@@ -33,7 +33,6 @@ from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.writer import write_atomic, write_bytes_atomic
 from klp.symdb.build import build
 from klp.symdb.format import (
-    FORMATS,
     HEADER,
     UPSTREAM_HEADER,
     Assembler,
@@ -41,7 +40,7 @@ from klp.symdb.format import (
     SymbolDB,
     unescape,
 )
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import Dialect, SymbolRecord
 from klp.symdb.query import print_json, print_table, query, to_json
 from klp.symdb.scan import scan_module
 from klp.symdb.sources import find_sources
@@ -96,7 +95,7 @@ def _seed_inputs(folder: Path) -> list[tuple[str, dict[str, Any]]]:
         t = TESTDATA / arch
         sources = {"vmlinux": str(t / "vmlinux"), "modules_dir": str(t / "modules"),
                    "symvers": str(t / "Module.symvers")}
-        runs += [(fmt, sources) for fmt in FORMATS]
+        runs += [(fmt, sources) for fmt in Dialect]
     x86 = TESTDATA / "x86_64"
     runs.append(("klp", {"system_map": str(x86 / "System.map"),
                          "modules_dir": str(x86 / "modules")}))

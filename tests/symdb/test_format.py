@@ -9,7 +9,6 @@ import pytest
 
 from klp.errors import InputError
 from klp.symdb.format import (
-    FORMATS,
     HEADER,
     Assembler,
     SymbolDB,
@@ -21,7 +20,7 @@ from klp.symdb.format import (
     header_meta,
     unescape,
 )
-from klp.symdb.model import ObjectSymbols
+from klp.symdb.model import Dialect, ObjectSymbols
 
 ODD = [b"plain", b"tab\there", b"new\nline", b"back\\slash", b"*star", b"%pct", b"#hash",
        b"\\lead", b"caf\xc3\xa9", b"bad\xff\xfebytes", b"plain"]
@@ -176,8 +175,8 @@ BOTH = [b"tab\there", b"cr\rname", b"back\\slash", b"\\lead", b"trail\\", b"br[a
 KLP_ONLY = [b"new\nline", b"*star", b"\n", b"x\n*y"]
 
 
-def encoded(objects: list[ObjectSymbols], fmt: str, tmp_path: pathlib.Path) -> SymbolDB:
-    if fmt == "klp":
+def encoded(objects: list[ObjectSymbols], fmt: Dialect, tmp_path: pathlib.Path) -> SymbolDB:
+    if fmt == Dialect.KLP:
         return write(tmp_path, objects)
     asm = UpstreamAssembler()
     for o in objects:
@@ -187,9 +186,9 @@ def encoded(objects: list[ObjectSymbols], fmt: str, tmp_path: pathlib.Path) -> S
     return SymbolDB(str(path))
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_odd_names_round_trip(fmt: str, tmp_path: pathlib.Path) -> None:
-    names = BOTH + (KLP_ONLY if fmt == "klp" else [])
+@pytest.mark.parametrize("fmt", list(Dialect))
+def test_odd_names_round_trip(fmt: Dialect, tmp_path: pathlib.Path) -> None:
+    names = BOTH + (KLP_ONLY if fmt == Dialect.KLP else [])
     objects = [obj("odd\tobj\\[x]", names), obj("bad\udcff", [b"plain", b"tab\there"])]
     for o in objects:
         o.exported = set()  # upstream would add __ksymtab_ lines
