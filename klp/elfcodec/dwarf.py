@@ -31,13 +31,17 @@ from klp.elfcodec.elffile import ElfFile, Section
 DW_TAG_MEMBER = 0x0D
 DW_TAG_COMPILE_UNIT = 0x11
 DW_TAG_STRUCTURE_TYPE = 0x13
+DW_AT_SIBLING = 0x01
 DW_AT_NAME = 0x03
 DW_AT_BYTE_SIZE = 0x0B
 DW_AT_DATA_MEMBER_LOCATION = 0x38
 DW_AT_DECLARATION = 0x3C
 DW_AT_STR_OFFSETS_BASE = 0x72
-_STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_LOCATION,
-                                DW_AT_DECLARATION, DW_AT_STR_OFFSETS_BASE})
+_STRUCT_ATTRIBUTES = frozenset({DW_AT_SIBLING, DW_AT_NAME, DW_AT_BYTE_SIZE,
+                                DW_AT_DATA_MEMBER_LOCATION, DW_AT_DECLARATION,
+                                DW_AT_STR_OFFSETS_BASE})
+#: DW_FORM_ref1/2/4/8: a reference inside the unit (sibling links use these)
+_UNIT_REFERENCE = {0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8}
 DW_UT_COMPILE = 1
 ELFCOMPRESS_ZLIB = 1
 
@@ -346,6 +350,7 @@ class _Unit(NamedTuple):
     first_die: int
     end: int
     compile: bool  #: a full compile unit (not a type or skeleton unit)
+    start: int = 0  #: the unit header's offset: unit-relative references count from it
 
 
 def _unit_header(info: _Reader, at: int) -> _Unit:
@@ -368,7 +373,7 @@ def _unit_header(info: _Reader, at: int) -> _Unit:
         raise _Unreadable
     if end > len(info.data) or end <= pos:
         raise _Unreadable
-    return _Unit(offset_size, address_size, abbrev_offset, pos, end, compile)
+    return _Unit(offset_size, address_size, abbrev_offset, pos, end, compile, at)
 
 
 def _unit_name(sections: _Sections, info: _Reader, at: int) -> str | None:
@@ -540,6 +545,9 @@ def _unit_structs(sections: _Sections, info: _Reader, abbrevs: _Reader, unit: _U
     current: tuple[str, int, dict[str, int]] | None = None  # name, size, members
     current_depth = -1
     str_offsets_base = 8 if unit.offset_size == 4 else 16
+    # A DIE that is neither a struct nor a member, whose attributes all have fixed
+    # sizes, is stepped over in one add: code -> (size, sibling's offset and width).
+    fixed: dict[int, tuple[int, int, int] | None] = {}
     while pos < unit.end:
         code, pos = info.uleb(pos)
         if code == 0:
@@ -550,6 +558,19 @@ def _unit_structs(sections: _Sections, info: _Reader, abbrevs: _Reader, unit: _U
                 current = None
             if depth < 0:
                 return
+            continue
+        if code not in fixed:
+            fixed[code] = _fixed_layout(table.get(code), unit)
+        step = fixed[code]
+        if step is not None and depth > 0:
+            die_size, sibling_at, sibling_width = step
+            after = unit.start + info.uint(pos + sibling_at, sibling_width) if sibling_width \
+                else 0
+            pos += die_size
+            if current is None and pos < after <= unit.end:
+                pos = after  # past its children (a function's locals, an enum's values)
+            elif table.get(code)[1]:
+                depth += 1
             continue
         tag, children, attributes = table.get(code)
         values: dict[int, tuple[int, int]] = {}
@@ -576,7 +597,36 @@ def _unit_structs(sections: _Sections, info: _Reader, abbrevs: _Reader, unit: _U
             if member is not None and offset is not None:
                 current[2][member] = offset
         if children:
+            sibling = values.get(DW_AT_SIBLING)
+            if depth > 0 and current is None and sibling and sibling[0] in _UNIT_REFERENCE:
+                # a function's locals, an unwanted struct's members: jump past them
+                after = unit.start + info.uint(sibling[1], _UNIT_REFERENCE[sibling[0]])
+                if pos < after <= unit.end:
+                    pos = after
+                    continue
             depth += 1
+
+
+def _fixed_layout(abbreviation: _Abbreviation, unit: _Unit) -> tuple[int, int, int] | None:
+    """For a DIE that struct reading can step over: its size, and where its sibling
+    reference is (offset, width; width 0 if none). None: it must be read attribute by
+    attribute (a struct or member, or a variable-size form)."""
+    tag, _, attributes = abbreviation
+    if tag in (DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER, DW_TAG_COMPILE_UNIT):
+        return None
+    size = sibling_at = sibling_width = 0
+    for attr, form in attributes:
+        if attr == DW_AT_SIBLING and form in _UNIT_REFERENCE:
+            sibling_at, sibling_width = size, _UNIT_REFERENCE[form]
+        if form in _FIXED:
+            size += _FIXED[form]
+        elif form in _OFFSET:
+            size += unit.offset_size
+        elif form == FORM_ADDR:
+            size += unit.address_size
+        elif form not in (FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST):
+            return None
+    return size, sibling_at, sibling_width
 
 
 def _constant(r: _Reader, form: int, at: int) -> int | None:
