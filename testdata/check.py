@@ -37,9 +37,9 @@ def run(*args: str | Path) -> tuple[str, str]:
 
 
 # ----------------------------------------------------------------- readelf
-# The project's readelf parser (tests/elfcodec/readelf.py) is the one oracle.
+# The project's readelf parser (tests/support/readelf.py) is the one oracle.
 sys.path.insert(0, str(HERE.parent))
-from tests.elfcodec.readelf import readelf  # noqa: E402
+from tests.support.readelf import readelf  # noqa: E402
 
 
 class Elf:

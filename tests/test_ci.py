@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ROOT
-from tests.e2e.test_e2e import KERNELS
+from tests.e2e.harness import KERNELS
 from tests.realdata.paths import SETS
+from tests.support.paths import ROOT
 
 
 def test_ci_fetches_every_set() -> None:

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT, realdata_or_skip
+from tests.support.paths import ROOT, realdata_or_skip
 
 #: Every document with sh blocks (docs/integration.md runs in tests/e2e/kernel).
 DOCS = [

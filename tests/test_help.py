@@ -13,8 +13,8 @@ import re
 import pytest
 
 from klp.cli import build_parser
-from tests.cli import klp
-from tests.conftest import ROOT
+from tests.support.cli import klp
+from tests.support.paths import ROOT
 
 #: Command path -> how its synopsis line in docs/reference.md starts.
 SYNOPSES = {

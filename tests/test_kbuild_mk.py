@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 KLP_MK = ROOT / "klp" / "kbuild" / "klp.mk"
 KLP = f"{sys.executable} -m klp"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 @pytest.mark.parametrize("tool", [["ruff", "check", "klp", "tests", "tools"], ["mypy"]],

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from klp.elfcodec.elffile import ElfFile
-from tests.conftest import ROOT, TESTDATA
+from tests.support.paths import ROOT, TESTDATA
 
 T = TESTDATA / "x86_64"
 

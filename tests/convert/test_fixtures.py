@@ -11,11 +11,10 @@ import pytest
 
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
-from tests.cli import klp
-from tests.conftest import ARCHES, TESTDATA
-from tests.convert.conftest import convert
-from tests.elfcodec.readelf import readelf
-from tests.elfcodec.test_roundtrip import LINKERS
+from tests.support.cli import klp
+from tests.support.convert import convert
+from tests.support.paths import ARCHES, LINKERS, TESTDATA
+from tests.support.readelf import readelf
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import re
 from collections.abc import Callable
 
 import pytest
 
-from klp.elfcodec.constants import SHF, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.registration import read_registration
 from klp.livepatch.rules import object_registered, registered_name
-from tests.cli import klp
-from tests.conftest import ARCHES, TESTDATA
-from tests.symdb.test_fixtures import build
+from tests.support.cli import klp
+from tests.support.convert import replace_string, unregister
+from tests.support.paths import ARCHES, TESTDATA
+from tests.support.symdb import build
 
 FIXTURE = "livepatch-fixture.ko"
 
@@ -32,42 +31,6 @@ def edited(tmp_path: pathlib.Path, arch: str, edit: Callable[[ElfFile], None]) -
     path = tmp_path / f"edited-{arch}.ko"
     elf.write(path)
     return path
-
-
-def replace_string(old: bytes, new: bytes) -> Callable[[ElfFile], None]:
-    """Replace a whole NUL-terminated string in the module's string sections."""
-    def edit(elf: ElfFile) -> None:
-        for sec in elf.sections:
-            if sec.sh_flags & SHF.STRINGS and sec.sh_flags & SHF.ALLOC:
-                data, count = re.subn(rb"(?<![^\0])" + re.escape(old) + rb"\0",
-                                      new.ljust(len(old), b"\0") + b"\0", sec.data)
-                if count:
-                    sec.data = data
-    return edit
-
-
-def unregister(obj: bytes) -> Callable[[ElfFile], None]:
-    """Drop the klp_object entry whose name is ``obj`` (its name and funcs pointers),
-    so the array ends before it, as if the author forgot it."""
-    def edit(elf: ElfFile) -> None:
-        table = elf.symtab
-        for rela in elf.sections_of_type(SHT.RELA):
-            target = elf.rela_target(rela)
-            if target is None or target.sh_flags & SHF.EXECINSTR or not rela.sh_size:
-                continue
-            rows = elf.rela(rela).rows
-            entry = None
-            for off, info, addend in rows:
-                shndx = table.section_of(info >> 32)
-                if shndx is None or not elf.sections[shndx].sh_flags & SHF.STRINGS:
-                    continue
-                start = table.rows[info >> 32][4] + addend
-                if elf.sections[shndx].data[start:].startswith(obj + b"\0") \
-                        and off + 8 in {r[0] for r in rows}:
-                    entry = off
-            if entry is not None:
-                elf.rela(rela).rows = [r for r in rows if r[0] not in (entry, entry + 8)]
-    return edit
 
 
 @pytest.mark.parametrize("arch", ARCHES)

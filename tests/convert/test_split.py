@@ -24,11 +24,11 @@ from klp.elfcodec.constants import SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import KlpError
 from klp.symvers import read_symvers
-from tests.cli import klp
-from tests.conftest import ARCHES, TESTDATA
-from tests.convert.conftest import convert
-from tests.elfcodec.readelf import Readelf, readelf
-from tests.elfcodec.test_dwarf import oracle as unit_oracle
+from tests.support.cli import klp
+from tests.support.convert import convert
+from tests.support.dwarf import oracle as unit_oracle
+from tests.support.paths import ARCHES, TESTDATA
+from tests.support.readelf import Readelf, readelf
 
 MODULE = "livepatch-split.ko"
 #: What each source file means by each name: (object, position).

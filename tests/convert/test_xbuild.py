@@ -46,11 +46,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.cli import klp
-from tests.conftest import realdata_or_skip, require_realdata
 from tests.e2e.harness import Built, Kernel, build_module, read_symtab
-from tests.elfcodec.readelf import Readelf, readelf
 from tests.realdata.paths import realdata_set
+from tests.support.cli import klp
+from tests.support.paths import realdata_or_skip, require_realdata
+from tests.support.readelf import Readelf, readelf
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -58,6 +58,9 @@ class Machine:
     memory_mb: int
 
 
+#: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture.
+KERNELS = ("debian", "x86_64", "ppc64le", "s390x")
+
 #: qemu's default x86 CPU boots about 0.4 s faster than ``-cpu max`` under TCG
 #: (2.2-2.5 s against 2.4-3.4 s wall, measured).  pseries enters the kernel
 #: through qemu's own firmware (``x-vof=on``: 3 s to the end of a test, 10 s

@@ -64,8 +64,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, realdata_or_skip, require_realdata
 from tests.e2e.harness import (
+    KERNELS,
     BootResult,
     Built,
     GuestPlan,
@@ -83,14 +83,13 @@ from tests.e2e.harness import (
     system_map,
 )
 from tests.e2e.kernel.tree import built_tree
-from tests.elfcodec.test_dwarf import check as check_units
+from tests.support.dwarf import check as check_units
+from tests.support.paths import ROOT, realdata_or_skip, require_realdata
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
 
 MODULES = pathlib.Path(__file__).resolve().parent / "modules"
 
-#: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture.
-KERNELS = ("debian", "x86_64", "ppc64le", "s390x")
 #: The copy of each ambiguous vmlinux name the ``ambig`` module means, by role
 #: (klp-e2e-ambig.c): its name and source file.  hash_lock of posix-timers.c
 #: is first in Debian's .symtab but second by address; the tiny kernels have

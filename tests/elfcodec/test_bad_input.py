@@ -14,7 +14,7 @@ from klp.elfcodec.constants import SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfview import reloc_rows, symbol_rows
 from klp.errors import ElfError
-from tests.conftest import TESTDATA, fixture_objects
+from tests.support.paths import TESTDATA, fixture_objects
 
 SAMPLE = next(p for p in fixture_objects() if p.suffix == ".o")
 DATA = SAMPLE.read_bytes()

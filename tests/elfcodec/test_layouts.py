@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from klp.elfcodec.fast import RECORD_NAMES, codecs, derive
 from klp.elfcodec.layouts import layouts
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 RECORDS = RECORD_NAMES
 

@@ -10,18 +10,11 @@ import pytest
 
 from klp.elfcodec.constants import SHF, SHN, SHT, STB, STT, st_info
 from klp.elfcodec.elffile import ElfFile
-from tests.conftest import TESTDATA, fixture_objects
-from tests.elfcodec.readelf import readelf
-from tests.elfcodec.test_oracle import codec_view
+from tests.support.paths import LINKERS, TESTDATA, fixture_objects
+from tests.support.readelf import codec_view, readelf
 
 FIXTURES = fixture_objects()
 RELOCATABLE = [p for p in FIXTURES if p.name != "vmlinux"]
-LINKERS = {
-    "x86_64": "ld",
-    "arm64": "aarch64-linux-gnu-ld",
-    "ppc64le": "powerpc64le-linux-gnu-ld",
-    "s390x": "s390x-linux-gnu-ld",
-}
 
 
 def ids(p: pathlib.Path) -> str:

@@ -15,7 +15,7 @@ from klp.elfcodec.constants import SHN, SHT, STB, STT, st_info
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.writer import MAX_APPENDED_ALIGN, write_bytes_atomic
 from klp.errors import ElfError, OutputError
-from tests.conftest import TESTDATA
+from tests.support.paths import TESTDATA
 
 MODULE = TESTDATA / "x86_64" / "livepatch-fixture.ko"
 

@@ -11,7 +11,7 @@ import pytest
 
 from klp.elfcodec.constants import SHN, SHT, STB, STT, st_info
 from klp.elfcodec.elffile import ElfFile
-from tests.conftest import TESTDATA, fixture_objects
+from tests.support.paths import TESTDATA, fixture_objects
 
 XINDEX = sorted((TESTDATA / "xindex").glob("*.o.xz"))
 GROUPS = sorted((TESTDATA / "group").glob("*.o"))

@@ -13,9 +13,9 @@ from klp.elfcodec.constants import SHF, SHT, STB, STT, st_info
 from klp.elfcodec.dwarf import unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfview import reloc_rows, section_rows, symbol_rows
-from tests.conftest import TESTDATA, fixture_objects
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
+from tests.support.paths import TESTDATA, fixture_objects
 
 
 def seeds() -> list[bytes]:

@@ -13,11 +13,11 @@ from pathlib import Path
 from klp.convert import api
 from klp.elfcodec.arch import ARCHES
 from klp.elfcodec.elffile import ElfFile
-from tests.conftest import ARCHES as ARCH_NAMES
-from tests.conftest import TESTDATA
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
-from tests.symdb.test_fixtures import build
+from tests.support.paths import ARCHES as ARCH_NAMES
+from tests.support.paths import TESTDATA
+from tests.support.symdb import build
 
 #: arch -> symbols.klp of its sample kernel, built by setup() in each worker.
 _SYMDB: dict[str, Path] = {}

@@ -44,8 +44,8 @@ from klp.symdb.model import Dialect, SymbolRecord
 from klp.symdb.query import print_json, print_table, query, to_json
 from klp.symdb.scan import scan_module
 from klp.symdb.sources import find_sources
-from tests.conftest import ARCHES, ROOT, TESTDATA
 from tests.fuzz.engine import Target
+from tests.support.paths import ARCHES, ROOT, TESTDATA
 
 ENTRY, BUCKET = 17, 9  #: index line lengths: 16 or 8 hex digits and a newline
 OFFSET_BITS = 40

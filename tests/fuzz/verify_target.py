@@ -14,11 +14,11 @@ from klp.convert import api
 from klp.convert.lookup import open_lookup
 from klp.elfcodec.elffile import ElfFile
 from klp.verify.check import verify_module
-from tests.conftest import ARCHES, TESTDATA
 from tests.fuzz import convert_target as convert
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
-from tests.symdb.test_fixtures import build
+from tests.support.paths import ARCHES, TESTDATA
+from tests.support.symdb import build
 
 
 def seeds() -> list[bytes]:

@@ -11,8 +11,8 @@ import pytest
 from klp.elfcodec.arch import ARCHES
 from klp.elfcodec.constants import EM
 from klp.livepatch import rules
-from tests.conftest import ARCHES as ARCH_NAMES
-from tests.convert.conftest import convert
+from tests.support.convert import convert
+from tests.support.paths import ARCHES as ARCH_NAMES
 
 X86, ARM64, PPC64, S390 = (ARCHES[m] for m in (EM.X86_64, EM.AARCH64, EM.PPC64, EM.S390))
 BL = (0x48000001).to_bytes(4, "little") + rules.PPC_NOP.to_bytes(4, "little")  # bl; nop

@@ -14,7 +14,7 @@ import pytest
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.build import read_object
 from klp.symdb.scan import scan_vmlinux
-from tests.conftest import realdata_or_skip
+from tests.support.paths import realdata_or_skip
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

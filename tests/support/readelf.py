@@ -6,6 +6,11 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
+from klp.elfcodec import describe
+from klp.elfcodec.constants import SHN, SHT, r_info
+from klp.elfcodec.elffile import ElfFile
+from klp.elfview import symbol_label
+
 _SECTION = re.compile(
     r"^\s*\[\s*(\d+)\]\s(.{17}\S*|.*?)\s+(\S+(?: \S+)*?)\s+([0-9a-f]{16})\s+([0-9a-f]+)\s+"
     r"([0-9a-f]+)\s+([0-9a-f]+)\s+([A-Za-z]*)\s+(\d+)\s+(\d+)\s+(\d+)$"
@@ -70,3 +75,34 @@ def readelf(path: str, tool: str = "readelf") -> Readelf:
                 add = int(addend, 16) * (-1 if sign == "-" else 1)
             current_rel.append((int(off, 16), int(info, 16), typ, name or "", add))
     return out
+
+
+def _ndx(shndx: int) -> str:
+    if shndx == SHN.LIVEPATCH:
+        return "OS [0xff20]"
+    return describe.section_index(shndx)
+
+
+def codec_view(elf: ElfFile) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]],
+                                      dict[str, list[tuple[object, ...]]]]:
+    sections: list[tuple[object, ...]] = [
+        (s.index, s.name, describe.section_type(s.sh_type), s.sh_addr, s.sh_offset, s.sh_size,
+         s.sh_entsize, describe.section_flags(s.sh_flags), s.sh_link, s.sh_info, s.sh_addralign)
+        for s in elf.sections
+    ]
+    symbols: list[tuple[object, ...]] = [
+        (sym.index, sym.value, sym.size, describe.symbol_type(sym.type),
+         describe.symbol_bind(sym.bind), describe.symbol_visibility(sym.other), _ndx(sym.shndx),
+         symbol_label(elf, elf.symtab, sym.index))
+        for sym in elf.symtab
+    ]
+    relocs: dict[str, list[tuple[object, ...]]] = {}
+    for sec in elf.sections_of_type(SHT.RELA):
+        table = elf.symbols(elf.section(sec.sh_link))
+        rows = relocs.setdefault(sec.name, [])
+        for rel in elf.rela(sec):
+            name = symbol_label(elf, table, rel.sym) if rel.sym else ""
+            rows.append((rel.offset, r_info(rel.sym, rel.type), elf.arch.reloc_name(rel.type),
+                         name, rel.addend))
+    # readelf does not list relocation sections that have no entries
+    return sections, symbols, {k: v for k, v in relocs.items() if v}

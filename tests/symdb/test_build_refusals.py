@@ -11,8 +11,8 @@ import pytest
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.writer import write_atomic
 from klp.symdb.format import SymbolDB
-from tests.cli import klp
-from tests.conftest import TESTDATA
+from tests.support.cli import klp
+from tests.support.paths import TESTDATA
 
 
 def module_with_symbol_named(name: str, folder: pathlib.Path) -> pathlib.Path:

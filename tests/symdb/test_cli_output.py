@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
-from tests.cli import klp
-from tests.conftest import TESTDATA
-from tests.symdb.test_format import obj, write
+from tests.support.cli import klp
+from tests.support.paths import TESTDATA
+from tests.support.symdb import obj, write
 
 STRICT = {"PYTHONIOENCODING": "utf-8:strict"}
 

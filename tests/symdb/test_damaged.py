@@ -17,9 +17,9 @@ import pytest
 
 from klp.errors import InputError
 from klp.symdb.format import SymbolDB
-from tests.cli import klp
-from tests.conftest import TESTDATA
-from tests.symdb.test_format import obj, write
+from tests.support.cli import klp
+from tests.support.paths import TESTDATA
+from tests.support.symdb import obj, write
 
 ENTRY, BUCKET = 17, 9
 

@@ -19,19 +19,11 @@ import pytest
 from klp.symdb.format import SymbolDB
 from klp.symdb.model import SymbolRecord
 from klp.symdb.scan import read_system_map
-from tests.cli import klp
-from tests.conftest import ARCHES, TESTDATA
+from tests.support.cli import klp
+from tests.support.paths import ARCHES, TESTDATA
+from tests.support.symdb import build
 
 EXPECTED: dict[str, Any] = json.loads((TESTDATA / "expected.json").read_text())
-
-
-def build(arch: str, out: pathlib.Path, *extra: str) -> pathlib.Path:
-    """symbols.klp of one sample kernel (vmlinux, modules/, Module.symvers)."""
-    t = TESTDATA / arch
-    db = out / f"{arch}.klp"
-    klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "--modules", str(t / "modules"),
-        "--symvers", str(t / "Module.symvers"), "-o", str(db), *extra)
-    return db
 
 
 @pytest.fixture(scope="module")

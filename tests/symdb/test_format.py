@@ -10,45 +10,18 @@ import pytest
 from klp.errors import InputError
 from klp.symdb.format import (
     HEADER,
-    Assembler,
     SymbolDB,
     UpstreamAssembler,
     assemble,
-    encode_object,
     encode_object_upstream,
     escape,
-    header_meta,
     unescape,
 )
 from klp.symdb.model import Dialect, ObjectSymbols
+from tests.support.symdb import obj, write
 
 ODD = [b"plain", b"tab\there", b"new\nline", b"back\\slash", b"*star", b"%pct", b"#hash",
        b"\\lead", b"caf\xc3\xa9", b"bad\xff\xfebytes", b"plain"]
-
-
-def obj(name: str, names: list[bytes], kind: str = "module") -> ObjectSymbols:
-    n = len(names)
-    return ObjectSymbols(
-        name=name, label=f"{name}.ko", kind=kind, arch="x86_64", meta={"vermagic": "6.1.0 SMP "},
-        names=names, letters=[b"t"] * n, infos=[0x02] * n, sizes=list(range(n)),
-        sections=[b".text"] * n, values=[16 * i for i in range(n)], files=[b"a\tfile.c"] * n,
-        exported={names[0]} if names else set())
-
-
-def write(tmp_path: pathlib.Path, objects: list[ObjectSymbols], expected: int | None = None
-          ) -> SymbolDB:
-    encoded = [encode_object(o) for o in objects]
-    meta = header_meta(encoded, "none")
-    if expected is None:
-        data = assemble(meta, encoded)
-    else:
-        asm = Assembler(expected)
-        for e in encoded:
-            asm.add(e)
-        data = asm.finish(meta)
-    path = tmp_path / "s.klp"
-    path.write_bytes(data)
-    return SymbolDB(str(path))
 
 
 def text(raw: bytes) -> str:

@@ -14,9 +14,9 @@ import shutil
 import pytest
 
 from klp.symdb.format import SymbolDB
-from tests.cli import klp
-from tests.conftest import realdata_or_skip, require_realdata
 from tests.e2e.harness import GuestPlan, Kernel, boot_plan
+from tests.support.cli import klp
+from tests.support.paths import realdata_or_skip, require_realdata
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata, pytest.mark.slow]
 

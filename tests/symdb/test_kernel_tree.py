@@ -22,9 +22,9 @@ from klp.elfcodec.kmod import is_livepatch
 from klp.render import plural
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import read_system_map
-from tests.cli import klp
 from tests.e2e.kernel.tree import built_tree
 from tests.realdata.paths import realdata_set
+from tests.support.cli import klp
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

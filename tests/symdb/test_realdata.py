@@ -18,8 +18,8 @@ from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
 from klp.symdb.model import ObjectSymbols
 from klp.symdb.scan import read_system_map, scan_vmlinux
-from tests.cli import klp
-from tests.conftest import realdata_or_skip
+from tests.support.cli import klp
+from tests.support.paths import realdata_or_skip
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from klp.elfcodec.constants import SHN, STB, STT
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.scan import scan_module, scan_vmlinux
 from klp.symvers import ObjectExports
-from tests.conftest import TESTDATA
+from tests.support.paths import TESTDATA
 
 TEXT = 0xFFFFFFFF81000000  # x86_64 sample: .text starts here (section 1)
 

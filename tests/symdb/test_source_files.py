@@ -19,8 +19,8 @@ from klp.elfcodec.constants import STB
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import scan_module, scan_vmlinux, source_files
-from tests.cli import klp
-from tests.conftest import ARCHES, realdata_or_skip, require_realdata
+from tests.support.cli import klp
+from tests.support.paths import ARCHES, realdata_or_skip, require_realdata
 
 CROSS = {"x86_64": "x86_64-linux-gnu-", "arm64": "aarch64-linux-gnu-",
          "ppc64le": "powerpc64le-linux-gnu-", "s390x": "s390x-linux-gnu-"}

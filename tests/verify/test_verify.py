@@ -16,9 +16,9 @@ from klp.convert.api import convert_module
 from klp.elfcodec.constants import SHF, SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
-from tests.cli import klp
-from tests.conftest import ARCHES, TESTDATA
-from tests.convert.test_refusals import replace_string, unregister
+from tests.support.cli import klp
+from tests.support.convert import replace_string, unregister
+from tests.support.paths import ARCHES, TESTDATA
 
 Edit = Callable[[ElfFile], None]
 

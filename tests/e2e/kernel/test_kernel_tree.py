@@ -49,7 +49,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import ROOT, realdata_or_skip
 from tests.e2e.harness import (
     BootResult,
     GuestPlan,
@@ -62,6 +61,7 @@ from tests.e2e.harness import (
     system_map,
 )
 from tests.e2e.kernel.tree import Tree, built_tree, need_tools
+from tests.support.paths import ROOT, realdata_or_skip
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.e2e]
 

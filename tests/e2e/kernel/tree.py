@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import require_realdata
 from tests.e2e.harness import MACHINES, Kernel
 from tests.realdata.paths import parse_env
+from tests.support.paths import require_realdata
 
 BUILD_SCRIPT = pathlib.Path(__file__).resolve().parent / "build-kernel.sh"
 
