@@ -26,7 +26,7 @@ from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
-from klp.livepatch.registration import read_registration
+from klp.livepatch.registration import check_registration, read_registration
 from klp.symdb.model import SymbolRecord
 
 KLP_RELA = ".klp.rela."
@@ -112,42 +112,17 @@ def plan_conversion(
     _plan_moves(elf, sources, plan, version, problems)
     if not wanted and converted_before and not annotations.entries:
         plan.already_converted = True
-    if module_info.get("livepatch") != "Y":
-        problems.append(Problem(
-            ProblemKind.RULE, "", "the module's .modinfo has no livepatch=Y: the kernel loads "
-            "it as a plain module and never applies klp relocations (a livepatch module declares "
-            'MODULE_INFO(livepatch, "Y"))', forcible=True))
+    not_livepatch = rules.livepatch_flag(module_info)
+    if not_livepatch:
+        problems.append(Problem(ProblemKind.MODULE, "", not_livepatch, forcible=True))
     plan.registration = read_registration(elf)
-    _check_registration(plan, {m.obj for m in plan.moves} | klp_objects, version,
-                        set(lookup.objects()) if lookup is not None else None, problems)
+    findings, warnings = check_registration(
+        plan.registration, {m.obj for m in plan.moves} | klp_objects, version,
+        set(lookup.objects()) if lookup is not None else None)
+    plan.warnings += warnings
+    problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message, forcible=f.forcible)
+                 for f in findings]
     return plan, problems
-
-
-def _check_registration(plan: Plan, objects: set[str], version: tuple[int, int] | None,
-                        known: set[str] | None, problems: list[Problem]) -> None:
-    """Every object with klp relocations is a klp_object of the patch, and every
-    klp_object names a module the kernel can have."""
-    registration = plan.registration
-    if registration is None or registration.objects is None:
-        if objects and registration is not None:
-            plan.warnings.append(
-                f"cannot tell which objects the patch registers ({registration.source}); the "
-                "kernel applies .klp.rela.<object>.* only for registered klp_objects: make sure "
-                f"it registers {', '.join(sorted(objects))}")
-        return
-    for obj in sorted(objects):
-        why = rules.object_registered(obj, registration.names, version)
-        if why and obj == "vmlinux" and version is None:
-            plan.warnings.append(why)
-        elif why:
-            problems.append(Problem(ProblemKind.REGISTRATION, obj,
-                                    f"{why} ({registration.source})"))
-    for entry in registration.objects:
-        if entry.name is not None:
-            found = rules.registered_name(entry.name, known)
-            if found:
-                problems.append(Problem(ProblemKind.REGISTRATION, entry.name,
-                                        f"{found[0]} ({entry.place})", forcible=found[1]))
 
 
 @dataclass

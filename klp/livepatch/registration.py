@@ -26,13 +26,15 @@ differ is refused rather than guessed.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from klp.elfcodec.constants import SHF, SHT, STT
 from klp.elfcodec.dwarf import StructLayout, struct_layouts
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.strings import decode_name
+from klp.livepatch import rules
 
 #: The leading fields of each struct as (name, offset), the kernel ABI since v4.0.
 _ABI = {
@@ -84,6 +86,42 @@ class Registration:
     def names(self) -> set[str]:
         """The registered object names (vmlinux for a NULL name)."""
         return {o.object for o in self.objects or ()}
+
+
+class Finding(NamedTuple):
+    """A registration the kernel would not apply as meant: about ``subject`` (an object)."""
+
+    subject: str
+    message: str
+    forcible: bool = False  #: the user may know better (``--force``)
+
+
+def check_registration(registration: Registration, objects: Collection[str],
+                       version: tuple[int, int] | None, known: Collection[str] | None
+                       ) -> tuple[list[Finding], list[str]]:
+    """Problems and warnings: every object with klp relocations (``objects``) is a
+    klp_object of the patch, and every klp_object names a module the kernel can have
+    (``known``: the symbol database's objects, None without one)."""
+    findings: list[Finding] = []
+    if registration.objects is None:
+        warnings = [] if not objects else [
+            f"cannot tell which objects the patch registers ({registration.source}); the "
+            "kernel applies .klp.rela.<object>.* only for registered klp_objects: make sure "
+            f"it registers {', '.join(sorted(objects))}"]
+        return findings, warnings
+    warnings = []
+    for obj in sorted(objects):
+        why = rules.object_registered(obj, registration.names, version)
+        if why and obj == "vmlinux" and version is None:
+            warnings.append(why)  # fine since 5.8, and the kernel's version is unknown
+        elif why:
+            findings.append(Finding(obj, f"{why} ({registration.source})"))
+    for entry in registration.objects:
+        if entry.name is not None:
+            found = rules.registered_name(entry.name, known)
+            if found:
+                findings.append(Finding(entry.name, f"{found[0]} ({entry.place})", found[1]))
+    return findings, warnings
 
 
 class _Unreadable(Exception):

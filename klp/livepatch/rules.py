@@ -8,7 +8,7 @@ all. The comments name the kernel code the rule follows.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from klp.elfcodec.arch import Arch
@@ -286,6 +286,16 @@ def kernel_version(release: str) -> tuple[int, int] | None:
         return int(parts[0]), int(parts[1].split("-")[0].split("+")[0])
     except (ValueError, IndexError):
         return None
+
+
+def livepatch_flag(modinfo: Mapping[str, str]) -> str | None:
+    """The kernel applies klp relocations only for a module that says it is a livepatch
+    (kernel/module: check_modinfo_livepatch reads ``livepatch=Y``)."""
+    if modinfo.get("livepatch") == "Y":
+        return None
+    return ("the module's .modinfo has no livepatch=Y: the kernel loads it as a plain module "
+            'and never applies klp relocations (a livepatch module declares MODULE_INFO('
+            'livepatch, "Y"))')
 
 
 def object_registered(obj: str, registered: Collection[str],

@@ -20,7 +20,7 @@ from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
-from klp.livepatch.registration import Registration, read_registration
+from klp.livepatch.registration import Registration, check_registration, read_registration
 from klp.symdb.model import SymbolRecord
 
 
@@ -80,12 +80,9 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     module_vermagic = info.get("vermagic", "").strip()
     version = rules.kernel_version(module_vermagic) or (
         rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
-    if info.get("livepatch") != "Y":
-        verdict.problems.append(Problem(
-            ProblemKind.MODULE, "", "the module's .modinfo has no livepatch=Y: the kernel loads "
-            'it as a plain module and never applies klp relocations (MODULE_INFO(livepatch, '
-            '"Y"))',
-            forcible=True))
+    not_livepatch = rules.livepatch_flag(info)
+    if not_livepatch:
+        verdict.problems.append(Problem(ProblemKind.MODULE, "", not_livepatch, forcible=True))
     if target_vermagic and module_vermagic and target_vermagic.strip() != module_vermagic:
         verdict.problems.append(Problem(
             ProblemKind.MODULE, "", f"the module's vermagic {module_vermagic!r} is not the target "
@@ -97,7 +94,11 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     if lookup is not None:
         _bind_symbols(uses, lookup, known or set(), verdict)
     verdict.registration = read_registration(elf)
-    _check_registration(verdict, {use.section_obj for use in uses.values()}, version, known)
+    findings, warnings = check_registration(
+        verdict.registration, {use.section_obj for use in uses.values()}, version, known)
+    verdict.warnings += warnings
+    verdict.problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message,
+                                 forcible=f.forcible) for f in findings]
     if lookup is not None and verdict.registration.objects is not None:
         _bind_functions(verdict, lookup, known or set())
     return verdict
@@ -299,29 +300,3 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> 
             else:
                 verdict.functions.append(FuncBinding(entry.object, func.old_name,
                                                      func.old_sympos, lands=result))
-
-
-def _check_registration(verdict: Verdict, objects: set[str], version: tuple[int, int] | None,
-                        known: set[str] | None) -> None:
-    registration = verdict.registration
-    if registration is None or registration.objects is None:
-        if objects and registration is not None:
-            verdict.warnings.append(
-                f"cannot tell which objects the patch registers ({registration.source}): "
-                f"the kernel applies klp relocations only for registered objects "
-                f"({', '.join(sorted(objects))} here)")
-        return
-    for obj in sorted(objects):
-        why = rules.object_registered(obj, registration.names, version)
-        if why:
-            verdict.problems.append(Problem(ProblemKind.REGISTRATION, obj,
-                                            f"{why} ({registration.source})"))
-    for entry in registration.objects:
-        if entry.name is not None:
-            found = rules.registered_name(entry.name, known)
-            if found:
-                verdict.problems.append(Problem(ProblemKind.REGISTRATION, entry.name,
-                                                f"{found[0]} ({entry.place})",
-                                                forcible=found[1]))
-
-
