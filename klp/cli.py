@@ -61,11 +61,18 @@ def subcommands(parser: argparse.ArgumentParser) -> Any:
     return parser.add_subparsers(title="commands", metavar="COMMAND")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_adders() -> dict[str, Callable[[Any], None]]:
+    """Each command's ``add_parser``, in the order help lists them."""
     from klp.convert.cli import add_parser as add_convert
     from klp.symdb.cli import add_parser as add_symdb
     from klp.verify.cli import add_parser as add_verify
 
+    return {"convert": add_convert, "verify": add_verify, "symdb": add_symdb, "elf": _add_elf}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the arguments of a run, only the command they
+    name (declaring every command's options costs more than a conversion's work)."""
     parser = argparse.ArgumentParser(
         prog="klp", allow_abbrev=False,
         description="Build Linux kernel livepatch modules: a kallsyms-true symbol database, "
@@ -79,10 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the path of klp.mk, the kernel-build integration "
                              "(docs/integration.md)")
     commands = subcommands(parser)
-    add_convert(commands)
-    add_verify(commands)
-    add_symdb(commands)
-    _add_elf(commands)
+    adders = _command_adders()
+    # the top-level options take no value, so the first word that is not one names
+    # the command; anything else (a typo, --help) gets the whole parser
+    named = next((a for a in argv or () if not a.startswith("-")), None)
+    for name, add in adders.items():
+        if named not in adders or name == named:
+            add(commands)
     return parser
 
 
@@ -141,7 +151,7 @@ def _never_fail_to_encode() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     _never_fail_to_encode()
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.run is None:  # `klp`, `klp symdb`, `klp elf` alone: what there is to run
         args.parser.print_help(sys.stderr)

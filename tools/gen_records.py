@@ -10,6 +10,7 @@ longer matches the declarations. Run: python tools/gen_records.py
 from __future__ import annotations
 
 import pathlib
+import re
 import textwrap
 
 from klp.elfcodec.fast import RECORD_NAMES, derive
@@ -39,6 +40,10 @@ def source() -> str:
         lines += [f'    "{name}": (', "        (", *(f"            {w}" for w in fields),
                   "        ),", f'        "{little.struct.format[1:]}",', "    ),"]
     lines.append("}")
+    lines += ["", "# the size of each record in bytes (both byte orders)"]
+    for name in RECORD_NAMES:
+        constant = re.sub(r"(?<=.)([A-Z])", r"_\1", name).upper()  # KlpModuleReloc
+        lines.append(f"{constant}_SIZE = {derive(getattr(layouts(True), name)).size}")
     for name in NAMED:
         fields = derive(getattr(layouts(True), name)).fields
         lines += ["", f"# {name}: where each field sits in its row"]

@@ -44,7 +44,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import sys
 
     from klp.convert.api import convert_module
@@ -54,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
                              symdb=args.symdb, symvers=args.symvers, dry_run=args.dry_run,
                              force=args.force, verify=args.verify)
     if args.as_json:
+        import json
+
         json.dump(outcome.report, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:

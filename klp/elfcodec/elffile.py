@@ -39,15 +39,16 @@ from klp.elfcodec.records import (
     E_SHOFF,
     E_SHSTRNDX,
     E_TYPE,
+    EHDR_SIZE,
+    PHDR_SIZE,
+    SHDR_SIZE,
 )
 from klp.elfcodec.relocs import RelaTable, WordTable
 from klp.elfcodec.strings import StringTable, decode_name
 from klp.elfcodec.symbols import SymbolTable, SymRow
+from klp.elfcodec.writer import encode, write_atomic
 from klp.errors import ElfError
 
-EHDR_SIZE = 64
-SHDR_SIZE = 64
-PHDR_SIZE = 56
 #: e_phnum escape: the program header count is in section 0's sh_info (gABI).
 PN_XNUM = 0xFFFF
 
@@ -870,11 +871,7 @@ class ElfFile:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write atomically to ``path``; see :mod:`klp.elfcodec.writer`."""
-        from klp.elfcodec.writer import write_atomic
-
         write_atomic(self, os.fspath(path))
 
     def to_bytes(self) -> bytes:
-        from klp.elfcodec.writer import encode
-
         return encode(self)

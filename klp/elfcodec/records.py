@@ -61,6 +61,16 @@ RECORDS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 
+# the size of each record in bytes (both byte orders)
+EHDR_SIZE = 64
+SHDR_SIZE = 64
+PHDR_SIZE = 56
+SYM_SIZE = 24
+RELA_SIZE = 24
+WORD_SIZE = 4
+KLP_MODULE_RELOC_SIZE = 12
+CHDR_SIZE = 24
+
 # Ehdr: where each field sits in its row
 EI_MAG = 0
 EI_CLASS = 1

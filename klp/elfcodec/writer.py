@@ -15,12 +15,23 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
+from typing import TYPE_CHECKING
 
 from klp.elfcodec.constants import SHN
-from klp.elfcodec.elffile import EHDR_SIZE, SHDR_SIZE, ElfFile, Section
-from klp.elfcodec.records import E_PHENTSIZE, E_PHNUM, E_PHOFF, E_SHNUM, E_SHOFF, E_SHSTRNDX
+from klp.elfcodec.records import (
+    E_PHENTSIZE,
+    E_PHNUM,
+    E_PHOFF,
+    E_SHNUM,
+    E_SHOFF,
+    E_SHSTRNDX,
+    EHDR_SIZE,
+    SHDR_SIZE,
+)
 from klp.errors import ElfError, OutputError
+
+if TYPE_CHECKING:  # elffile imports this module when it writes
+    from klp.elfcodec.elffile import ElfFile, Section
 
 #: The largest sh_addralign a section written at the end of the file may have.
 #: The module loader lays sections out at offsets inside page-aligned memory
@@ -131,7 +142,7 @@ def write_atomic(elf: ElfFile, path: str) -> None:
     """
     data = encode(elf)
     try:
-        ElfFile.from_bytes(data, path).decode_all()
+        type(elf).from_bytes(data, path).decode_all()
     except ElfError as e:
         raise OutputError(f"{path}: not written: klp could not read back what it would "
                           f"write ({e.reason})") from None
@@ -140,6 +151,17 @@ def write_atomic(elf: ElfFile, path: str) -> None:
 
 #: Temporary files are named ``.klp-<pid>-<random>.tmp``: the pid says whose they are.
 _TEMP = re.compile(r"\.klp-(\d+)-\w+\.tmp")
+
+
+def _create_temporary(folder: str) -> tuple[int, str]:
+    """A new file of our own in ``folder`` (mode 0600), and its path."""
+    for _ in range(100):
+        path = os.path.join(folder, f".klp-{os.getpid()}-{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")
 
 
 def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -153,7 +175,7 @@ def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     _remove_stale_temporaries(folder)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".klp-{os.getpid()}-", suffix=".tmp", dir=folder)
+        fd, tmp = _create_temporary(folder)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
