@@ -81,7 +81,8 @@ def convert_module(
         if verify:
             result = ElfFile.from_bytes(elf.to_bytes(), str(target))
             verdict = verify_module(result, lookup,
-                                    target_vermagic=lookup.vermagic if lookup else "")
+                                    target_vermagic=lookup.vermagic if lookup else "",
+                                    registration=plan.registration)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
         if not problems and (not plan.already_converted or target != input):

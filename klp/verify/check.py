@@ -72,9 +72,12 @@ class Verdict:
 
 
 def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
-                  target_vermagic: str = "") -> Verdict:
+                  target_vermagic: str = "", registration: Registration | None = None
+                  ) -> Verdict:
     """Check ``elf`` against the kernel ``lookup`` describes (None: only what needs no
-    kernel: formats, flags, relocation rules, registration)."""
+    kernel: formats, flags, relocation rules, registration). ``registration``: the
+    patch's klp_objects as read from the same module's data before (convert reads it
+    before rewriting relocations, which never touches klp_patch's pointers)."""
     verdict = Verdict()
     info = modinfo(elf)
     module_vermagic = info.get("vermagic", "").strip()
@@ -93,7 +96,7 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     known = set(lookup.objects()) if lookup is not None else None
     if lookup is not None:
         _bind_symbols(uses, lookup, known or set(), verdict)
-    verdict.registration = read_registration(elf)
+    verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
         verdict.registration, {use.section_obj for use in uses.values()}, version, known)
     verdict.warnings += warnings
