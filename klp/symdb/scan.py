@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_type
+from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, modinfo
@@ -72,7 +72,7 @@ _LOADER_DROPPED = ("__versions", "__version_ext_crcs", "__version_ext_names", ".
 # Plain ints for the hot paths (IntFlag arithmetic makes enum objects).
 _ALLOC, _WRITE, _EXEC = int(SHF.ALLOC), int(SHF.WRITE), int(SHF.EXECINSTR)
 _NOBITS = int(SHT.NOBITS)
-_WEAK_OBJECT = int(STB.WEAK) << 4 | int(STT.OBJECT)
+_WEAK_OBJECT = st_info(STB.WEAK, STT.OBJECT)
 #: One-byte strings by value, so a letter becomes bytes without a call.
 _BYTE = [bytes((i,)) for i in range(256)]
 #: st_info's binding and type by value: the bulk paths index these, no call per row.
