@@ -6,6 +6,7 @@ One reader for each, used by the symbol database, the converter and tests alike.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from klp.elfcodec.constants import SHT
@@ -46,6 +47,7 @@ def modinfo(elf: ElfFile) -> dict[str, str]:
     return found
 
 
-def is_livepatch(elf: ElfFile) -> bool:
-    """A livepatch module (kernel: check_modinfo_livepatch reads ``livepatch=Y``)."""
-    return modinfo(elf).get("livepatch") == "Y"
+def is_livepatch(info: Mapping[str, str]) -> bool:
+    """A livepatch module, by its :func:`modinfo` (kernel: check_modinfo_livepatch
+    reads ``livepatch=Y``)."""
+    return info.get("livepatch") == "Y"

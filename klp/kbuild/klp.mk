@@ -4,7 +4,7 @@
 # the kernel.  It is a makefile that drives the kernel's own, so it takes the
 # same command line (-C, O=, M=, ARCH=, CROSS_COMPILE=, LLVM=, V=, -j):
 #
-#   KLP_MK=$(klp --include-dir)/../kbuild/klp.mk
+#   KLP_MK=$(klp --kbuild-mk)
 #   make -f "$KLP_MK" -C <kernel tree> -j8                 the tree and its modules
 #   make -f "$KLP_MK" -C <kernel tree> M=<abs dir> -j8     external modules
 #

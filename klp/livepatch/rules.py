@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from klp.elfcodec.arch import Arch
 from klp.elfcodec.constants import EM, SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
+from klp.elfcodec.kmod import is_livepatch
 from klp.elfcodec.strings import decode_name
 
 #: Names the linker resolves in the module itself.
@@ -291,7 +292,7 @@ def kernel_version(release: str) -> tuple[int, int] | None:
 def livepatch_flag(modinfo: Mapping[str, str]) -> str | None:
     """The kernel applies klp relocations only for a module that says it is a livepatch
     (kernel/module: check_modinfo_livepatch reads ``livepatch=Y``)."""
-    if modinfo.get("livepatch") == "Y":
+    if is_livepatch(modinfo):
         return None
     return ("the module's .modinfo has no livepatch=Y: the kernel loads it as a plain module "
             'and never applies klp relocations (a livepatch module declares MODULE_INFO('

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
-from klp.elfcodec.kmod import build_id, modinfo
+from klp.elfcodec.kmod import build_id, is_livepatch, modinfo
 from klp.elfcodec.records import ST_INFO, ST_NAME, ST_SHNDX, ST_SIZE, ST_VALUE
 from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError
@@ -521,6 +521,6 @@ def scan_object(elf: ElfFile, label: str, exports: Exports | None = None,
     if elf.e_type in (ET.EXEC, ET.DYN):
         return scan_vmlinux(elf, label, exports.of("vmlinux"))
     info = modinfo(elf)
-    if info.get("livepatch") == "Y":
+    if is_livepatch(info):
         return None
     return scan_module(elf, label, exports, info, debug)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from klp.elfcodec.elffile import ElfFile
-from klp.elfcodec.kmod import is_livepatch
+from klp.elfcodec.kmod import is_livepatch, modinfo
 from klp.render import plural
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import read_system_map
@@ -48,7 +48,7 @@ def db(tree: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> SymbolDB
     out = tmp_path_factory.mktemp("tree") / "symbols.klp"
     proc = klp("symdb", "build", "--kernel-tree", str(tree), "-o", str(out))
     kos = [tree / line for line in (tree / "modules.order").read_text().split()]
-    livepatches = sum(1 for ko in kos if is_livepatch(ElfFile.open(ko)))
+    livepatches = sum(1 for ko in kos if is_livepatch(modinfo(ElfFile.open(ko))))
     assert livepatches and f"{plural(livepatches, 'livepatch module')} left out" in proc.stderr
     return SymbolDB(str(out))
 

@@ -277,9 +277,9 @@ class Step:
 
 
 def klp_mk() -> str:
-    """klp.mk as the docs find it: ``$(klp --include-dir)/../kbuild/klp.mk``."""
-    inc = subprocess.run(["klp", "--include-dir"], capture_output=True, text=True, check=True)
-    path = pathlib.Path(inc.stdout.strip()) / ".." / "kbuild" / "klp.mk"
+    """klp.mk as the docs find it: ``$(klp --kbuild-mk)``."""
+    found = subprocess.run(["klp", "--kbuild-mk"], capture_output=True, text=True, check=True)
+    path = pathlib.Path(found.stdout.strip())
     assert path.is_file(), path
     return str(path)
 
