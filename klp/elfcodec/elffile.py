@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from klp.elfcodec.arch import ARCHES, Arch
 from klp.elfcodec.constants import (
@@ -53,6 +53,7 @@ from klp.errors import ElfError
 PN_XNUM = 0xFFFF
 
 View = SymbolTable | RelaTable | StringTable | WordTable
+_View = TypeVar("_View", StringTable, SymbolTable, RelaTable, WordTable)
 
 
 def _has_contents(sh_type: int) -> bool:
@@ -415,15 +416,20 @@ class ElfFile:
             )
         return raw
 
-    def _refuse(self, sec: Section, what: str) -> ElfError:
-        return self.error(f"{sec.label} is not {what}")
+    def _view(self, sec: Section, kind: type[_View], types: tuple[int, ...], what: str
+              ) -> _View | None:
+        """The ``kind`` view ``sec`` has decoded already, or None if none yet; a section
+        of another type, or one already decoded as something else, is refused."""
+        view = sec._view
+        if isinstance(view, kind):
+            return view
+        if view is not None or sec.sh_type not in types:
+            raise self.error(f"{sec.label} is not {what}")
+        return None
 
     def strings(self, sec: Section) -> StringTable:
-        view = sec._view
-        if isinstance(view, StringTable):
+        if (view := self._view(sec, StringTable, (SHT.STRTAB,), "a string table")) is not None:
             return view
-        if view is not None or sec.sh_type != SHT.STRTAB:
-            raise self._refuse(sec, "a string table")
         data = bytes(sec.raw())
         if data[-1:] not in (b"", b"\0"):
             # gABI: the last byte is NUL, so that every string ends; a name
@@ -449,11 +455,9 @@ class ElfFile:
         return self.symbols(self.symtab_section)
 
     def symbols(self, sec: Section) -> SymbolTable:
-        view = sec._view
-        if isinstance(view, SymbolTable):
+        view = self._view(sec, SymbolTable, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
+        if view is not None:
             return view
-        if view is not None or sec.sh_type not in (SHT.SYMTAB, SHT.DYNSYM):
-            raise self._refuse(sec, "a symbol table")
         codec = self.codecs.Sym
         raw = self._entries(sec, codec.size)
         rows: list[SymRow] = codec.unpack(raw)
@@ -489,11 +493,8 @@ class ElfFile:
         return table
 
     def rela(self, sec: Section) -> RelaTable:
-        view = sec._view
-        if isinstance(view, RelaTable):
+        if (view := self._view(sec, RelaTable, (SHT.RELA,), "a RELA section")) is not None:
             return view
-        if view is not None or sec.sh_type != SHT.RELA:
-            raise self._refuse(sec, "a RELA section")
         codec = self.codecs.Rela
         raw = self._entries(sec, codec.size)
         table = RelaTable.decode(codec, raw)
@@ -514,11 +515,10 @@ class ElfFile:
 
     def _words(self, sec: Section) -> WordTable:
         """An SHT_GROUP or SHT_SYMTAB_SHNDX section's words (a group's checked)."""
-        view = sec._view
-        if isinstance(view, WordTable):
+        view = self._view(sec, WordTable, (SHT.GROUP, SHT.SYMTAB_SHNDX),
+                          "a group or SHT_SYMTAB_SHNDX section")
+        if view is not None:
             return view
-        if view is not None or sec.sh_type not in (SHT.GROUP, SHT.SYMTAB_SHNDX):
-            raise self._refuse(sec, "a group or SHT_SYMTAB_SHNDX section")
         codec = self.codecs.Word
         words = [w for (w,) in codec.unpack(self._entries(sec, codec.size))]
         if sec.sh_type == SHT.GROUP:
@@ -546,7 +546,7 @@ class ElfFile:
     def group_members(self, sec: Section) -> list[int]:
         """The member section indices of an SHT_GROUP (after its flag word)."""
         if sec.sh_type != SHT.GROUP:  # a .symtab_shndx has words too, but no members
-            raise self._refuse(sec, "a group")
+            raise self.error(f"{sec.label} is not a group")
         return self._words(sec).words[1:]
 
     def rela_of(self, sec: Section) -> Section | None:
