@@ -1,29 +1,25 @@
-"""Codec speed on Debian's cloud-amd64 kernel, against readelf and pyelftools.
-
-Run: python bench/bench_codec.py   (needs tests/realdata/fetch.sh cloud-amd64)
-Prints klp's time (median of 5 warm runs) to decode symbols and all non-debug
-relocations of vmlinux and of every module, the same with pyelftools and
-`readelf -sW -rW`, as ratios.
-"""
+"""The codec's decoding speed on Debian's cloud-amd64 kernel, against readelf and
+pyelftools: the symbols and all non-debug relocations of vmlinux and of every
+module (in this process: no start-up, the library alone)."""
 
 from __future__ import annotations
 
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
+from bench.common import Goal, realdata
 from klp.elfcodec.constants import SHT
 from klp.elfcodec.elffile import ElfFile
-from tests.realdata.paths import realdata_set
 
 
 def klp_decode(path: str) -> int:
     elf = ElfFile.open(path)
-    n = len(elf.symtab.rows)
+    n = len(elf.symtab)
     for sec in elf.sections_of_type(SHT.RELA):
         if not sec.name.startswith(".rela.debug"):
             n += len(elf.rela(sec))
@@ -44,38 +40,38 @@ def pyelftools_decode(path: str) -> int:
     return n
 
 
-def timed(fn, paths):  # type: ignore[no-untyped-def]
+def readelf(path: str) -> None:
+    subprocess.run(["readelf", "-sW", "-rW", path], stdout=subprocess.DEVNULL, check=True)
+
+
+def timed(decode: Callable[[str], object], paths: list[str]) -> float:
     start = time.perf_counter()
     for p in paths:
-        fn(p)
+        decode(p)
     return time.perf_counter() - start
 
 
-def main() -> None:
-    env = realdata_set("cloud-amd64")
+def measure(runs: int) -> list[Goal]:
+    env = realdata("cloud-amd64")
     if env is None:
         sys.exit("fetch the data first: tests/realdata/fetch.sh cloud-amd64")
-    vmlinux = [env["VMLINUX"]]
     modules = sorted(str(p) for p in pathlib.Path(env["MODULES_DIR"]).rglob("*.ko"))
-    readelf = lambda p: subprocess.run(["readelf", "-sW", "-rW", p],  # noqa: E731
-                                       stdout=subprocess.DEVNULL, check=True)
-    for label, paths in (("vmlinux", vmlinux), (f"{len(modules)} modules", modules)):
+    goals = []
+    for label, paths in (("vmlinux", [env["VMLINUX"]]), (f"{len(modules)} modules", modules)):
         timed(klp_decode, paths)  # warm the page cache, as the other tools then find it
-        k = statistics.median(timed(klp_decode, paths) for _ in range(5))
+        k = statistics.median(timed(klp_decode, paths) for _ in range(runs))
         r = timed(readelf, paths)
         pe = timed(pyelftools_decode, paths)
-        print(f"{label:14} klp {k:7.3f} s | readelf {r:7.3f} s ({r / k:5.1f}x) | "
-              f"pyelftools {pe:7.3f} s ({pe / k:5.1f}x)")
+        print(f"decode {label:<13} klp {k:7.3f} s | readelf -sW -rW {r:7.3f} s ({r / k:5.1f}x) "
+              f"| pyelftools {pe:7.3f} s ({pe / k:5.1f}x)")
+        goals += [Goal(f"codec decode, {label}: faster than readelf", k, r,
+                       note=f"({r / k:.1f}x)"),
+                  Goal(f"codec decode, {label}: faster than pyelftools", k, pe,
+                       note=f"({pe / k:.1f}x)")]
+    vmlinux = env["VMLINUX"]
     start = time.perf_counter()
-    data = ElfFile.open(vmlinux[0]).to_bytes()
-    took = time.perf_counter() - start
-    same = data == pathlib.Path(vmlinux[0]).read_bytes()
-    print(f"vmlinux write-back: {took:.3f} s, byte-identical: {same}")
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process (pyelftools included): {peak:.0f} MB")
-
-
-if __name__ == "__main__":
-    main()
+    same = ElfFile.open(vmlinux).to_bytes() == pathlib.Path(vmlinux).read_bytes()
+    print(f"vmlinux write-back {time.perf_counter() - start:.3f} s, byte-identical: {same}; "
+          f"peak RSS of this process (pyelftools included) "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return goals

@@ -1,0 +1,1 @@
+"""klp's benchmarks: ``python -m bench`` (see bench/__main__.py)."""

@@ -1,0 +1,85 @@
+"""What every benchmark shares: running a command as a user does, and the goals.
+
+Each figure is a whole process (Python's start-up included, as a build system
+or a person pays it), measured with ``os.wait4`` so CPU time and peak RSS are the
+child's own. Reference tools run in the same session, one after the other, so a
+ratio compares like with like on this machine's load.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+KLP = [sys.executable, "-m", "klp"]
+#: The children import klp from this checkout.
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float  #: seconds
+    cpu: float  #: user + sys seconds of the process and the children it waited for
+    rss_mb: float  #: peak resident set of its largest process
+
+
+def run(cmd: list[str], *, ok: tuple[int, ...] = (0,)) -> Run:
+    """Run ``cmd`` to completion, its output to /dev/null (a pipe's reader would be
+    timed too); exit with its stderr if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in ok:
+        sys.exit(f"{shlex.join(cmd)} failed ({code}):\n{err.decode(errors='replace')}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def median(cmd: list[str], runs: int, *, ok: tuple[int, ...] = (0,)) -> Run:
+    """The median wall and CPU time, and the largest peak RSS, of ``runs`` warm runs."""
+    run(cmd, ok=ok)  # warm the page cache
+    done = [run(cmd, ok=ok) for _ in range(runs)]
+    return Run(statistics.median(r.wall for r in done), statistics.median(r.cpu for r in done),
+               max(r.rss_mb for r in done))
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One promise of issue 13 (or one kept from before): klp's figure and the limit."""
+
+    what: str
+    klp: float
+    limit: float
+    unit: str = "s"
+    note: str = ""
+
+    @property
+    def met(self) -> bool:
+        return self.klp <= self.limit
+
+    def line(self) -> str:
+        mark = "ok  " if self.met else "MISS"
+        return (f"{mark} {self.what:<58} {self.klp:8.3f} {self.unit:<2} <= {self.limit:8.3f}"
+                f" {self.unit:<2} {self.note}")
+
+
+def byte_compile() -> None:
+    """As an installed package is (pip compiles on install); this environment may set
+    PYTHONDONTWRITEBYTECODE, which would leave stale caches and time the compiler."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "klp")], check=True)
+
+
+def realdata(name: str) -> dict[str, str] | None:
+    sys.path.insert(0, str(ROOT))
+    from tests.realdata.paths import realdata_set
+
+    return realdata_set(name)
