@@ -728,21 +728,27 @@ class SymbolDB:
 
     # -- whole-file views (only for errors and tools) ----------------------------------
 
-    def all_names(self) -> set[str]:
-        """Every symbol name (reads the whole file: for "did you mean" hints only)."""
+    def all_names(self, lengths: range | None = None) -> set[str]:
+        """Every symbol name, or those whose stored length is in ``lengths`` (reads the
+        whole file: for "did you mean" hints only)."""
+        low, high = (lengths.start, lengths.stop - 1) if lengths else (1, 1 << 16)
         if self.format == Dialect.KLP:
-            region = bytes(self.data[self._base : self._index])
+            # a symbol line starts with its escaped name (object and meta lines with
+            # '*', '%' or '#'), then a tab: found in C, lengths included
+            line = re.compile(rb"\n([^\t\n*%%#][^\t\n]{%d,%d})\t" % (max(low - 1, 0),
+                                                                       max(high - 1, 0)))
             return {_text(unescape(n))
-                    for n in re.findall(rb"^(?![*%#])([^\t\n]*)\t", region, re.M)}
+                    for n in set(line.findall(self.data, max(self._base - 1, 0), self._index))}
         return {_text(n) for i in range(len(self._object_starts()))
-                for n in self._upstream_names(i)}
+                for n in self._upstream_names(i) if low <= len(n) <= high}
 
     def closest(self, name: str, limit: int) -> list[str]:
         """Names that look like ``name``, best first (difflib ratio >= 0.75)."""
         import difflib
 
-        n = len(name)
-        candidates = [c for c in self.all_names() if abs(len(c) - n) <= max(3, n // 3)]
+        n = len(name.encode("utf-8", "replace"))  # about the stored length
+        slack = max(3, len(name) // 3)
+        candidates = sorted(self.all_names(range(max(n - slack, 1), n + slack + 1)))
         return difflib.get_close_matches(name, candidates, n=limit, cutoff=0.75)
 
     def __iter__(self) -> Iterator[SymbolRecord]:
