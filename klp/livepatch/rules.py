@@ -114,7 +114,7 @@ RELOAD_FIXED = (6, 3)
 
 
 def object_name(obj: str) -> str | None:
-    if not obj or len(obj) > MAX_OBJECT_NAME:
+    if not obj or len(obj.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
         return f"object name {obj!r} is longer than {MAX_OBJECT_NAME} characters"
     if "." in obj:
         return f"object name {obj!r} contains '.', which the kernel cannot parse"
