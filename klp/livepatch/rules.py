@@ -49,7 +49,8 @@ class KlpSymbolName:
     pos: int
 
 
-_KLP_SYMBOL = re.compile(rb"\.klp\.sym\.([^.]{1,55})\.([^,]{1,%d}),[ \t\n\v\f\r]*(\d+)")
+#: the kernel's isspace() (lib/ctype.c) also counts 0xa0, which %lu skips
+_KLP_SYMBOL = re.compile(rb"\.klp\.sym\.([^.]{1,55})\.([^,]{1,%d}),[ \t\n\v\f\r\xa0]*(\d+)")
 
 
 def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolName | str:
