@@ -67,7 +67,7 @@ def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolN
                f".<symbol, at most {limit} bytes, no ','>,<decimal position>")
         return f"{symbol} has an incorrectly formatted name: {why}"
     obj, name, pos = (found.group(i) for i in (1, 2, 3))
-    return KlpSymbolName(decode_name(obj), decode_name(name), int(pos))
+    return KlpSymbolName(decode_name(obj), decode_name(name), int(pos) % 2**64)  # %lu wraps
 
 
 def parse_klp_section(section: str) -> str | None:
