@@ -50,7 +50,8 @@ class KlpSymbolName:
     pos: int
 
 
-_KLP_SYMBOL = re.compile(rb"\.klp\.sym\.([^.]{1,55})\.([^,]{1,%d}),[ \t\n\v\f\r]*(\d+)")
+#: the kernel's isspace() (lib/ctype.c) also counts 0xa0, which %lu skips
+_KLP_SYMBOL = re.compile(rb"\.klp\.sym\.([^.]{1,55})\.([^,]{1,%d}),[ \t\n\v\f\r\xa0]*(\d+)")
 
 
 def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolName | str:
@@ -67,7 +68,7 @@ def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolN
                f".<symbol, at most {limit} bytes, no ','>,<decimal position>")
         return f"{symbol} has an incorrectly formatted name: {why}"
     obj, name, pos = (found.group(i) for i in (1, 2, 3))
-    return KlpSymbolName(decode_name(obj), decode_name(name), int(pos))
+    return KlpSymbolName(decode_name(obj), decode_name(name), int(pos) % 2**64)  # %lu wraps
 
 
 def parse_klp_section(section: str) -> str | None:
@@ -115,7 +116,7 @@ RELOAD_FIXED = (6, 3)
 
 
 def object_name(obj: str) -> str | None:
-    if not obj or len(obj) > MAX_OBJECT_NAME:
+    if not obj or len(obj.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
         return f"object name {obj!r} is longer than {MAX_OBJECT_NAME} characters"
     if "." in obj:
         return f"object name {obj!r} contains '.', which the kernel cannot parse"
