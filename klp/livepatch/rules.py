@@ -20,10 +20,12 @@ from klp.elfcodec.strings import decode_name
 #: Names the linker resolves in the module itself.
 LINKER_PROVIDED = re.compile(r"\.TOC\.|_GLOBAL_OFFSET_TABLE_")
 #: Names vmlinux provides to every module of its architecture (ftrace hooks, return
-#: and retpoline thunks): the loader resolves them, so they are never converted.
+#: and retpoline thunks): the loader resolves them, so they are never converted. Only
+#: those names: ppc64's loader knows _mcount, ftrace_caller and ftrace_regs_caller by
+#: name (module_64.c is_mprofile_ftrace_call); any other ftrace_* is a plain symbol.
 KERNEL_PROVIDED = re.compile(
-    r"_mcount|__fentry__|ftrace_.*|__x86_return_thunk|__x86_indirect_(?:call_|jump_)?thunk_.*"
-    r"|__s390x?_indirect_jump_.*")
+    r"_mcount|__fentry__|ftrace_caller|ftrace_regs_caller|__x86_return_thunk"
+    r"|__x86_indirect_(?:call_|jump_)?thunk_.*|__s390x?_indirect_jump_.*")
 
 # kernel: include/linux/module.h MODULE_NAME_LEN (64 - sizeof(long)) and the
 # ".klp.sym.%55[^.].%511[^,],%lu" pattern in kernel/livepatch/core.c
@@ -116,7 +118,9 @@ RELOAD_FIXED = (6, 3)
 
 
 def object_name(obj: str) -> str | None:
-    if not obj or len(obj.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
+    if not obj:
+        return "the object name is empty: the kernel's .klp.sym.%55[^.] needs one character"
+    if len(obj.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
         return f"object name {obj!r} is longer than {MAX_OBJECT_NAME} characters"
     if "." in obj:
         return f"object name {obj!r} contains '.', which the kernel cannot parse"
@@ -125,6 +129,9 @@ def object_name(obj: str) -> str | None:
 
 def symbol_name(name: str, version: tuple[int, int] | None) -> str | None:
     limit = max_symbol_name(version)
+    if not name:
+        return (f"the symbol name is empty: the kernel's .klp.sym.<obj>.%{limit}[^,] needs "
+                "one character")
     if len(name.encode("utf-8", "surrogateescape")) > limit:
         return f"symbol name is longer than {limit} bytes (KSYM_NAME_LEN of this kernel)"
     if "," in name:
@@ -132,12 +139,22 @@ def symbol_name(name: str, version: tuple[int, int] | None) -> str | None:
     return None
 
 
+#: Sections the module loader takes SHF_ALLOC from before it applies relocations
+#: (kernel/module/main.c rewrite_section_headers: .modinfo and __versions;
+#: layout_and_allocate: the per-CPU section, copied to each CPU's area instead).
+LOADER_UNALLOCATED = (".modinfo", "__versions", "__version_ext_crcs", "__version_ext_names",
+                      ".data..percpu")
+
+
 def loaded_target(elf: ElfFile, rela: Section) -> Section | None:
     """The section a RELA section's relocations apply to, or None when the module
-    loader never applies them (a non-ALLOC target, such as debug info; kernel:
-    kernel/module/main.c apply_relocations)."""
+    loader never applies them: a non-ALLOC target, such as debug info, or one it
+    takes SHF_ALLOC from (kernel: kernel/module/main.c apply_relocations)."""
     target = elf.rela_target(rela)
-    return target if target is not None and target.sh_flags & SHF.ALLOC else None
+    if target is None or not target.sh_flags & SHF.ALLOC \
+            or target.name in LOADER_UNALLOCATED:
+        return None
+    return target
 
 
 def target_section(target: Section, obj: str) -> str | None:
@@ -146,7 +163,9 @@ def target_section(target: Section, obj: str) -> str | None:
     if obj == "vmlinux":
         return None
     name = target.name
-    if name.startswith(".init") or name.startswith(".exit"):
+    # .exit* stays loaded with CONFIG_MODULE_UNLOAD, which removing a patch needs
+    # (kernel/module/main.c module_init_layout_section)
+    if name.startswith(".init"):
         return (f"{name} is freed after the patch loads; a relocation for module {obj} "
                 "is applied later")
     for special in SPECIAL_SECTIONS:
@@ -175,10 +194,10 @@ def ppc64_call_has_nop(arch: Arch, rtype: int, target_data: bytes, offset: int) 
     arch/powerpc/kernel/module_64.c, restore_r2 "Expected nop after call")."""
     if arch.machine != EM.PPC64 or rtype != PPC64_REL24:
         return None
-    if offset + 8 > len(target_data):
-        return "REL24 at the end of its section: no room for the nop the loader needs"
     if not _ppc64_links(target_data, offset):  # b, not bl: no TOC restore needed
         return None
+    if offset + 8 > len(target_data):
+        return "REL24 at the end of its section: no room for the nop the loader needs"
     following = int.from_bytes(target_data[offset + 4 : offset + 8], "little")
     if following not in (PPC_NOP, PPC_LD_R2_24_R1):
         return (f"bl is followed by {following:#010x}, not a nop: the kernel needs one to "
@@ -264,14 +283,17 @@ def section_count(shnum: int) -> str | None:
 
 
 def late_write(arch: Arch, target: Section, obj: str) -> str | None:
-    """A warning, not an error: arm64 applies module-specific klp relocations with
-    plain stores after the patch's text and rodata became read-only (kernel:
-    arch/arm64/kernel/module.c apply_relocate_add; kpatch issues #1216, #1439)."""
-    if arch.machine != EM.AARCH64 or obj == "vmlinux":
+    """A warning, not an error: arm64 and ppc64 apply module-specific klp relocations
+    with plain stores, after the patch's text, rodata and ro_after_init data became
+    read-only (kernel: arch/arm64/kernel/module.c apply_relocate_add, kpatch issues
+    #1216, #1439; arch/powerpc/kernel/module_64.c stores every type but REL24, which
+    goes through patch_instruction, directly)."""
+    if obj == "vmlinux" or arch.machine not in (EM.AARCH64, EM.PPC64):
         return None
-    if target.sh_flags & SHF.WRITE:
+    read_only = not target.sh_flags & SHF.WRITE or target.name.startswith(".data..ro_after_init")
+    if not read_only or (arch.machine == EM.PPC64 and target.sh_flags & SHF.EXECINSTR):
         return None
-    return (f"arm64 writes module {obj}'s relocations into {target.name} after it is "
+    return (f"{arch.name} writes module {obj}'s relocations into {target.name} after it is "
             "read-only; kernels without a text-patching path fault when the module loads")
 
 
@@ -310,8 +332,8 @@ def object_registered(obj: str, registered: Collection[str],
     if obj == "vmlinux":
         if version is not None and version >= VMLINUX_RELOCS_EARLY:
             return None
-        when = "this kernel" if version is not None else "kernels before 5.8"
-        return (f"the patch registers no klp_object for vmlinux: {when} apply "
+        when = "this kernel applies" if version is not None else "kernels before 5.8 apply"
+        return (f"the patch registers no klp_object for vmlinux: {when} "
                 ".klp.rela.vmlinux.* only for a registered vmlinux object (.name = NULL)")
     return (f"the patch registers no klp_object for {obj}, so the kernel never applies "
             f".klp.rela.{obj}.* and the patched code would use address 0: add "
@@ -328,10 +350,13 @@ def registered_name(name: str, known: Collection[str] | None) -> tuple[str, bool
     ``.ko`` and with '-' as '_' (scripts/Makefile.lib); klp_init_object() refuses
     names of MODULE_NAME_LEN or more.
     """
-    fixed = name.removesuffix(".ko").replace("-", "_")
+    if name == "vmlinux":
+        return ('klp_object "vmlinux" is a module to the kernel, and none has that name, so '
+                "its functions are never patched: vmlinux is .name = NULL"), False
+    fixed = name.removesuffix(".ko").replace("-", "_").replace(",", "_")
     if fixed != name:
         return (f'klp_object "{name}" never matches a module: the kernel knows it as '
-                f'"{fixed}" (no .ko, and "_" for "-"); write .name = "{fixed}"'), False
+                f'"{fixed}" (no .ko, and "_" for "-" and ","); write .name = "{fixed}"'), False
     if len(name.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
         return (f'klp_object "{name}" is longer than {MAX_OBJECT_NAME} characters: the '
                 "kernel refuses it (MODULE_NAME_LEN)"), False

@@ -140,8 +140,9 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
         target = rules.loaded_target(elf, sec)
         if target is None:
             verdict.problems.append(Problem(
-                ProblemKind.SECTION, "", f"{sec.name} applies to section {sec.sh_info}, which is "
-                "not an allocated section: the module loader never applies it"))
+                ProblemKind.SECTION, "", f"{sec.name} applies to section {sec.sh_info}, which "
+                "the module loader never relocates (not allocated, or one it un-allocates: "
+                ".modinfo, __versions, the per-CPU data): it is never applied"))
             continue
         why = rules.target_section(target, obj)
         if why:

@@ -3,9 +3,8 @@ warns), and the input the kernel accepts at each boundary.
 
 A row's expected outcome is None (the kernel accepts it), ``Says(...)`` (a message that
 contains each phrase: what the kernel would do, and what to do about it) or the value
-the rule returns. The kernel code each table follows is named above it. Rows marked
-xfail are what the kernel does and the rule does not; test_rules.py covers
-module_reload beyond the version boundaries here.
+the rule returns. The kernel code each table follows is named above it;
+test_rules.py covers module_reload beyond the version boundaries here.
 """
 
 from __future__ import annotations
@@ -246,9 +245,7 @@ def test_parse_klp_section(name: str, expected: str | None) -> None:
     pytest.param("fixture.mod", Says("contains '.'", "which the kernel cannot parse"),
                  id="a '.' in the name"),
     pytest.param(f"{MOD}.ko", Says("contains '.'"), id="the module's file name"),
-    pytest.param("", Says("empty"), id="an empty name", marks=pytest.mark.xfail(
-        strict=True, reason="refused, but the message says the empty name is 'longer than "
-        "55 characters'")),
+    pytest.param("", Says("empty"), id="an empty name"),
 ])
 def test_object_name(obj: str, expected: object) -> None:
     check(rules.object_name(obj), expected)
@@ -274,9 +271,7 @@ def test_object_name(obj: str, expected: object) -> None:
                  id="name one over KSYM_NAME_LEN-1 on 5.10"),
     pytest.param("foo,1", None, Says("contains ','", "ends the name in .klp.sym.<obj>.<sym>,<pos>"),
                  id="a ',' in the name"),
-    pytest.param("", None, Says("empty"), id="an empty name", marks=pytest.mark.xfail(
-        strict=True, reason="accepted, but the kernel's %511[^,] needs one character: "
-        "parse_klp_symbol refuses .klp.sym.vmlinux.,0")),
+    pytest.param("", None, Says("empty"), id="an empty name"),
 ])
 def test_symbol_name(name: str, version: tuple[int, int] | None, expected: object) -> None:
     check(rules.symbol_name(name, version), expected)
@@ -304,10 +299,7 @@ def test_symbol_name(name: str, version: tuple[int, int] | None, expected: objec
     pytest.param("mcount", None, id="mcount without its underscore"),
     pytest.param("my_ftrace_caller", None, id="a name that only contains ftrace_caller"),
     pytest.param("__fentry__x", None, id="a name that only starts with __fentry__"),
-    pytest.param("ftrace_lock", None, id="a vmlinux variable named ftrace_*",
-                 marks=pytest.mark.xfail(strict=True, reason="KERNEL_PROVIDED takes every "
-                 "ftrace_* name, so a patch to kernel/trace/ftrace.c that uses ftrace_lock "
-                 "(not exported) keeps it undefined: 'Unknown symbol' at load")),
+    pytest.param("ftrace_lock", None, id="a vmlinux variable named ftrace_*"),
 ])
 def test_names_never_converted(name: str, expected: str | None) -> None:
     linker = rules.LINKER_PROVIDED.fullmatch(name)
@@ -337,9 +329,6 @@ def rela_info(info: Callable[[ElfFile], int]) -> Build:
                                        link=elf.symtab_section.index, info=info(elf))
 
 
-NOT_LOADED = pytest.mark.xfail(strict=True, reason="SHF_ALLOC in the file, but the module "
-                               "loader clears it and never applies relocations there")
-
 
 @pytest.mark.parametrize(("arch", "build", "expected"), [
     pytest.param("x86_64", own(".rela.text"), ".text", id="x86_64 .text"),
@@ -354,10 +343,9 @@ NOT_LOADED = pytest.mark.xfail(strict=True, reason="SHF_ALLOC in the file, but t
     pytest.param("x86_64", rela_info(lambda elf: 0), None, id="sh_info 0, the null section"),
     pytest.param("x86_64", rela_info(lambda elf: len(elf.sections)), None,
                  id="sh_info one past the last section"),
-    pytest.param("x86_64", rela_for(".modinfo"), None, id=".modinfo", marks=NOT_LOADED),
-    pytest.param("x86_64", rela_for("__versions", A), None, id="__versions", marks=NOT_LOADED),
-    pytest.param("x86_64", rela_for(".data..percpu", WA), None, id=".data..percpu",
-                 marks=NOT_LOADED),
+    pytest.param("x86_64", rela_for(".modinfo"), None, id=".modinfo"),
+    pytest.param("x86_64", rela_for("__versions", A), None, id="__versions"),
+    pytest.param("x86_64", rela_for(".data..percpu", WA), None, id=".data..percpu"),
 ])
 def test_loaded_target(arch: str, build: Build, expected: str | None) -> None:
     elf = fixture(arch)
@@ -411,10 +399,7 @@ SPECIAL = [  # (arch that has it, section, flags: OWN when the fixture has it)
     pytest.param("x86_64", ".init.data", WA, MOD, FREED, id="module into .init.data"),
     pytest.param("x86_64", ".init_array", WA, MOD, FREED,
                  id="module into .init_array (any .init prefix is init)"),
-    pytest.param("x86_64", ".exit.text", OWN, MOD, None, id="module into .exit.text",
-                 marks=pytest.mark.xfail(strict=True, reason="refused as freed, but with "
-                 "CONFIG_MODULE_UNLOAD (which rmmod of a patch needs) .exit sections stay in "
-                 "the core layout")),
+    pytest.param("x86_64", ".exit.text", OWN, MOD, None, id="module into .exit.text"),
     *(pytest.param(arch, name, flags, MOD, processed(name), id=f"module into {name} ({arch})")
       for arch, name, flags in SPECIAL),
     pytest.param("x86_64", "__jump_table.extra", WA, MOD, processed("__jump_table.extra"),
@@ -622,10 +607,7 @@ AT_END = Says("REL24 at the end of its section", "no room for the nop the loader
     pytest.param("ppc64le", R_PPC64_REL24, words(BL) + b"\0\0", 0, AT_END,
                  id="bl with two bytes after it"),
     pytest.param("ppc64le", R_PPC64_REL24, words(MR_R9_R3, B), 4, None,
-                 id="b as the last instruction of its section", marks=pytest.mark.xfail(
-                     strict=True, reason="refused as 'at the end of its section', but "
-                     "restore_r2 returns for a non-linking branch before it looks at the "
-                     "next word")),
+                 id="b as the last instruction of its section"),
     pytest.param("ppc64le", R_PPC64_REL24_NOTOC, words(BL, MR_R9_R3), 0, None,
                  id="REL24_NOTOC bl without nop (PCREL: no TOC to restore)"),
     pytest.param("ppc64le", R_PPC64_ADDR64, words(BL, MR_R9_R3), 0, None,
@@ -716,9 +698,7 @@ def late(name: str) -> Says:
                  id="arm64 vmlinux into .text (applied while still writable)"),
     pytest.param("arm64", ".rodata", OWN, "vmlinux", None, id="arm64 vmlinux into .rodata"),
     pytest.param("arm64", ".data..ro_after_init", WA, MOD, Says("read-only"),
-                 id="arm64 module into .data..ro_after_init", marks=pytest.mark.xfail(
-                     strict=True, reason="SHF_WRITE in the file, but read-only once the "
-                     "patch's init has run: a module loaded later faults the same")),
+                 id="arm64 module into .data..ro_after_init"),
     pytest.param("x86_64", ".text", OWN, MOD, None, id="x86_64 module into .text (text_poke)"),
     pytest.param("x86_64", ".rodata", OWN, MOD, None, id="x86_64 module into .rodata"),
     pytest.param("s390x", ".text", OWN, MOD, None,
@@ -730,9 +710,7 @@ def late(name: str) -> Says:
     pytest.param("ppc64le", ".data.rel.ro", OWN, MOD, None,
                  id="ppc64le module into .data.rel.ro (writable)"),
     pytest.param("ppc64le", ".rodata", A, MOD, Says("read-only"),
-                 id="ppc64le module into .rodata", marks=pytest.mark.xfail(
-                     strict=True, reason="ppc64 stores every type but REL24 directly, so "
-                     "ADDR64/REL32/REL64 into read-only .rodata faults as on arm64")),
+                 id="ppc64le module into .rodata"),
 ])
 def test_late_write(arch: str, name: str, flags: int | None, obj: str, expected: object) -> None:
     check(rules.late_write(ARCH[arch], section(fixture(arch), name, flags), obj), expected)
@@ -858,12 +836,8 @@ NO_SUCH = Says("the symbol database has no module of that name", "a typo?",
     pytest.param("nfsd", set(), (NO_MODULES, True), id="an empty database"),
     pytest.param("nfs", KNOWN, (NO_SUCH, True), id="a module the database lacks"),
     pytest.param("fixture,mod", None, (knows_it_as("fixture,mod", MOD), False),
-                 id="a ',' in the name", marks=pytest.mark.xfail(
-                     strict=True, reason="accepted, but KBUILD_MODNAME has '_' for ',' too")),
-    pytest.param("vmlinux", KNOWN, (Says("NULL"), False), id="a klp_object named vmlinux",
-                 marks=pytest.mark.xfail(strict=True, reason="accepted, but .name = \"vmlinux\" "
-                 "is a module to the kernel (vmlinux is .name = NULL), and none has that name: "
-                 "its functions are never patched")),
+                 id="a ',' in the name"),
+    pytest.param("vmlinux", KNOWN, (Says("NULL"), False), id="a klp_object named vmlinux"),
 ])
 def test_registered_name(name: str, known: set[str] | None, expected: object) -> None:
     check(rules.registered_name(name, known), expected)

@@ -147,7 +147,7 @@ MISTAKES: list[tuple[str, Edit, str, str]] = [
      "lacks SHF_RELA_LIVEPATCH"),
     ("no-ALLOC", flags(".klp.rela.fixture_mod..text", SHF.ALLOC), "section", "lacks SHF_ALLOC"),
     ("target-not-allocated", target(".klp.rela.vmlinux..text", ".comment"), "section",
-     "not an allocated section"),
+     "never relocates"),
     ("module-init-target", target(".klp.rela.fixture_mod..text", ".init.text"), "section",
      "freed after the patch loads"),
     ("module-special-section", target(".klp.rela.fixture_mod..text", "__jump_table"),
