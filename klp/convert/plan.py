@@ -393,7 +393,13 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
                         f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
                         f"against {res.name}): {reason}",
                         [_reference(elf, sources, rela_index, row)]))
-            for warning in (rules.late_write(arch, target, res.obj),
+            late = rules.late_write(arch, target, res.obj)
+            if late and late[1]:
+                problems.append(Problem(
+                    ProblemKind.RULE, res.name, f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
+                    f"against {res.name}): {late[0]}",
+                    [_reference(elf, sources, rela_index, row)], forcible=True))
+            for warning in (late[0] if late and not late[1] else None,
                             rules.module_reload(arch, res.obj, rtype, target.data, off,
                                                 version)):
                 if warning and warning not in plan.warnings:

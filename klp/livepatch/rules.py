@@ -282,19 +282,29 @@ def section_count(shnum: int) -> str | None:
     return None
 
 
-def late_write(arch: Arch, target: Section, obj: str) -> str | None:
-    """A warning, not an error: arm64 and ppc64 apply module-specific klp relocations
-    with plain stores, after the patch's text, rodata and ro_after_init data became
-    read-only (kernel: arch/arm64/kernel/module.c apply_relocate_add, kpatch issues
-    #1216, #1439; arch/powerpc/kernel/module_64.c stores every type but REL24, which
-    goes through patch_instruction, directly)."""
+def late_write(arch: Arch, target: Section, obj: str) -> tuple[str, bool] | None:
+    """A module-specific klp relocation into memory that is read-only by the time it
+    is applied: (why, whether every kernel of the architecture faults on it).
+
+    Such relocations are applied when the module loads, after the patch's text,
+    rodata and ro_after_init data became read-only. ppc64 stores every type but
+    REL24 (which goes through patch_instruction) directly, through 6.12 at least
+    (arch/powerpc/kernel/module_64.c apply_relocate_add): a refusal the user may
+    force. arm64 did too (arch/arm64/kernel/module.c; kpatch issues #1216, #1439),
+    but the kernels that can load a livepatch there (6.17+) patch text: a warning.
+    """
     if obj == "vmlinux" or arch.machine not in (EM.AARCH64, EM.PPC64):
         return None
     read_only = not target.sh_flags & SHF.WRITE or target.name.startswith(".data..ro_after_init")
     if not read_only or (arch.machine == EM.PPC64 and target.sh_flags & SHF.EXECINSTR):
         return None
-    return (f"{arch.name} writes module {obj}'s relocations into {target.name} after it is "
-            "read-only; kernels without a text-patching path fault when the module loads")
+    if arch.machine == EM.PPC64:
+        return (f"ppc64le writes module {obj}'s relocations into {target.name} with plain "
+                "stores after it is read-only, so the kernel faults when the module loads: "
+                "keep the data the patch relocates writable (not const, or "
+                "__section(\".data\"))"), True
+    return (f"arm64 writes module {obj}'s relocations into {target.name} after it is "
+            "read-only; kernels without a text-patching path fault when the module loads"), False
 
 
 #: kernel: kernel/module/main.c applies .klp.rela.vmlinux.* itself when the patch

@@ -148,8 +148,11 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
         if why:
             verdict.problems.append(Problem(ProblemKind.SECTION, "", f"{sec.name}: {why}"))
         late = rules.late_write(arch, target, obj)
-        if late and late not in verdict.warnings:
-            verdict.warnings.append(late)
+        if late and late[1]:
+            verdict.problems.append(Problem(ProblemKind.SECTION, "", f"{sec.name}: {late[0]}",
+                                            forcible=True))
+        elif late and late[0] not in verdict.warnings:
+            verdict.warnings.append(late[0])
         data = target.data
         for rel in elf.rela(sec):
             ref = Reference(sec.name, target.name, rel.offset, arch.reloc_name(rel.type))
