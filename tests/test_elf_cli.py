@@ -21,7 +21,7 @@ from klp.elfcodec.constants import SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.render import shown
 from tests.support.cli import klp
-from tests.support.paths import TESTDATA, fixture_objects
+from tests.support.paths import TESTDATA, fixture_objects, realdata_or_skip
 from tests.support.readelf import codec_view
 
 FIXTURES = fixture_objects()
@@ -135,6 +135,7 @@ def test_extended_section_numbering(tmp_path: pathlib.Path) -> None:
 
 HOSTILE = ("tab\there", "new\nline", "[bold]loud[/]", "bad\udcffbyte", "esc\x1b[31m",
            "pct%s%d{}")
+HOSTILE_SECTION = ".rela\t[red]\udcfe"
 
 
 @pytest.fixture(scope="module")
@@ -146,29 +147,27 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     used = sorted({sym for sym in elf.rela(rela).symbols() if elf.symtab.name(sym)})
     for index, name in zip(used, HOSTILE, strict=False):
         elf.rename_symbol(index, name)
-    elf.rename_section(rela, ".rela\t[red]\udcfe")
+    elf.rename_section(rela, HOSTILE_SECTION)
     path = tmp_path_factory.mktemp("hostile") / "hostile.ko"
     elf.write(path)
     return path
 
 
-@pytest.mark.parametrize("view", ["symbols", "relocs"])
+@pytest.mark.parametrize("view", VIEWS)
 def test_hostile_names_print_escaped(hostile: pathlib.Path, view: str) -> None:
+    names = {"sections": [HOSTILE_SECTION], "symbols": HOSTILE,
+             "relocs": [*HOSTILE, HOSTILE_SECTION]}[view]
+    rows = old_rows(ElfFile.open(hostile), view)
     out = klp("elf", view, str(hostile)).stdout
-    for name in (*HOSTILE, ".rela\t[red]\udcfe"):
-        if name.startswith(".rela") and view == "symbols":
-            continue
-        assert shown(name) in out
+    assert all(shown(name) in out for name in names)
     assert "\x1b" not in out and "\t" not in out
-    count = len(old_rows(ElfFile.open(hostile), view))
-    assert len(out.splitlines()) == count + 2  # no name broke a line
+    assert len(out.splitlines()) == len(rows) + 2  # no name broke a line
 
     text = klp("elf", view, str(hostile), "--json").stdout
     text.encode("ascii")
-    rows = json.loads(text)[view]
-    assert rows == old_rows(ElfFile.open(hostile), view)
-    key = "name" if view == "symbols" else "symbol"
-    assert set(HOSTILE) <= {r[key] for r in rows}
+    assert json.loads(text)[view] == rows
+    values = [value for row in rows for value in row.values()]
+    assert all(name in values for name in names)
 
 
 def on_terminal(*args: str) -> str:
@@ -248,3 +247,14 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: pathlib.Path, lines: in
     proc.stdout.close()
     assert proc.wait() == 0
     assert proc.stderr.read() == b""
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_distro_module_lists_as_readelf_does(view: str) -> None:
+    """xfs.ko of Debian's cloud kernel: 80,000 relocations, 8,500 symbols."""
+    path = pathlib.Path(realdata_or_skip("cloud-amd64")["MODULES_DIR"]) / "kernel/fs/xfs/xfs.ko"
+    _, _, rows = parse_plain(plain(ElfFile.open(path), view))
+    assert rows == expected_cells(ElfFile.open(path), view)
+    assert json.loads(json_of(ElfFile.open(path), view))[view] == old_rows(ElfFile.open(path),
+                                                                           view)
