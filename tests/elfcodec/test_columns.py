@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from klp.elfcodec.constants import SHT
+from klp.elfcodec.constants import SHT, r_info
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import ElfError
 from tests.support.paths import TESTDATA, fixture_objects
@@ -60,7 +60,7 @@ def test_a_chunk_names_the_bad_relocation() -> None:
     elf = ElfFile.open(path)
     sec = next(s for s in elf.sections_of_type(SHT.RELA) if s.sh_size >= 24 * 10)
     data = bytearray(path.read_bytes())
-    struct.pack_into("<Q", data, sec.sh_offset + 9 * 24 + 8, (1 << 40) | 1)  # r_info of row 9
+    struct.pack_into("<Q", data, sec.sh_offset + 9 * 24 + 8, r_info(256, 1))  # row 9
     bad = ElfFile.from_bytes(bytes(data), "bad.ko")
     chunks = bad.rela_chunks(bad.sections[sec.index], rows=4)
     assert len(next(chunks)) == 4 and len(next(chunks)) == 4
