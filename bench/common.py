@@ -14,6 +14,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -27,29 +28,44 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 class Run:
     wall: float  #: seconds
     cpu: float  #: user + sys seconds of the process and the children it waited for
-    rss_mb: float  #: peak resident set of its largest process
+    #: peak resident set of its largest process (Linux counts the parent's peak in a
+    #: child it starts, so no child shows less than this process)
+    rss_mb: float
+    out_mb: float = 0.0  #: what it printed, when read through a pipe
 
 
-def run(cmd: list[str], *, ok: tuple[int, ...] = (0,)) -> Run:
-    """Run ``cmd`` to completion, its output to /dev/null (a pipe's reader would be
-    timed too); exit with its stderr if it fails."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in ok:
-        sys.exit(f"{shlex.join(cmd)} failed ({code}):\n{err.decode(errors='replace')}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+def run(cmd: list[str], *, ok: tuple[int, ...] = (0,), piped: bool = False) -> Run:
+    """Run ``cmd`` to completion; exit with its stderr if it fails. Its output goes to
+    /dev/null, or with ``piped`` into a pipe this process reads and drops (as a
+    person's ``| less`` would)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if piped else subprocess.DEVNULL,
+                                stderr=err, env=ENV)
+        size = 0
+        if proc.stdout is not None:
+            while chunk := os.read(proc.stdout.fileno(), 1 << 20):
+                size += len(chunk)
+            proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            err.seek(0)
+            sys.exit(f"{shlex.join(cmd)} failed ({code}):\n"
+                     f"{err.read().decode(errors='replace')}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, size / 1e6)
 
 
-def median(cmd: list[str], runs: int, *, ok: tuple[int, ...] = (0,)) -> Run:
-    """The median wall and CPU time, and the largest peak RSS, of ``runs`` warm runs."""
-    run(cmd, ok=ok)  # warm the page cache
-    done = [run(cmd, ok=ok) for _ in range(runs)]
+def median(cmd: list[str], runs: int, *, ok: tuple[int, ...] = (0,), piped: bool = False,
+           warm: bool = True) -> Run:
+    """The median wall and CPU time, and the largest peak RSS, of ``runs`` runs (after
+    one that warms the page cache, unless ``warm`` is off)."""
+    if warm:
+        run(cmd, ok=ok, piped=piped)
+    done = [run(cmd, ok=ok, piped=piped) for _ in range(runs)]
     return Run(statistics.median(r.wall for r in done), statistics.median(r.cpu for r in done),
-               max(r.rss_mb for r in done))
+               max(r.rss_mb for r in done), done[0].out_mb)
 
 
 @dataclass(frozen=True)

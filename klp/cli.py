@@ -111,35 +111,30 @@ def _add_elf(commands: Any) -> None:
         parser.set_defaults(view=view)
 
 
-#: The columns of each ``klp elf`` table.
-_COLUMNS = {
-    "sections": ("index", "name", "type", "address", "offset", "size", "entsize", "flags",
-                 "link", "info", "align"),
-    "symbols": ("index", "value", "size", "type", "bind", "visibility", "section", "name"),
-    "relocs": ("section", "offset", "type", "symbol", "addend"),
-}
-_HEX_COLUMNS = frozenset({"address", "offset", "value"})
-
-
 def _show(args: argparse.Namespace) -> None:
-    """One ``klp elf`` view of FILE: the rows of :mod:`klp.elfview`, as JSON or a table."""
-    import json
+    """One ``klp elf`` view of FILE (:mod:`klp.elfview`): streamed JSON, or a table."""
+    import os
 
-    from klp import elfview
+    from klp import elfview, render
     from klp.elfcodec.elffile import ElfFile
 
     elf = ElfFile.open(args.file)
-    rows = {"sections": elfview.section_rows, "symbols": elfview.symbol_rows,
-            "relocs": elfview.reloc_rows}[args.view](elf)
-    if args.as_json:
-        json.dump({"file": str(args.file), "machine": elf.arch.name, args.view: rows},
-                  sys.stdout, indent=1)
-        sys.stdout.write("\n")
-        return
-    from klp.render import print_table
-
-    print_table(f"{args.file} ({elf.arch.name}): {args.view}", rows,
-                hex_columns=_HEX_COLUMNS, columns=_COLUMNS[args.view])
+    listing = elfview.Listing(elf, args.view)
+    try:
+        if args.as_json:
+            listing.check()
+            render.write_json(sys.stdout, {"file": str(args.file), "machine": elf.arch.name},
+                              args.view, listing.blocks())
+        else:
+            render.print_listing(f"{args.file} ({elf.arch.name}): {args.view}",
+                                 elfview.COLUMNS[args.view], listing.blocks,
+                                 hex_columns=elfview.HEX_COLUMNS)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader left (`| head`): what is still buffered goes nowhere, instead of
+        # making Python report the broken pipe again when it flushes at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
 
 
 def _never_fail_to_encode() -> None:

@@ -474,9 +474,11 @@ class ElfFile:
                     )
         nsec = len(self.sections)
         shndx_column = codec.column(raw, "st_shndx")
-        in_range = not shndx_column or max(shndx_column) < min(nsec, SHN.LORESERVE)
-        for i, row in enumerate(() if in_range else rows):
-            shndx = row[3]
+        limit = min(nsec, SHN.LORESERVE)  # below it, an index is a section's
+        checked = shndx_column if shndx_column and max(shndx_column) >= limit else ()
+        for i, shndx in enumerate(checked):
+            if shndx < limit:
+                continue
             where = (sec.orig_offset or 0) + i * codec.size
             if shndx == SHN.XINDEX:
                 if xindex is None:  # gABI: the real index is in SHT_SYMTAB_SHNDX
@@ -493,25 +495,51 @@ class ElfFile:
         return table
 
     def rela(self, sec: Section) -> RelaTable:
-        if (view := self._view(sec, RelaTable, (SHT.RELA,), "a RELA section")) is not None:
-            return view
-        codec = self.codecs.Rela
-        raw = self._entries(sec, codec.size)
-        table = RelaTable.decode(codec, raw)
-        if len(table):
-            symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
-            nsyms = len(self.symbols(symtab))
-            infos = table.infos
-            worst = max(infos) >> 32
-            if worst >= nsyms:
-                bad = next(i for i, info in enumerate(infos) if info >> 32 >= nsyms)
-                raise self.error(
-                    f"{sec.name}: relocation {bad} uses symbol {worst}, "
-                    f"but the symbol table has {nsyms}",
-                    (sec.orig_offset or 0) + bad * codec.size,
-                )
+        table = next(self.rela_chunks(sec, rows=0))
         sec._view = table
         return table
+
+    def rela_chunks(self, sec: Section, rows: int = 1 << 16) -> Iterator[RelaTable]:
+        """The relocations of ``sec`` as tables of at most ``rows`` entries (0: one
+        table), each decoded and checked as it is reached and not kept: a listing of a
+        vmlinux's ten million relocations streams in bounded memory. A section decoded
+        already comes as its one (maybe edited) table."""
+        view = self._view(sec, RelaTable, (SHT.RELA,), "a RELA section")
+        if view is not None:
+            yield view
+            return
+        codec = self.codecs.Rela
+        raw = self._entries(sec, codec.size)
+        step = rows * codec.size or len(raw) or 1
+        nsyms = None
+        for start in range(0, len(raw) or 1, step):
+            table = RelaTable.decode(codec, raw[start : start + step])
+            if len(table):
+                if nsyms is None:
+                    symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
+                    nsyms = len(self.symbols(symtab))
+                self._check_rela_symbols(sec, table, start, nsyms)
+            yield table
+            if isinstance(self.contents, mmap.mmap) and sec.orig_offset is not None:
+                # these pages are read: drop them from this process (the page cache
+                # keeps them), or a pass over a vmlinux's relocations holds 300 MB
+                begin = (sec.orig_offset + start) // mmap.PAGESIZE * mmap.PAGESIZE
+                self.contents.madvise(mmap.MADV_DONTNEED, begin,
+                                      sec.orig_offset + start + len(table) * codec.size - begin)
+
+    def _check_rela_symbols(self, sec: Section, table: RelaTable, start: int,
+                            nsyms: int) -> None:
+        """Every relocation of ``table`` (at byte ``start`` of ``sec``) names a symbol
+        of its table."""
+        infos = table.infos
+        worst = max(infos) >> 32
+        if worst >= nsyms:
+            bad = next(i for i, info in enumerate(infos) if info >> 32 >= nsyms)
+            raise self.error(
+                f"{sec.name}: relocation {start // table.codec.size + bad} uses symbol "
+                f"{worst}, but the symbol table has {nsyms}",
+                (sec.orig_offset or 0) + start + bad * table.codec.size,
+            )
 
     def _words(self, sec: Section) -> WordTable:
         """An SHT_GROUP or SHT_SYMTAB_SHNDX section's words (a group's checked)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,9 +51,7 @@ class RelaTable:
     @property
     def rows(self) -> list[RelaRow]:
         if self._rows is None:
-            signed = array("q")
-            signed.frombytes(self._addends.tobytes())
-            self._rows = list(zip(self._offsets, self._infos, signed, strict=True))
+            self._rows = list(zip(self._offsets, self._infos, self.addends, strict=True))
             self._offsets = self._infos = self._addends = array("Q")
         return self._rows
 
@@ -74,9 +73,31 @@ class RelaTable:
             return self._infos
         return [info for _, info, _ in self._rows]
 
-    def symbols(self) -> list[int]:
-        """The symbol index of every relocation, in row order."""
+    @property
+    def addends(self) -> Sequence[int]:
+        """Every r_addend, signed, without making row tuples."""
+        if self._rows is None:
+            return array("q", self._addends.tobytes())
+        return [addend for _, _, addend in self._rows]
+
+    def symbols(self) -> Sequence[int]:
+        """The symbol index (r_sym) of every relocation, in row order."""
+        if self._rows is None:
+            return self._info_half(high=True)
         return [r_sym(info) for info in self.infos]
+
+    def types(self) -> Sequence[int]:
+        """The type (r_type) of every relocation, in row order."""
+        if self._rows is None:
+            return self._info_half(high=False)
+        return [r_type(info) for info in self.infos]
+
+    def _info_half(self, *, high: bool) -> array[int]:
+        """One 32-bit half of every r_info, split in C: the column holds host-order
+        64-bit words, so read as 32-bit words the halves alternate (r_sym is the high
+        one, ELF64_R_SYM)."""
+        words = array("I", self._infos.tobytes())
+        return words[int(high == (sys.byteorder == "little")) :: 2]
 
     def __len__(self) -> int:
         return len(self._infos) if self._rows is None else len(self._rows)

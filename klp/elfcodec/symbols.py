@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from klp.elfcodec.constants import SHN, STB, STT, STV, st_bind, st_type
 from klp.elfcodec.fast import RecordCodec
@@ -76,6 +77,21 @@ class SymbolTable:
         """Every name, in table order (the bulk path for scanners)."""
         get = self.strtab.get
         return [get(row[ST_NAME]) or "" for row in self.rows]
+
+    def columns(self, *fields: str) -> list[list[int]]:
+        """Raw fields of every symbol, by the codec's field names (``"st_value"``), in
+        table order: the bulk path for listings. ``st_shndx`` is as stored; see
+        :meth:`section_indices`."""
+        rows = self.rows
+        return [list(map(itemgetter(self.codec.fields.index(f)), rows)) for f in fields]
+
+    def section_indices(self) -> list[int]:
+        """:meth:`shndx` of every symbol (SHN_XINDEX resolved), in table order."""
+        (stored,) = self.columns("st_shndx")
+        xindex = self.xindex
+        if xindex is None or SHN.XINDEX not in stored:
+            return stored
+        return [xindex[i] if s == SHN.XINDEX else s for i, s in enumerate(stored)]
 
     def info(self, index: int) -> int:
         return int(self.rows[index][ST_INFO])

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from klp.elfcodec.constants import SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
-from klp.elfview import reloc_rows, symbol_rows
+from klp.elfview import Listing
 from klp.errors import ElfError
 from tests.support.paths import TESTDATA, fixture_objects
 
@@ -215,9 +215,9 @@ def test_inspecting_relocations_linked_to_a_decoded_string_table() -> None:
     assert strtab is not None
     elf.add_section(".rela.empty", SHT.RELA, link=strtab.index, addralign=8, entsize=24)
     again = ElfFile.from_bytes(elf.to_bytes(), "bad.o")
-    symbol_rows(again)  # decodes .strtab
+    Listing(again, "symbols").check()  # decodes .strtab
     with pytest.raises(ElfError, match="is not a symbol table"):
-        reloc_rows(again)
+        Listing(again, "relocs").check()
 
 
 def _set_symbol_field(data: bytes, index: int, field_offset: int, fmt: str, value: int) -> bytes:

@@ -7,12 +7,13 @@ reads back as the model that was written.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from klp import elfview, render
 from klp.elfcodec.constants import SHF, SHT, STB, STT, st_info
 from klp.elfcodec.dwarf import unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
-from klp.elfview import reloc_rows, section_rows, symbol_rows
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
 from tests.support.paths import TESTDATA, fixture_objects
@@ -30,9 +31,11 @@ def run(data: bytes, scratch: Path) -> None:
     elf.decode_all()
     if elf.to_bytes() != data:
         raise AssertionError("an unmodified file did not encode back byte for byte")
-    section_rows(elf)
-    symbol_rows(elf)
-    reloc_rows(elf)
+    for view, columns in elfview.COLUMNS.items():  # what `klp elf` prints
+        listing = elfview.Listing(elf, view)
+        render.write_plain(io.StringIO(), view, columns, listing.blocks,
+                           hex_columns=elfview.HEX_COLUMNS)
+        render.write_json(io.StringIO(), {}, view, listing.blocks())
     for group in elf.sections_of_type(SHT.GROUP):
         elf.group_members(group)
     unit_ranges(elf)
