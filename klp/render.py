@@ -253,6 +253,18 @@ def print_listing(title: str, columns: Sequence[str], blocks: Blocks, *,
         write_plain(sys.stdout, title, columns, blocks, hex_columns=hex_columns)
 
 
+def print_rows(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """A few rows of text (already formatted: str, or bool as yes/no) as a listing:
+    a rich table on a terminal, else plain aligned text (no rich import)."""
+    cells = {name: Keyed(Texts(str, [_yes_no(row.get(name, "")) for row in rows]),
+                         range(len(rows))) for name in columns}
+    print_listing(title, columns, lambda: [Block(len(rows), dict(cells))])
+
+
+def _yes_no(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def _at_most(blocks: Iterable[Block], limit: int) -> bool:
     total = 0
     for block in blocks:

@@ -48,16 +48,21 @@ def _row(r: SymbolRecord) -> dict[str, Any]:
 
 
 def print_table(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> None:
-    from klp.render import console, markup
-    from klp.render import print_table as table
+    """The definitions as a listing (plain text when piped); each name without one, and
+    the names that look like it, on stderr."""
+    from klp.render import print_rows, shown
 
     rows = [_row(r) for recs in found.values() for r in recs]
     release = f" ({db.kernel_release})" if db.kernel_release else ""
-    table(f"{path}{release}", rows, columns=COLUMNS)
-    missing = [n for n, recs in found.items() if not recs]
-    if missing:
-        err = console(stderr=True, soft_wrap=True)
-        for name in missing:
-            hints = db.closest(name, 3)
-            hint = f"; did you mean {', '.join(map(markup, hints))}?" if hints else ""
-            err.print(f"[yellow]{markup(name)}[/]: not in {markup(path)}{hint}")
+    if rows:
+        print_rows(f"{path}{release}", COLUMNS, rows)
+    for name in (n for n, recs in found.items() if not recs):
+        hints = db.closest(name, 3)
+        hint = f"; did you mean {', '.join(map(shown, hints))}?" if hints else ""
+        line = f"{shown(name)}: not in {shown(path)}{hint}"
+        if sys.stderr.isatty():
+            from klp.render import console, markup
+
+            console(stderr=True, soft_wrap=True).print(f"[yellow]{markup(line)}[/]")
+        else:
+            sys.stderr.write(line + "\n")
