@@ -14,7 +14,16 @@ import mmap
 from collections.abc import Collection, Iterable, Iterator
 
 from klp.errors import InputError
-from klp.symdb.format.common import EncodedObject, Reader, as_text, escape, header_meta, unescape
+from klp.symdb.format import dialect_klp, dialect_upstream
+from klp.symdb.format.common import (
+    EncodedObject,
+    Reader,
+    Writer,
+    as_text,
+    escape,
+    header_meta,
+    unescape,
+)
 from klp.symdb.format.dialect_klp import HEADER, Assembler, KlpReader, assemble, encode_object
 from klp.symdb.format.dialect_upstream import (
     UPSTREAM_HEADER,
@@ -22,11 +31,15 @@ from klp.symdb.format.dialect_upstream import (
     UpstreamReader,
     encode_object_upstream,
 )
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import Dialect, SymbolRecord
 
-__all__ = ["HEADER", "UPSTREAM_HEADER", "Assembler", "EncodedObject", "SymbolDB",
+__all__ = ["HEADER", "UPSTREAM_HEADER", "WRITERS", "Assembler", "EncodedObject", "SymbolDB",
            "UpstreamAssembler", "assemble", "encode_object", "encode_object_upstream",
            "escape", "header_meta", "open_reader", "unescape"]
+
+#: How ``klp symdb build`` writes each dialect.
+WRITERS: dict[Dialect, Writer] = {Dialect.KLP: dialect_klp.WRITER,
+                                  Dialect.UPSTREAM: dialect_upstream.WRITER}
 
 
 def open_reader(path: str) -> Reader:

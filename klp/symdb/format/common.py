@@ -8,12 +8,12 @@ import bisect
 import mmap
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from klp.errors import InputError
-from klp.symdb.model import Dialect, SymbolRecord
+from klp.symdb.model import Dialect, ObjectSymbols, SymbolRecord
 
 _ESCAPES = {b"\\": b"\\\\", b"\t": b"\\t", b"\n": b"\\n", b"\r": b"\\r"}
 _UNESCAPES = {b"\\": b"\\", b"t": b"\t", b"n": b"\n", b"r": b"\r"}
@@ -100,6 +100,29 @@ def header_meta(objects: list[EncodedObject], source: str) -> dict[str, str]:
         "symbols": str(sum(o.symbols for o in objects)),
     }
     return {k: v for k, v in meta.items() if v}
+
+
+class FileAssembler(Protocol):
+    """Joins the encoded objects, in input order, into one file."""
+
+    objects: list[EncodedObject]
+
+    def add(self, o: EncodedObject) -> None: ...
+
+    def finish(self, meta: dict[str, str]) -> bytes: ...
+
+
+class Writer:
+    """How ``klp symdb build`` writes a dialect: workers encode the objects, the parent
+    adds them to an assembler made for the number of symbols it expects. (A plain
+    class: every command imports it, and a NamedTuple takes longer to make.)"""
+
+    __slots__ = ("assembler", "encode")
+
+    def __init__(self, encode: Callable[[ObjectSymbols], EncodedObject],
+                 assembler: Callable[[int], FileAssembler]) -> None:
+        self.encode = encode
+        self.assembler = assembler
 
 
 # -- reading -------------------------------------------------------------------------

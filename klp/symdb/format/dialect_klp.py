@@ -25,6 +25,7 @@ from klp.symdb.format.common import (
     LINE_MARKERS,
     EncodedObject,
     Reader,
+    Writer,
     as_text,
     escape,
     escape_all,
@@ -181,6 +182,10 @@ def assemble(meta: dict[str, str], objects: list[EncodedObject]) -> bytes:
     for o in objects:
         asm.add(o)
     return asm.finish(meta)
+
+
+#: The index is sized for the symbols expected (and shrunk if far fewer come).
+WRITER = Writer(encode_object, Assembler)
 
 
 # -- reading -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from klp.errors import InputError
-from klp.symdb.format.common import EncodedObject, Reader, as_text
+from klp.symdb.format.common import EncodedObject, Reader, Writer, as_text
 from klp.symdb.model import KSYMTAB_PREFIX, Dialect, ObjectSymbols, SymbolRecord
 
 UPSTREAM_HEADER = b"klp-convert-symbol-data.0.1"
@@ -61,6 +61,10 @@ class UpstreamAssembler:
 
     def finish(self, meta: dict[str, str]) -> bytes:
         return b"".join(self.parts)
+
+
+#: The file has no index to size for the symbols expected.
+WRITER = Writer(encode_object_upstream, lambda expected: UpstreamAssembler())
 
 
 class UpstreamReader(Reader):
