@@ -19,14 +19,7 @@ from typing import NamedTuple
 
 from klp.elfcodec.constants import ET
 from klp.errors import InputError, KlpError
-from klp.symdb.format import (
-    Assembler,
-    EncodedObject,
-    UpstreamAssembler,
-    encode_object,
-    encode_object_upstream,
-    header_meta,
-)
+from klp.symdb.format import WRITERS, EncodedObject, header_meta
 from klp.symdb.model import Dialect
 from klp.symdb.sources import Sources, open_object, read_object
 from klp.symvers import Exports, read_symvers
@@ -64,12 +57,12 @@ class Refused:
 Outcome = EncodedObject | None | str | Refused
 
 _exports = Exports()
-_format = Dialect.KLP
+_writer = WRITERS[Dialect.KLP]
 
 
 def _init_worker(exports: Exports, fmt: Dialect) -> None:
-    global _exports, _format
-    _exports, _format = exports, fmt
+    global _exports, _writer
+    _exports, _writer = exports, WRITERS[fmt]
 
 
 def _scan(task: Task) -> Outcome:
@@ -91,7 +84,7 @@ def _scan(task: Task) -> Outcome:
     except (ValueError, IndexError, OverflowError, struct.error) as e:  # malformed tables
         return f"{path}: malformed object ({type(e).__name__}: {e})"
     try:
-        return encode_object(obj) if _format == Dialect.KLP else encode_object_upstream(obj)
+        return _writer.encode(obj)
     except KlpError as e:
         return Refused(str(e))
 
@@ -228,13 +221,12 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: Dialect = D
     result = BuildResult(b"")
     expected = (EXPECTED_VMLINUX if src.vmlinux or src.system_map else 0) \
         + EXPECTED_MODULE * len(src.modules)
-    asm: Assembler | UpstreamAssembler = (Assembler(expected) if fmt == Dialect.KLP
-                                          else UpstreamAssembler())
-    encode = encode_object if fmt == Dialect.KLP else encode_object_upstream
+    writer = WRITERS[fmt]
+    asm = writer.assembler(expected)
     if src.system_map and src.vmlinux is None:
         from klp.symdb.scan import read_system_map
 
-        asm.add(encode(read_system_map(src.system_map, exports.of("vmlinux"))))
+        asm.add(writer.encode(read_system_map(src.system_map, exports.of("vmlinux"))))
     names: dict[str, str] = {}
     scanned: list[EncodedObject] = []
     gen = _progress(len(tasks), progress)

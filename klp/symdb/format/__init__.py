@@ -1,0 +1,189 @@
+"""symbols.klp: write it deterministically; look up a few names without reading it all.
+
+The format is documented in docs/symbols-klp.md. It has two dialects, one module
+each: ``dialect_klp`` writes and reads ours (``klp-symbols 1``, with an index),
+``dialect_upstream`` the upstream proposal's ``klp-convert-symbol-data.0.1`` (bare
+names, no index); ``common`` holds what both share. Here a file is opened in its
+dialect, and :class:`SymbolDB` answers every question through that dialect's
+:class:`~klp.symdb.format.common.Reader`.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Collection, Iterable, Iterator
+
+from klp.errors import InputError
+from klp.symdb.format import dialect_klp, dialect_upstream
+from klp.symdb.format.common import (
+    EncodedObject,
+    Reader,
+    Writer,
+    as_text,
+    escape,
+    header_meta,
+    unescape,
+)
+from klp.symdb.format.dialect_klp import HEADER, Assembler, KlpReader, assemble, encode_object
+from klp.symdb.format.dialect_upstream import (
+    UPSTREAM_HEADER,
+    UpstreamAssembler,
+    UpstreamReader,
+    encode_object_upstream,
+)
+from klp.symdb.model import Dialect, SymbolRecord
+
+__all__ = ["HEADER", "UPSTREAM_HEADER", "WRITERS", "Assembler", "EncodedObject", "SymbolDB",
+           "UpstreamAssembler", "assemble", "encode_object", "encode_object_upstream",
+           "escape", "header_meta", "open_reader", "unescape"]
+
+#: How ``klp symdb build`` writes each dialect.
+WRITERS: dict[Dialect, Writer] = {Dialect.KLP: dialect_klp.WRITER,
+                                  Dialect.UPSTREAM: dialect_upstream.WRITER}
+
+
+def open_reader(path: str) -> Reader:
+    """Map ``path`` and read it in the dialect its first line names; refuse a file that
+    cannot be read, of another version, or that is no symbols.klp."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            data: bytes | mmap.mmap = (
+                mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            )
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror or e}") from None
+    first = bytes(data[:128]).split(b"\n", 1)[0]
+    if first == HEADER:
+        return KlpReader(path, data)
+    if first.startswith(UPSTREAM_HEADER):  # upstream compares only this prefix
+        return UpstreamReader(path, data)
+    if first.startswith(b"klp-symbols "):
+        raise InputError(f"{path}: symbols.klp version {as_text(first[12:])!r} is not "
+                         "supported by this klp (it reads 'klp-symbols 1'); rebuild it")
+    shown = f"first line {as_text(first[:40])!r}" if first else "empty file"
+    raise InputError(f"{path}: not a symbols.klp file ({shown}; expected "
+                     f"{HEADER.decode()!r} or {UPSTREAM_HEADER.decode()!r})")
+
+
+class SymbolDB:
+    """A mapped symbols.klp (ours or upstream v0.1), asked through its dialect's reader.
+    Looking up a handful of names reads a few hundred bytes through the index; nothing
+    is loaded up front.
+
+    A damaged file is an :class:`InputError` naming an offset, never a wrong or
+    partial answer: opening checks the file's frame, and every lookup what it reads
+    (each dialect's reader says how).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._reader = reader = open_reader(path)
+        self.path = path
+        self.data = reader.data
+        self.format = reader.dialect
+        self.meta = reader.meta
+
+    @classmethod
+    def open(cls, path: str) -> SymbolDB:
+        return cls(path)
+
+    # -- objects ---------------------------------------------------------------------
+
+    def objects(self) -> list[str]:
+        """Object names in file order: vmlinux first, then modules by name."""
+        reader = self._reader
+        return [reader.object_name(i) for i in range(len(reader.object_starts()))]
+
+    def object_meta(self, obj: str) -> dict[str, str]:
+        """An object's ``%`` lines: path, and release/build-id/banner (vmlinux) or
+        vermagic/srcversion/build-id (modules)."""
+        reader = self._reader
+        for i in range(len(reader.object_starts())):
+            if reader.object_name(i) == obj:
+                start, end = reader.object_span(i)
+                found = {}
+                pos = self.data.find(b"\n", start, end) + 1
+                while pos and self.data[pos : pos + 1] == b"%":
+                    line_end = self.data.find(b"\n", pos, end)
+                    if line_end < 0:
+                        break
+                    key, _, value = bytes(self.data[pos + 1 : line_end]).partition(b"\t")
+                    found[as_text(unescape(key))] = as_text(unescape(value))
+                    pos = line_end + 1
+                return found
+        raise KeyError(obj)
+
+    @property
+    def kernel_release(self) -> str:
+        """The kernel release (vmlinux's linux_banner, else the modules' vermagic)."""
+        return self.meta.get("release", "")
+
+    @property
+    def build_id(self) -> str:
+        """vmlinux's GNU build ID in hex ("" when built from System.map)."""
+        return self.meta.get("build-id", "")
+
+    @property
+    def vermagic(self) -> str:
+        """The vermagic most modules carry (what a livepatch module must match)."""
+        return self.meta.get("vermagic", "")
+
+    @property
+    def arch(self) -> str:
+        return self.meta.get("arch", "")
+
+    @property
+    def positions_exact(self) -> bool:
+        """Positions are the kernel's (ours); a v0.1 file's order is whatever made it
+        (the kernel recipe's nm sorts by name), so its positions are only file order."""
+        return self._reader.positions_exact
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def lookup(self, names: Iterable[str]) -> dict[str, list[SymbolRecord]]:
+        """Every definition of each name, across all objects, in file order (object, then
+        position). Names with no definition are left out."""
+        found: dict[str, list[SymbolRecord]] = {}
+        records_of = self._reader.records
+        for name in dict.fromkeys(names):
+            try:
+                raw = name.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+                continue
+            records = records_of(raw)
+            if records:
+                found[name] = records
+        return found
+
+    def exported(self, name: str) -> bool:
+        """vmlinux exports ``name``, so the module loader resolves it by itself."""
+        return any(r.exported and r.obj == "vmlinux" for r in self.lookup([name]).get(name, []))
+
+    def vmlinux_exports(self, names: Collection[str]) -> set[str]:
+        """The subset of ``names`` that vmlinux exports."""
+        return {n for n, recs in self.lookup(names).items()
+                if any(r.exported and r.obj == "vmlinux" for r in recs)}
+
+    # -- whole-file views (only for errors and tools) ----------------------------------
+
+    def all_names(self, lengths: range | None = None) -> set[str]:
+        """Every symbol name, or those whose stored length is in ``lengths`` (reads the
+        whole file: for "did you mean" hints only)."""
+        low, high = (lengths.start, lengths.stop - 1) if lengths else (1, 1 << 16)
+        return self._reader.names(low, high)
+
+    def closest(self, name: str, limit: int) -> list[str]:
+        """Names that look like ``name``, best first (difflib ratio >= 0.75)."""
+        import difflib
+
+        n = len(name.encode("utf-8", "replace"))  # about the stored length
+        slack = max(3, len(name) // 3)
+        candidates = sorted(self.all_names(range(max(n - slack, 1), n + slack + 1)))
+        return difflib.get_close_matches(name, candidates, n=limit, cutoff=0.75)
+
+    def __iter__(self) -> Iterator[SymbolRecord]:
+        """Every record in file order (slow: for tests and exports to other tools). Each
+        object's lines are checked as a lookup checks a name's, before any is yielded."""
+        reader = self._reader
+        for i in range(len(reader.object_starts())):
+            yield from reader.object_records(i)
