@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from klp.errors import InputError
 from klp.inputs import read_input
@@ -24,8 +24,7 @@ def module_name(path: str) -> str:
     return base.split(".", 1)[0].replace("-", "_")
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectExports:
+class ObjectExports(NamedTuple):
     """What one object exports, by kind."""
 
     plain: frozenset[bytes] = frozenset()  #: EXPORT_SYMBOL

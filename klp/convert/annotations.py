@@ -8,6 +8,7 @@ entry is paired with its relocation by r_offset (not by table order).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from klp.elfcodec.constants import SHT, STT
 from klp.elfcodec.elffile import ElfFile, Section
@@ -15,8 +16,7 @@ from klp.elfcodec.elffile import ElfFile, Section
 PREFIX = ".klp.module_relocs."
 
 
-@dataclass(frozen=True, slots=True)
-class Annotation:
+class Annotation(NamedTuple):
     name: str  #: the annotated symbol (its ELF name, e.g. an asm label)
     obj: str
     pos: int
@@ -26,8 +26,7 @@ class Annotation:
     array: str | None = None  #: the KLP_MODULE_RELOC array (its symbol) holding the entry
 
 
-@dataclass(frozen=True, slots=True)
-class AnnotationError:
+class AnnotationError(NamedTuple):
     section: str
     offset: int
     reason: str

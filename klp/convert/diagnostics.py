@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from klp.convert.model import Plan, Problem
@@ -31,7 +30,7 @@ def report(path: str, output: str | None, status: str, plan: Plan,
                 "klp_symbol": r.klp_name,
                 "reason": r.reason,
                 "source": r.source,
-                "references": [asdict(ref) for ref in r.references],
+                "references": [ref._asdict() for ref in r.references],
             }
             for r in plan.resolutions
         ],
@@ -48,7 +47,10 @@ def report(path: str, output: str | None, status: str, plan: Plan,
 
 def problem_json(problem: Problem) -> dict[str, Any]:
     """A problem as the ``--json`` documents show it."""
-    return {**asdict(problem), "candidates": [c.as_dict() for c in problem.candidates]}
+    return {"kind": problem.kind, "symbol": problem.symbol, "message": problem.message,
+            "references": [ref._asdict() for ref in problem.references],
+            "candidates": [c.as_dict() for c in problem.candidates],
+            "suggestions": problem.suggestions, "forcible": problem.forcible}
 
 
 def render(doc: dict[str, Any], *, dry_run: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from klp.livepatch.registration import Registration
 from klp.symdb.model import SymbolRecord
@@ -32,8 +32,7 @@ class SymbolLookup(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
+class Reference(NamedTuple):
     """A relocation that uses a symbol."""
 
     section: str  #: the RELA section
@@ -83,8 +82,7 @@ class Problem:
     forcible: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(NamedTuple):
     """Where an undefined symbol of the livepatch lives in the kernel, for some of its uses.
 
     A symbol whose uses mean different copies (source files of a multi-file
@@ -108,8 +106,7 @@ class Resolution:
         return f".klp.sym.{self.obj}.{self.name},{self.pos}"
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(NamedTuple):
     """Relocation rows of one RELA section that go to one klp section."""
 
     rela_section: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from klp.convert.annotations import Annotation, read_annotations
 from klp.convert.model import (
@@ -102,8 +102,8 @@ def plan_conversion(
             resolution = _resolve(sym, name, group.note, definitions.get(name, []),
                                   module_exports, lookup, refs, problems)
             if resolution is not None:
-                plan.resolutions.append(replace(
-                    resolution, uses=tuple(group.uses), references=tuple(refs),
+                plan.resolutions.append(resolution._replace(
+                    uses=tuple(group.uses), references=tuple(refs),
                     source=", ".join(group.files) or None))
 
     module_info = modinfo(elf)

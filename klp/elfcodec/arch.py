@@ -8,14 +8,13 @@ add an architecture, add an entry here and its names to relocnames.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from klp.elfcodec.constants import EM
 from klp.elfcodec.relocnames import RELOC_NAMES
 
 
-@dataclass(frozen=True)
-class Arch:
+class Arch(NamedTuple):
     machine: EM
     name: str
     #: The byte order Linux uses on this machine (s390x is big-endian).

@@ -505,8 +505,7 @@ def _abbreviations(r: _Reader, at: int) -> _AbbrevTable:
     return table
 
 
-@dataclass(frozen=True)
-class StructLayout:
+class StructLayout(NamedTuple):
     """A C struct as the object's DWARF describes it."""
 
     size: int

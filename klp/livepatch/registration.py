@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from klp.elfcodec.constants import SHF, SHT, STT
@@ -52,8 +51,7 @@ _MAX_STRING = 512
 _MAX_ENTRY = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class PatchFunc:
+class PatchFunc(NamedTuple):
     """One ``klp_func``: the function replaced and its replacement."""
 
     old_name: str
@@ -61,8 +59,7 @@ class PatchFunc:
     new_func: str  #: the replacement's symbol name, or ``section+offset``
 
 
-@dataclass(frozen=True, slots=True)
-class PatchObject:
+class PatchObject(NamedTuple):
     """One ``klp_object``: the object a patch applies to, by its kernel name."""
 
     name: str | None  #: as registered; None (a NULL name) means vmlinux
@@ -74,8 +71,7 @@ class PatchObject:
         return "vmlinux" if self.name is None else self.name
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
+class Registration(NamedTuple):
     """The objects a patch registers, or why they cannot be read (``objects`` None)."""
 
     objects: tuple[PatchObject, ...] | None

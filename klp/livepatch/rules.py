@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from klp.elfcodec.arch import Arch
 from klp.elfcodec.constants import EM, SHF, SHN, SHT
@@ -43,8 +43,7 @@ def max_symbol_name(version: tuple[int, int] | None) -> int:
         else MAX_SYMBOL_NAME
 
 
-@dataclass(frozen=True, slots=True)
-class KlpSymbolName:
+class KlpSymbolName(NamedTuple):
     """``.klp.sym.<obj>.<name>,<pos>`` as the kernel reads it."""
 
     obj: str

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
 from klp.elfcodec.constants import SHF, SHN, SHT
@@ -24,8 +25,7 @@ from klp.livepatch.registration import Registration, check_registration, read_re
 from klp.symdb.model import SymbolRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
+class Binding(NamedTuple):
     """Where the kernel binds one klp symbol, or why it cannot."""
 
     symbol: str  #: the ELF name, ``.klp.sym.<obj>.<name>,<pos>``
@@ -40,8 +40,7 @@ class Binding:
     problem: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FuncBinding:
+class FuncBinding(NamedTuple):
     """A function the patch replaces (a klp_func) and where the kernel finds it."""
 
     obj: str
