@@ -10,7 +10,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,8 +64,8 @@ def _cell(key: str, value: Any, hex_columns: Iterable[str]) -> str:
 def console(*, stderr: bool = False, width: int = 160, soft_wrap: bool = False) -> Console:
     """A rich Console for stdout or stderr, with no highlighting and no emoji codes
     (both would change what a name shows as). When the stream is not a terminal,
-    lines are ``width`` wide (or ``$COLUMNS``), so piped output is stable and wide;
-    ``soft_wrap`` keeps long message lines whole."""
+    lines wrap at ``width`` (or ``$COLUMNS``), so piped output is stable and wide,
+    and carry no padding; ``soft_wrap`` keeps long message lines whole."""
     import os
 
     from rich.console import Console
@@ -74,8 +74,38 @@ def console(*, stderr: bool = False, width: int = 160, soft_wrap: bool = False) 
     if made.is_terminal:
         return made
     columns = os.environ.get("COLUMNS", "")
-    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=soft_wrap,
+    stream = cast(TextIO, _Unpadded(sys.stderr if stderr else sys.stdout))
+    return Console(file=stream, highlight=False, emoji=False, soft_wrap=soft_wrap,
                    width=int(columns) if columns.isdigit() and int(columns) else width)
+
+
+_PADDED_LINE_END = re.compile(" +\\n")
+
+
+class _Unpadded:
+    """A text stream that drops the spaces rich pads lines with (table cells, card
+    columns, wrap points), so piped output and logs carry no trailing blanks."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._held = ""  #: trailing spaces of the last write: padding if a newline follows
+
+    def write(self, text: str) -> int:
+        joined = self._held + text
+        body = joined.rstrip(" ")
+        self._held = joined[len(body):]
+        self._stream.write(_PADDED_LINE_END.sub("\n", body))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return self._stream.encoding
 
 
 def print_table(
@@ -111,15 +141,15 @@ def table_or_cards(out: Any, title: str | None, columns: Sequence[str],
         table.add_row(*row)
     natural = Measurement.get(out, out.options.update_width(1 << 16), table).maximum
     if natural + indent <= out.width:
-        out.print(Padding(table, (0, 0, 0, indent)))
+        out.print(Padding(table, (0, 0, 0, indent), expand=False))
         return
     if title:
-        out.print(Padding(title, (0, 0, 0, indent)), style="italic")
+        out.print(Padding(title, (0, 0, 0, indent), expand=False), style="italic")
     for row in cells:
-        out.print(Padding("  ".join(row[:primary]), (0, 0, 0, indent)))
+        out.print(Padding("  ".join(row[:primary]), (0, 0, 0, indent), expand=False))
         pairs = [Text.from_markup(f"[bold]{col}[/]: {value}")
                  for col, value in zip(columns[primary:], row[primary:], strict=True) if value]
-        out.print(Padding(Columns(pairs, padding=(0, 2)), (0, 0, 0, indent + 4)))
+        out.print(Padding(Columns(pairs, padding=(0, 2)), (0, 0, 0, indent + 4), expand=False))
 
 
 # -- listings: rows that come as blocks of columns ----------------------------------

@@ -40,6 +40,8 @@ def test_candidates_are_legible(dbs: dict[str, pathlib.Path], columns: int) -> N
     assert proc.returncode == 4, proc.stderr
     lines = proc.stderr.splitlines()
     assert max(map(len, lines)) <= columns, "\n".join(lines)
+    # no line padded out to the width: logs and copied text stay clean
+    assert not [line for line in lines if line.endswith(" ")], "\n".join(lines)
     report = json.loads(ambiguous(dbs["x86_64"], T / "livepatch-ambiguous.ko",
                                   "--json").stdout)
     for problem in report["problems"]:
