@@ -495,9 +495,11 @@ class ElfFile:
         return table
 
     def rela(self, sec: Section) -> RelaTable:
-        table = next(self.rela_chunks(sec, rows=0))
-        sec._view = table
-        return table
+        view = self._view(sec, RelaTable, (SHT.RELA,), "a RELA section")
+        if view is None:
+            view = self._rela_table(sec, self._entries(sec, self.codecs.Rela.size), 0)
+            sec._view = view
+        return view
 
     def rela_chunks(self, sec: Section, rows: int = 1 << 16) -> Iterator[RelaTable]:
         """The relocations of ``sec`` as tables of at most ``rows`` entries (0: one
@@ -511,14 +513,8 @@ class ElfFile:
         codec = self.codecs.Rela
         raw = self._entries(sec, codec.size)
         step = rows * codec.size or len(raw) or 1
-        nsyms = None
         for start in range(0, len(raw) or 1, step):
-            table = RelaTable.decode(codec, raw[start : start + step])
-            if len(table):
-                if nsyms is None:
-                    symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
-                    nsyms = len(self.symbols(symtab))
-                self._check_rela_symbols(sec, table, start, nsyms)
+            table = self._rela_table(sec, raw[start : start + step], start)
             yield table
             if isinstance(self.contents, mmap.mmap) and sec.orig_offset is not None:
                 # these pages are read: drop them from this process (the page cache
@@ -526,6 +522,14 @@ class ElfFile:
                 begin = (sec.orig_offset + start) // mmap.PAGESIZE * mmap.PAGESIZE
                 self.contents.madvise(mmap.MADV_DONTNEED, begin,
                                       sec.orig_offset + start + len(table) * codec.size - begin)
+
+    def _rela_table(self, sec: Section, raw: bytes | memoryview, start: int) -> RelaTable:
+        """The relocations ``raw`` (at byte ``start`` of ``sec``), decoded and checked."""
+        table = RelaTable.decode(self.codecs.Rela, raw)
+        if len(table):
+            symtab = self._linked(sec, (SHT.SYMTAB, SHT.DYNSYM), "a symbol table")
+            self._check_rela_symbols(sec, table, start, len(self.symbols(symtab)))
+        return table
 
     def _check_rela_symbols(self, sec: Section, table: RelaTable, start: int,
                             nsyms: int) -> None:
