@@ -126,3 +126,11 @@ def test_readers_never_load_the_scanner(module: str) -> None:
     probe = (f"import sys, {module}; "
              "sys.exit('klp.symdb.scan' in sys.modules or 'construct' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+def test_elf_listings_never_load_dataclasses() -> None:
+    """``klp elf`` is a command a person waits for: the module that creating a
+    dataclass needs costs it about 7 ms (docs/design.md, "Start-up")."""
+    probe = ("import sys, klp.cli, klp.elfview, klp.render, klp.elfcodec.elffile; "
+             "sys.exit('dataclasses' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0

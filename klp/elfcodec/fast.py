@@ -16,8 +16,7 @@ import re
 import struct
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from construct import Struct
@@ -28,12 +27,23 @@ if any(array.array(code).itemsize != width for width, code in _TYPECODES.items()
     raise RuntimeError("klp needs array typecodes B, H, I, Q of 1, 2, 4 and 8 bytes")
 
 
-@dataclass(frozen=True)
 class RecordCodec:
     """A fixed-size record codec: rows are plain tuples in declaration order."""
 
-    fields: tuple[str, ...]
-    struct: struct.Struct
+    __slots__ = ("_places", "fields", "struct")
+
+    def __init__(self, fields: tuple[str, ...], layout: struct.Struct) -> None:
+        self.fields = fields
+        self.struct = layout
+        order, codes = layout.format[0], re.findall(r"\d*[A-Za-z]", layout.format[1:])
+        #: Each field's (byte offset, width) inside a record.
+        self._places = {
+            name: (struct.calcsize(order + "".join(codes[:i])), struct.calcsize(order + code))
+            for i, (name, code) in enumerate(zip(fields, codes, strict=True))
+        }
+
+    def __repr__(self) -> str:
+        return f"RecordCodec({self.fields!r}, {self.struct.format!r})"
 
     @property
     def size(self) -> int:
@@ -52,15 +62,6 @@ class RecordCodec:
 
     def unpack_one(self, buf: bytes | memoryview, offset: int = 0) -> tuple[Any, ...]:
         return self.struct.unpack_from(buf, offset)
-
-    @functools.cached_property
-    def _places(self) -> dict[str, tuple[int, int]]:
-        """Each field's (byte offset, width) inside a record."""
-        order, codes = self.struct.format[0], re.findall(r"\d*[A-Za-z]", self.struct.format[1:])
-        return {
-            name: (struct.calcsize(order + "".join(codes[:i])), struct.calcsize(order + code))
-            for i, (name, code) in enumerate(zip(self.fields, codes, strict=True))
-        }
 
     def columns(self, buf: bytes | memoryview, *fields: str) -> list[array.array[int]]:
         """Unsigned integer fields of every record, decoded in C (no per-record objects)."""
@@ -136,8 +137,7 @@ def derive(con: Struct) -> RecordCodec:
 RECORD_NAMES = ("Ehdr", "Shdr", "Phdr", "Sym", "Rela", "Word", "KlpModuleReloc", "Chdr")
 
 
-@dataclass(frozen=True)
-class Codecs:
+class Codecs(NamedTuple):
     """The record codecs for one byte order, one per declared layout."""
 
     Ehdr: RecordCodec

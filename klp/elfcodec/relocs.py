@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from klp.elfcodec.constants import r_sym, r_type
 from klp.elfcodec.fast import RecordCodec
@@ -14,11 +14,10 @@ from klp.elfcodec.fast import RecordCodec
 RelaRow = tuple[int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Relocation:
+class Relocation(NamedTuple):
     """One decoded relocation; ``index`` is its row in the section."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which no caller needs
     offset: int
     sym: int
     type: int

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
+from typing import NamedTuple
 
 from klp.elfcodec.constants import SHN, STB, STT, STV, st_bind, st_type
 from klp.elfcodec.fast import RecordCodec
@@ -17,11 +17,10 @@ from klp.elfcodec.strings import StringTable
 SymRow = tuple[int, int, int, int, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Symbol:
+class Symbol(NamedTuple):
     """One decoded symbol. ``shndx`` is the real section index (SHN_XINDEX resolved)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which no caller needs
     name: str
     value: int
     size: int
