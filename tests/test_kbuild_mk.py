@@ -66,6 +66,9 @@ def test_a_given_symdb_is_never_rebuilt(tmp_path: pathlib.Path) -> None:
     assert not (tree / "symbols.klp").exists() and not (tree / ".symbols.klp.stamp").exists()
     refused = make(tree, f"M={ext}", f"KLP_SYMDB={symdb}", "klp-symdb")
     assert refused.returncode != 0 and "does not build it" in refused.stderr
+    cleaned = make(tree, f"KLP_SYMDB={symdb}", "klp-clean")  # the tree's, not M='s
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert symdb.read_bytes() == b"the user's database"
 
 
 def test_klp_clean_says_it_restores(tmp_path: pathlib.Path) -> None:

@@ -30,7 +30,7 @@
 #   klp-symdb      step 2 only, on an already built tree
 #   klp-convert    steps 2 and 3, on an already built tree (or M= folder)
 #   klp-clean      undo steps 2 and 3: put back the modules as kbuild linked
-#                  them, delete symbols.klp and the stamps
+#                  them, delete the stamps and the symbols.klp step 2 built
 #   klp-help       this text
 #
 # Variables (on the command line or in the environment):
@@ -78,6 +78,9 @@ export KLP_INCLUDE_DIR ?= $(abspath $(dir $(klp_mk))../include)
 klp_Q := $(if $(filter 1 2,$(V)),,@)
 klp_objtree := $(abspath $(or $(O),$(KBUILD_OUTPUT),.))
 KLP_SYMDB ?= $(klp_objtree)/symbols.klp
+# A KLP_SYMDB given on the command line or in the environment is the user's (built
+# with the modules the patches target, say): used as it is, never rebuilt or deleted.
+klp_users_symdb := $(filter-out file,$(origin KLP_SYMDB))
 KLP_SYMVERS ?= $(klp_objtree)/Module.symvers
 
 .PHONY: all klp-build klp-symdb klp-convert klp-clean klp-help klp-post FORCE
@@ -134,9 +137,7 @@ klp_rel = $(patsubst $(klp_objtree)/%,%,$(1))
 # Step 2: the symbol database of a built tree.  The stamp records when the
 # tree was last scanned; symbols.klp itself changes only with its content, so
 # what depends on it (the conversions) reruns only when a symbol changed.
-# A KLP_SYMDB the user names is theirs (built with the modules the patches
-# target, say): it is used as it is, never rebuilt from the tree.
-ifneq ($(origin KLP_SYMDB),file)
+ifneq ($(klp_users_symdb),)
 $(KLP_SYMDB):
 	@test -f $@ || { echo "klp.mk: KLP_SYMDB=$@ does not exist" >&2; exit 1; }
 
@@ -216,6 +217,6 @@ klp-clean:
 		echo "  RESTORE $${m#$(klp_objtree)/}"; mv -f "$$o" "$$m"; \
 	done
 	$(klp_Q)find $(klp_moddir) -name '.*.ko.klp-stamp' -type f -delete
-	$(klp_Q)$(if $(M),:,rm -f $(KLP_SYMDB) $(KLP_SYMDB).tmp $(klp_symdb_stamp))
+	$(klp_Q)$(if $(M)$(klp_users_symdb),:,rm -f $(KLP_SYMDB) $(KLP_SYMDB).tmp $(klp_symdb_stamp))
 
 endif
