@@ -80,9 +80,8 @@ def convert_module(
             apply_plan(elf, plan)
         if verify:
             result = ElfFile.from_bytes(elf.to_bytes(), str(target))
-            verdict = verify_module(result, lookup,
-                                    target_vermagic=lookup.vermagic if lookup else "",
-                                    registration=plan.registration)
+            # the symdb's vermagic was compared already (check_kernel, with --force)
+            verdict = verify_module(result, lookup, registration=plan.registration)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
         if not problems and (not plan.already_converted or target != input):

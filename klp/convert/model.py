@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from klp.livepatch import rules
 from klp.livepatch.registration import Registration
 from klp.symdb.model import SymbolRecord
 
@@ -103,7 +104,7 @@ class Resolution(NamedTuple):
 
     @property
     def klp_name(self) -> str:
-        return f".klp.sym.{self.obj}.{self.name},{self.pos}"
+        return f"{rules.KLP_SYM_PREFIX}{self.obj}.{self.name},{self.pos}"
 
 
 class Move(NamedTuple):
@@ -116,7 +117,7 @@ class Move(NamedTuple):
 
     @property
     def klp_section(self) -> str:
-        return f".klp.rela.{self.obj}.{self.target_section}"
+        return f"{rules.KLP_RELA_PREFIX}{self.obj}.{self.target_section}"
 
 
 @dataclass

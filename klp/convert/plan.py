@@ -29,8 +29,6 @@ from klp.livepatch import rules
 from klp.livepatch.registration import check_registration, read_registration
 from klp.symdb.model import SymbolRecord
 
-KLP_RELA = ".klp.rela."
-
 
 def plan_conversion(
     elf: ElfFile,
@@ -61,10 +59,10 @@ def plan_conversion(
     converted_before = False
     klp_objects: set[str] = set()  #: objects of the input's own klp relocations
     for sec in elf.sections_of_type(SHT.RELA):
-        if sec.sh_flags & SHF.RELA_LIVEPATCH or sec.name.startswith(KLP_RELA):
+        if sec.sh_flags & SHF.RELA_LIVEPATCH or sec.name.startswith(rules.KLP_RELA_PREFIX):
             converted_before = True
-            if sec.name.startswith(KLP_RELA):
-                klp_objects.add(sec.name[len(KLP_RELA):].split(".", 1)[0])
+            if sec.name.startswith(rules.KLP_RELA_PREFIX):
+                klp_objects.add(sec.name[len(rules.KLP_RELA_PREFIX):].split(".", 1)[0])
             continue
         if sec.index in skipped or sec.sh_link != symtab_index:
             continue
@@ -371,6 +369,7 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
                 version: tuple[int, int] | None, problems: list[Problem]) -> None:
     arch = elf.arch
     groups: dict[tuple[int, str, str], list[int]] = defaultdict(list)
+    late_writes: dict[str, tuple[str, list[Reference]]] = {}
     for res in plan.resolutions:
         for check in (rules.object_name(res.obj), rules.symbol_name(res.name, version)):
             if check:
@@ -395,16 +394,19 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
                         [_reference(elf, sources, rela_index, row)]))
             late = rules.late_write(arch, target, res.obj)
             if late and late[1]:
-                problems.append(Problem(
-                    ProblemKind.RULE, res.name, f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
-                    f"against {res.name}): {late[0]}",
-                    [_reference(elf, sources, rela_index, row)], forcible=True))
+                # per klp section and worded as verify words it, so that --force says it once
+                klp_section = f"{rules.KLP_RELA_PREFIX}{res.obj}.{target.name}"
+                late_writes.setdefault(klp_section, (late[0], []))[1].append(
+                    _reference(elf, sources, rela_index, row))
             for warning in (late[0] if late and not late[1] else None,
                             rules.module_reload(arch, res.obj, rtype, target.data, off,
                                                 version)):
                 if warning and warning not in plan.warnings:
                     plan.warnings.append(warning)
             groups[(rela_index, res.obj, target.name)].append(row)
+    for klp_section, (why, refs) in sorted(late_writes.items()):
+        problems.append(Problem(ProblemKind.SECTION, "", f"{klp_section}: {why}", refs,
+                                forcible=True))
     for (rela_index, obj, target_name), rows in sorted(groups.items()):
         plan.moves.append(Move(rela_index, obj, target_name, tuple(sorted(rows))))
     new_sections = len({m.klp_section for m in plan.moves})

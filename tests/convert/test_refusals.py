@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from klp.elfcodec.constants import SHF
 from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.registration import read_registration
 from klp.livepatch.rules import object_registered, registered_name
@@ -206,3 +207,41 @@ def test_one_array_cannot_mean_two_copies() -> None:
     apart = [notes[0], Annotation("count", "vmlinux", 3, ".klp.module_relocs.vmlinux", 5, 12,
                                   "other")]
     assert _conflict_in_one_array(apart, NoFiles()) is None  # type: ignore[arg-type]
+
+
+def _forced_warnings(module: pathlib.Path, arch: str, db: pathlib.Path,
+                     tmp_path: pathlib.Path, refused: int) -> list[str]:
+    """The --force warnings of converting ``module``, refused with exit ``refused``
+    without --force."""
+    base = ("convert", str(module), "-o", str(tmp_path / "out.ko"), "--symdb", str(db),
+            "--symvers", str(TESTDATA / arch / "Module.symvers"), "--json")
+    klp(*base, check=refused)
+    report = json.loads(klp(*base, "--force", check=0).stdout)
+    return [w for w in report["warnings"] if w.startswith("--force: ")]
+
+
+def test_a_late_write_into_read_only_data_is_forced_once(
+        dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    """ppc64le: convert's plan and the verify of its result find the same fault, and
+    --force says it once (per klp section), not once per stage."""
+    def read_only_data(elf: ElfFile) -> None:
+        for sec in elf.sections:
+            if sec.name.startswith(".data"):
+                sec.sh_flags &= ~SHF.WRITE
+    module = edited(tmp_path, "ppc64le", read_only_data)
+    warnings = _forced_warnings(module, "ppc64le", dbs["ppc64le"], tmp_path, refused=4)
+    late = [w for w in warnings if "ppc64le writes module fixture_mod" in w]
+    assert late and len(late) == len(set(late)), warnings
+    assert all(w.startswith("--force: .klp.rela.fixture_mod.") for w in late), warnings
+
+
+def test_another_kernels_vermagic_is_forced_once(dbs: dict[str, pathlib.Path],
+                                                 tmp_path: pathlib.Path) -> None:
+    def another_kernel(elf: ElfFile) -> None:
+        modinfo = elf.find_section(".modinfo")
+        assert modinfo is not None
+        modinfo.data = modinfo.data.replace(b"vermagic=6.1.0-klp-fixture ",
+                                            b"vermagic=6.1.0-klp-other00 ")
+    module = edited(tmp_path, "x86_64", another_kernel)
+    warnings = _forced_warnings(module, "x86_64", dbs["x86_64"], tmp_path, refused=5)
+    assert len([w for w in warnings if "vermagic" in w]) == 1, warnings
