@@ -143,9 +143,12 @@ class _Relocations:
     is made unless asked for (a module's .debug_info has tens of thousands)."""
 
     def __init__(self, elf: ElfFile | None, rela: Section | None) -> None:
-        self._elf = elf
-        self._table = elf.rela(rela) if elf is not None and rela is not None else None
-        self._offsets: Sequence[int] = self._table.offsets if self._table is not None else ()
+        table = elf.rela(rela) if elf is not None and rela is not None else None
+        self._symtab = elf.symtab if elf is not None and table is not None else None
+        # the columns, taken once: rows would turn the whole table into tuples
+        self._offsets: Sequence[int] = table.offsets if table is not None else ()
+        self._symbols: Sequence[int] = table.symbols() if table is not None else ()
+        self._addends: Sequence[int] = table.addends if table is not None else ()
         self._by_offset: dict[int, int] | None = None
         if self._offsets and any(map(operator.gt, self._offsets, self._offsets[1:])):
             self._by_offset = {off: i for i, off in enumerate(self._offsets)}
@@ -153,7 +156,7 @@ class _Relocations:
     def get(self, at: int) -> tuple[int, int] | None:
         """(section index, value) of the relocation at ``at``: its symbol's section, and
         the symbol's value plus the addend; None without one (or for another kind)."""
-        if self._table is None or self._elf is None:
+        if self._symtab is None:
             return None
         if self._by_offset is not None:
             index = self._by_offset.get(at)
@@ -163,10 +166,9 @@ class _Relocations:
             index = bisect.bisect_left(self._offsets, at)
             if index >= len(self._offsets) or self._offsets[index] != at:
                 return None
-        rel = self._table.relocation(index)
-        table = self._elf.symtab
-        shndx = table.section_of(rel.sym)
-        return None if shndx is None else (shndx, table.value(rel.sym) + rel.addend)
+        sym = self._symbols[index]
+        shndx = self._symtab.section_of(sym)
+        return None if shndx is None else (shndx, self._symtab.value(sym) + self._addends[index])
 
 
 @dataclass
