@@ -475,7 +475,11 @@ class ElfFile:
         nsec = len(self.sections)
         shndx_column = codec.column(raw, "st_shndx")
         limit = min(nsec, SHN.LORESERVE)  # below it, an index is a section's
-        checked = shndx_column if shndx_column and max(shndx_column) >= limit else ()
+        # one pass over the distinct values; the per-symbol walk only when one needs it
+        # (every vmlinux has SHN_ABS symbols, which need none)
+        suspect = any(v >= limit and (v == SHN.XINDEX or v < SHN.LORESERVE)
+                      for v in set(shndx_column))
+        checked = shndx_column if suspect else ()
         for i, shndx in enumerate(checked):
             if shndx < limit:
                 continue
