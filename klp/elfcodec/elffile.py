@@ -849,13 +849,13 @@ class ElfFile:
                     raise self.error(f"{label}: SHT_REL relocations use {symtab.name}, and "
                                      "klp renumbers RELA relocations only")
             elif sec.sh_type == SHT.RELA:
-                infos = self.rela(sec).infos
-                for i, info in enumerate(infos):
-                    sym = info >> 32
-                    if sym >= len(mapping) or mapping[sym] < 0:
-                        state = "is being removed" if sym < len(mapping) else "is out of range"
-                        raise self.error(f"{label}: relocation {i} uses symbol {sym}, which "
-                                         f"{state}")
+                symbols = self.rela(sec).symbols()
+                bad = [s for s in set(symbols) if s >= len(mapping) or mapping[s] < 0]
+                if bad:
+                    i, sym = next((i, s) for i, s in enumerate(symbols) if s in bad)
+                    state = "is being removed" if sym < len(mapping) else "is out of range"
+                    raise self.error(f"{label}: relocation {i} uses symbol {sym}, which "
+                                     f"{state}")
             else:
                 self.group_members(sec)  # checks the signature index
                 if mapping[sec.sh_info] < 0:
@@ -863,11 +863,14 @@ class ElfFile:
                                      "removed")
         for sec in users:
             if sec.sh_type == SHT.RELA:
-                rows = self.rela(sec).rows
+                table = self.rela(sec)
+                if all(mapping[s] == s for s in set(table.symbols())):
+                    continue  # keep the columns: no row tuples for an unchanged table
+                rows = table.rows
                 for i, (off, info, addend) in enumerate(rows):
-                    new = mapping[info >> 32]
+                    new = mapping[info >> 32]  # r_sym, inline: this runs per relocation
                     if new != info >> 32:
-                        rows[i] = (off, (new << 32) | (info & 0xFFFFFFFF), addend)
+                        rows[i] = (off, r_info(new, r_type(info)), addend)
             elif sec.sh_type == SHT.GROUP:
                 sec.sh_info = mapping[sec.sh_info]
 
