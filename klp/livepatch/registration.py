@@ -39,7 +39,7 @@ from klp.livepatch import rules
 _ABI = {
     "klp_patch": {"mod": 0, "objs": 8},
     "klp_object": {"name": 0, "funcs": 8},
-    "klp_func": {"old_name": 0, "new_func": 8, "old_sympos": 16},
+    "klp_func": {"old_name": 0, "old_sympos": 16},
 }
 #: Where in an element relocations may be: klp_object's name, funcs and four
 #: callbacks (v4.15+); klp_func's old_name and new_func.
@@ -52,11 +52,10 @@ _MAX_ENTRY = 4096
 
 
 class PatchFunc(NamedTuple):
-    """One ``klp_func``: the function replaced and its replacement."""
+    """One ``klp_func``: the function it replaces, as the kernel looks it up."""
 
     old_name: str
     old_sympos: int
-    new_func: str  #: the replacement's symbol name, or ``section+offset``
 
 
 class PatchObject(NamedTuple):
@@ -237,7 +236,6 @@ def _read_objects(module: _Module, layouts: dict[str, StructLayout],
 def _read_funcs(module: _Module, layouts: dict[str, StructLayout],
                 start: Place) -> tuple[PatchFunc, ...]:
     old_name_at = _field(layouts, "klp_func", "old_name")
-    new_func_at = _field(layouts, "klp_func", "new_func")
     sympos_at = _field(layouts, "klp_func", "old_sympos")
     order: Literal["little", "big"] = "little" if module.elf.little else "big"
     funcs = []
@@ -246,8 +244,7 @@ def _read_funcs(module: _Module, layouts: dict[str, StructLayout],
         if old_name is None:
             raise _Unreadable(f"klp_func {module.describe((shndx, at))} has no old_name")
         sympos = module.contents(shndx)[at + sympos_at : at + sympos_at + 8]
-        funcs.append(PatchFunc(old_name, int.from_bytes(sympos, order),
-                               _target_name(module, (shndx, at + new_func_at))))
+        funcs.append(PatchFunc(old_name, int.from_bytes(sympos, order)))
     return tuple(funcs)
 
 
@@ -329,15 +326,3 @@ def _string(module: _Module, place: Place) -> str | None:
         raise _Unreadable(f"the string at {module.describe(target)} is not NUL-terminated")
     return decode_name(data[target[1] : end])
 
-
-def _target_name(module: _Module, place: Place) -> str:
-    """The name of the function a pointer field points at."""
-    found = module.pointer(place)
-    if found is None:
-        return ""
-    sym, shndx, value = found
-    table = module.elf.symtab
-    if table.type(sym) != STT.SECTION or shndx < 0:
-        return table.name(sym)
-    functions = [i for i, _, kind in module.symbols.get((shndx, value), ()) if kind == STT.FUNC]
-    return table.name(functions[0]) if functions else module.describe((shndx, value))
