@@ -92,9 +92,6 @@ class SymbolTable:
             return stored
         return [xindex[i] if s == SHN.XINDEX else s for i, s in enumerate(stored)]
 
-    def info(self, index: int) -> int:
-        return int(self.rows[index][ST_INFO])
-
     def bind(self, index: int) -> int:
         return st_bind(self.rows[index][ST_INFO])
 

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from klp.elfcodec.constants import SHT, r_info
+from klp.elfcodec.constants import SHT, r_info, st_info
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import ElfError
 from tests.support.paths import TESTDATA, fixture_objects
@@ -30,7 +30,7 @@ def test_symbol_columns(path: pathlib.Path) -> None:
     assert values == [s.value for s in symbols]
     assert sizes == [s.size for s in symbols]
     assert others == [s.other for s in symbols]
-    assert infos == [table.info(s.index) for s in symbols]
+    assert infos == [st_info(s.bind, s.type) for s in symbols]
     assert table.section_indices() == [s.shndx for s in symbols]
 
 
