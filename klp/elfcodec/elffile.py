@@ -41,6 +41,13 @@ from klp.elfcodec.records import (
     E_TYPE,
     EHDR_SIZE,
     PHDR_SIZE,
+    SH_ADDRALIGN,
+    SH_INFO,
+    SH_LINK,
+    SH_NAME,
+    SH_OFFSET,
+    SH_SIZE,
+    SH_TYPE,
     SHDR_SIZE,
 )
 from klp.elfcodec.relocs import RelaTable, WordTable
@@ -251,9 +258,9 @@ class ElfFile:
         shdr = self.codecs.Shdr
         first = shdr.unpack_one(buf, shoff)
         if shnum == 0:  # extended numbering: the count is in section 0's sh_size
-            shnum = first[5]
+            shnum = first[SH_SIZE]
         if shstrndx == SHN.XINDEX:
-            shstrndx = first[6]
+            shstrndx = first[SH_LINK]
         end = shoff + shnum * SHDR_SIZE
         if end > len(buf):
             raise self.error(f"section header table ({shnum} entries) outside the file", shoff)
@@ -262,17 +269,19 @@ class ElfFile:
             raise self.error(f"section name table index {shstrndx} out of range", 0x3E)
         self._check_layout(headers, shoff)
         names_hdr = headers[shstrndx]
-        if names_hdr[1] != SHT.STRTAB:
+        if names_hdr[SH_TYPE] != SHT.STRTAB:
             raise self.error(f"section name table [{shstrndx}] is not SHT_STRTAB", 0x3E)
-        names = bytes(buf[names_hdr[4] : names_hdr[4] + names_hdr[5]])
+        start = names_hdr[SH_OFFSET]
+        names = bytes(buf[start : start + names_hdr[SH_SIZE]])
         for i, h in enumerate(headers):
-            end_name = names.find(b"\0", h[0])
-            if h[0] >= len(names) or end_name < 0:
+            name_at = h[SH_NAME]
+            end_name = names.find(b"\0", name_at)
+            if name_at >= len(names) or end_name < 0:
                 raise self.error(
-                    f"section [{i}] name offset {h[0]:#x} outside the name table",
+                    f"section [{i}] name offset {name_at:#x} outside the name table",
                     shoff + i * SHDR_SIZE,
                 )
-            self.sections.append(Section(self, i, h, decode_name(names[h[0] : end_name])))
+            self.sections.append(Section(self, i, h, decode_name(names[name_at:end_name])))
         self._shstrtab = self.sections[shstrndx]
         self._orig_shnum = shnum
         self._check_links(shoff)
@@ -282,14 +291,14 @@ class ElfFile:
         other; alignments are 0, 1 or a power of two (gABI). The writer puts sections
         back where they were: an overlap would let one section's old bytes overwrite
         another's new ones."""
-        if headers[0][1] != SHT.NULL:  # gABI: index 0 is reserved, SHT_NULL
+        if headers[0][SH_TYPE] != SHT.NULL:  # gABI: index 0 is reserved, SHT_NULL
             raise self.error("section [0] is not SHT_NULL", shoff)
         size = len(self.buffer)
         spans = [(0, EHDR_SIZE, "the ELF header"),
                  (shoff, shoff + len(headers) * SHDR_SIZE, "the section header table")]
         phoff, phentsize, phnum = self.ehdr[E_PHOFF], self.ehdr[E_PHENTSIZE], self.ehdr[E_PHNUM]
         if phnum == PN_XNUM:  # gABI: the real count is in section 0's sh_info
-            phnum = headers[0][7]
+            phnum = headers[0][SH_INFO]
         if phnum:
             if phentsize != PHDR_SIZE:
                 raise self.error(f"e_phentsize {phentsize} is not {PHDR_SIZE}", 0x36)
@@ -299,13 +308,13 @@ class ElfFile:
             spans.append((phoff, phoff + phnum * PHDR_SIZE, "the program header table"))
         for i, h in enumerate(headers):
             at = shoff + i * SHDR_SIZE
-            align = h[8]
+            align = h[SH_ADDRALIGN]
             if align & (align - 1):
                 raise self.error(f"section [{i}]: sh_addralign {align:#x} is not a power of two",
                                  at)
-            if not i or not _has_contents(h[1]):
+            if not i or not _has_contents(h[SH_TYPE]):
                 continue
-            offset, length = h[4], h[5]
+            offset, length = h[SH_OFFSET], h[SH_SIZE]
             if offset + length > size:
                 raise self.error(
                     f"section [{i}] (offset {offset:#x}, size {length:#x}) extends past the end",
