@@ -13,6 +13,7 @@ import os
 from collections import defaultdict
 from typing import NamedTuple
 
+from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
 from klp.inputs import read_input
 
@@ -51,12 +52,12 @@ class Exports:
     @functools.cached_property
     def vmlinux(self) -> set[str]:
         """The names vmlinux exports: the module loader resolves them."""
-        return {n.decode("utf-8", "surrogateescape") for n in self.of("vmlinux").all}
+        return {decode_name(n) for n in self.of("vmlinux").all}
 
     @functools.cached_property
     def modules(self) -> dict[str, str]:
         """Name -> the module that exports it."""
-        return {n.decode("utf-8", "surrogateescape"): obj
+        return {decode_name(n): obj
                 for obj, exports in sorted(self.objects.items()) if obj != "vmlinux"
                 for n in exports.all}
 
@@ -69,7 +70,7 @@ def read_symvers(path: str) -> Exports:
         fields = line.split(b"\t")
         if len(fields) < 4 or not fields[0].startswith(b"0x"):
             raise InputError(f"{path}:{lineno}: not a Module.symvers line")
-        owner = fields[2].decode("utf-8", "surrogateescape")
+        owner = decode_name(fields[2])
         obj = owner if owner == "vmlinux" else module_name(owner)
         (plain if fields[3] == b"EXPORT_SYMBOL" else gpl)[obj].add(fields[1])
     return Exports({o: ObjectExports(frozenset(plain[o]), frozenset(gpl[o]))

@@ -15,7 +15,7 @@ from klp.elfcodec.arch import Arch
 from klp.elfcodec.constants import EM, SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import is_livepatch
-from klp.elfcodec.strings import decode_name
+from klp.elfcodec.strings import decode_name, encode_name
 
 #: Names the linker resolves in the module itself.
 LINKER_PROVIDED = re.compile(r"\.TOC\.|_GLOBAL_OFFSET_TABLE_")
@@ -61,7 +61,7 @@ def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolN
     ``.klp.sym.%55[^.].%511[^,],%lu``; "has an incorrectly formatted name"). Like
     sscanf, an object name longer than 55 bytes or a symbol name longer than the
     limit fails, and anything after the position's digits is ignored."""
-    raw = symbol.encode("utf-8", "surrogateescape")
+    raw = encode_name(symbol)
     limit = max_symbol_name(version)
     found = re.match(_KLP_SYMBOL.pattern % limit, raw)
     if found is None:
@@ -75,7 +75,7 @@ def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolN
 def parse_klp_section(section: str) -> str | None:
     """The object of a ``.klp.rela.<obj>.<section>`` name, or None when the kernel
     cannot read one (kernel: klp_apply_section_relocs, ``.klp.rela.%55[^.]``)."""
-    raw = section.encode("utf-8", "surrogateescape")
+    raw = encode_name(section)
     found = re.match(rb"\.klp\.rela\.([^.]{1,55})", raw)
     return decode_name(found.group(1)) if found else None
 
@@ -119,7 +119,7 @@ RELOAD_FIXED = (6, 3)
 def object_name(obj: str) -> str | None:
     if not obj:
         return "the object name is empty: the kernel's .klp.sym.%55[^.] needs one character"
-    if len(obj.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
+    if len(encode_name(obj)) > MAX_OBJECT_NAME:
         return f"object name {obj!r} is longer than {MAX_OBJECT_NAME} characters"
     if "." in obj:
         return f"object name {obj!r} contains '.', which the kernel cannot parse"
@@ -131,7 +131,7 @@ def symbol_name(name: str, version: tuple[int, int] | None) -> str | None:
     if not name:
         return (f"the symbol name is empty: the kernel's .klp.sym.<obj>.%{limit}[^,] needs "
                 "one character")
-    if len(name.encode("utf-8", "surrogateescape")) > limit:
+    if len(encode_name(name)) > limit:
         return f"symbol name is longer than {limit} bytes (KSYM_NAME_LEN of this kernel)"
     if "," in name:
         return "symbol name contains ',', which ends the name in .klp.sym.<obj>.<sym>,<pos>"
@@ -366,7 +366,7 @@ def registered_name(name: str, known: Collection[str] | None) -> tuple[str, bool
     if fixed != name:
         return (f'klp_object "{name}" never matches a module: the kernel knows it as '
                 f'"{fixed}" (no .ko, and "_" for "-" and ","); write .name = "{fixed}"'), False
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_OBJECT_NAME:
+    if len(encode_name(name)) > MAX_OBJECT_NAME:
         return (f'klp_object "{name}" is longer than {MAX_OBJECT_NAME} characters: the '
                 "kernel refuses it (MODULE_NAME_LEN)"), False
     if known is None or name in known:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from klp.elfcodec.constants import ET
+from klp.elfcodec.strings import decode_name
 from klp.errors import InputError, KlpError
 from klp.symdb.format import WRITERS, EncodedObject, header_meta
 from klp.symdb.model import Dialect
@@ -107,7 +108,7 @@ def _check_against_system_map(names: list[bytes], values: list[int], path: str) 
         theirs[n].append(v)
     wrong = sorted(n for n in theirs.keys() & ours.keys() if theirs[n] != ours[n])
     if wrong:
-        shown = ", ".join(w.decode("utf-8", "surrogateescape") for w in wrong[:5])
+        shown = ", ".join(decode_name(w) for w in wrong[:5])
         raise InputError(f"{path}: disagrees with the vmlinux on {len(wrong)} names "
                          f"({shown}); are both from the same build?")
 

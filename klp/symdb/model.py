@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from klp.elfcodec.constants import st_bind, st_type
+from klp.elfcodec.strings import decode_name
 
 
 class Dialect(enum.StrEnum):
@@ -147,17 +148,15 @@ class ObjectSymbols:
             info = self.infos[i] if self.infos is not None else None
             late = self.late.get(i, (pos[i], count[i]))
             out.append(SymbolRecord(
-                name=_text(name), obj=self.name, pos=pos[i], count=count[i],
-                letter=_text(self.letters[i]),
-                type=_text(TYPE_NAMES[st_type(info)]) if info is not None else "?",
-                bind=_text(BIND_NAMES[st_bind(info)]) if info is not None else "?",
+                name=decode_name(name), obj=self.name, pos=pos[i], count=count[i],
+                letter=decode_name(self.letters[i]),
+                type=decode_name(TYPE_NAMES[st_type(info)]) if info is not None else "?",
+                bind=decode_name(BIND_NAMES[st_bind(info)]) if info is not None else "?",
                 size=self.sizes[i] if self.sizes is not None else None,
-                section=_text(self.sections[i]),
+                section=decode_name(self.sections[i]),
                 value=self.values[i],
-                file=_text(self.files[i]), exported=name in self.exported,
+                file=decode_name(self.files[i]), exported=name in self.exported,
                 late_pos=late[0], late_count=late[1]))
         return out
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")

@@ -37,6 +37,7 @@ from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, is_livepatch, modinfo
 from klp.elfcodec.records import ST_INFO, ST_NAME, ST_SHNDX, ST_SIZE, ST_VALUE
+from klp.elfcodec.strings import decode_name, encode_name
 from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError
 from klp.inputs import read_input
@@ -80,13 +81,6 @@ _BIND = [int(st_bind(i)) for i in range(256)]
 _TYPE = [int(st_type(i)) for i in range(256)]
 
 
-
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
 # -- vmlinux ---------------------------------------------------------------------------
 
 
@@ -100,7 +94,7 @@ def _nm_section_letter(sec: Section) -> int:
         return ord("d") if flags & _WRITE else ord("r")
     if nobits:
         return ord("b")
-    if _DEBUG_SECTION.match(sec.name.encode("utf-8", "surrogateescape")):
+    if _DEBUG_SECTION.match(encode_name(sec.name)):
         return ord("N")
     return ord("?") if flags & _WRITE else ord("n")
 
@@ -159,7 +153,7 @@ def kernel_release(elf: ElfFile, names: list[bytes], rows: list[int]) -> tuple[s
     if sec.is_nobits or not 0 <= start < sec.sh_size:
         return "", ""
     text = bytes(sec.raw()[start : start + 512]).split(b"\0", 1)[0]
-    banner = _text(text).strip()
+    banner = decode_name(text).strip()
     parts = banner.split()
     release = parts[2] if len(parts) > 2 and parts[:2] == ["Linux", "version"] else ""
     return release, banner
@@ -199,7 +193,7 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
     keep = [keep[j] for j in order]
     kept_rows = [cand[k] for k in keep]
     files = source_files(elf, kept_rows)
-    secnames = [s.name.encode("utf-8", "surrogateescape") for s in elf.sections]
+    secnames = [encode_name(s.name) for s in elf.sections]
     special: dict[int, bytes] = {SHN.ABS: b"*ABS*", SHN.COMMON: b"*COM*", 0: b"*UND*"}
     nsec = len(secnames)
     release, banner = kernel_release(elf, [names[k] for k in keep], kept_rows)
@@ -261,7 +255,7 @@ def _unit_lookup(elf: ElfFile) -> Callable[[int, int], bytes | None] | None:
     if elf.e_type == ET.REL:
         by_section: dict[int, list[tuple[int, int, bytes]]] = defaultdict(list)
         for unit in unit_ranges(elf):
-            by_section[unit.shndx].append((unit.start, unit.end, _raw(unit.name)))
+            by_section[unit.shndx].append((unit.start, unit.end, encode_name(unit.name)))
         if not by_section:
             return None
         spans = {k: (sorted(v), [s for s, _, _ in sorted(v)]) for k, v in by_section.items()}
@@ -270,7 +264,7 @@ def _unit_lookup(elf: ElfFile) -> Callable[[int, int], bytes | None] | None:
             found = spans.get(shndx)
             return _covering(found[0], found[1], value) if found else None
         return in_section
-    units = [(start, end, _raw(name)) for start, end, name in unit_addresses(elf)]
+    units = [(start, end, encode_name(name)) for start, end, name in unit_addresses(elf)]
     if not units:
         return None
     starts = [start for start, _, _ in units]
@@ -299,10 +293,6 @@ def _files_from_debug_copy(elf: ElfFile, kept: list[int], files: list[bytes],
     names = table.raw_names(kept)
     return [known.get((name, elf.sections[table.section_of(i) or 0].name, table.value(i)),
                       file) for i, name, file in zip(kept, names, files, strict=True)]
-
-
-def _raw(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
 
 
 def _ignored_vmlinux_name(name: bytes) -> bool:
@@ -440,7 +430,7 @@ def scan_module(elf: ElfFile, label: str, exports: Exports | None = None,
     files = source_files(elf, kept)
     if debug is not None:
         files = _files_from_debug_copy(elf, kept, files, debug)
-    secnames = [s.name.encode("utf-8", "surrogateescape") for s in sections]
+    secnames = [encode_name(s.name) for s in sections]
     sec_letters = [_kernel_module_letter(s, s.index == pcpu) for s in sections]
     symvers = exports.of(name) if exports is not None else NO_EXPORTS
     exported = _exported(names, symvers.all)

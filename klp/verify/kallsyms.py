@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
 from klp.inputs import read_input
 from klp.symdb.model import SymbolRecord
@@ -114,10 +115,10 @@ def _read(path: str) -> dict[str, list[_Entry]]:
         if match is None:
             raise InputError(f"{path}:{lineno}: not a /proc/kallsyms line")
         address, letter, name, module = match.groups()
-        obj = module.decode("utf-8", "surrogateescape") if module else "vmlinux"
+        obj = decode_name(module) if module else "vmlinux"
         if not _PSEUDO_MODULES.fullmatch(obj):
             found.setdefault(obj, []).append(
-                (name.decode("utf-8", "surrogateescape"), letter.decode(), int(address, 16)))
+                (decode_name(name), letter.decode(), int(address, 16)))
     if not found["vmlinux"]:
         raise InputError(f"{path}: no vmlinux symbols (is it a /proc/kallsyms dump?)")
     return found

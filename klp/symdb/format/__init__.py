@@ -13,13 +13,13 @@ from __future__ import annotations
 import mmap
 from collections.abc import Collection, Iterable, Iterator
 
+from klp.elfcodec.strings import decode_name, encode_name
 from klp.errors import InputError
 from klp.symdb.format import dialect_klp, dialect_upstream
 from klp.symdb.format.common import (
     EncodedObject,
     Reader,
     Writer,
-    as_text,
     escape,
     header_meta,
     unescape,
@@ -59,9 +59,9 @@ def open_reader(path: str) -> Reader:
     if first.startswith(UPSTREAM_HEADER):  # upstream compares only this prefix
         return UpstreamReader(path, data)
     if first.startswith(b"klp-symbols "):
-        raise InputError(f"{path}: symbols.klp version {as_text(first[12:])!r} is not "
+        raise InputError(f"{path}: symbols.klp version {decode_name(first[12:])!r} is not "
                          "supported by this klp (it reads 'klp-symbols 1'); rebuild it")
-    shown = f"first line {as_text(first[:40])!r}" if first else "empty file"
+    shown = f"first line {decode_name(first[:40])!r}" if first else "empty file"
     raise InputError(f"{path}: not a symbols.klp file ({shown}; expected "
                      f"{HEADER.decode()!r} or {UPSTREAM_HEADER.decode()!r})")
 
@@ -108,7 +108,7 @@ class SymbolDB:
                     if line_end < 0:
                         break
                     key, _, value = bytes(self.data[pos + 1 : line_end]).partition(b"\t")
-                    found[as_text(unescape(key))] = as_text(unescape(value))
+                    found[decode_name(unescape(key))] = decode_name(unescape(value))
                     pos = line_end + 1
                 return found
         raise KeyError(obj)
@@ -147,7 +147,7 @@ class SymbolDB:
         records_of = self._reader.records
         for name in dict.fromkeys(names):
             try:
-                raw = name.encode("utf-8", "surrogateescape")
+                raw = encode_name(name)
             except UnicodeEncodeError:  # a lone surrogate that stands for no byte
                 continue
             records = records_of(raw)

@@ -55,10 +55,6 @@ def escape_all(values: list[bytes]) -> list[bytes]:
     return [done[v] for v in values]
 
 
-def as_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
 # -- writing -------------------------------------------------------------------------
 
 

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from itertools import accumulate, pairwise
 
 from klp.elfcodec.constants import st_bind, st_type
+from klp.elfcodec.strings import decode_name, encode_name
 from klp.errors import InputError
 from klp.symdb.format.common import (
     LINE_MARKERS,
     EncodedObject,
     Reader,
     Writer,
-    as_text,
     escape,
     escape_all,
     unescape,
@@ -48,8 +48,8 @@ _FIELDS = 12  #: fields of a symbol line
 
 def _meta_lines(meta: dict[str, str], first: tuple[str, ...] = ()) -> list[bytes]:
     keys = [k for k in first if k in meta] + sorted(k for k in meta if k not in first)
-    return [b"%%%s\t%s\n" % (escape(k.encode("utf-8", "surrogateescape")),
-                             escape(meta[k].encode("utf-8", "surrogateescape")))
+    return [b"%%%s\t%s\n" % (escape(encode_name(k)),
+                             escape(encode_name(meta[k])))
             for k in keys]
 
 
@@ -91,7 +91,7 @@ def encode_object(obj: ObjectSymbols) -> EncodedObject:
     for row, (lp, lc) in obj.late.items():
         if (lp, lc) != (pos[row], count[row]):
             late[row] = b"%d/%d" % (lp, lc)
-    head = b"*%s\n" % escape(obj.name.encode("utf-8", "surrogateescape")) + b"".join(
+    head = b"*%s\n" % escape(encode_name(obj.name)) + b"".join(
         _meta_lines({"path": obj.label, **obj.meta}, first=("path",)))
     lines = [line % row for row in zip(names, pos, count, obj.letters, types, sizes,
                                        escape_all(obj.sections), obj.values,
@@ -273,7 +273,7 @@ class KlpReader(Reader):
             key, tab, value = bytes(data[pos + 1 : end]).partition(b"\t")
             if data[pos : pos + 1] != b"%" or not tab:
                 raise self.damaged("a header line that is not %key<TAB>value", pos)
-            self.meta[as_text(unescape(key))] = as_text(unescape(value))
+            self.meta[decode_name(unescape(key))] = decode_name(unescape(value))
             pos = end + 1
 
     def _hex_line(self, at: int, width: int, what: str) -> int:
@@ -320,7 +320,7 @@ class KlpReader(Reader):
         return self._starts_at + i * _ENTRY
 
     def name_text(self, raw: bytes) -> str:
-        return as_text(unescape(raw))
+        return decode_name(unescape(raw))
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -411,10 +411,10 @@ class KlpReader(Reader):
                     or f[10] not in (b"E", b"-") or (value is None and f[8] != b"?")):
                 raise ValueError(line)
             return SymbolRecord(
-                name=as_text(unescape(f[0])), obj=obj, pos=pos, count=count,
-                letter=as_text(f[3]), type=as_text(f[4]), bind=as_text(f[5]),
+                name=decode_name(unescape(f[0])), obj=obj, pos=pos, count=count,
+                letter=decode_name(f[3]), type=decode_name(f[4]), bind=decode_name(f[5]),
                 size=None if f[6] == b"?" else _decimal(f[6]),
-                section=as_text(unescape(f[7])), value=value, file=as_text(unescape(f[9])),
+                section=decode_name(unescape(f[7])), value=value, file=decode_name(unescape(f[9])),
                 exported=f[10] == b"E", late_pos=late[0], late_count=late[1])
         except (ValueError, IndexError):
             raise self.damaged("a malformed symbol line", offset) from None
@@ -426,7 +426,7 @@ class KlpReader(Reader):
         # or '#'), then a tab: found in C, lengths included
         line = re.compile(rb"\n([^\t\n*%%#][^\t\n]{%d,%d})\t" % (max(low - 1, 0),
                                                                    max(high - 1, 0)))
-        return {as_text(unescape(n))
+        return {decode_name(unescape(n))
                 for n in set(line.findall(self.data, max(self._base - 1, 0), self._end))}
 
     def object_records(self, i: int) -> list[SymbolRecord]:

@@ -13,8 +13,9 @@ import mmap
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from klp.elfcodec.strings import decode_name, encode_name
 from klp.errors import InputError
-from klp.symdb.format.common import EncodedObject, Reader, Writer, as_text
+from klp.symdb.format.common import EncodedObject, Reader, Writer
 from klp.symdb.model import KSYMTAB_PREFIX, Dialect, ObjectSymbols, SymbolRecord
 
 UPSTREAM_HEADER = b"klp-convert-symbol-data.0.1"
@@ -29,12 +30,12 @@ def encode_object_upstream(obj: ObjectSymbols) -> EncodedObject:
     names = obj.names
     have = set(names)
     extra = sorted(KSYMTAB_PREFIX + n for n in obj.exported if KSYMTAB_PREFIX + n not in have)
-    object_name = obj.name.encode("utf-8", "surrogateescape")
+    object_name = encode_name(obj.name)
     lines = [*names, *extra]
     body = b"\n".join(lines)
     if body.count(b"\n") != len(lines) - 1 or b"\n*" in body or body[:1] == b"*":
         bad = next(n for n in lines if b"\n" in n or n[:1] == b"*")
-        raise InputError(f"{obj.name} ({obj.label}): the symbol {as_text(bad)!r} cannot be "
+        raise InputError(f"{obj.name} ({obj.label}): the symbol {decode_name(bad)!r} cannot be "
                          "written in the klp-convert-0.1 format, whose lines are bare names "
                          "(a newline or a leading '*' would read back as other lines); "
                          "use --format klp")
@@ -107,7 +108,7 @@ class UpstreamReader(Reader):
         return self._starts[i]  # no table lists them: each was found at its line
 
     def name_text(self, raw: bytes) -> str:
-        return as_text(raw)
+        return decode_name(raw)
 
     def _lines(self, key: bytes) -> Iterator[int]:
         """Offsets of the lines that are exactly ``key`` in some object (its last line
@@ -130,7 +131,7 @@ class UpstreamReader(Reader):
         for offset in self._lines(raw):
             hits.setdefault(self.object_at(offset), []).append(offset)
         exported = {self.object_at(o) for o in self._lines(KSYMTAB_PREFIX + raw)}
-        name = as_text(raw)
+        name = decode_name(raw)
         return [
             SymbolRecord(name=name, obj=obj, pos=i, count=len(offsets), letter="?", type="?",
                          bind="?", size=None, section="", value=None, file="",
@@ -148,7 +149,7 @@ class UpstreamReader(Reader):
         return lines
 
     def names(self, low: int, high: int) -> set[str]:
-        return {as_text(n) for i in range(len(self._starts)) for n in self._names_of(i)
+        return {decode_name(n) for i in range(len(self._starts)) for n in self._names_of(i)
                 if low <= len(n) <= high}
 
     def object_records(self, i: int) -> Iterator[SymbolRecord]:
@@ -159,7 +160,7 @@ class UpstreamReader(Reader):
         for ln in names:
             seen[ln] += 1
             yield SymbolRecord(
-                name=as_text(ln), obj=obj, pos=seen[ln], count=total[ln], letter="?",
+                name=decode_name(ln), obj=obj, pos=seen[ln], count=total[ln], letter="?",
                 type="?", bind="?", size=None, section="", value=None, file="",
                 exported=KSYMTAB_PREFIX + ln in total, late_pos=seen[ln],
                 late_count=total[ln])
