@@ -46,6 +46,14 @@ def markup(text: str) -> str:
     return escape(shown(text))
 
 
+def print_json(doc: Any) -> None:
+    """A ``--json`` document on stdout: indented by one, ending with a newline."""
+    import json
+
+    json.dump(doc, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
 def plural(count: int, noun: str, nouns: str = "") -> str:
     """``1 object``, ``2 objects``: the count and the noun that agrees with it."""
     return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"

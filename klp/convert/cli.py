@@ -44,7 +44,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
 
     from klp.convert.api import convert_module
     from klp.convert.diagnostics import render
@@ -53,10 +52,9 @@ def run(args: argparse.Namespace) -> int:
                              symdb=args.symdb, symvers=args.symvers, dry_run=args.dry_run,
                              force=args.force, verify=args.verify)
     if args.as_json:
-        import json
+        from klp.render import print_json
 
-        json.dump(outcome.report, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        print_json(outcome.report)
     else:
         render(outcome.report, dry_run=args.dry_run)
     return int(outcome.exit_code)

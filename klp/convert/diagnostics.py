@@ -6,7 +6,8 @@ import sys
 from typing import Any
 
 from klp.convert.model import Plan, Problem
-from klp.render import markup, shown
+from klp.livepatch.registration import Registration
+from klp.render import markup, plural, shown
 
 
 def report(path: str, output: str | None, status: str, plan: Plan,
@@ -35,14 +36,18 @@ def report(path: str, output: str | None, status: str, plan: Plan,
             for r in plan.resolutions
         ],
         "sections": list(sections.values()),
-        "registration": None if plan.registration is None else {
-            "objects": None if plan.registration.objects is None
-            else [o.object for o in plan.registration.objects],
-            "source": plan.registration.source,
-        },
+        "registration": registration_json(plan.registration),
         "problems": [problem_json(p) for p in problems],
         "warnings": plan.warnings,
     }
+
+
+def registration_json(registration: Registration | None) -> dict[str, Any] | None:
+    """The klp_objects a patch registers, as the ``--json`` documents show them."""
+    if registration is None:
+        return None
+    return {"objects": None if registration.objects is None
+            else [o.object for o in registration.objects], "source": registration.source}
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:
@@ -71,8 +76,7 @@ def render(doc: dict[str, Any], *, dry_run: bool) -> None:
     for problem in doc["problems"]:
         render_problem(err, problem)
     if doc["problems"]:
-        count = len(doc["problems"])
-        err.print(f"[bold red]klp convert: {count} problem{'s' if count > 1 else ''}; "
+        err.print(f"[bold red]klp convert: {plural(len(doc['problems']), 'problem')}; "
                   "nothing written[/]")
     elif not dry_run:
         out.print(markup(_summary(doc)))
@@ -82,12 +86,8 @@ def _summary(doc: dict[str, Any]) -> str:
     if doc["status"] == "already-converted":
         return f"{doc['input']}: already converted; left as it is"
     moved = sum(s["relocations"] for s in doc["sections"])
-    return (f"{doc['output']}: {_count(len(doc['symbols']), 'symbol')}, "
-            f"{_count(moved, 'relocation')} in {_count(len(doc['sections']), 'livepatch section')}")
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
+    return (f"{doc['output']}: {plural(len(doc['symbols']), 'symbol')}, "
+            f"{plural(moved, 'relocation')} in {plural(len(doc['sections']), 'livepatch section')}")
 
 
 def _why(sym: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,8 +29,9 @@ def to_json(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> di
 
 
 def print_json(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -> None:
-    json.dump(to_json(path, db, found), sys.stdout, indent=1)
-    sys.stdout.write("\n")
+    from klp import render
+
+    render.print_json(to_json(path, db, found))
 
 
 def _row(r: SymbolRecord) -> dict[str, Any]:

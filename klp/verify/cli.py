@@ -27,18 +27,15 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
-
     from klp.errors import ExitCode
+    from klp.render import print_json
     from klp.verify.api import verify_file
     from klp.verify.report import render
 
     verdict, doc = verify_file(args.module, symdb=args.symdb, kallsyms=args.kallsyms,
                                modules=args.modules)
     if args.as_json:
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        print_json(doc)
     else:
         render(doc)
     return int(ExitCode.UNRESOLVED if verdict.problems else ExitCode.OK)

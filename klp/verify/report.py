@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from klp.convert.diagnostics import problem_json, render_problem
-from klp.render import console, markup, shown, table_or_cards
+from klp.convert.diagnostics import problem_json, registration_json, render_problem
+from klp.render import console, markup, plural, shown, table_or_cards
 from klp.symdb.model import SymbolRecord
 from klp.verify.check import Verdict
 
@@ -27,11 +27,7 @@ def report(module: str, target: dict[str, str], verdict: Verdict) -> dict[str, A
             "object": f.obj, "old_name": f.old_name, "old_sympos": f.old_sympos,
             "binds_to": _record(f.lands), "problem": f.problem,
         } for f in verdict.functions],
-        "registration": None if registration is None else {
-            "objects": None if registration.objects is None
-            else [o.object for o in registration.objects],
-            "source": registration.source,
-        },
+        "registration": registration_json(registration),
         "problems": [problem_json(p) for p in verdict.problems],
         "warnings": verdict.warnings,
     }
@@ -67,8 +63,7 @@ def render(doc: dict[str, Any]) -> None:
     for problem in doc["problems"]:
         render_problem(err, problem)
     if doc["problems"]:
-        count = len(doc["problems"])
-        err.print(f"[bold red]klp verify: {count} problem{'s' if count > 1 else ''}[/]")
+        err.print(f"[bold red]klp verify: {plural(len(doc['problems']), 'problem')}[/]")
     else:
         out.print(markup(_summary(doc)))
 
@@ -85,10 +80,8 @@ def _lands(record: dict[str, Any] | None, late: dict[str, Any] | None) -> list[s
 
 
 def _summary(doc: dict[str, Any]) -> str:
-    symbols, functions = len(doc["symbols"]), len(doc["functions"])
-    return (f"{doc['module']}: {symbols} klp symbol{'s' if symbols != 1 else ''} and "
-            f"{functions} function{'s' if functions != 1 else ''} bind on "
-            f"{doc['target']['path']}")
+    return (f"{doc['module']}: {plural(len(doc['symbols']), 'klp symbol')} and "
+            f"{plural(len(doc['functions']), 'function')} bind on {doc['target']['path']}")
 
 
 def _render_plain(doc: dict[str, Any]) -> None:
