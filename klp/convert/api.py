@@ -18,6 +18,7 @@ from klp.convert.plan import plan_conversion
 from klp.convert.rewrite import apply_plan
 from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.writer import write_bytes_atomic
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
 from klp.symvers import read_symvers
 from klp.verify.check import verify_module
@@ -78,14 +79,14 @@ def convert_module(
     if not problems and not dry_run and target is not None:
         if not plan.already_converted:
             apply_plan(elf, plan)
+        data, result = elf.read_back(target)  # encoded and checked once, for both uses
         if verify:
-            result = ElfFile.from_bytes(elf.to_bytes(), str(target))
             # the symdb's vermagic was compared already (check_kernel, with --force)
             verdict = verify_module(result, lookup, registration=plan.registration)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
         if not problems and (not plan.already_converted or target != input):
-            elf.write(target)
+            write_bytes_atomic(str(target), data)
             written = target
     status = "problems" if problems else (
         "already-converted" if plan.already_converted else

@@ -53,7 +53,7 @@ from klp.elfcodec.records import (
 from klp.elfcodec.relocs import RelaTable, WordTable
 from klp.elfcodec.strings import StringTable, decode_name
 from klp.elfcodec.symbols import SymbolTable, SymRow
-from klp.elfcodec.writer import encode, write_atomic
+from klp.elfcodec.writer import encode, read_back, write_atomic
 from klp.errors import ElfError
 
 #: e_phnum escape: the program header count is in section 0's sh_info (gABI).
@@ -923,3 +923,7 @@ class ElfFile:
 
     def to_bytes(self) -> bytes:
         return encode(self)
+
+    def read_back(self, path: str | os.PathLike[str]) -> tuple[bytes, ElfFile]:
+        """What :meth:`write` would write to ``path``, and it decoded again in full."""
+        return read_back(self, os.fspath(path))

@@ -140,13 +140,21 @@ def write_atomic(elf: ElfFile, path: str) -> None:
     any check (headers, layout, every table), nothing is written and ``path``
     keeps its old contents.
     """
+    write_bytes_atomic(path, read_back(elf, path)[0])
+
+
+def read_back(elf: ElfFile, path: str) -> tuple[bytes, ElfFile]:
+    """The bytes ``elf`` encodes to, and those bytes decoded again in full (what a
+    later check of the result reads): :class:`OutputError` when klp's own reader
+    rejects them."""
     data = encode(elf)
     try:
-        type(elf).from_bytes(data, path).decode_all()
+        result = type(elf).from_bytes(data, path)
+        result.decode_all()
     except ElfError as e:
         raise OutputError(f"{path}: not written: klp could not read back what it would "
                           f"write ({e.reason})") from None
-    write_bytes_atomic(path, data)
+    return data, result
 
 
 #: Temporary files are named ``.klp-<pid>-<random>.tmp``: the pid says whose they are.
