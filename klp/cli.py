@@ -47,12 +47,11 @@ class _PrintPath(argparse.Action):
         parser.exit()
 
 
-def command(commands: Any, name: str, run: Run | None, summary: str,
-            description: str | None = None) -> argparse.ArgumentParser:
+def command(commands: Any, name: str, run: Run | None, summary: str) -> argparse.ArgumentParser:
     """A subcommand of ``commands``: its parser, with ``run`` to call (None: a group
     of commands, whose help shows when none is given)."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=summary, description=description or summary, allow_abbrev=False)
+        name, help=summary, description=summary, allow_abbrev=False)
     parser.set_defaults(run=run, parser=parser)
     return parser
 

@@ -219,7 +219,12 @@ class _Reader:
         return (value - (1 << bits) if value >> (bits - 1) & 1 else value), end
 
     def cstring(self, at: int) -> str:
-        return self.data[at:self.cstring_end(at)].decode("utf-8", "replace")
+        return self.cstring_at(at)[0]
+
+    def cstring_at(self, at: int) -> tuple[str, int]:
+        """The string at ``at`` and the offset just past its NUL."""
+        end = self.cstring_end(at)
+        return self.data[at:end].decode("utf-8", "replace"), end + 1
 
 
 def unit_ranges(elf: ElfFile) -> list[UnitRange]:
@@ -789,14 +794,13 @@ def _v4_files(r: _Reader, pos: int) -> dict[int, str]:
     """DWARF 2-4: include_directories, then file_names, 1-based."""
     directories = [""]
     while r.uint(pos, 1):
-        directories.append(r.cstring(pos))
-        pos = r.cstring_end(pos) + 1
+        directory_name, pos = r.cstring_at(pos)
+        directories.append(directory_name)
     pos += 1
     files: dict[int, str] = {}
     index = 1
     while r.uint(pos, 1):
-        name = r.cstring(pos)
-        pos = r.cstring_end(pos) + 1
+        name, pos = r.cstring_at(pos)
         directory, pos = r.uleb(pos)
         _, pos = r.uleb(pos)  # modification time
         _, pos = r.uleb(pos)  # length

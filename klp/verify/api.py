@@ -26,6 +26,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     elf = ElfFile.open(module)
     if elf.e_type != ET.REL:
         raise InputError(f"{module}: not a relocatable object (ET_REL); is it a .ko?")
+    registration = read_registration(elf)  # read once: the kallsyms view needs it too
     lookup: SymbolLookup
     vermagic = ""
     if symdb is not None:
@@ -39,19 +40,19 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         from klp.verify.kallsyms import KallsymsLookup
 
         dump = KallsymsLookup(str(kallsyms), str(modules) if modules else None,
-                              _objects(elf))
+                              _objects(elf, registration.names))
         lookup, notes = dump, dump.notes
         target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
-    verdict = verify_module(elf, lookup, target_vermagic=vermagic)
+    verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration)
     verdict.warnings[:0] = notes
     return verdict, report(str(module), target, verdict)
 
 
-def _objects(elf: ElfFile) -> set[str]:
+def _objects(elf: ElfFile, registered: set[str]) -> set[str]:
     """The objects a module's klp symbols and klp_objects name: the modules whose
     files a kallsyms view needs."""
     table = elf.symtab
     found = {parsed.obj for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH
              if isinstance(parsed := rules.parse_klp_symbol(table.name(i), None),
                            rules.KlpSymbolName)}
-    return found | read_registration(elf).names
+    return found | registered
