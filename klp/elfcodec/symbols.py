@@ -131,10 +131,9 @@ class SymbolTable:
         return [None if rows[i][info] >> 4 != local
                 or (f := right(files, i) - 1) < 0 else files[f] for i in indices]
 
-    def file_names(self, indices: Sequence[int]) -> list[bytes]:
-        """For each of ``indices``, the name of the file a local symbol belongs to (see
-        :meth:`file_symbols`); b"" for globals."""
-        files = self.file_symbols(indices)
+    def file_names(self, files: Sequence[int | None]) -> list[bytes]:
+        """The names of ``files`` (as :meth:`file_symbols` gives them), each read once;
+        b"" for None."""
         known = sorted({f for f in files if f is not None})
         names = dict(zip(known, self.raw_names(known), strict=True))
         return [b"" if f is None else names[f] for f in files]

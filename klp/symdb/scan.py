@@ -225,12 +225,11 @@ def source_files(elf: ElfFile, indices: Sequence[int]) -> list[bytes]:
     """
     table = elf.symtab
     groups = table.file_symbols(indices)
-    names = dict(zip(known := sorted({g for g in groups if g is not None}),
-                     table.raw_names(known), strict=True))
+    plain = table.file_names(groups)
     unit_of = _unit_lookup(elf)
     if unit_of is None:
-        return [b"" if g is None else names[g] for g in groups]
-    paths: dict[int, bytes] = {}
+        return plain
+    paths: dict[int | None, bytes] = {}  # by file symbol (None never a key)
     found: list[bytes | None] = [None] * len(indices)
     rows = table.rows
     func, type_of, shndx_at, value_at = int(STT.FUNC), _TYPE, ST_SHNDX, ST_VALUE
@@ -243,10 +242,10 @@ def source_files(elf: ElfFile, indices: Sequence[int]) -> list[bytes]:
             continue
         if group is None:
             found[k] = unit
-        elif unit.rsplit(b"/", 1)[-1] == names[group]:
+        elif unit.rsplit(b"/", 1)[-1] == plain[k]:
             paths[group] = unit
-    return [path if (path := found[k]) is not None else
-            b"" if g is None else paths.get(g, names[g]) for k, g in enumerate(groups)]
+    return [path if (path := found[k]) is not None else paths.get(g, plain[k])
+            for k, g in enumerate(groups)]
 
 
 def _unit_lookup(elf: ElfFile) -> Callable[[int, int], bytes | None] | None:
