@@ -19,8 +19,10 @@ from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import ElfError, InputError, UsageError
 
+#: Compressions an installed module may have (kmod's), by file suffix.
+COMPRESSED = (".xz", ".zst", ".gz")
 #: What counts as a module file in a ``--modules`` folder.
-MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+MODULE_SUFFIXES = (".ko", *(".ko" + suffix for suffix in COMPRESSED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,9 @@ class Sources:
         """The debug copy of ``module`` (same relative path, uncompressed), or ""."""
         if self.debug_modules is None:
             return ""
-        label = module.label.removesuffix(".xz").removesuffix(".zst").removesuffix(".gz")
+        label = module.label
+        if label.endswith(COMPRESSED):
+            label = os.path.splitext(label)[0]
         path = os.path.join(self.debug_modules, label)
         return path if os.path.isfile(path) else ""
 
@@ -192,6 +196,6 @@ def read_object(path: str) -> bytes:
 
 def open_object(path: str) -> ElfFile:
     """The object as an ElfFile: mapped when plain, decompressed in memory otherwise."""
-    if path.endswith((".xz", ".gz", ".zst")):
+    if path.endswith(COMPRESSED):
         return ElfFile.from_bytes(read_object(path), path)
     return ElfFile.open(path)
