@@ -374,7 +374,7 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
         for check in (rules.object_name(res.obj), rules.symbol_name(res.name, version)):
             if check:
                 problems.append(Problem(ProblemKind.RULE, res.name, check, list(res.references)))
-        for rela_index, row in res.uses:
+        for (rela_index, row), ref in zip(res.uses, res.references, strict=True):
             rela = elf.sections[rela_index]
             target = rules.loaded_target(elf, rela)
             if target is None:
@@ -391,13 +391,12 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
                         ProblemKind.RULE, res.name,
                         f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
                         f"against {res.name}): {reason}",
-                        [_reference(elf, sources, rela_index, row)]))
+                        [ref]))
             late = rules.late_write(arch, target, res.obj)
             if late and late[1]:
                 # per klp section and worded as verify words it, so that --force says it once
                 klp_section = f"{rules.KLP_RELA_PREFIX}{res.obj}.{target.name}"
-                late_writes.setdefault(klp_section, (late[0], []))[1].append(
-                    _reference(elf, sources, rela_index, row))
+                late_writes.setdefault(klp_section, (late[0], []))[1].append(ref)
             for warning in (late[0] if late and not late[1] else None,
                             rules.module_reload(arch, res.obj, rtype, target.data, off,
                                                 version)):
