@@ -218,6 +218,14 @@ class _Reader:
         bits = 7 * (end - at)
         return (value - (1 << bits) if value >> (bits - 1) & 1 else value), end
 
+    def initial_length(self, at: int) -> tuple[int, int, int]:
+        """A unit's initial length at ``at``: (length, offset size, where the unit's
+        contents start); 0xffffffff escapes to the 64-bit DWARF format."""
+        length = self.uint(at, 4)
+        if length == 0xFFFFFFFF:
+            return self.uint(at + 4, 8), 8, at + 12
+        return length, 4, at + 4
+
     def cstring(self, at: int) -> str:
         return self.cstring_at(at)[0]
 
@@ -323,9 +331,7 @@ def _aranges(r: _Reader) -> list[tuple[int, list[tuple[int | None, int, int]]]]:
     sets = []
     pos = 0
     while pos + 4 <= len(r.data):
-        length, offset_size, header = r.uint(pos, 4), 4, pos + 4
-        if length == 0xFFFFFFFF:
-            length, offset_size, header = r.uint(pos + 4, 8), 8, pos + 12
+        length, offset_size, header = r.initial_length(pos)
         end = header + length
         _, unit = r.relocated(header + 2, offset_size)
         address_size = r.uint(header + 2 + offset_size, 1)
@@ -361,9 +367,7 @@ class _Unit(NamedTuple):
 
 
 def _unit_header(info: _Reader, at: int) -> _Unit:
-    length, offset_size, pos = info.uint(at, 4), 4, at + 4
-    if length == 0xFFFFFFFF:
-        length, offset_size, pos = info.uint(at + 4, 8), 8, at + 12
+    length, offset_size, pos = info.initial_length(at)
     end = pos + length
     version = info.uint(pos, 2)
     if version >= 5:
@@ -697,9 +701,7 @@ def line_rows(elf: ElfFile) -> dict[int, list[LineRow]]:
 def _line_program(sections: _Sections, r: _Reader, at: int,
                   found: dict[int, list[LineRow]]) -> int:
     """Run one line program into ``found``; the offset after it."""
-    length, offset_size, pos = r.uint(at, 4), 4, at + 4
-    if length == 0xFFFFFFFF:
-        length, offset_size, pos = r.uint(at + 4, 8), 8, at + 12
+    length, offset_size, pos = r.initial_length(at)
     end = pos + length
     if end > len(r.data):
         raise _Unreadable
