@@ -7,7 +7,6 @@ entry is paired with its relocation by r_offset (not by table order).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from klp.elfcodec.constants import SHT, STT
@@ -32,8 +31,7 @@ class AnnotationError(NamedTuple):
     reason: str
 
 
-@dataclass
-class Annotations:
+class Annotations(NamedTuple):
     entries: list[Annotation]
     errors: list[AnnotationError]
     #: The annotation sections and their RELA sections, to be removed on output.

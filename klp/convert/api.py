@@ -7,9 +7,8 @@ in :mod:`klp.convert.cli` maps its options onto it and renders the outcome.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from klp.convert.diagnostics import report
 from klp.convert.lookup import DbLookup, open_lookup
@@ -24,8 +23,7 @@ from klp.symvers import read_symvers
 from klp.verify.check import verify_module
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     """What one conversion did."""
 
     plan: Plan
@@ -59,7 +57,7 @@ def convert_module(
     if elf.e_type != ET.REL:
         raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
     lookup = open_lookup(str(symdb)) if symdb else None
-    exports = read_symvers(str(symvers)) if symvers else None
+    exports = read_symvers(str(symvers), elf.symtab.undefined_names()) if symvers else None
     warnings = []
     if lookup is not None:
         check = lookup.check_kernel(elf, exports.vmlinux if exports is not None else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
@@ -11,51 +11,51 @@ from klp.symdb.format import SymbolDB
 from klp.symdb.model import Dialect
 
 
-@dataclass
-class KernelCheck:
+class KernelCheck(NamedTuple):
     """Whether a symbol database describes the kernel a module was built for."""
 
-    stale: str | None = None  #: why it does not (exit 5 unless --force)
-    notes: list[str] = field(default_factory=list)  #: what could not be checked
+    stale: str | None  #: why it does not (exit 5 unless --force)
+    notes: list[str]  #: what could not be checked
 
 
 class DbLookup(SymbolDB):
     """A SymbolDB that also answers questions about the module being converted."""
 
     def module_vmlinux_exports(self, elf: ElfFile) -> set[str]:
-        return self.vmlinux_exports(_undefined(elf))
+        return self.vmlinux_exports(elf.symtab.undefined_names())
 
     def check_kernel(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> KernelCheck:
         """Compare the database's kernel identity (architecture, vermagic, release)
         with the module's; where the database records none (the klp-convert-0.1
         format), check that vmlinux has what the module needs from it instead."""
-        check = KernelCheck()
+        stale, notes = None, []
         module = modinfo(elf).get("vermagic", "").strip()
         if self.arch and self.arch != elf.arch.name:
-            check.stale = f"{self.path} is for {self.arch}, the module for {elf.arch.name}"
+            stale = f"{self.path} is for {self.arch}, the module for {elf.arch.name}"
         elif module and self.vermagic:
             if self.vermagic.strip() != module:
-                check.stale = (f"{self.path} was built for vermagic {self.vermagic.strip()!r}, "
-                               f"the module has {module!r}")
+                stale = (f"{self.path} was built for vermagic {self.vermagic.strip()!r}, "
+                         f"the module has {module!r}")
         elif module and self.kernel_release:
             if self.kernel_release != module.split()[0]:
-                check.stale = (f"{self.path} was built for kernel {self.kernel_release}, the "
-                               f"module for {module.split()[0]}")
+                stale = (f"{self.path} was built for kernel {self.kernel_release}, the "
+                         f"module for {module.split()[0]}")
         elif "vmlinux" in self.objects():
             if self.format != Dialect.KLP:
-                check.notes.append(
+                notes.append(
                     f"{self.path} is in the {self.format} format, which records no kernel "
                     "identity (architecture, vermagic), so klp checked only that its vmlinux "
                     "defines what the module needs from vmlinux; rebuild it with klp symdb "
                     "build (the default format) for the full check")
-            check.stale = self._missing_needs(elf, vmlinux_exports)
-        return check
+            stale = self._missing_needs(elf, vmlinux_exports)
+        return KernelCheck(stale, notes)
 
     def _missing_needs(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> str | None:
         """Why vmlinux cannot be the module's: a name the module needs from it (an
         architecture's ftrace hook or thunk, an export listed in Module.symvers) is
         missing, or none of the module's undefined names is known at all."""
-        undefined = {n for n in _undefined(elf) if not rules.LINKER_PROVIDED.fullmatch(n)}
+        undefined = {n for n in elf.symtab.undefined_names()
+                     if not rules.LINKER_PROVIDED.fullmatch(n)}
         if not undefined:
             return None
         found = self.lookup(sorted(undefined))
@@ -71,11 +71,6 @@ class DbLookup(SymbolDB):
             return (f"{self.path} knows none of the {len(undefined)} names the module uses: "
                     "it describes another kernel or architecture")
         return None
-
-
-def _undefined(elf: ElfFile) -> set[str]:
-    table = elf.symtab
-    return {table.name(i) for i in range(1, len(table)) if table.undefined(i)}
 
 
 def open_lookup(path: str) -> DbLookup:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from klp.livepatch import rules
@@ -68,17 +67,16 @@ class Reason(enum.StrEnum):
     MODULE_EXPORT = "module export"
 
 
-@dataclass
-class Problem:
+class Problem(NamedTuple):
     """Something that stops the conversion; all of them are reported together."""
 
     kind: ProblemKind
     symbol: str
     message: str
-    references: list[Reference] = field(default_factory=list)
-    candidates: list[SymbolRecord] = field(default_factory=list)
+    references: Sequence[Reference] = ()
+    candidates: Sequence[SymbolRecord] = ()
     #: Lines that fix it (KLP_MODULE_RELOC/KLP_SYMPOS) or similar names.
-    suggestions: list[str] = field(default_factory=list)
+    suggestions: Sequence[str] = ()
     #: The user may know better than klp here: ``--force`` makes it a warning.
     forcible: bool = False
 
@@ -120,13 +118,18 @@ class Move(NamedTuple):
         return f"{rules.KLP_RELA_PREFIX}{self.obj}.{self.target_section}"
 
 
-@dataclass
 class Plan:
-    #: What the patch registers (None when no module or nothing was read).
-    registration: Registration | None = None
-    resolutions: list[Resolution] = field(default_factory=list)
-    moves: list[Move] = field(default_factory=list)
-    #: Annotation sections (and their RELA sections) to drop, by index.
-    drop_sections: list[int] = field(default_factory=list)
-    already_converted: bool = False
-    warnings: list[str] = field(default_factory=list)
+    """What the conversion does, filled in by the planner's stages."""
+
+    __slots__ = ("already_converted", "drop_sections", "moves", "registration",
+                 "resolutions", "warnings")
+
+    def __init__(self) -> None:
+        #: What the patch registers (None when no module or nothing was read).
+        self.registration: Registration | None = None
+        self.resolutions: list[Resolution] = []
+        self.moves: list[Move] = []
+        #: Annotation sections (and their RELA sections) to drop, by index.
+        self.drop_sections: list[int] = []
+        self.already_converted = False
+        self.warnings: list[str] = []

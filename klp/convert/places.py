@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import posixpath
 from collections import defaultdict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from klp.elfcodec.constants import EM, SHT, STT
 from klp.elfcodec.dwarf import LineRow, line_rows, unit_ranges
@@ -30,9 +30,8 @@ from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.rules import loaded_target
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class SourceFile:
-    index: int  #: of its STT_FILE symbol, which is also its place in link order
+class SourceFile(NamedTuple):
+    symbol: int  #: its STT_FILE symbol's index, which is also its place in link order
     name: str
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from klp.convert.annotations import Annotation, read_annotations
 from klp.convert.model import (
@@ -92,7 +92,7 @@ def plan_conversion(
             continue
         if scope is None or scope.everywhere is not None:
             note = scope.everywhere if scope else None
-            groups = [_Group(note, uses[sym])]
+            groups = [_Group(note, uses[sym], [])]
         else:
             groups = _split_by_file(elf, sources, name, scope, uses[sym], problems)
         for group in groups:
@@ -123,7 +123,6 @@ def plan_conversion(
     return plan, problems
 
 
-@dataclass
 class _Scope:
     """The KLP_SYMPOS annotations of one name.
 
@@ -132,18 +131,20 @@ class _Scope:
     the uses in that file, and the symbol is split.
     """
 
-    everywhere: Annotation | None = None
-    by_file: dict[SourceFile, Annotation] = field(default_factory=dict)
-    broken: bool = False  #: a problem is already reported for it
+    __slots__ = ("broken", "by_file", "everywhere")
+
+    def __init__(self) -> None:
+        self.everywhere: Annotation | None = None
+        self.by_file: dict[SourceFile, Annotation] = {}
+        self.broken = False  #: a problem is already reported for it
 
 
-@dataclass
-class _Group:
+class _Group(NamedTuple):
     """Uses of one symbol that resolve to the same copy."""
 
     note: Annotation | None
     uses: list[tuple[int, int]]
-    files: list[str] = field(default_factory=list)  #: whose annotations chose it, if split
+    files: list[str]  #: whose annotations chose it, if split
 
 
 def _annotation_scopes(
@@ -237,7 +238,7 @@ def _split_by_file(
         if source is None or note is None:
             lost.append((source.name if source else "an unknown source file", use))
             continue
-        group = groups.setdefault((note.obj, note.pos), _Group(note, []))
+        group = groups.setdefault((note.obj, note.pos), _Group(note, [], []))
         group.uses.append(use)
         if source not in used:
             used.add(source)

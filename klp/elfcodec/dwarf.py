@@ -22,7 +22,6 @@ import posixpath
 import zlib
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from klp.elfcodec.constants import ET, SHF, SHT
@@ -94,11 +93,13 @@ class _Unreadable(Exception):
     """DWARF this reader does not follow; stop and keep what was read."""
 
 
-@dataclass
 class _Budget:
     """How many more bytes the readers of one file may examine."""
 
-    left: int
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
 
     def spend(self, count: int) -> None:
         self.left -= count
@@ -171,16 +172,19 @@ class _Relocations:
         return None if shndx is None else (shndx, self._symtab.value(sym) + self._addends[index])
 
 
-@dataclass
 class _Reader:
     """One DWARF section's bytes with the relocations that fill them in."""
 
-    data: bytes | _Window
-    little: bool
-    relocations: _Relocations
-    budget: _Budget
-    #: Abbreviation tables by offset (only .debug_abbrev uses it).
-    tables: dict[int, _AbbrevTable] = field(default_factory=dict)
+    __slots__ = ("budget", "data", "little", "relocations", "tables")
+
+    def __init__(self, data: bytes | _Window, little: bool, relocations: _Relocations,
+                 budget: _Budget) -> None:
+        self.data = data
+        self.little = little
+        self.relocations = relocations
+        self.budget = budget
+        #: Abbreviation tables by offset (only .debug_abbrev uses it).
+        self.tables: dict[int, _AbbrevTable] = {}
 
     def uint(self, at: int, size: int) -> int:
         if at < 0 or at + size > len(self.data):

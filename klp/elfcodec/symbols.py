@@ -111,6 +111,12 @@ class SymbolTable:
         """SHN_UNDEF: the module loader (or livepatch) must resolve it."""
         return self.rows[index][ST_SHNDX] == SHN.UNDEF
 
+    def undefined_names(self) -> set[str]:
+        """The names of the undefined symbols (the null one aside): what the module
+        loader, or livepatch, must resolve."""
+        undef = int(SHN.UNDEF)
+        return {self.name(i) for i, row in enumerate(self.rows) if row[ST_SHNDX] == undef and i}
+
     def raw_names(self, indices: Iterable[int]) -> list[bytes]:
         """The names of ``indices`` as bytes (the bulk path for scanners)."""
         strtab = self.strtab.encode()  # with any names an edit appended

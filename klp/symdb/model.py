@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from klp.elfcodec.constants import st_bind, st_type
 from klp.elfcodec.strings import decode_name
@@ -27,14 +27,14 @@ class Dialect(enum.StrEnum):
 KSYMTAB_PREFIX = b"__ksymtab_"
 
 
-@dataclass(frozen=True, slots=True)
-class SymbolRecord:
+class SymbolRecord(NamedTuple):
     """One symbol the running kernel keeps, with its position as the kernel counts it."""
 
     name: str
     obj: str  #: ``vmlinux`` or the module name the kernel uses
     pos: int  #: 1-based rank among same-named symbols of ``obj`` (kallsyms order)
-    count: int  #: how many symbols of ``obj`` have this name
+    #: how many symbols of ``obj`` have this name
+    count: int  # type: ignore[assignment]  # shadows tuple.count, which no caller needs
     letter: str  #: the type letter /proc/kallsyms shows (nm's, for vmlinux)
     type: str  #: FUNC, OBJECT, NOTYPE, TLS, IFUNC...; "?" when unknown (System.map)
     bind: str  #: LOCAL, GLOBAL, WEAK...; "?" when unknown
@@ -102,25 +102,31 @@ BIND_NAMES: tuple[bytes, ...] = (
 )
 
 
-@dataclass(slots=True)
 class ObjectSymbols:
     """The kept symbols of one object, as parallel columns in position order."""
 
-    name: str  #: the kernel's object name: ``vmlinux`` or the module name
-    label: str  #: where it was read from, relative to its input folder
-    kind: str  #: "vmlinux" or "module"
-    arch: str
-    meta: dict[str, str]
-    names: list[bytes]
-    letters: list[bytes]  #: the /proc/kallsyms type letter
-    infos: list[int] | None  #: st_info; None when the source (System.map) has none
-    sizes: list[int] | None
-    sections: list[bytes]
-    values: list[int]  #: vmlinux: address; module: offset in its section
-    files: list[bytes]  #: nearest preceding STT_FILE ("" for globals)
-    exported: set[bytes] = field(default_factory=set)
-    #: Modules: row -> (position, count) over the full symtab, where they differ.
-    late: dict[int, tuple[int, int]] = field(default_factory=dict)
+    __slots__ = ("arch", "exported", "files", "infos", "kind", "label", "late", "letters",
+                 "meta", "name", "names", "sections", "sizes", "values")
+
+    def __init__(self, *, name: str, label: str, kind: str, arch: str, meta: dict[str, str],
+                 names: list[bytes], letters: list[bytes], infos: list[int] | None,
+                 sizes: list[int] | None, sections: list[bytes], values: list[int],
+                 files: list[bytes], exported: set[bytes] | None = None) -> None:
+        self.name = name  #: the kernel's object name: ``vmlinux`` or the module name
+        self.label = label  #: where it was read from, relative to its input folder
+        self.kind = kind  #: "vmlinux" or "module"
+        self.arch = arch
+        self.meta = meta
+        self.names = names
+        self.letters = letters  #: the /proc/kallsyms type letter
+        self.infos = infos  #: st_info; None when the source (System.map) has none
+        self.sizes = sizes
+        self.sections = sections
+        self.values = values  #: vmlinux: address; module: offset in its section
+        self.files = files  #: nearest preceding STT_FILE ("" for globals)
+        self.exported: set[bytes] = exported if exported is not None else set()
+        #: Modules: row -> (position, count) over the full symtab, where they differ.
+        self.late: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.names)

@@ -13,7 +13,6 @@ contract, not klp's own choices.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
@@ -50,24 +49,25 @@ class FuncBinding(NamedTuple):
     problem: str | None = None
 
 
-@dataclass
-class _Use:
+class _Use(NamedTuple):
     """The relocations of klp sections that use one klp symbol."""
 
     symbol: str  #: its ELF name
     section_obj: str  #: the object of the first klp section that uses it
-    references: list[Reference] = field(default_factory=list)
+    references: list[Reference]
 
 
-@dataclass
 class Verdict:
     """Everything ``klp verify`` found about one module."""
 
-    bindings: list[Binding] = field(default_factory=list)
-    functions: list[FuncBinding] = field(default_factory=list)
-    registration: Registration | None = None
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("bindings", "functions", "problems", "registration", "warnings")
+
+    def __init__(self) -> None:
+        self.bindings: list[Binding] = []
+        self.functions: list[FuncBinding] = []
+        self.registration: Registration | None = None
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
 
 
 def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
@@ -166,7 +166,7 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
                     problem = (f"invalid access to vmlinux symbol {sym.name} from the "
                                f"module-specific section {sec.name}: the kernel refuses it "
                                "(an exported vmlinux symbol needs no klp relocation)")
-                uses.setdefault(rel.sym, _Use(sym.name, obj)).references.append(ref)
+                uses.setdefault(rel.sym, _Use(sym.name, obj, [])).references.append(ref)
             if problem:
                 verdict.problems.append(Problem(ProblemKind.RELOCATION, sym.name, problem, [ref]))
     for index, name in parsed.items():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import replace
 from pathlib import Path
 
 from klp.elfcodec.strings import decode_name
@@ -80,7 +79,7 @@ class KallsymsLookup:
                 self.notes.append(f"{path} is not the {obj} that is loaded (its symbols "
                                   "differ from the dump's): the dump is used")
                 return False
-            records = [replace(r, value=address, section="")
+            records = [r._replace(value=address, section="")
                        for r, (_, _, address) in zip(records, loaded, strict=True)]
         self._objects.append(obj)
         for record in records:

@@ -9,7 +9,6 @@ import mmap
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from klp.errors import InputError
@@ -58,20 +57,26 @@ def escape_all(values: list[bytes]) -> list[bytes]:
 # -- writing -------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class EncodedObject:
-    """One object's part of the file, made in a scan worker: cheap to send and join."""
+    """One object's part of the file, made in a scan worker: cheap to send and join
+    (the assembler empties ``chunk`` and ``keys`` once it holds their bytes)."""
 
-    name: str
-    label: str
-    kind: str
-    arch: str
-    meta: dict[str, str]
-    chunk: bytes  #: the ``*object`` line, its ``%`` lines and its symbol lines
-    keys: bytes  #: array('Q'): index keys with offsets relative to ``chunk``
-    symbols: int
-    repeated: int  #: names that occur more than once in this object
-    load_order: int  #: symbols whose late (full symtab) position differs
+    __slots__ = ("arch", "chunk", "keys", "kind", "label", "load_order", "meta", "name",
+                 "repeated", "symbols")
+
+    def __init__(self, *, name: str, label: str, kind: str, arch: str, meta: dict[str, str],
+                 chunk: bytes, keys: bytes, symbols: int, repeated: int, load_order: int
+                 ) -> None:
+        self.name = name
+        self.label = label
+        self.kind = kind
+        self.arch = arch
+        self.meta = meta
+        self.chunk = chunk  #: the ``*object`` line, its ``%`` lines and its symbol lines
+        self.keys = keys  #: array('Q'): index keys with offsets relative to ``chunk``
+        self.symbols = symbols
+        self.repeated = repeated  #: names that occur more than once in this object
+        self.load_order = load_order  #: symbols whose late (full symtab) position differs
 
 
 def header_meta(objects: list[EncodedObject], source: str) -> dict[str, str]:
