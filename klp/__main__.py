@@ -1,5 +1,5 @@
 """``python -m klp`` is the same as the ``klp`` command."""
 
-from klp.cli import main
+from klp.cli import program
 
-main()
+program()

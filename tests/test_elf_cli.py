@@ -249,6 +249,19 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: pathlib.Path, lines: in
     assert proc.stderr.read() == b""
 
 
+@pytest.mark.parametrize("args", [("elf", "symbols", str(TESTDATA / "x86_64" / "vmlinux")),
+                                  ("elf", "sections", str(SAMPLE))], ids=["large", "small"])
+def test_a_full_disk_under_stdout_is_an_output_error(args: tuple[str, ...]) -> None:
+    """Whether the write fails while klp lists or when the program flushes at exit:
+    exit 6 and one line, no traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffers
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "klp", *args], stdout=full, env=env,
+                              stderr=subprocess.PIPE, text=True, check=False)
+    assert (proc.returncode, proc.stderr) == (
+        6, "klp: error: cannot write the output: No space left on device\n")
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("view", VIEWS)
 def test_a_distro_module_lists_as_readelf_does(view: str) -> None:
