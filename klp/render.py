@@ -208,7 +208,11 @@ class Texts:
     def shown(self) -> _Memo:
         """As a table shows each value (:func:`shown`; a list joined by commas)."""
         if self._shown is None:
-            self._shown = _derived(self.raw, _shown_value)
+            try:  # names from a file almost never need escapes: one scan says so
+                clean = not _UNSHOWABLE.search("".join(self.raw.values()))
+            except TypeError:  # a list value
+                clean = False
+            self._shown = _derived(self.raw, _shown_value, unchanged=clean)
         return self._shown
 
     @property
@@ -228,11 +232,13 @@ class Texts:
         return self._json
 
 
-def _derived(source: _Memo, convert: Callable[[Any], Any]) -> _Memo:
-    """``convert`` of each value of ``source``: those it holds now at once, any later
-    ones when asked for."""
+def _derived(source: _Memo, convert: Callable[[Any], Any], unchanged: bool = False) -> _Memo:
+    """``convert`` of each value of ``source``: those it holds now at once (as they are
+    when ``unchanged`` says that converting them changes none), any later ones when
+    asked for."""
     memo = _Memo(lambda key: convert(source[key]))
-    memo.update(zip(source.keys(), map(convert, source.values()), strict=True))
+    memo.update(source if unchanged else zip(source.keys(), map(convert, source.values()),
+                                             strict=True))
     return memo
 
 

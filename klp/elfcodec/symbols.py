@@ -10,7 +10,7 @@ from typing import NamedTuple
 from klp.elfcodec.constants import SHN, STB, STT, STV, st_bind, st_type
 from klp.elfcodec.fast import RecordCodec
 from klp.elfcodec.records import ST_INFO, ST_NAME, ST_OTHER, ST_SHNDX, ST_SIZE, ST_VALUE
-from klp.elfcodec.strings import StringTable
+from klp.elfcodec.strings import StringTable, decode_name
 
 #: A raw Elf64_Sym row in declaration order:
 #: (st_name, st_info, st_other, st_shndx, st_value, st_size).
@@ -73,9 +73,15 @@ class SymbolTable:
         return "" if name is None else name
 
     def names(self) -> list[str]:
-        """Every name, in table order (the bulk path for scanners)."""
+        """Every name, in table order (the bulk path for scanners and listings)."""
+        offsets = [row[ST_NAME] for row in self.rows]
+        data = self.strtab.data
+        if data[-1:] == b"\0" and max(offsets, default=0) < len(data):
+            # every name is NUL-terminated inside the table: no per-name checks
+            find = data.find
+            return list(map(decode_name, [data[o : find(b"\0", o)] for o in offsets]))
         get = self.strtab.get
-        return [get(row[ST_NAME]) or "" for row in self.rows]
+        return [get(o) or "" for o in offsets]
 
     def columns(self, *fields: str) -> list[list[int]]:
         """Raw fields of every symbol, by the codec's field names (``"st_value"``), in
