@@ -300,29 +300,20 @@ def _resolve(
 ) -> Resolution | None:
     """Choose the object and position for a name, from its annotation or the symdb."""
     if note is not None:
-        in_obj = [d for d in defs if d.obj == note.obj]
-        count = in_obj[0].count if in_obj else 0
         if lookup is not None:
+            in_obj = [d for d in defs if d.obj == note.obj]
+            bound = rules.bind_position(in_obj, note.pos, late=False)
             bad = None
             if note.obj not in lookup.objects():
                 bad = (f"KLP_SYMPOS({name}, {note.pos}) is for object {note.obj}, which the "
                        "symbol database does not have: check the KLP_MODULE_RELOC() name "
                        "(a module's kernel name, '_' for '-'), or rebuild the database with "
                        "that module")
-            elif not in_obj:
-                bad = f"KLP_SYMPOS({name}, {note.pos}) names object {note.obj}, which does " \
-                      f"not define {name}"
-            elif note.pos == 0 and count != 1:
-                bad = f"KLP_SYMPOS({name}, 0) requires a unique name, but {note.obj} " \
-                      f"defines {name} {count} times"
-            elif note.pos > count:
-                bad = f"KLP_SYMPOS({name}, {note.pos}): {note.obj} defines {name} only " \
-                      f"{count} time{'s' if count != 1 else ''}"
-            else:
-                chosen = in_obj[max(note.pos, 1) - 1]
-                late = chosen.late_count == 1 if note.pos == 0 else chosen.late_pos == note.pos
-                if not late:
-                    bad = _load_order_trap(name, note.obj, note.pos, chosen)
+            elif isinstance(bound, str):
+                bad = f"KLP_SYMPOS({name}, {note.pos}) in {note.obj}: {bound}"
+            elif rules.bind_position(in_obj, note.pos, late=True) != bound:
+                # a module that loads after the patch: its whole symtab counts
+                bad = _load_order_trap(name, note.obj, note.pos, bound)
             if bad:
                 problems.append(Problem(ProblemKind.ANNOTATION, name, bad, refs, defs,
                                         sympos_lines(name, defs)))

@@ -2,20 +2,24 @@
 
 Each returns the reason a relocation or name breaks the rule, or None, except
 :func:`loaded_target`, which says whether the loader applies a RELA section at
-all. The comments name the kernel code the rule follows.
+all, and :func:`bind_position`, which gives the symbol a position binds to (or the
+reason none). The comments name the kernel code the rule follows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
-from typing import NamedTuple
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from klp.elfcodec.arch import Arch
 from klp.elfcodec.constants import EM, SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import is_livepatch
 from klp.elfcodec.strings import decode_name, encode_name
+
+if TYPE_CHECKING:
+    from klp.symdb.model import SymbolRecord
 
 #: Names the linker resolves in the module itself.
 LINKER_PROVIDED = re.compile(r"\.TOC\.|_GLOBAL_OFFSET_TABLE_")
@@ -329,6 +333,28 @@ def livepatch_flag(modinfo: Mapping[str, str]) -> str | None:
     return ("the module's .modinfo has no livepatch=Y: the kernel loads it as a plain module "
             'and never applies klp relocations (a livepatch module declares MODULE_INFO('
             'livepatch, "Y"))')
+
+
+def bind_position(records: Sequence[SymbolRecord], pos: int, *, late: bool) -> SymbolRecord | str:
+    """The symbol the kernel binds (obj, name, pos) to among ``records`` (the name's
+    definitions in that object), or the kernel's reason for refusing it (kernel:
+    kernel/livepatch/core.c klp_find_object_symbol). ``late``: a module loading after
+    the patch, whose full symtab counts. Convert follows it for KLP_SYMPOS, verify for
+    every klp symbol and klp_func."""
+    if not records:
+        return "not found: the object has no symbol of that name"
+    count = records[0].late_count if late else records[0].count
+    if pos == 0 and count > 1:
+        return (f"not unique: {count} symbols of that name, and position 0 needs a "
+                "unique name (give the position)")
+    if pos > count:
+        return f"position {pos} of {count}: there are only {count} symbols of that name"
+    want = max(pos, 1)
+    for record in records:
+        if (record.late_pos if late else record.pos) == want:
+            return record
+    return (f"position {pos} is a symbol the module keeps only while it loads (an init "
+            "or non-allocated one), not one the patch can mean")
 
 
 def object_registered(obj: str, registered: Collection[str],

@@ -237,12 +237,12 @@ def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], u
                        problem=f"the target has no object {want.obj} (not in the symbol "
                                "database, or not loaded and no .ko given): it cannot be "
                                "checked, and the kernel finds nothing there")
-    before = resolve(records, want.pos, late=False)
+    before = rules.bind_position(records, want.pos, late=False)
     if want.obj == "vmlinux":
         if isinstance(before, str):
             return Binding(symbol, want.obj, want.name, want.pos, uses, problem=before)
         return Binding(symbol, want.obj, want.name, want.pos, uses, lands=before)
-    after = resolve(records, want.pos, late=True)
+    after = rules.bind_position(records, want.pos, late=True)
     problem = None
     if isinstance(before, str) or isinstance(after, str):
         parts = []
@@ -261,27 +261,6 @@ def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], u
                    problem=problem)
 
 
-def resolve(records: list[SymbolRecord], pos: int, *, late: bool) -> SymbolRecord | str:
-    """The symbol the kernel binds (obj, name, pos) to among ``records`` (the name's
-    definitions in that object), or the kernel's reason for refusing it (kernel:
-    kernel/livepatch/core.c klp_find_object_symbol). ``late``: a module loading after
-    the patch, whose full symtab counts."""
-    if not records:
-        return "not found: the object has no symbol of that name"
-    count = records[0].late_count if late else records[0].count
-    if pos == 0 and count > 1:
-        return (f"not unique: {count} symbols of that name, and position 0 needs a "
-                "unique name (give the position)")
-    if pos > count:
-        return f"position {pos} of {count}: there are only {count} symbols of that name"
-    want = max(pos, 1)
-    for record in records:
-        if (record.late_pos if late else record.pos) == want:
-            return record
-    return (f"position {pos} is a symbol the module keeps only while it loads (an init "
-            "or non-allocated one), not one the patch can mean")
-
-
 def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> None:
     """klp_init_object_loaded() binds each klp_func's old_name the same way."""
     registration = verdict.registration
@@ -296,7 +275,7 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> 
                 verdict.functions.append(FuncBinding(entry.object, func.old_name,
                                                      func.old_sympos))
                 continue
-            result = resolve(records, func.old_sympos, late=False)
+            result = rules.bind_position(records, func.old_sympos, late=False)
             if isinstance(result, str):
                 problem = f"klp_func {func.old_name} ({entry.place}): {result}"
                 verdict.functions.append(FuncBinding(entry.object, func.old_name,
