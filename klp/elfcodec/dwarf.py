@@ -200,13 +200,16 @@ class _Reader:
         return None, self.uint(at, size)
 
     def uleb(self, at: int) -> tuple[int, int]:
-        value = 0
-        for shift in range(0, 7 * MAX_LEB128_BYTES, 7):
-            byte = self.uint(at, 1)
+        value = self.uint(at, 1)
+        if value < 0x80:  # most codes, attribute names and forms: one byte
+            return value, at + 1
+        value &= 0x7F
+        for shift in range(7, 7 * MAX_LEB128_BYTES, 7):
             at += 1
+            byte = self.uint(at, 1)
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
-                return value, at
+                return value, at + 1
         raise _Unreadable
 
     def cstring_end(self, at: int) -> int:
