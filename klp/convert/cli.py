@@ -44,7 +44,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from klp.convert.api import convert_module
     from klp.convert.diagnostics import render
 
