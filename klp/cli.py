@@ -118,21 +118,14 @@ def _show(args: argparse.Namespace) -> None:
 
     elf = ElfFile.open(args.file)
     listing = elfview.Listing(elf, args.view)
-    try:
-        if args.as_json:
-            listing.check()
-            render.write_json(sys.stdout, {"file": str(args.file), "machine": elf.arch.name},
-                              args.view, listing.blocks())
-        else:
-            render.print_listing(f"{args.file} ({elf.arch.name}): {args.view}",
-                                 elfview.COLUMNS[args.view], listing.blocks,
-                                 hex_columns=elfview.HEX_COLUMNS)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # the reader left (`| head`): what is still buffered goes nowhere, instead of
-        # making Python report the broken pipe again when it flushes at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise
+    if args.as_json:
+        listing.check()
+        render.write_json(sys.stdout, {"file": str(args.file), "machine": elf.arch.name},
+                          args.view, listing.blocks())
+    else:
+        render.print_listing(f"{args.file} ({elf.arch.name}): {args.view}",
+                             elfview.COLUMNS[args.view], listing.blocks,
+                             hex_columns=elfview.HEX_COLUMNS)
 
 
 def _never_fail_to_encode() -> None:
@@ -157,11 +150,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(f"klp: error: {shown(str(e))}\n")
         sys.exit(int(e.exit_code))
     except BrokenPipeError:
+        _reader_left()
         sys.exit(0)
     except OSError as e:
         if e.filename is not None:  # a file klp opened: its reader should have said
             raise
         _output_failed(e)
+
+
+def _reader_left() -> None:
+    """The reader of standard output left (``| head``): what is still buffered goes
+    nowhere, instead of making Python report the broken pipe again when it flushes."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _output_failed(error: OSError) -> NoReturn:
@@ -175,10 +175,13 @@ def _output_failed(error: OSError) -> NoReturn:
 
 def program() -> None:
     """The ``klp`` program (and ``python -m klp``): :func:`main`, then out without
-    tearing the interpreter down. Freeing every object one by one is about 6 ms of a
-    ``klp convert`` that the kernel does at once; every file klp writes is closed and
-    renamed by then, and klp registers no exit handlers. Standard output is flushed
-    first; if it cannot be written, that is an error (exit 6) as inside :func:`main`."""
+    tearing the interpreter down, which is about 6 ms of a ``klp convert`` (freeing
+    every object one by one). Every file klp writes is closed and renamed by then; a
+    run that registered exit handlers (``symdb build``'s worker pool does) or runs under
+    a tracer or profiler (coverage, cProfile) exits as usual, so they still run. Standard
+    output is flushed first; if it cannot be written, that is an error (exit 6) as
+    inside :func:`main`."""
+    handlers = _exit_handlers()
     try:
         main()
     except SystemExit as done:
@@ -187,9 +190,19 @@ def program() -> None:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
-            pass  # the reader left (`| head`), as main() treats it
+            _reader_left()
         except OSError as e:
             _output_failed(e)
+        if handlers is None or _exit_handlers() != handlers or sys.gettrace() is not None \
+                or sys.getprofile() is not None:
+            raise
         sys.stderr.flush()
         os._exit(done.code or 0)
 
+
+def _exit_handlers() -> int | None:
+    """How many atexit handlers are registered (None if this Python does not say)."""
+    import atexit
+
+    count = getattr(atexit, "_ncallbacks", None)
+    return count() if callable(count) else None

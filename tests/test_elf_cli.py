@@ -262,6 +262,14 @@ def test_a_full_disk_under_stdout_is_an_output_error(args: tuple[str, ...]) -> N
         6, "klp: error: cannot write the output: No space left on device\n")
 
 
+def test_a_profiler_still_reports_when_klp_exits() -> None:
+    """klp leaves without the interpreter's teardown only when nothing waits for it: a
+    profiler (or coverage) that runs klp still gets to write its report."""
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-m", "klp", "elf", "sections",
+                           str(SAMPLE)], capture_output=True, text=True, check=True)
+    assert "function calls" in proc.stdout
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("view", VIEWS)
 def test_a_distro_module_lists_as_readelf_does(view: str) -> None:
