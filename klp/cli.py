@@ -12,6 +12,8 @@ with exactly the help texts below (tests/test_help.py). Every
 from __future__ import annotations
 
 import argparse
+import atexit
+import errno
 import io
 import os
 import sys
@@ -128,15 +130,21 @@ def _show(args: argparse.Namespace) -> None:
                              hex_columns=elfview.HEX_COLUMNS)
 
 
-def _never_fail_to_encode() -> None:
-    """A non-UTF-8 terminal (or a strict one) shows what it cannot encode as escapes."""
+def _prepare_streams() -> None:
+    """A stream the program was started without (``>&-``) discards what is written to
+    it, as print() does; a non-UTF-8 terminal (or a strict one) shows what it cannot
+    encode as escapes."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the program
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    _never_fail_to_encode()
+    _prepare_streams()
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.run is None:  # `klp`, `klp symdb`, `klp elf` alone: what there is to run
@@ -153,9 +161,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         _reader_left()
         sys.exit(0)
     except OSError as e:
-        if e.filename is not None:  # a file klp opened: its reader should have said
+        # writing standard output failed (a file klp opened names itself, and its
+        # reader reports it; anything else is a bug, with its traceback)
+        if e.filename is not None or e.errno not in _WRITE_ERRORS:
             raise
         _output_failed(e)
+
+
+#: What writing to a file, pipe or terminal fails with when the fault is theirs.
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF,
+                           errno.EROFS, errno.ENXIO})
 
 
 def _reader_left() -> None:
@@ -176,33 +191,45 @@ def _output_failed(error: OSError) -> NoReturn:
 def program() -> None:
     """The ``klp`` program (and ``python -m klp``): :func:`main`, then out without
     tearing the interpreter down, which is about 6 ms of a ``klp convert`` (freeing
-    every object one by one). Every file klp writes is closed and renamed by then; a
-    run that registered exit handlers (``symdb build``'s worker pool does) or runs under
-    a tracer or profiler (coverage, cProfile) exits as usual, so they still run. Standard
-    output is flushed first; if it cannot be written, that is an error (exit 6) as
-    inside :func:`main`."""
-    handlers = _exit_handlers()
+    every object one by one). Every file klp writes is closed and renamed by then, and
+    the exit handlers (atexit: coverage, worker pools) still run first. Under a tracer
+    or profiler, or with another thread alive, klp exits as usual. Standard output is
+    flushed first; if it cannot be written, that is an error (exit 6) as inside
+    :func:`main`."""
     try:
         main()
     except SystemExit as done:
         if done.code is not None and not isinstance(done.code, int):
             raise
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _reader_left()
-        except OSError as e:
-            _output_failed(e)
-        if handlers is None or _exit_handlers() != handlers or sys.gettrace() is not None \
-                or sys.getprofile() is not None:
+        _flush_stdout()
+        run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+        if run_exit_handlers is None or _watched() or _other_threads():
             raise
+        run_exit_handlers()
+        _flush_stdout()
         sys.stderr.flush()
         os._exit(done.code or 0)
 
 
-def _exit_handlers() -> int | None:
-    """How many atexit handlers are registered (None if this Python does not say)."""
-    import atexit
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_left()
+    except OSError as e:
+        _output_failed(e)
 
-    count = getattr(atexit, "_ncallbacks", None)
-    return count() if callable(count) else None
+
+def _other_threads() -> bool:
+    threading = sys.modules.get("threading")  # none started if it was never imported
+    return threading is not None and threading.active_count() > 1
+
+
+def _watched() -> bool:
+    """A tracer, profiler or monitoring tool (coverage, cProfile) that reports when
+    the interpreter ends, or after klp returns."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+
+    return monitoring is not None and any(
+        monitoring.get_tool(tool) is not None for tool in range(6))

@@ -9,9 +9,10 @@ exports, and which module exports a name).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import NamedTuple
 
 from klp.elfcodec.strings import decode_name, encode_name
@@ -63,21 +64,29 @@ class Exports:
                 for n in exports.all}
 
 
-def read_symvers(path: str, names: Iterable[str] | None = None) -> Exports:
-    """Read Module.symvers; with ``names``, only the lines of those names (the
-    converter asks about the few names a patch leaves undefined, and a distro's file
-    has tens of thousands of lines). Every line read is checked, and the first one
-    always, so that another kind of file is an error."""
+#: Up to this many names, finding each one's lines beats reading every line: each
+#: search scans the file once, and reading it all costs about as much as 40 of them.
+_FEW_NAMES = 40
+
+
+def read_symvers(path: str, names: Collection[str] | None = None) -> Exports:
+    """Read Module.symvers, every line; or, given a few ``names`` (the converter asks
+    about those a patch leaves undefined, and a distro's file has tens of thousands of
+    lines), the lines of those names and the first and last lines, so that another
+    kind of file, or a cut one, is still an error. Every line read is checked. Lines
+    end at ``\\n`` (a ``\\r`` before it is dropped) both ways."""
     plain: dict[str, set[bytes]] = defaultdict(set)
     gpl: dict[str, set[bytes]] = defaultdict(set)
     data = read_input(path)
-    lines = enumerate(data.splitlines(), 1) if names is None else _lines_of(data, names)
-    if names is not None and data and _export(data.partition(b"\n")[0].rstrip(b"\r")) is None:
-        raise InputError(f"{path}:1: not a Module.symvers line")  # nor the file one
-    for where, line in lines:
+    lines: Iterator[tuple[int, bytes]]
+    if names is not None and len(names) <= _FEW_NAMES:
+        lines = itertools.chain(_first_and_last_lines(data), _lines_of(data, names))
+    else:
+        lines = _every_line(data)
+    for start, line in lines:
         export = _export(line)
         if export is None:
-            lineno = where if names is None else data.count(b"\n", 0, where) + 1
+            lineno = data.count(b"\n", 0, start) + 1
             raise InputError(f"{path}:{lineno}: not a Module.symvers line")
         name, obj, kind = export
         (plain if kind == b"EXPORT_SYMBOL" else gpl)[obj].add(name)
@@ -94,17 +103,45 @@ def _export(line: bytes) -> tuple[bytes, str, bytes] | None:
     return fields[1], owner if owner == "vmlinux" else module_name(owner), fields[3]
 
 
+def _line_at(data: bytes, start: int) -> bytes:
+    end = data.find(b"\n", start)
+    line = data[start : end if end >= 0 else len(data)]
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+def _every_line(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of every line."""
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()  # what follows the last newline
+    start = 0
+    for piece in pieces:
+        yield start, piece[:-1] if piece.endswith(b"\r") else piece
+        start += len(piece) + 1
+
+
+def _first_and_last_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    if not data:
+        return
+    yield 0, _line_at(data, 0)
+    last = data.rfind(b"\n", 0, len(data) - 1) + 1
+    if last:
+        yield last, _line_at(data, last)
+
+
 def _lines_of(data: bytes, names: Iterable[str]) -> Iterator[tuple[int, bytes]]:
     """(offset, line) of each line whose symbol column is one of ``names``."""
     for name in sorted(set(names)):
-        raw = encode_name(name)
-        if not raw or b"\t" in raw or b"\n" in raw:
+        try:
+            raw = encode_name(name)
+        except UnicodeEncodeError:
+            continue  # not a name any file holds
+        if b"\t" in raw or b"\n" in raw:
             continue  # no symbol column holds it
         key = b"\t" + raw + b"\t"
         at = data.find(key)
         while at >= 0:
             start = data.rfind(b"\n", 0, at) + 1
             if b"\t" not in data[start:at]:  # the second column, not a module path
-                end = data.find(b"\n", at)
-                yield start, data[start : end if end >= 0 else len(data)].rstrip(b"\r")
+                yield start, _line_at(data, start)
             at = data.find(key, at + 1)

@@ -262,12 +262,31 @@ def test_a_full_disk_under_stdout_is_an_output_error(args: tuple[str, ...]) -> N
         6, "klp: error: cannot write the output: No space left on device\n")
 
 
-def test_a_profiler_still_reports_when_klp_exits() -> None:
-    """klp leaves without the interpreter's teardown only when nothing waits for it: a
-    profiler (or coverage) that runs klp still gets to write its report."""
+def test_a_profiler_and_exit_handlers_still_report_when_klp_exits() -> None:
+    """klp leaves without the interpreter's teardown, but a profiler that runs it still
+    writes its report, and exit handlers registered before (coverage's) still run."""
     proc = subprocess.run([sys.executable, "-m", "cProfile", "-m", "klp", "elf", "sections",
                            str(SAMPLE)], capture_output=True, text=True, check=True)
     assert "function calls" in proc.stdout
+    script = ("import atexit, runpy, sys; "
+              "atexit.register(lambda: sys.stderr.write('handler ran\\n')); "
+              f"sys.argv = ['klp', 'elf', 'sections', {str(SAMPLE)!r}]; "
+              "runpy.run_module('klp', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert proc.stderr == "handler ran\n"
+
+
+@pytest.mark.parametrize("closed", ["1>&-", "1>&- 2>&-"])
+def test_a_closed_stdout_discards_the_output(closed: str, tmp_path: pathlib.Path) -> None:
+    """Started without stdout (or stderr), klp runs as print() would: no traceback."""
+    for args in (f"elf symbols {SAMPLE}", f"symdb build --kernel-tree {TESTDATA / 'x86_64'} "
+                 f"-o {tmp_path / 's.klp'}"):
+        proc = subprocess.run(f"{sys.executable} -m klp {args} {closed}", shell=True,
+                              capture_output="2>" not in closed, text=True, check=False)
+        assert proc.returncode == 0
+        assert "Traceback" not in (proc.stderr or "")
+    assert (tmp_path / "s.klp").is_file()
 
 
 @pytest.mark.realdata

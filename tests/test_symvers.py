@@ -51,15 +51,37 @@ def test_the_bundled_samples_and_a_distro_file_agree() -> None:
     assert_same_answers(path, names | {"vmlinux", "absent"})
 
 
-def test_another_kind_of_file_or_a_damaged_line_is_an_error(tmp_path: pathlib.Path) -> None:
+def test_another_kind_of_file_a_cut_one_or_a_damaged_line_is_an_error(
+        tmp_path: pathlib.Path) -> None:
     path = tmp_path / "Module.symvers"
     path.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(64))
     with pytest.raises(InputError, match=r":1: not a Module.symvers line"):
         read_symvers(str(path), {"vmlinux_func"})
-    path.write_bytes(LINES + b"junk\tbroken_func\tvmlinux\n")
+    path.write_bytes(LINES + b"0x9\tcut_func")  # cut short after a name
     with pytest.raises(InputError, match=r":6: not a Module.symvers line"):
-        read_symvers(str(path), {"broken_func"})
-    # a line no one asks about is not read
-    assert read_symvers(str(path), {"gpl_func"}).vmlinux == {"gpl_func"}
+        read_symvers(str(path), {"gpl_func"})
+    broken = LINES.replace(b"0x3\tmod_func", b"junk\tmod_func")
+    path.write_bytes(broken)
+    with pytest.raises(InputError, match=r":3: not a Module.symvers line"):
+        read_symvers(str(path), {"mod_func"})
+    # a line in the middle that no one asks about is not read (the whole read says it)
+    assert read_symvers(str(path), {"gpl_func"}).vmlinux == {"gpl_func", "vmlinux_func",
+                                                              "drivers/x/my-mod"}
+    with pytest.raises(InputError, match=r":3: not a Module.symvers line"):
+        read_symvers(str(path), {f"name{i}" for i in range(100)})  # many: all lines
     path.write_bytes(b"")
     assert read_symvers(str(path), {"gpl_func"}).vmlinux == set()
+
+
+@pytest.mark.parametrize("names", [{"b", "c", "\ud800", ""}, {f"n{i}" for i in range(60)}])
+def test_odd_files_and_names_read_alike_both_ways(tmp_path: pathlib.Path,
+                                                 names: set[str]) -> None:
+    """Line ends are ``\\n`` both ways (a lone ``\\r`` is part of a line), a name no
+    file can hold (a lone surrogate) is not exported, and an empty name is looked up
+    like any other."""
+    path = tmp_path / "Module.symvers"
+    for data in (b"0x1\ta\tvmlinux\tEXPORT_SYMBOL\t\r0x2\tb\tvmlinux\tEXPORT_SYMBOL\t\n",
+                 b"0x1\ta\r\tvmlinux\tEXPORT_SYMBOL\t\n0x3\tc\tm\tEXPORT_SYMBOL_GPL\t",
+                 b"0x1\t\tvmlinux\tEXPORT_SYMBOL\t\n0x2\tb\tvmlinux\tEXPORT_SYMBOL\t\n"):
+        path.write_bytes(data)
+        assert_same_answers(path, names | {"a\r", "a"})
