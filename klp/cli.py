@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import errno
+import importlib
 import io
 import os
 import sys
@@ -63,13 +64,18 @@ def subcommands(parser: argparse.ArgumentParser) -> Any:
     return parser.add_subparsers(title="commands", metavar="COMMAND")
 
 
-def _command_adders() -> dict[str, Callable[[Any], None]]:
-    """Each command's ``add_parser``, in the order help lists them."""
-    from klp.convert.cli import add_parser as add_convert
-    from klp.symdb.cli import add_parser as add_symdb
-    from klp.verify.cli import add_parser as add_verify
+#: The commands, in the order help lists them: the module that declares each one's
+#: options, and the function that does (a run imports only the one it names).
+_COMMANDS = {"convert": ("klp.convert.cli", "add_parser"),
+             "verify": ("klp.verify.cli", "add_parser"),
+             "symdb": ("klp.symdb.cli", "add_parser"),
+             "elf": (__name__, "_add_elf")}
 
-    return {"convert": add_convert, "verify": add_verify, "symdb": add_symdb, "elf": _add_elf}
+
+def _command_adder(name: str) -> Callable[[Any], None]:
+    module, function = _COMMANDS[name]
+    adder: Callable[[Any], None] = getattr(importlib.import_module(module), function)
+    return adder
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -88,13 +94,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                         help="print the path of klp.mk, the kernel-build integration "
                              "(docs/integration.md)")
     commands = subcommands(parser)
-    adders = _command_adders()
     # the top-level options take no value, so the first word that is not one names
     # the command; anything else (a typo, --help) gets the whole parser
     named = next((a for a in argv or () if not a.startswith("-")), None)
-    for name, add in adders.items():
-        if named not in adders or name == named:
-            add(commands)
+    for name in _COMMANDS:
+        if named not in _COMMANDS or name == named:
+            _command_adder(name)(commands)
     return parser
 
 
