@@ -115,7 +115,7 @@ class Move(NamedTuple):
 
     @property
     def klp_section(self) -> str:
-        return f"{rules.KLP_RELA_PREFIX}{self.obj}.{self.target_section}"
+        return rules.klp_section_name(self.obj, self.target_section)
 
 
 class Plan:

@@ -61,8 +61,9 @@ def plan_conversion(
     for sec in elf.sections_of_type(SHT.RELA):
         if sec.sh_flags & SHF.RELA_LIVEPATCH or sec.name.startswith(rules.KLP_RELA_PREFIX):
             converted_before = True
-            if sec.name.startswith(rules.KLP_RELA_PREFIX):
-                klp_objects.add(sec.name[len(rules.KLP_RELA_PREFIX):].split(".", 1)[0])
+            obj = rules.parse_klp_section(sec.name)
+            if obj is not None:
+                klp_objects.add(obj)
             continue
         if sec.index in skipped or sec.sh_link != symtab_index:
             continue
@@ -387,7 +388,7 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
             late = rules.late_write(arch, target, res.obj)
             if late and late[1]:
                 # per klp section and worded as verify words it, so that --force says it once
-                klp_section = f"{rules.KLP_RELA_PREFIX}{res.obj}.{target.name}"
+                klp_section = rules.klp_section_name(res.obj, target.name)
                 late_writes.setdefault(klp_section, (late[0], []))[1].append(ref)
             for warning in (late[0] if late and not late[1] else None,
                             rules.module_reload(arch, res.obj, rtype, target.data, off,

@@ -76,6 +76,11 @@ def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolN
     return KlpSymbolName(decode_name(obj), decode_name(name), int(pos) % 2**64)  # %lu wraps
 
 
+def klp_section_name(obj: str, target: str) -> str:
+    """The klp relocation section of ``obj``'s relocations into section ``target``."""
+    return f"{KLP_RELA_PREFIX}{obj}.{target}"
+
+
 def parse_klp_section(section: str) -> str | None:
     """The object of a ``.klp.rela.<obj>.<section>`` name, or None when the kernel
     cannot read one (kernel: klp_apply_section_relocs, ``.klp.rela.%55[^.]``)."""
