@@ -105,7 +105,11 @@ def _export(line: bytes) -> tuple[bytes, str, bytes] | None:
 
 def _line_at(data: bytes, start: int) -> bytes:
     end = data.find(b"\n", start)
-    line = data[start : end if end >= 0 else len(data)]
+    return _without_cr(data[start : end if end >= 0 else len(data)])
+
+
+def _without_cr(line: bytes) -> bytes:
+    """A line as both readings see it: a CRLF file's ``\\r`` is not part of it."""
     return line[:-1] if line.endswith(b"\r") else line
 
 
@@ -116,7 +120,7 @@ def _every_line(data: bytes) -> Iterator[tuple[int, bytes]]:
         pieces.pop()  # what follows the last newline
     start = 0
     for piece in pieces:
-        yield start, piece[:-1] if piece.endswith(b"\r") else piece
+        yield start, _without_cr(piece)
         start += len(piece) + 1
 
 
