@@ -5,11 +5,16 @@
 #   tests/e2e/kernel/build-kernel.sh [ARCH...]             build (or reuse), print the folders
 #   tests/e2e/kernel/build-kernel.sh --print-dir [ARCH...] print the folders only
 #
-# ARCH is x86_64 (the default), ppc64le or s390x; ppc64le and s390x are
-# cross-built.  Each kernel is Debian's linux-source-6.1 with `make tinyconfig`
-# plus tests/e2e/kernel/livepatch.config and livepatch-<ARCH>.config, built in
-# its own source folder (an in-tree build, so the tree can be copied elsewhere
-# and stays up to date).  It lands in
+# ARCH is x86_64 (the default), ppc64le, s390x or arm64; all but x86_64 are
+# cross-built.  Each kernel is Debian's kernel source with `make tinyconfig`
+# plus tests/e2e/kernel/livepatch.config and livepatch-<ARCH>.config (a later
+# fragment's setting of a symbol wins, as in merge_config.sh), built in its own
+# source folder (an in-tree build, so the tree can be copied elsewhere and stays
+# up to date).  The source is Debian 12's linux-source-6.1, but for arm64, which
+# can load a livepatch only from 6.17 on: there it is the linux-source-X.Y that
+# trixie-backports' linux-source depends on (apt reads that suite through a
+# private index under $KLP_REALDATA/.apt; the system's sources are not touched).
+# It lands in
 #   $KLP_REALDATA/kernel-<key>/
 #     tree/      the built kernel tree: vmlinux, System.map, Module.symvers,
 #                modules.order, the boot image, samples/livepatch/*.ko
@@ -21,21 +26,22 @@
 #                with (a later make with other values recompiles init/ and relinks vmlinux)
 #     .done      stamp: the folder is complete
 # <key> is the first 16 hex digits of a SHA-256 over the recipe version below,
-# ARCH, the settings of both fragments (not their comments), the
-# linux-source-6.1 package version and the (cross) compiler's `gcc --version`:
-# changing any of them builds a new tree next to the old one.
+# ARCH, the settings of both fragments (not their comments), the source
+# package and its version and the (cross) compiler's `gcc --version`: changing
+# any of them builds a new tree next to the old one.
 #
 # Settings (environment):
 #   KLP_REALDATA        cache root (default $HOME/.cache/klp-realdata); the
 #                       .debs are kept in $KLP_REALDATA/debs/, as tests/realdata/fetch.sh does
 #   KLP_KERNEL_SRC_DEB  use this linux-source-6.1 .deb instead of the apt candidate
+#                       (not for arm64)
 #   JOBS                make -j (default: nproc)
 # Needs: an amd64 Debian 12 host, apt-get (download only), and the kernel's build
 # tools; bison, flex, libelf-dev, bc, cpio, xz-utils and the cross compilers are
 # installed when missing, and a foreign architecture is added to dpkg for its
 # busybox (that needs root).  From nothing, with 2 cores: ~1 s download,
 # ~15 s unpack, then per kernel (docs/kernels.md) x86_64 ~4 min, ppc64le ~9 min,
-# s390x ~4 min.
+# s390x ~4 min, arm64 ~5 min.
 set -euo pipefail
 
 RECIPE=2   # bump when this script changes what it builds
@@ -44,7 +50,6 @@ KLP_REALDATA=${KLP_REALDATA:-$HOME/.cache/klp-realdata}
 DEBS=$KLP_REALDATA/debs
 APTCACHE=$KLP_REALDATA/.apt
 JOBS=${JOBS:-$(nproc)}
-SRC_PKG=linux-source-6.1
 APT_OPTS=(-q -o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root
           -o "Dir::Cache::pkgcache=$APTCACHE/pkgcache.bin"
           -o "Dir::Cache::srcpkgcache=$APTCACHE/srcpkgcache.bin")
@@ -63,8 +68,11 @@ arch_table() {
              CC_PKG=gcc-powerpc64le-linux-gnu ;;
     s390x)   KARCH=s390 CROSS=s390x-linux-gnu- DEBARCH=s390x IMAGE=arch/s390/boot/bzImage
              CC_PKG=gcc-s390x-linux-gnu ;;
-    *) die "unknown architecture '$1' (x86_64, ppc64le or s390x)" ;;
+    arm64)   KARCH=arm64 CROSS=aarch64-linux-gnu- DEBARCH=arm64 IMAGE=arch/arm64/boot/Image
+             CC_PKG=gcc-aarch64-linux-gnu ;;
+    *) die "unknown architecture '$1' (x86_64, ppc64le, s390x or arm64)" ;;
   esac
+  if [ "$1" = arm64 ]; then SRC_SUITE=trixie-backports; else SRC_SUITE=; fi
   FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-$1.config")
 }
 
@@ -81,18 +89,48 @@ done
 [ ${#arches[@]} -gt 0 ] || arches=(x86_64)
 mkdir -p "$DEBS" "$APTCACHE"
 
-# source_deb: the linux-source-6.1 .deb to build (path; may not exist yet) and
-# its version, from KLP_KERNEL_SRC_DEB, else apt's candidate, else the newest
-# .deb already in $DEBS (no apt index).
+# suite_index SUITE: SRC_APT_OPTS read Debian's SUITE alone, from an index of
+# its own under $APTCACHE/SUITE (updated now; on failure the last one is used)
+suite_index() {
+  local root=$APTCACHE/$1
+  mkdir -p "$root/lists/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+       "http://deb.debian.org/debian $1 main" >"$root/sources.list"
+  SRC_APT_OPTS=("${APT_OPTS[@]}" -o "Dir::Etc::SourceList=$root/sources.list"
+                -o Dir::Etc::SourceParts=/nonexistent -o "Dir::State::Lists=$root/lists"
+                -o "Dir::Cache::pkgcache=$root/pkgcache.bin"
+                -o "Dir::Cache::srcpkgcache=$root/srcpkgcache.bin"
+                -o "APT::Architectures::=$(dpkg --print-architecture)")
+  apt-get "${SRC_APT_OPTS[@]}" update >&2 ||
+    echo "[kernel] apt-get update of $1 failed: using its last index" >&2
+}
+
+# source_deb: the source package to build (SRC_PKG), its .deb (SRC_DEB, a path
+# that may not exist yet) and version: linux-source-6.1 from KLP_KERNEL_SRC_DEB or
+# the system's index, or for a SRC_SUITE the linux-source-X.Y its linux-source
+# depends on (remembered in $APTCACHE/SUITE/source for a run without an index);
+# with no index, the newest .deb of that package already in $DEBS.
 source_deb() {
   local ver deb
-  if [ -n "${KLP_KERNEL_SRC_DEB:-}" ]; then
+  SRC_PKG=linux-source-6.1
+  SRC_APT_OPTS=("${APT_OPTS[@]}")
+  if [ -n "$SRC_SUITE" ]; then
+    suite_index "$SRC_SUITE"
+    SRC_PKG=$(apt-cache "${SRC_APT_OPTS[@]}" depends linux-source 2>/dev/null |
+              awk '$1 == "Depends:" && $2 ~ /^linux-source-[0-9]/ { print $2; exit }')
+    if [ -n "$SRC_PKG" ]; then
+      echo "$SRC_PKG" >"$APTCACHE/$SRC_SUITE/source"
+    else
+      SRC_PKG=$(cat "$APTCACHE/$SRC_SUITE/source" 2>/dev/null) ||
+        die "no linux-source in $SRC_SUITE's index, and none remembered"
+    fi
+  elif [ -n "${KLP_KERNEL_SRC_DEB:-}" ]; then
     [ -f "$KLP_KERNEL_SRC_DEB" ] || die "KLP_KERNEL_SRC_DEB=$KLP_KERNEL_SRC_DEB: no such file"
     SRC_DEB=$KLP_KERNEL_SRC_DEB
     SRC_VERSION=$(dpkg-deb -f "$SRC_DEB" Version)
     return
   fi
-  ver=$(apt-cache "${APT_OPTS[@]}" policy "$SRC_PKG" 2>/dev/null |
+  ver=$(apt-cache "${SRC_APT_OPTS[@]}" policy "$SRC_PKG" 2>/dev/null |
         awk '$1 == "Candidate:" { if ($2 != "(none)") print $2; exit }')
   if [ -z "$ver" ]; then
     deb=$(compgen -G "$DEBS/${SRC_PKG}_*_all.deb" | sort -V | tail -1) ||
@@ -117,12 +155,12 @@ install_missing() {
   fi
 }
 
-# download: apt-get download NAME[=VERSION] into $DEBS (via a private folder:
-# other fetchers may be downloading into $DEBS at the same time)
+# download NAME[=VERSION] [APT OPTION...]: apt-get download into $DEBS (via a
+# private folder: other fetchers may be downloading into $DEBS at the same time)
 download() {
   local tmp
   tmp=$(mktemp -d "$DEBS/.partial-kernel.XXXXXX")
-  ( cd "$tmp" && apt-get "${APT_OPTS[@]}" download "$1" >&2 ) || { rm -rf "$tmp"; die "apt-get download $1 failed"; }
+  ( cd "$tmp" && apt-get "${@:2}" download "$1" >&2 ) || { rm -rf "$tmp"; die "apt-get download $1 failed"; }
   mv -f "$tmp"/*.deb "$DEBS/"
   rm -rf "$tmp"
 }
@@ -138,10 +176,19 @@ busybox_deb() {
       dpkg --add-architecture "$DEBARCH"
       apt-get update -qq -o DPkg::Lock::Timeout=600 >&2
     fi
-    download "busybox-static:$DEBARCH"
+    download "busybox-static:$DEBARCH" "${APT_OPTS[@]}"
     deb=$(compgen -G "$DEBS/busybox-static_*_$DEBARCH.deb" | sort -V | tail -1)
   fi
   echo "$deb"
+}
+
+# final_settings FRAGMENT...: each symbol's last setting, "CONFIG_X=v" or
+# "# CONFIG_X is not set", in the order the symbols first appear
+final_settings() {
+  awk '/^CONFIG_[A-Za-z0-9_]+=/ { sym = $0; sub(/=.*/, "", sym) }
+       /^# CONFIG_[A-Za-z0-9_]+ is not set$/ { sym = $2 }
+       sym != "" { if (!(sym in last)) order[++n] = sym; last[sym] = $0; sym = "" }
+       END { for (i = 1; i <= n; i++) print last[order[i]] }' "$@"
 }
 
 # kmake ARGS: make for the tree's architecture
@@ -149,12 +196,14 @@ kmake() { make ARCH="$KARCH" CROSS_COMPILE="$CROSS" "$@"; }
 
 # build ARCH: build (or reuse) the kernel for ARCH; prints its folder
 build() {
-  local arch=$1 key dir tstart t0 bb_deb build_s release frag line
+  local arch=$1 key dir tstart t0 bb_deb build_s release line sym
   arch_table "$arch"
   source_deb
   GCC=$("${CROSS}gcc" --version 2>/dev/null | head -1) || GCC="(no ${CROSS}gcc)"
   key=$( { echo "recipe $RECIPE"; echo "arch $arch"; echo "source $SRC_PKG $SRC_VERSION";
-           echo "gcc $GCC"; grep -hv '^#' "${FRAGMENTS[@]}"; } | sha256sum | cut -c1-16)
+           echo "gcc $GCC"; grep -hv '^#' "${FRAGMENTS[@]}"
+           grep -h '^# CONFIG_[A-Za-z0-9_]* is not set$' "${FRAGMENTS[@]}" || true; } |
+         sha256sum | cut -c1-16)
   dir=$KLP_REALDATA/kernel-$key
   if [ "$mode" = print ]; then echo "$dir"; return; fi
 
@@ -174,7 +223,7 @@ build() {
   GCC=$("${CROSS}gcc" --version | head -1)
 
   t0=$(now)
-  [ -f "$SRC_DEB" ] || download "$SRC_PKG=$SRC_VERSION"
+  [ -f "$SRC_DEB" ] || download "$SRC_PKG=$SRC_VERSION" "${SRC_APT_OPTS[@]}"
   [ -f "$SRC_DEB" ] || die "apt-get download did not produce $SRC_DEB"
   bb_deb=$(busybox_deb)
   echo "[kernel $arch] download $(secs "$t0") s: $(basename "$SRC_DEB") $(basename "$bb_deb")" >&2
@@ -204,12 +253,14 @@ build() {
       kmake -s tinyconfig >/dev/null
       ./scripts/kconfig/merge_config.sh -m .config "${FRAGMENTS[@]}" >/dev/null
       kmake -s olddefconfig
-      # every setting of the fragments must survive olddefconfig's dependencies
-      for frag in "${FRAGMENTS[@]}"; do
-        while read -r line; do
-          grep -qxF "$line" .config || die "$(basename "$frag"): '$line' is not in .config after olddefconfig"
-        done < <(grep '^CONFIG_' "$frag")
-      done
+      # every setting of the fragments (the last one of each symbol) must survive
+      # olddefconfig's dependencies
+      while read -r line; do
+        case $line in
+          '# '*) sym=${line#\# }; ! grep -q "^${sym%% *}=" .config ;;
+          *) grep -qxF "$line" .config ;;
+        esac || die "'$line' (${FRAGMENTS[*]##*/}) is not what .config has after olddefconfig"
+      done < <(final_settings "${FRAGMENTS[@]}")
       touch .klp-config-done
     fi
   )

@@ -19,10 +19,10 @@
  * lookup_ok=1 means the call through the converted kallsyms_lookup_name
  * returned the address livepatch wrote for saved_command_line.
  *
- * Built with -DKLP_E2E_UNREGISTERED it also prints binfmt_misc's static
- * "enabled" but registers no klp_object for binfmt_misc: the kernel would never
- * apply that relocation (the code would read address 0), so `klp convert` must
- * refuse the module.
+ * Built with -DKLP_E2E_UNREGISTERED='"NAME"' it also prints the address of
+ * binfmt_misc's static object NAME but registers no klp_object for
+ * binfmt_misc: the kernel would never apply that relocation (the code would
+ * use address 0), so `klp convert` must refuse the module.
  */
 #include <linux/init.h>
 #include <linux/kallsyms.h>
@@ -32,9 +32,9 @@
 #ifdef KLP_E2E_UNREGISTERED
 #include <klp-reloc.h>
 
-extern int klp_e2e_bm_enabled __asm__("enabled");
+extern char klp_e2e_bm_data[] __asm__(KLP_E2E_UNREGISTERED);
 static KLP_MODULE_RELOC(binfmt_misc) klp_e2e_bm_relocs[] = {
-	KLP_SYMPOS(klp_e2e_bm_enabled, 0),
+	KLP_SYMPOS(klp_e2e_bm_data, 0),
 };
 #endif
 
@@ -53,7 +53,7 @@ static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 		   &klp_e2e_saved_command_line, klp_e2e_lookup_name,
 		   found == (unsigned long)&klp_e2e_saved_command_line);
 #ifdef KLP_E2E_UNREGISTERED
-	seq_printf(m, " binfmt_misc.enabled=%d", klp_e2e_bm_enabled);
+	seq_printf(m, " binfmt_misc.data@%px", klp_e2e_bm_data);
 #endif
 	seq_printf(m, " cmdline=%s\n", klp_e2e_saved_command_line);
 	return 0;
