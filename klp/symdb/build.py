@@ -95,8 +95,8 @@ def _scan_batch(tasks: list[Task]) -> list[Outcome]:
 
 
 def _check_against_system_map(names: list[bytes], values: list[int], path: str) -> None:
-    """Given both --vmlinux and --system-map: every name must have the same addresses,
-    in the same order, in both (they must come from the same build)."""
+    """Given both --vmlinux and --system-map: they must list the same names, each with
+    the same addresses in the same order (they must come from the same build)."""
     from klp.symdb.scan import read_system_map
 
     ours: dict[bytes, list[int]] = defaultdict(list)
@@ -106,11 +106,14 @@ def _check_against_system_map(names: list[bytes], values: list[int], path: str) 
     smap = read_system_map(path)
     for n, v in zip(smap.names, smap.values, strict=True):
         theirs[n].append(v)
-    wrong = sorted(n for n in theirs.keys() & ours.keys() if theirs[n] != ours[n])
-    if wrong:
-        shown = ", ".join(decode_name(w) for w in wrong[:5])
-        raise InputError(f"{path}: disagrees with the vmlinux on {len(wrong)} names "
-                         f"({shown}); are both from the same build?")
+    for wrong, how in ((theirs.keys() - ours.keys(), "names the vmlinux lacks"),
+                       (ours.keys() - theirs.keys(), "vmlinux names it lacks"),
+                       ({n for n in theirs.keys() & ours.keys() if theirs[n] != ours[n]},
+                        "names at other addresses than in the vmlinux")):
+        if wrong:
+            shown = ", ".join(decode_name(w) for w in sorted(wrong)[:5])
+            raise InputError(f"{path}: {len(wrong)} {how} ({shown}); are both from the "
+                             "same build?")
 
 
 @dataclass

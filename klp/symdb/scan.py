@@ -165,6 +165,12 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
     if elf.e_type not in (ET.EXEC, ET.DYN):
         raise ElfError(elf.path, "not a linked kernel image (ET_EXEC or ET_DYN); "
                        "pass modules with --modules or as paths")
+    if not any(s.sh_flags & _EXEC for s in elf.sections):
+        # Debian's headers package (7.x) ships such a vmlinux: .BTF and a few
+        # symbols for building modules' BTF, none of the kernel's
+        raise ElfError(elf.path, "no code section, so its symbols are not the "
+                       "kernel's (a headers package's vmlinux carries only BTF): give the "
+                       "vmlinux of the -dbg package or of the build, or --system-map alone")
     table = elf.symtab
     rows = table.rows
     name_at, info_at, shndx_at = ST_NAME, ST_INFO, ST_SHNDX  # locals: per-symbol loops
@@ -336,11 +342,15 @@ def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS) -> ObjectSym
         if not parts:
             continue
         try:
-            if len(parts) < 3 or len(parts[1]) != 1:
+            if len(parts) != 3 or len(parts[1]) != 1:
                 raise ValueError
             value = int(parts[0], 16)
         except ValueError:
-            raise InputError(f"{path}:{lineno}: not a System.map line") from None
+            # e.g. the one line of Debian 13's 7.3 image package: "The real
+            # System.map is in the ...-dbg package"; or /proc/kallsyms' [module] column
+            text = decode_name(line.strip()[:120])
+            raise InputError(f"{path}:{lineno}: not a System.map line (address, type, "
+                             f"name): {text}") from None
         name, letter = parts[2], parts[1]
         if _ignored_vmlinux_name(name) or (letter[0] in _DROPPED_LETTERS
                              and not (letter == b"A" and name in _KEPT_ABSOLUTE)):

@@ -256,7 +256,58 @@ def test_system_map_cross_check(tmp_path: pathlib.Path) -> None:
         str(t / "System.map"), "-o", str(tmp_path / "ok.klp"))
     proc = klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "--system-map",
                str(TESTDATA / "s390x" / "System.map"), "-o", str(tmp_path / "bad.klp"), check=3)
-    assert "disagrees with the vmlinux" in proc.stderr
+    assert "are both from the same build?" in proc.stderr
+    assert not (tmp_path / "bad.klp").exists()
+
+
+@pytest.mark.parametrize("change", ["drop", "add", "move"])
+def test_system_map_must_list_what_vmlinux_has(tmp_path: pathlib.Path, change: str) -> None:
+    """A System.map that lacks a name of the vmlinux, has one more, or puts one elsewhere
+    is from another build (the sets of names are equal for every real pair)."""
+    t = TESTDATA / "x86_64"
+    lines = (t / "System.map").read_text().splitlines()
+    last = lines[-1].split()
+    lines = {"drop": lines[:-1],
+             "add": [*lines, f"{last[0]} t klp_not_in_vmlinux"],
+             "move": [*lines[:-1], f"{int(last[0], 16) + 16:016x} {last[1]} {last[2]}"]}[change]
+    smap = tmp_path / "System.map"
+    smap.write_text("\n".join(lines) + "\n")
+    proc = klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "--system-map", str(smap),
+               "-o", str(tmp_path / "bad.klp"), check=3)
+    how = {"drop": "names it lacks", "add": "names the vmlinux lacks",
+           "move": "names at other addresses"}[change]
+    assert f"1 {'vmlinux ' if change == 'drop' else ''}{how}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "bad.klp").exists()
+
+
+@pytest.mark.parametrize("line", [
+    "ffffffffffffffff B The real System.map is in the linux-image-7.3.4+deb13-cloud-amd64-dbg "
+    "package",
+    "ffffffffc0a01000 t isofs_read_inode\t[isofs]",
+])
+def test_not_a_system_map_is_refused(tmp_path: pathlib.Path, line: str) -> None:
+    """Debian 13's 7.3 image package ships a one-line System.map that points to the -dbg
+    package; /proc/kallsyms has a module column. Both are refused, with the line."""
+    smap = tmp_path / "System.map"
+    smap.write_text(line + "\n")
+    proc = klp("symdb", "build", "--system-map", str(smap), "-o", str(tmp_path / "bad.klp"),
+               check=3)
+    assert f"{smap}:1: not a System.map line (address, type, name): " in proc.stderr
+    assert line.split()[2] in proc.stderr
+    assert not (tmp_path / "bad.klp").exists()
+
+
+def test_vmlinux_without_code_is_refused(tmp_path: pathlib.Path) -> None:
+    """Debian's 7.x headers package has a vmlinux with .BTF and a few hundred BTF symbols
+    only: a database of those would know none of the kernel's symbols."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("needs binutils objcopy")
+    data_only = tmp_path / "vmlinux"
+    subprocess.run(["objcopy", "--only-section=.data", str(TESTDATA / "x86_64" / "vmlinux"),
+                    str(data_only)], check=True)
+    proc = klp("symdb", "build", "--vmlinux", str(data_only), "-o", str(tmp_path / "bad.klp"),
+               check=3)
+    assert "no code section, so its symbols are not the kernel's" in proc.stderr
     assert not (tmp_path / "bad.klp").exists()
 
 
