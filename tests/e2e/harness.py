@@ -58,8 +58,9 @@ class Machine:
     memory_mb: int
 
 
-#: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture.
-KERNELS = ("debian", "x86_64", "ppc64le", "s390x", "arm64")
+#: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture
+#: (``-bpo``: built from trixie-backports' 7.x source, as arm64's is).
+KERNELS = ("debian", "x86_64", "ppc64le", "s390x", "arm64", "x86_64-bpo")
 
 #: qemu's default x86 CPU boots about 0.4 s faster than ``-cpu max`` under TCG
 #: (2.2-2.5 s against 2.4-3.4 s wall, measured).  pseries enters the kernel
@@ -77,6 +78,13 @@ MACHINES = {
     "arm64": Machine("arm64", "arm64", "aarch64-linux-gnu-", "qemu-system-aarch64",
                      ("-M", "virt", "-cpu", "max,pauth-impdef=on"), "ttyAMA0", 512),
 }
+
+
+
+
+def machine_of(kernel: str) -> Machine:
+    """The machine a tiny kernel's id (a KERNELS entry but ``debian``) runs on."""
+    return MACHINES[kernel.removesuffix("-bpo")]
 
 
 # --------------------------------------------------------------------------- kernel

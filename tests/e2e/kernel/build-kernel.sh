@@ -2,31 +2,32 @@
 # Build the tiny livepatch-capable kernels that tests/e2e/ boots, into cache
 # folders that are reused across runs:
 #
-#   tests/e2e/kernel/build-kernel.sh [ARCH...]             build (or reuse), print the folders
-#   tests/e2e/kernel/build-kernel.sh --print-dir [ARCH...] print the folders only
+#   tests/e2e/kernel/build-kernel.sh [KERNEL...]             build (or reuse), print the folders
+#   tests/e2e/kernel/build-kernel.sh --print-dir [KERNEL...] print the folders only
 #
-# ARCH is x86_64 (the default), ppc64le, s390x or arm64; all but x86_64 are
-# cross-built.  Each kernel is Debian's kernel source with `make tinyconfig`
-# plus tests/e2e/kernel/livepatch.config and livepatch-<ARCH>.config (a later
-# fragment's setting of a symbol wins, as in merge_config.sh), built in its own
-# source folder (an in-tree build, so the tree can be copied elsewhere and stays
-# up to date).  The source is Debian 12's linux-source-6.1, but for arm64, which
-# can load a livepatch only from 6.17 on: there it is the linux-source-X.Y that
-# trixie-backports' linux-source depends on (apt reads that suite through a
-# private index under $KLP_REALDATA/.apt; the system's sources are not touched).
-# It lands in
+# KERNEL is x86_64 (the default), ppc64le, s390x, arm64 or x86_64-bpo; all but
+# the x86_64 ones are cross-built.  Each kernel is Debian's kernel source with
+# `make tinyconfig` plus tests/e2e/kernel/livepatch.config and
+# livepatch-<KERNEL>.config (a later fragment's setting of a symbol wins, as in
+# merge_config.sh), built in its own source folder (an in-tree build, so the
+# tree can be copied elsewhere and stays up to date).  The source is Debian 12's
+# linux-source-6.1, but for arm64, which can load a livepatch only from 6.17 on,
+# and x86_64-bpo: there it is the linux-source-X.Y that trixie-backports'
+# linux-source depends on (apt reads that suite through a private index under
+# $KLP_REALDATA/.apt; the system's sources are not touched), and
+# livepatch-bpo.config comes between the two fragments.  It lands in
 #   $KLP_REALDATA/kernel-<key>/
 #     tree/      the built kernel tree: vmlinux, System.map, Module.symvers,
 #                modules.order, the boot image, samples/livepatch/*.ko
 #     busybox/   Debian's busybox-static for ARCH, unpacked (bin/busybox), for the initramfs
 #     build.log  the kernel build's output
-#     env        KEY='value' lines: ARCH KARCH CROSS_COMPILE TREE VMLINUX SYSTEM_MAP
+#     env        KEY='value' lines: KERNEL ARCH KARCH CROSS_COMPILE TREE VMLINUX SYSTEM_MAP
 #                BOOT_IMAGE BUSYBOX KEY SRC_VERSION KERNELRELEASE GCC BUILD_SECONDS
 #                JOBS, and the KBUILD_BUILD_{USER,HOST,TIMESTAMP} the tree was built
 #                with (a later make with other values recompiles init/ and relinks vmlinux)
 #     .done      stamp: the folder is complete
 # <key> is the first 16 hex digits of a SHA-256 over the recipe version below,
-# ARCH, the settings of both fragments (not their comments), the source
+# KERNEL, the settings of the fragments (not their comments), the source
 # package and its version and the (cross) compiler's `gcc --version`: changing
 # any of them builds a new tree next to the old one.
 #
@@ -58,22 +59,29 @@ die() { echo "build-kernel.sh: $*" >&2; exit 1; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# arch_table ARCH: the kernel's ARCH, the cross prefix, Debian's architecture
-# (for busybox-static), the boot image qemu takes, and the cross compiler's
-# Debian package.  pseries boots vmlinux itself (its zImage wrapper does not).
+# arch_table KERNEL: its architecture, the kernel's ARCH, the cross prefix,
+# Debian's architecture (for busybox-static), the boot image qemu takes, the
+# cross compiler's Debian package, the source's suite and the config fragments.
+# pseries boots vmlinux itself (its zImage wrapper does not).
 arch_table() {
+  ARCH_NAME=${1%-bpo}
   case $1 in
-    x86_64)  KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage CC_PKG=gcc ;;
+    x86_64|x86_64-bpo) KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage CC_PKG=gcc ;;
     ppc64le) KARCH=powerpc CROSS=powerpc64le-linux-gnu- DEBARCH=ppc64el IMAGE=vmlinux
              CC_PKG=gcc-powerpc64le-linux-gnu ;;
     s390x)   KARCH=s390 CROSS=s390x-linux-gnu- DEBARCH=s390x IMAGE=arch/s390/boot/bzImage
              CC_PKG=gcc-s390x-linux-gnu ;;
     arm64)   KARCH=arm64 CROSS=aarch64-linux-gnu- DEBARCH=arm64 IMAGE=arch/arm64/boot/Image
              CC_PKG=gcc-aarch64-linux-gnu ;;
-    *) die "unknown architecture '$1' (x86_64, ppc64le, s390x or arm64)" ;;
+    *) die "unknown kernel '$1' (x86_64, ppc64le, s390x, arm64 or x86_64-bpo)" ;;
   esac
-  if [ "$1" = arm64 ]; then SRC_SUITE=trixie-backports; else SRC_SUITE=; fi
-  FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-$1.config")
+  if [ "$1" = arm64 ] || [ "$1" != "$ARCH_NAME" ]; then
+    SRC_SUITE=trixie-backports
+    FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-bpo.config" "$HERE/livepatch-$1.config")
+  else
+    SRC_SUITE=
+    FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-$1.config")
+  fi
 }
 
 mode=build
@@ -82,7 +90,7 @@ for arg in "$@"; do
   case $arg in
     --print-dir) mode=print ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    -*) die "unknown option '$arg' (--print-dir, then architectures)" ;;
+    -*) die "unknown option '$arg' (--print-dir, then kernels)" ;;
     *) arch_table "$arg"; arches+=("$arg") ;;
   esac
 done
@@ -281,7 +289,8 @@ build() {
   release=$(cd "$dir/tree" && kmake -s kernelrelease)
   {
     echo "# written by tests/e2e/kernel/build-kernel.sh"
-    printf "ARCH='%s'\n" "$arch"
+    printf "KERNEL='%s'\n" "$arch"
+    printf "ARCH='%s'\n" "$ARCH_NAME"
     printf "KARCH='%s'\n" "$KARCH"
     printf "CROSS_COMPILE='%s'\n" "$CROSS"
     printf "TREE='%s'\n" "$dir/tree"

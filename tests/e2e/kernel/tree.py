@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.harness import MACHINES, Kernel
+from tests.e2e.harness import Kernel, machine_of
 from tests.realdata.paths import parse_env
 from tests.support.paths import require_realdata
 
@@ -60,9 +60,10 @@ class Tree:
 
 
 def built_tree(arch: str = "x86_64") -> Tree:
-    """The built tree of ``arch``; built here when missing if KLP_REQUIRE_REALDATA or
-    KLP_KERNEL_BUILD is 1, else the calling test is skipped."""
-    machine = MACHINES[arch]
+    """The built tree of kernel ``arch`` (build-kernel.sh's KERNEL: an architecture, or
+    x86_64-bpo); built here when missing if KLP_REQUIRE_REALDATA or KLP_KERNEL_BUILD
+    is 1, else the calling test is skipped."""
+    machine = machine_of(arch)
     need_tools("make", f"{machine.cross_compile}gcc", "readelf", "sha256sum", machine.qemu,
                "dpkg-deb")
     proc = subprocess.run([str(BUILD_SCRIPT), "--print-dir", arch], capture_output=True,
