@@ -80,8 +80,6 @@ MACHINES = {
 }
 
 
-
-
 def machine_of(kernel: str) -> Machine:
     """The machine a tiny kernel's id (a KERNELS entry but ``debian``) runs on."""
     return MACHINES[kernel.removesuffix("-bpo")]

@@ -68,6 +68,7 @@ from typing import Any
 
 import pytest
 
+from klp.livepatch.rules import kernel_version
 from tests.e2e.harness import (
     KERNELS,
     BootResult,
@@ -305,10 +306,12 @@ def split_targets(kernel: Kernel) -> dict[str, Target]:
 def _split_sources(locals_: list[LocalSymbol]) -> dict[str, str]:
     """The source file of the SPLIT_NAME copy each of split's files means."""
     files = {s.file for s in locals_ if s.name == SPLIT_NAME}
-    found = {key: next((f for f in choices if f in files), None)
-             for key, choices in SPLIT_TARGETS.items()}
-    assert all(found.values()), f"{SPLIT_NAME} copies in vmlinux: {files}"
-    return found  # type: ignore[return-value]
+    found = {}
+    for key, choices in SPLIT_TARGETS.items():
+        source = next((f for f in choices if f in files), None)
+        assert source, f"{SPLIT_NAME} copies in vmlinux: {files}"
+        found[key] = source
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -406,8 +409,8 @@ def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str,
         "ambig": ("ambig", flags(*names, *pos_defs(good))),
         "split": ("split", flags(*pos_defs({k: t.position for k, t in
                                             (split_targets | cross_targets).items()}),
-                                 *[f"-DKLP_E2E_X='\"{t.name}\"'" for key, t in
-                                   cross_targets.items() if key == "xa"])),
+                                 *([f"-DKLP_E2E_X='\"{cross_targets['xa'].name}\"'"]
+                                   if cross_targets else []))),
         "binfmt": ("binfmt", flags(*subject.binfmt.flags(targets["ops"].position))),
         "modpatch": ("modpatch", flags(*own)),
         "ambig-wrong": ("ambig", flags(*names, *pos_defs(wrong))),
@@ -1047,9 +1050,8 @@ def test_convert_warns_about_reloading_the_module(kernel: Kernel, symdb: pathlib
 def _reload_follows(kernel: Kernel) -> bool:
     """The kernel applies a patch's relocations for a reloaded module right: arm64 (7.x),
     which rewrites every field, and x86_64 from 6.3 (clear_relocate_add)."""
-    found = re.match(r"(\d+)\.(\d+)", kernel.kver)
-    assert found, kernel.kver
-    version = (int(found[1]), int(found[2]))
+    version = kernel_version(kernel.kver)
+    assert version, kernel.kver
     return kernel.arch == "arm64" or (kernel.arch == "x86_64" and version >= (6, 3))
 
 

@@ -35,14 +35,14 @@
 #   KLP_REALDATA        cache root (default $HOME/.cache/klp-realdata); the
 #                       .debs are kept in $KLP_REALDATA/debs/, as tests/realdata/fetch.sh does
 #   KLP_KERNEL_SRC_DEB  use this linux-source-6.1 .deb instead of the apt candidate
-#                       (not for arm64)
+#                       (not for arm64 and x86_64-bpo)
 #   JOBS                make -j (default: nproc)
 # Needs: an amd64 Debian 12 host, apt-get (download only), and the kernel's build
 # tools; bison, flex, libelf-dev, bc, cpio, xz-utils and the cross compilers are
 # installed when missing, and a foreign architecture is added to dpkg for its
 # busybox (that needs root).  From nothing, with 2 cores: ~1 s download,
 # ~15 s unpack, then per kernel (docs/kernels.md) x86_64 ~4 min, ppc64le ~9 min,
-# s390x ~4 min, arm64 ~5 min.
+# s390x ~4 min, arm64 and x86_64-bpo ~5 min.
 set -euo pipefail
 
 RECIPE=2   # bump when this script changes what it builds
@@ -61,27 +61,26 @@ secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # arch_table KERNEL: its architecture, the kernel's ARCH, the cross prefix,
 # Debian's architecture (for busybox-static), the boot image qemu takes, the
-# cross compiler's Debian package, the source's suite and the config fragments.
-# pseries boots vmlinux itself (its zImage wrapper does not).
+# cross compiler's Debian package, and the suite of its source (empty: Debian
+# 12's linux-source-6.1); then the config fragments.  pseries boots vmlinux
+# itself (its zImage wrapper does not).
 arch_table() {
-  ARCH_NAME=${1%-bpo}
+  local bpo=trixie-backports
   case $1 in
-    x86_64|x86_64-bpo) KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage CC_PKG=gcc ;;
-    ppc64le) KARCH=powerpc CROSS=powerpc64le-linux-gnu- DEBARCH=ppc64el IMAGE=vmlinux
-             CC_PKG=gcc-powerpc64le-linux-gnu ;;
-    s390x)   KARCH=s390 CROSS=s390x-linux-gnu- DEBARCH=s390x IMAGE=arch/s390/boot/bzImage
-             CC_PKG=gcc-s390x-linux-gnu ;;
-    arm64)   KARCH=arm64 CROSS=aarch64-linux-gnu- DEBARCH=arm64 IMAGE=arch/arm64/boot/Image
-             CC_PKG=gcc-aarch64-linux-gnu ;;
+    x86_64)  ARCH_NAME=x86_64 KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage
+             CC_PKG=gcc SRC_SUITE= ;;
+    x86_64-bpo) ARCH_NAME=x86_64 KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage
+             CC_PKG=gcc SRC_SUITE=$bpo ;;
+    ppc64le) ARCH_NAME=ppc64le KARCH=powerpc CROSS=powerpc64le-linux-gnu- DEBARCH=ppc64el
+             IMAGE=vmlinux CC_PKG=gcc-powerpc64le-linux-gnu SRC_SUITE= ;;
+    s390x)   ARCH_NAME=s390x KARCH=s390 CROSS=s390x-linux-gnu- DEBARCH=s390x
+             IMAGE=arch/s390/boot/bzImage CC_PKG=gcc-s390x-linux-gnu SRC_SUITE= ;;
+    arm64)   ARCH_NAME=arm64 KARCH=arm64 CROSS=aarch64-linux-gnu- DEBARCH=arm64
+             IMAGE=arch/arm64/boot/Image CC_PKG=gcc-aarch64-linux-gnu SRC_SUITE=$bpo ;;
     *) die "unknown kernel '$1' (x86_64, ppc64le, s390x, arm64 or x86_64-bpo)" ;;
   esac
-  if [ "$1" = arm64 ] || [ "$1" != "$ARCH_NAME" ]; then
-    SRC_SUITE=trixie-backports
-    FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-bpo.config" "$HERE/livepatch-$1.config")
-  else
-    SRC_SUITE=
-    FRAGMENTS=("$HERE/livepatch.config" "$HERE/livepatch-$1.config")
-  fi
+  FRAGMENTS=("$HERE/livepatch.config" ${SRC_SUITE:+"$HERE/livepatch-bpo.config"}
+             "$HERE/livepatch-$1.config")
 }
 
 mode=build
@@ -202,7 +201,7 @@ final_settings() {
 # kmake ARGS: make for the tree's architecture
 kmake() { make ARCH="$KARCH" CROSS_COMPILE="$CROSS" "$@"; }
 
-# build ARCH: build (or reuse) the kernel for ARCH; prints its folder
+# build KERNEL: build (or reuse) that kernel; prints its folder
 build() {
   local arch=$1 key dir tstart t0 bb_deb build_s release line sym
   arch_table "$arch"
