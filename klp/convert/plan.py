@@ -86,7 +86,9 @@ def plan_conversion(
                 ProblemKind.ANNOTATION, name,
                 f"{name} is annotated with KLP_SYMPOS but no relocation of the module needs it"))
 
-    definitions = lookup.lookup(sorted(set(wanted.values()))) if lookup and wanted else {}
+    definitions = lookup.lookup(sorted(set(wanted.values()) | set(rules.INIT_MEMORY_BOUNDS))) \
+        if lookup and wanted else {}
+    init_memory = rules.init_memory(definitions)
     for sym, name in wanted.items():
         scope = annotated.get(name)
         if scope is not None and scope.broken:
@@ -101,6 +103,8 @@ def plan_conversion(
             resolution = _resolve(sym, name, group.note, definitions.get(name, []),
                                   module_exports, lookup, refs, problems)
             if resolution is not None:
+                _check_init_memory(resolution, definitions.get(name, []), init_memory, refs,
+                                   plan, problems)
                 plan.resolutions.append(resolution._replace(
                     uses=tuple(group.uses), references=tuple(refs),
                     source=", ".join(group.files) or None))
@@ -348,6 +352,27 @@ def _resolve(
         ProblemKind.AMBIGUOUS, name, f"{name} is defined {len(defs)} times {where}; "
         "annotate the one you mean", refs, defs, sympos_lines(name, defs)))
     return None
+
+
+def _check_init_memory(res: Resolution, defs: list[SymbolRecord],
+                       memory: rules.InitMemory | None, refs: list[Reference], plan: Plan,
+                       problems: list[Problem]) -> None:
+    """Refuse a vmlinux function or variable the kernel has freed by the time the patch
+    loads (worded as verify words it, so that --force says it once)."""
+    if res.obj != "vmlinux":
+        return
+    record = rules.bind_position([d for d in defs if d.obj == "vmlinux"], res.pos, late=False)
+    if isinstance(record, str):
+        return
+    freed = rules.freed_after_boot(record, memory)
+    if freed is None:
+        return
+    reason, known = freed
+    if known:
+        problems.append(Problem(ProblemKind.RULE, res.name, reason, refs, [record],
+                                forcible=True))
+    elif reason not in plan.warnings:
+        plan.warnings.append(reason)
 
 
 def _load_order_trap(name: str, obj: str, pos: int, rec: SymbolRecord) -> str:

@@ -2,8 +2,9 @@
 
 Each returns the reason a relocation or name breaks the rule, or None, except
 :func:`loaded_target`, which says whether the loader applies a RELA section at
-all, and :func:`bind_position`, which gives the symbol a position binds to (or the
-reason none). The comments name the kernel code the rule follows.
+all, :func:`bind_position`, which gives the symbol a position binds to (or the
+reason none), and :func:`init_memory`, which finds what vmlinux frees after boot.
+The comments name the kernel code the rule follows.
 """
 
 from __future__ import annotations
@@ -360,6 +361,65 @@ def bind_position(records: Sequence[SymbolRecord], pos: int, *, late: bool) -> S
             return record
     return (f"position {pos} is a symbol the module keeps only while it loads (an init "
             "or non-allocated one), not one the patch can mean")
+
+
+#: The symbols that bound vmlinux's init memory (every architecture's vmlinux.lds.S),
+#: which free_initmem() returns to the allocator once the kernel has booted, and the
+#: per-CPU template that some architectures (arm64, ppc64, s390; x86_64 in 7.x) link
+#: inside it: the template's addresses stay the base each CPU's copy is reached
+#: from, so referencing them is right.
+INIT_MEMORY_BOUNDS = ("__init_begin", "__init_end", "__per_cpu_start", "__per_cpu_end")
+
+
+class InitMemory(NamedTuple):
+    """vmlinux's init memory, by link-time address, less the per-CPU template."""
+
+    start: int
+    end: int
+    percpu_start: int
+    percpu_end: int
+
+    def holds(self, address: int) -> bool:
+        return (self.start <= address < self.end
+                and not self.percpu_start <= address < self.percpu_end)
+
+
+def init_memory(found: Mapping[str, Sequence[SymbolRecord]]) -> InitMemory | None:
+    """The init memory a lookup of :data:`INIT_MEMORY_BOUNDS` describes (None when the
+    database lacks its bounds: then nothing is known to be freed)."""
+    values = []
+    for name in INIT_MEMORY_BOUNDS:
+        found_values = {r.value for r in found.get(name, ()) if r.obj == "vmlinux"}
+        value = found_values.pop() if len(found_values) == 1 else None
+        if value is None and name.startswith("__init"):
+            return None
+        values.append(value if value is not None else 0)
+    start, end, percpu_start, percpu_end = values
+    return InitMemory(start, end, percpu_start, percpu_end) if start < end else None
+
+
+def freed_after_boot(record: SymbolRecord, memory: InitMemory | None) -> tuple[str, bool] | None:
+    """A vmlinux function or variable in init memory: (why, whether its type is known).
+
+    The kernel frees that memory long before any livepatch loads, and nothing checks a
+    reference to it (modpost sees an undefined symbol; kernel/livepatch/core.c binds
+    any kallsyms name): the patched code would call or read whatever lives there now.
+    Linker-made bounds (NOTYPE, like _sinittext) are addresses, never dereferenced; a
+    database from System.map alone cannot tell them from a function (type "?").
+    """
+    if memory is None or record.obj != "vmlinux" or record.value is None \
+            or not memory.holds(record.value) or record.type in ("NOTYPE", "SECTION", "FILE"):
+        return None
+    where = f" ({record.section})" if record.section else ""
+    what = {"FUNC": "function", "OBJECT": "variable"}.get(record.type, "symbol")
+    reason = (f"{record.name} is an init {what} of vmlinux{where}: the kernel frees init "
+              "memory after boot, before any livepatch loads, so the patched code would use "
+              "freed memory; use what the running kernel keeps instead (a copy in the patch, "
+              "or the data the init code left behind)")
+    if record.type == "?":
+        reason += (" - unless it is a linker-made bound like _sinittext, which the database "
+                   "(from System.map alone) cannot tell: build it with --vmlinux to know")
+    return reason, record.type != "?"
 
 
 def object_registered(obj: str, registered: Collection[str],

@@ -219,7 +219,9 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
     wanted = {index: parsed for index, use in uses.items()
               if isinstance(parsed := rules.parse_klp_symbol(use.symbol, None),
                             rules.KlpSymbolName)}
-    found = lookup.lookup(sorted({w.name for w in wanted.values()}))
+    found = lookup.lookup(sorted({w.name for w in wanted.values()}
+                                 | set(rules.INIT_MEMORY_BOUNDS)))
+    init_memory = rules.init_memory(found)
     for index, want in sorted(wanted.items(), key=lambda item: uses[item[0]].symbol):
         use = uses[index]
         records = [r for r in found.get(want.name, []) if r.obj == want.obj]
@@ -228,6 +230,13 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
         if binding.problem:
             verdict.problems.append(Problem(ProblemKind.BINDING, use.symbol, binding.problem,
                                             use.references, records))
+        lands = binding.lands
+        freed = rules.freed_after_boot(lands, init_memory) if lands is not None else None
+        if freed is not None and lands is not None and freed[1]:
+            verdict.problems.append(Problem(ProblemKind.BINDING, use.symbol, freed[0],
+                                            use.references, [lands], forcible=True))
+        elif freed is not None and freed[0] not in verdict.warnings:
+            verdict.warnings.append(freed[0])
 
 
 def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], uses: int,

@@ -245,3 +245,47 @@ def test_another_kernels_vermagic_is_forced_once(dbs: dict[str, pathlib.Path],
     module = edited(tmp_path, "x86_64", another_kernel)
     warnings = _forced_warnings(module, "x86_64", dbs["x86_64"], tmp_path, refused=5)
     assert len([w for w in warnings if "vermagic" in w]) == 1, warnings
+
+
+def _calls_init_code(elf: ElfFile) -> None:
+    """The patch calls fixture_early_setup (core.c's __init function) where it called
+    fixture_nonexp_func: the same relocations, against code freed after boot."""
+    table = elf.symtab
+    elf.rename_symbol(table.names().index("fixture_nonexp_func"), "fixture_early_setup")
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_reference_to_init_code_is_refused(arch: str, dbs: dict[str, pathlib.Path],
+                                             tmp_path: pathlib.Path) -> None:
+    module = edited(tmp_path, arch, _calls_init_code)
+    out = tmp_path / "out.ko"
+    base = ("convert", str(module), "-o", str(out), "--symdb", str(dbs[arch]),
+            "--symvers", str(TESTDATA / arch / "Module.symvers"), "--json")
+    problems = json.loads(klp(*base, check=4).stdout)["problems"]
+    assert [(p["kind"], p["symbol"], p["forcible"]) for p in problems] == [
+        ("rule", "fixture_early_setup", True)]
+    assert "init function of vmlinux (.init.text)" in problems[0]["message"]
+    assert [(c["obj"], c["section"]) for c in problems[0]["candidates"]] == [
+        ("vmlinux", ".init.text")]
+    assert not out.exists()
+    warnings = json.loads(klp(*base, "--force").stdout)["warnings"]
+    assert len([w for w in warnings if "init function" in w]) == 1, warnings
+    # what convert forced, verify finds in the module (and refuses: it has no --force)
+    found = json.loads(klp("verify", str(out), "--symdb", str(dbs[arch]), "--json",
+                           check=4).stdout)
+    assert [p["symbol"] for p in found["problems"]] == [
+        ".klp.sym.vmlinux.fixture_early_setup,0"]
+
+
+def test_init_code_from_system_map_alone_is_a_warning(tmp_path: pathlib.Path) -> None:
+    """System.map has no symbol types: an init function and a linker-made bound like
+    _sinittext look alike, so klp warns and says how to know."""
+    t = TESTDATA / "x86_64"
+    db = tmp_path / "map.klp"
+    klp("symdb", "build", "--system-map", str(t / "System.map"), "--modules", str(t / "modules"),
+        "-o", str(db))
+    module = edited(tmp_path, "x86_64", _calls_init_code)
+    report = json.loads(klp("convert", str(module), "-o", str(tmp_path / "out.ko"), "--symdb",
+                            str(db), "--symvers", str(t / "Module.symvers"), "--json").stdout)
+    assert len([w for w in report["warnings"] if "init symbol of vmlinux" in w
+                and "build it with --vmlinux" in w]) == 1, report["warnings"]

@@ -417,6 +417,7 @@ def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str,
         "modpatch-jump": ("modpatch", flags(*own, "-DKLP_E2E_MODULE_KEY_BRANCH")),
         "unregistered": ("vmlinux",
                          flags(f"-DKLP_E2E_UNREGISTERED='\"{subject.binfmt.data}\"'")),
+        "init": ("vmlinux", flags("-DKLP_E2E_INIT")),
     }
     return build_all(subject, jobs, work / "build")
 
@@ -888,6 +889,48 @@ def test_convert_refuses_an_unregistered_object(kernel: Kernel, built: dict[str,
     assert proc.returncode == 4, text
     assert "registers no klp_object for binfmt_misc" in text, text
     assert not out.exists()
+
+
+def test_convert_refuses_init_data(kernel: Kernel, built: dict[str, Built],
+                                   symdb: pathlib.Path, work: pathlib.Path) -> None:
+    """boot_command_line is __initdata, freed after boot: klp convert refuses the
+    patch that reads it, and accepts its reference to the per-CPU runqueues, whose
+    template lies inside init memory on arm64, ppc64le, s390x and x86_64 7.x."""
+    out = work / "converted" / "init.ko"
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    proc = convert(kernel, symdb, built["init"].ko, "-o", str(out), "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    problems = json.loads(proc.stdout)["problems"]
+    assert [(p["symbol"], p["forcible"]) for p in problems] == [("boot_command_line", True)]
+    assert "is an init variable of vmlinux" in problems[0]["message"], problems
+    assert not out.exists()
+    report = json.loads(convert(kernel, symdb, built["init"].ko, "-o", str(out), "--json",
+                                "--force").stdout)
+    assert {"boot_command_line", "runqueues"} <= {s["symbol"] for s in report["symbols"]}, report
+
+
+def test_forced_init_data_reads_freed_memory(kernel: Kernel, built: dict[str, Built],
+                                             symdb: pathlib.Path, work: pathlib.Path) -> None:
+    """What that refusal prevents: converted with --force, the patch loads and is
+    enabled, and where the boot command line was it reads what free_initmem() left."""
+    out = work / "converted" / "init-forced.ko"
+    proc = convert(kernel, symdb, built["init"].ko, "-o", str(out), "--force")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = GuestPlan()
+    plan.insmod(out)
+    plan.run("cmdline", "cat /proc/cmdline")
+    r = boot_plan(kernel, plan, work, "init-forced")
+    assert r.completed, r.report()
+    assert r.insmod_rc(out.name) == [0], r.report()
+    assert r.livepatches.get(patch_name("vmlinux")) == {"enabled": "1", "transition": "0"}
+    line = r.out("cmdline")
+    if r.rc("cmdline") == 0:  # poisoned (POISON_FREE_INITMEM, 0xcc) and still mapped
+        got = fields(line[0])
+        assert got["cmdline"].startswith("console=") and got["boot_command_line"] != "console=", \
+            r.report()
+    else:  # unmapped once freed (arm64 7.3): the reading process oopses
+        assert line == ["Segmentation fault"] and "Oops" in r.report(), r.report()
 
 
 def test_convert_refuses_module_key_in_jump_table(kernel: Kernel, built: dict[str, Built],

@@ -19,6 +19,7 @@ from klp.elfcodec.constants import EM, SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.livepatch import rules
 from klp.livepatch.rules import KlpSymbolName
+from klp.symdb.model import SymbolRecord
 from tests.support.paths import ARCHES as ARCH_NAMES
 from tests.support.paths import TESTDATA
 
@@ -843,3 +844,64 @@ NO_SUCH = Says("the symbol database has no module of that name", "a typo?",
 ])
 def test_registered_name(name: str, known: set[str] | None, expected: object) -> None:
     check(rules.registered_name(name, known), expected)
+
+
+# include/asm-generic/vmlinux.lds.h and each arch's vmlinux.lds.S: __init_begin ..
+# __init_end is what free_initmem() frees after boot; the per-CPU template lies inside
+# it on arm64, ppc64, s390 and x86_64 7.x (zero-based, outside it, on x86_64 6.1). The
+# addresses are the tiny kernels' (tests/e2e/kernel): x86_64 6.1, x86_64 7.3, arm64 7.3.
+
+def record(name: str, value: int, type: str = "OBJECT", section: str = "") -> SymbolRecord:
+    return SymbolRecord(name, "vmlinux", 1, 1, "d", type, "LOCAL", 8, section, value, "", False,
+                        1, 1)
+
+
+def bounds(*values: int) -> dict[str, list[SymbolRecord]]:
+    return {name: [record(name, value, "NOTYPE")]
+            for name, value in zip(rules.INIT_MEMORY_BOUNDS, values, strict=False)}
+
+
+X86_61 = bounds(0xffffffff81c0e000, 0xffffffff81cf2000, 0, 0x277d8)
+X86_73 = bounds(0xffffffff81a4e000, 0xffffffff81b9e000, 0xffffffff81b78000, 0xffffffff81b9ced8)
+ARM64_73 = bounds(0xffff8000804f0000, 0xffff800080680000, 0xffff800080578000, 0xffff800080586960)
+FREED = Says("init function of vmlinux (.init.text)", "frees init memory after boot",
+             "use what the running kernel keeps")
+FREED_DATA = Says("init variable of vmlinux", "freed memory")
+MAYBE = Says("init symbol of vmlinux", "unless it is a linker-made bound",
+             "build it with --vmlinux")
+
+
+@pytest.mark.parametrize(("layout", "rec", "expected"), [
+    pytest.param(X86_61, record("start_kernel", 0xffffffff81c36cce, "FUNC", ".init.text"),
+                 (FREED, True), id="x86_64 6.1: start_kernel"),
+    pytest.param(X86_61, record("boot_command_line", 0xffffffff81ca8920),
+                 (FREED_DATA, True), id="x86_64 6.1: boot_command_line (__initdata)"),
+    pytest.param(X86_61, record("saved_command_line", 0xffffffff81cf9008), None,
+                 id="x86_64 6.1: saved_command_line (kept)"),
+    pytest.param(X86_61, record("runqueues", 0x269c0), None,
+                 id="x86_64 6.1: a per-CPU variable (zero-based)"),
+    pytest.param(X86_61, record("__init_end", 0xffffffff81cf2000), None,
+                 id="x86_64 6.1: the first address after init memory"),
+    pytest.param(X86_73, record("runqueues", 0xffffffff81b9be40), None,
+                 id="x86_64 7.3: a per-CPU variable inside init memory"),
+    pytest.param(X86_73, record("boot_command_line", 0xffffffff81a9c900),
+                 (FREED_DATA, True), id="x86_64 7.3: boot_command_line"),
+    pytest.param(X86_73, record("__init_begin", 0xffffffff81a4e000), (FREED_DATA, True),
+                 id="x86_64 7.3: its first byte"),
+    pytest.param(ARM64_73, record("start_kernel", 0xffff8000804f0a98, "FUNC"),
+                 (Says("init function of vmlinux:"), True),
+                 id="arm64 7.3: start_kernel, section unknown"),
+    pytest.param(ARM64_73, record("runqueues", 0xffff800080585a00), None,
+                 id="arm64 7.3: a per-CPU variable"),
+    pytest.param(ARM64_73, record("_einittext", 0xffff800080524dc8, "NOTYPE"), None,
+                 id="arm64 7.3: a linker-made bound"),
+    pytest.param(ARM64_73, record("start_kernel", 0xffff8000804f0a98, "?"), (MAYBE, False),
+                 id="arm64 7.3: from System.map alone (type unknown)"),
+    pytest.param({}, record("start_kernel", 0xffff8000804f0a98, "FUNC"), None,
+                 id="a database without the bounds"),
+    pytest.param(X86_61, record("start_kernel", 0xffffffff81c36cce, "FUNC")._replace(
+        obj=MOD), None, id="a module's symbol"),
+])
+def test_freed_after_boot(layout: dict[str, list[SymbolRecord]], rec: SymbolRecord,
+                          expected: object) -> None:
+    check(rules.freed_after_boot(rec, rules.init_memory(layout)), expected)

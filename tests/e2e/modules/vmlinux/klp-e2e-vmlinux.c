@@ -23,6 +23,11 @@
  * binfmt_misc's static object NAME but registers no klp_object for
  * binfmt_misc: the kernel would never apply that relocation (the code would
  * use address 0), so `klp convert` must refuse the module.
+ *
+ * Built with -DKLP_E2E_INIT it also prints the start of boot_command_line,
+ * which init/main.c keeps in __initdata, freed after boot, and the address
+ * of the per-CPU runqueues, whose template some architectures link inside
+ * init memory: `klp convert` must refuse the first and accept the second.
  */
 #include <linux/init.h>
 #include <linux/kallsyms.h>
@@ -36,6 +41,11 @@ extern char klp_e2e_bm_data[] __asm__(KLP_E2E_UNREGISTERED);
 static KLP_MODULE_RELOC(binfmt_misc) klp_e2e_bm_relocs[] = {
 	KLP_SYMPOS(klp_e2e_bm_data, 0),
 };
+#endif
+
+#ifdef KLP_E2E_INIT
+extern char klp_e2e_boot_command_line[] __asm__("boot_command_line");
+extern char klp_e2e_runqueues[] __asm__("runqueues");
 #endif
 
 /* asm labels: the ELF names, without relying on kernel headers declaring them */
@@ -54,6 +64,10 @@ static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 		   found == (unsigned long)&klp_e2e_saved_command_line);
 #ifdef KLP_E2E_UNREGISTERED
 	seq_printf(m, " binfmt_misc.data@%px", klp_e2e_bm_data);
+#endif
+#ifdef KLP_E2E_INIT
+	seq_printf(m, " runqueues@%px boot_command_line=%.8s", klp_e2e_runqueues,
+		   klp_e2e_boot_command_line);
 #endif
 	seq_printf(m, " cmdline=%s\n", klp_e2e_saved_command_line);
 	return 0;
