@@ -417,8 +417,9 @@ def freed_after_boot(record: SymbolRecord, memory: InitMemory | None) -> tuple[s
               "freed memory; use what the running kernel keeps instead (a copy in the patch, "
               "or the data the init code left behind)")
     if record.type == "?":
-        reason += (" - unless it is a linker-made bound like _sinittext, which the database "
-                   "(from System.map alone) cannot tell: build it with --vmlinux to know")
+        reason += (" - unless it is a linker-made bound like _sinittext, which a symbol list "
+                   "without types (System.map, /proc/kallsyms) cannot tell apart: a symbol "
+                   "database built with --vmlinux can")
     return reason, record.type != "?"
 
 

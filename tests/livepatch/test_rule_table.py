@@ -868,7 +868,7 @@ FREED = Says("init function of vmlinux (.init.text)", "frees init memory after b
              "use what the running kernel keeps")
 FREED_DATA = Says("init variable of vmlinux", "freed memory")
 MAYBE = Says("init symbol of vmlinux", "unless it is a linker-made bound",
-             "build it with --vmlinux")
+             "a symbol database built with --vmlinux can")
 
 
 @pytest.mark.parametrize(("layout", "rec", "expected"), [
