@@ -230,12 +230,13 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
         if binding.problem:
             verdict.problems.append(Problem(ProblemKind.BINDING, use.symbol, binding.problem,
                                             use.references, records))
-        lands = binding.lands
-        freed = rules.freed_after_boot(lands, init_memory) if lands is not None else None
-        if freed is not None and lands is not None and freed[1]:
+        if binding.lands is None:
+            continue
+        freed = rules.freed_after_boot(binding.lands, init_memory)
+        if freed and freed[1]:
             verdict.problems.append(Problem(ProblemKind.BINDING, use.symbol, freed[0],
-                                            use.references, [lands], forcible=True))
-        elif freed is not None and freed[0] not in verdict.warnings:
+                                            use.references, [binding.lands], forcible=True))
+        elif freed and freed[0] not in verdict.warnings:
             verdict.warnings.append(freed[0])
 
 

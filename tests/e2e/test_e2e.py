@@ -891,20 +891,28 @@ def test_convert_refuses_an_unregistered_object(kernel: Kernel, built: dict[str,
     assert not out.exists()
 
 
+def _refused(kernel: Kernel, symdb: pathlib.Path, ko: pathlib.Path,
+             out: pathlib.Path) -> list[dict[str, Any]]:
+    """``klp convert KO -o OUT --json``, which must refuse (exit 4) and write nothing:
+    its problems."""
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    proc = convert(kernel, symdb, ko, "-o", str(out), "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert not out.exists()
+    problems: list[dict[str, Any]] = json.loads(proc.stdout)["problems"]
+    return problems
+
+
 def test_convert_refuses_init_data(kernel: Kernel, built: dict[str, Built],
                                    symdb: pathlib.Path, work: pathlib.Path) -> None:
     """boot_command_line is __initdata, freed after boot: klp convert refuses the
     patch that reads it, and accepts its reference to the per-CPU runqueues, whose
     template lies inside init memory on arm64, ppc64le, s390x and x86_64 7.x."""
     out = work / "converted" / "init.ko"
-    out.parent.mkdir(exist_ok=True)
-    out.unlink(missing_ok=True)
-    proc = convert(kernel, symdb, built["init"].ko, "-o", str(out), "--json")
-    assert proc.returncode == 4, proc.stdout + proc.stderr
-    problems = json.loads(proc.stdout)["problems"]
+    problems = _refused(kernel, symdb, built["init"].ko, out)
     assert [(p["symbol"], p["forcible"]) for p in problems] == [("boot_command_line", True)]
     assert "is an init variable of vmlinux" in problems[0]["message"], problems
-    assert not out.exists()
     report = json.loads(convert(kernel, symdb, built["init"].ko, "-o", str(out), "--json",
                                 "--force").stdout)
     assert {"boot_command_line", "runqueues"} <= {s["symbol"] for s in report["symbols"]}, report
@@ -939,17 +947,12 @@ def test_convert_refuses_module_key_in_jump_table(kernel: Kernel, built: dict[st
     """A branch on a module's static key puts a klp relocation for that module into the
     patch's __jump_table, which the kernel sets up when the patch loads, before the
     module's relocations are applied: klp convert refuses it, with that reason."""
-    out = work / "converted" / "modpatch-jump.ko"
-    out.parent.mkdir(exist_ok=True)
-    out.unlink(missing_ok=True)
-    proc = convert(kernel, symdb, built["modpatch-jump"].ko, "-o", str(out), "--json")
-    assert proc.returncode == 4, proc.stdout + proc.stderr
-    problems = json.loads(proc.stdout)["problems"]
+    problems = _refused(kernel, symdb, built["modpatch-jump"].ko,
+                        work / "converted" / "modpatch-jump.ko")
     assert problems and all(p["kind"] == "rule" and p["symbol"] == "target_key"
                             and p["message"].startswith("__jump_table+")
                             and f"before module {OWN_MODULE}'s relocations" in p["message"]
                             for p in problems), problems
-    assert not out.exists()
 
 
 @pytest.mark.parametrize("index", range(3), ids=["func-0", "func-past-end", "module-past-end"])
