@@ -387,15 +387,14 @@ class InitMemory(NamedTuple):
 def init_memory(found: Mapping[str, Sequence[SymbolRecord]]) -> InitMemory | None:
     """The init memory a lookup of :data:`INIT_MEMORY_BOUNDS` describes (None when the
     database lacks its bounds: then nothing is known to be freed)."""
-    values = []
-    for name in INIT_MEMORY_BOUNDS:
-        found_values = {r.value for r in found.get(name, ()) if r.obj == "vmlinux"}
-        value = found_values.pop() if len(found_values) == 1 else None
-        if value is None and name.startswith("__init"):
-            return None
-        values.append(value if value is not None else 0)
-    start, end, percpu_start, percpu_end = values
-    return InitMemory(start, end, percpu_start, percpu_end) if start < end else None
+    def value(name: str) -> int | None:
+        values = {r.value for r in found.get(name, ()) if r.obj == "vmlinux"}
+        return values.pop() if len(values) == 1 else None
+
+    start, end, percpu_start, percpu_end = map(value, INIT_MEMORY_BOUNDS)
+    if start is None or end is None or start >= end:
+        return None
+    return InitMemory(start, end, percpu_start or 0, percpu_end or 0)
 
 
 def freed_after_boot(record: SymbolRecord, memory: InitMemory | None) -> tuple[str, bool] | None:
