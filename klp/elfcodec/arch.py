@@ -25,6 +25,9 @@ class Arch(NamedTuple):
     #: Relocation types the kernel's apply_relocate_add() accepts; anything else
     #: makes the module (or the patch) fail with -ENOEXEC.
     loader_types: frozenset[int]
+    #: The dynamic relocation a relocatable (PIE) vmlinux uses for its own pointers
+    #: (link-time address in the addend), which the kernel applies as it boots.
+    relative: int
 
     def reloc_name(self, rtype: int) -> str:
         """The readelf name of a relocation type, or a readelf-style unknown marker."""
@@ -45,9 +48,9 @@ _S390_TYPES = frozenset(set(range(0, 37)) - {9, 10, 11, 12}) | {57, 58, 59}
 ARCHES: dict[int, Arch] = {
     a.machine: a
     for a in (
-        Arch(EM.X86_64, "x86_64", True, RELOC_NAMES[EM.X86_64], 1, _X86_64_TYPES),
-        Arch(EM.AARCH64, "arm64", True, RELOC_NAMES[EM.AARCH64], 257, _AARCH64_TYPES),
-        Arch(EM.PPC64, "ppc64le", True, RELOC_NAMES[EM.PPC64], 38, _PPC64_TYPES),
-        Arch(EM.S390, "s390x", False, RELOC_NAMES[EM.S390], 22, _S390_TYPES),
+        Arch(EM.X86_64, "x86_64", True, RELOC_NAMES[EM.X86_64], 1, _X86_64_TYPES, 8),
+        Arch(EM.AARCH64, "arm64", True, RELOC_NAMES[EM.AARCH64], 257, _AARCH64_TYPES, 1027),
+        Arch(EM.PPC64, "ppc64le", True, RELOC_NAMES[EM.PPC64], 38, _PPC64_TYPES, 22),
+        Arch(EM.S390, "s390x", False, RELOC_NAMES[EM.S390], 22, _S390_TYPES, 12),
     )
 }

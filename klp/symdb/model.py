@@ -91,6 +91,11 @@ class SymbolRecord(NamedTuple):
         }
 
 
+#: A kallsyms range's address -> the offsets from it of the ftrace call sites in the
+#: range, for ranges where livepatch may hook the wrong one (klp/symdb/callsites.py).
+SharedRanges = dict[int, tuple[int, ...]]
+
+
 #: st_info's type and binding as symbols.klp writes them (readelf's names).
 TYPE_NAMES: tuple[bytes, ...] = (
     b"NOTYPE", b"OBJECT", b"FUNC", b"SECTION", b"FILE", b"COMMON", b"TLS", b"7",

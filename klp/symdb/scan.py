@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
+from klp.elfcodec.constants import EM, ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, is_livepatch, modinfo
@@ -41,6 +41,7 @@ from klp.elfcodec.strings import decode_name, encode_name
 from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError
 from klp.inputs import read_input
+from klp.symdb import callsites
 from klp.symdb.model import KSYMTAB_PREFIX, ObjectSymbols
 from klp.symvers import NO_EXPORTS, Exports, ObjectExports, module_name
 
@@ -217,7 +218,25 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
         files=files,
     )
     obj.exported = _exported(obj.names, exports.all)
+    obj.meta.update(_call_site_meta(elf, obj))
     return obj
+
+
+def _call_site_meta(elf: ElfFile, obj: ObjectSymbols) -> dict[str, str]:
+    """vmlinux's ftrace call sites for the database: how many, and the kallsyms ranges
+    where livepatch may hook the wrong one (callsites.py); nothing without a table."""
+    where = dict(zip(obj.names, obj.values, strict=True))
+    start, stop = (where.get(name) for name in callsites.TABLE_BOUNDS)
+    if start is None or stop is None:
+        return {}
+    sites = callsites.vmlinux_call_sites(elf, start, stop)
+    if sites is None:
+        return {}
+    if elf.e_machine == EM.AARCH64:
+        sites = callsites.arm64_call_sites(sites, obj.values)
+    shared = callsites.shared_ranges(obj.values, sites)
+    return {callsites.SITES_KEY: str(len(sites)),
+            callsites.SHARED_KEY: callsites.encode_shared(shared)}
 
 
 def source_files(elf: ElfFile, indices: Sequence[int]) -> list[bytes]:

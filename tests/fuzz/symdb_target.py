@@ -497,6 +497,7 @@ def run(data: bytes, scratch: Path) -> None:
     db = SymbolDB(str(path))
     for obj in db.objects()[:8]:
         db.object_meta(obj)
+        db.shared_call_sites(obj)
     names = [*_names_in(data), *ABSENT]
     found = query(db, names)
     db.closest(names[0], 3)

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 from klp.elfcodec.strings import decode_name, encode_name
 from klp.errors import InputError
+from klp.symdb import callsites
 from klp.symdb.format import dialect_klp, dialect_upstream
 from klp.symdb.format.common import (
     EncodedObject,
@@ -31,7 +32,7 @@ from klp.symdb.format.dialect_upstream import (
     UpstreamReader,
     encode_object_upstream,
 )
-from klp.symdb.model import Dialect, SymbolRecord
+from klp.symdb.model import Dialect, SharedRanges, SymbolRecord
 
 __all__ = ["HEADER", "UPSTREAM_HEADER", "WRITERS", "Assembler", "EncodedObject", "SymbolDB",
            "UpstreamAssembler", "assemble", "encode_object", "encode_object_upstream",
@@ -97,21 +98,37 @@ class SymbolDB:
     def object_meta(self, obj: str) -> dict[str, str]:
         """An object's ``%`` lines: path, and release/build-id/banner (vmlinux) or
         vermagic/srcversion/build-id (modules)."""
+        return {key: value for key, value, _ in self._meta_lines(obj)}
+
+    def _meta_lines(self, obj: str) -> Iterator[tuple[str, str, int]]:
+        """An object's ``%`` lines as (key, value, offset)."""
         reader = self._reader
         for i in range(len(reader.object_starts())):
             if reader.object_name(i) == obj:
                 start, end = reader.object_span(i)
-                found = {}
                 pos = self.data.find(b"\n", start, end) + 1
                 while pos and self.data[pos : pos + 1] == b"%":
                     line_end = self.data.find(b"\n", pos, end)
                     if line_end < 0:
                         break
                     key, _, value = bytes(self.data[pos + 1 : line_end]).partition(b"\t")
-                    found[decode_name(unescape(key))] = decode_name(unescape(value))
+                    yield decode_name(unescape(key)), decode_name(unescape(value)), pos
                     pos = line_end + 1
-                return found
+                return
         raise KeyError(obj)
+
+    def shared_call_sites(self, obj: str) -> SharedRanges | None:
+        """``obj``'s kallsyms ranges that hold several ftrace call sites and none at their
+        start (klp/symdb/callsites.py); None when the database has not read its call
+        sites (System.map alone, the upstream dialect, a module)."""
+        lines = {key: (value, pos) for key, value, pos in self._meta_lines(obj)}
+        if callsites.SITES_KEY not in lines:
+            return None
+        text, pos = lines.get(callsites.SHARED_KEY, ("", 0))
+        try:
+            return callsites.decode_shared(text)
+        except ValueError:
+            raise self._reader.damaged(f"{obj}'s {callsites.SHARED_KEY} line", pos) from None
 
     @property
     def kernel_release(self) -> str:

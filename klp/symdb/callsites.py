@@ -1,0 +1,121 @@
+"""ftrace call sites by kallsyms range: the functions a livepatch may hook in the wrong place.
+
+livepatch redirects a function at its ftrace call site, and klp_patch_func()
+(kernel/livepatch/patch.c) asks ftrace_location() for it. Since v5.19 (commit
+aebfd12521d9) that is the call site at the function's address if there is one,
+else whichever call site of the function's kallsyms range (its address up to the
+next kallsyms symbol) the binary search in lookup_rec() meets. A range can hold
+several: the body of an overridden ``__weak`` function keeps its call site when the
+linker drops its symbol, and so joins the range of the symbol before it. A patch
+that hooks that body loads, reports itself enabled and never runs.
+
+The scanner reads vmlinux's call sites (the ``__start_mcount_loc`` ..
+``__stop_mcount_loc`` table) and the database keeps, per address, the ranges that
+hold several with none at the start: the ``ftrace-shared`` key of vmlinux's
+``%`` lines, with ``ftrace-sites`` (how many call sites there are) saying that
+the table was read at all.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from klp.symdb.model import SharedRanges
+
+if TYPE_CHECKING:
+    from klp.elfcodec.elffile import ElfFile
+
+SITES_KEY = "ftrace-sites"
+SHARED_KEY = "ftrace-shared"
+TABLE_BOUNDS = (b"__start_mcount_loc", b"__stop_mcount_loc")
+
+
+
+def vmlinux_call_sites(elf: ElfFile, start: int, stop: int) -> list[int] | None:
+    """The link-time addresses of vmlinux's ftrace call sites, sorted; None when the
+    table's bounds do not lie in one section with contents.
+
+    A zero entry is one the build removed (v6.14's sorttable zeroes the call sites
+    of overridden weak functions) and the kernel skips. A relocatable vmlinux may
+    leave an entry zero and give its address as the addend of a RELATIVE relocation
+    in ``.rela.dyn`` (arm64), which the kernel applies as it boots.
+    """
+    if start > stop or (stop - start) % 8:
+        return None
+    section = next((s for s in elf.sections if s.has_contents and s.sh_addr
+                    and s.sh_addr <= start and stop <= s.sh_addr + s.sh_size), None)
+    if section is None:
+        return None
+    data = section.raw()[start - section.sh_addr : stop - section.sh_addr]
+    order = "<" if elf.little else ">"
+    entries = list(struct.unpack(f"{order}{len(data) // 8}Q", data))
+    if 0 in entries:
+        relative = _relative_addends(elf, start, stop)
+        entries = [e or relative.get(start + 8 * k, 0) for k, e in enumerate(entries)]
+    return sorted(e for e in entries if e)
+
+
+def _relative_addends(elf: ElfFile, start: int, stop: int) -> dict[int, int]:
+    """Place -> link-time address, of the RELATIVE relocations into [start, stop)."""
+    found: dict[int, int] = {}
+    relative = elf.arch.relative
+    for section in elf.sections:
+        if section.name != ".rela.dyn":
+            continue
+        table = elf.rela(section)
+        for offset, rtype, addend in zip(table.offsets, table.types(), table.addends,
+                                         strict=True):
+            if rtype == relative and start <= offset < stop:
+                found[offset] = addend % (1 << 64)
+    return found
+
+
+#: arm64 records the first NOP of -fpatchable-function-entry: at the function's entry,
+#: or with CALL_OPS two NOPs (8 bytes) before it; the call site ftrace patches is the NOP
+#: after the entry, 4 bytes in (BTI adds 4 more). arch/arm64/kernel/ftrace.c
+#: ftrace_call_adjust(); the other architectures record the call site itself.
+_ARM64_BEFORE_ENTRY = 8
+
+
+def arm64_call_sites(entries: Sequence[int], addresses: Sequence[int]) -> list[int]:
+    """Where ftrace puts arm64's call sites, from the table's ``entries``: always past
+    the function's address, and in the range of the function the NOPs belong to."""
+    starts = set(addresses)
+    before = _ARM64_BEFORE_ENTRY
+    return sorted(e + before + 4 if e + before in starts else e + 4 for e in entries)
+
+
+def shared_ranges(addresses: Sequence[int], sites: Sequence[int]) -> SharedRanges:
+    """The kallsyms ranges that hold several call sites and none at their start.
+
+    ``addresses``: every kallsyms symbol's address, in kallsyms (address) order;
+    ``sites``: the call sites, sorted.
+    """
+    starts = sorted(set(addresses))
+    ranges: dict[int, list[int]] = {}
+    for site in sites:
+        k = bisect.bisect_right(starts, site) - 1
+        if k >= 0:
+            ranges.setdefault(starts[k], []).append(site)
+    return {start: tuple(site - start for site in found) for start, found in ranges.items()
+            if len(found) > 1 and found[0] != start}
+
+
+def encode_shared(shared: SharedRanges) -> str:
+    """``address=offset,offset ...`` in hex, by address."""
+    return " ".join(f"{address:x}=" + ",".join(f"{o:x}" for o in offsets)
+                    for address, offsets in sorted(shared.items()))
+
+
+def decode_shared(text: str) -> SharedRanges:
+    """The inverse of :func:`encode_shared`; ValueError for anything else."""
+    shared: SharedRanges = {}
+    for entry in text.split():
+        address, sep, offsets = entry.partition("=")
+        if not sep:
+            raise ValueError(entry)
+        shared[int(address, 16)] = tuple(int(o, 16) for o in offsets.split(","))
+    return shared
