@@ -35,8 +35,9 @@ def add_parser(commands: Any) -> None:
                              "said as a warning: a symdb of another kernel (instead of exit "
                              "5), a module without `livepatch=Y`, a registered `klp_object` "
                              "the symdb does not have, a ppc64le relocation into read-only "
-                             "data, a vmlinux init function or variable. Never for problems "
-                             "the kernel would fail on")
+                             "data, a vmlinux init function or variable, a patched function "
+                             "whose kallsyms range holds several ftrace call sites. Never for "
+                             "problems the kernel would fail on")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                         help="check the result as `klp verify` does before writing it (the "
                              "default); a result it rejects is not written")

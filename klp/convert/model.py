@@ -8,7 +8,7 @@ from typing import NamedTuple, Protocol
 
 from klp.livepatch import rules
 from klp.livepatch.registration import Registration
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import SharedRanges, SymbolRecord
 
 
 class SymbolLookup(Protocol):
@@ -29,6 +29,11 @@ class SymbolLookup(Protocol):
     @property
     def kernel_release(self) -> str:
         """The kernel release it was built from ("" when unknown)."""
+        ...
+
+    def shared_call_sites(self, obj: str) -> SharedRanges | None:
+        """``obj``'s kallsyms ranges with several ftrace call sites and none at their
+        start, by address; None when the source has no call sites."""
         ...
 
 
@@ -56,7 +61,7 @@ class ProblemKind(enum.StrEnum):
     RELOCATION = "relocation"  #: a relocation of a klp section the kernel refuses
     SYMBOL = "symbol"  #: a klp symbol name the kernel cannot read
     BINDING = "binding"  #: a klp symbol the kernel cannot bind
-    FUNCTION = "function"  #: a klp_func whose old_name the kernel cannot find
+    FUNCTION = "function"  #: a klp_func the kernel cannot find, or may hook elsewhere
 
 
 class Reason(enum.StrEnum):

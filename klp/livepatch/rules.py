@@ -20,7 +20,7 @@ from klp.elfcodec.kmod import is_livepatch
 from klp.elfcodec.strings import decode_name, encode_name
 
 if TYPE_CHECKING:
-    from klp.symdb.model import SymbolRecord
+    from klp.symdb.model import SharedRanges, SymbolRecord
 
 #: Names the linker resolves in the module itself.
 LINKER_PROVIDED = re.compile(r"\.TOC\.|_GLOBAL_OFFSET_TABLE_")
@@ -420,6 +420,35 @@ def freed_after_boot(record: SymbolRecord, memory: InitMemory | None) -> tuple[s
                    "without types (System.map, /proc/kallsyms) cannot tell apart: a symbol "
                    "database built with --vmlinux can")
     return reason, record.type != "?"
+
+
+#: klp_patch_func() finds a function's ftrace call site with ftrace_location(), which
+#: since v5.19 (commit aebfd12521d9) searches the function's kallsyms range when no
+#: call site is at its address; before, only the address (x86) or its first 16 bytes
+#: (powerpc's klp_get_ftrace_location) counted, and a miss failed the patch's load.
+FTRACE_RANGE_SEARCH = (5, 19)
+
+
+def one_call_site(record: SymbolRecord, shared: SharedRanges,
+                  version: tuple[int, int] | None) -> str | None:
+    """A patched function whose kallsyms range holds several ftrace call sites and none
+    at its address: livepatch hooks whichever one the search in lookup_rec()
+    (kernel/trace/ftrace.c) meets, which may belong to a body without a symbol (an
+    overridden ``__weak`` function) that never runs (klp/symdb/callsites.py)."""
+    if record.value is None or (version is not None and version < FTRACE_RANGE_SEARCH):
+        return None
+    offsets = shared.get(record.value)
+    if offsets is None:
+        return None
+    sites = ", ".join(f"+{o:#x}" for o in offsets)
+    beyond = [f"+{o:#x}" for o in offsets if record.size and o >= record.size]
+    whose = (f"; {', '.join(beyond)} lie{'s' if len(beyond) == 1 else ''} past its end "
+             f"({record.size:#x} bytes), in code without a symbol, such as an overridden "
+             "__weak function") if beyond else ""
+    return (f"{record.name}'s kallsyms range holds {len(offsets)} ftrace call sites "
+            f"({sites}) and none at its address{whose}: the kernel hooks whichever one "
+            "ftrace_location() meets, so the patch may load, report itself enabled and "
+            f"never run; replace a caller of {record.name} instead")
 
 
 def object_registered(obj: str, registered: Collection[str],

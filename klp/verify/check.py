@@ -21,7 +21,7 @@ from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.livepatch.registration import Registration, check_registration, read_registration
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import SharedRanges, SymbolRecord
 
 
 class Binding(NamedTuple):
@@ -102,7 +102,7 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     verdict.problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message,
                                  forcible=f.forcible) for f in findings]
     if lookup is not None and verdict.registration.objects is not None:
-        _bind_functions(verdict, lookup, known or set())
+        _bind_functions(verdict, lookup, known or set(), version)
     return verdict
 
 
@@ -271,13 +271,15 @@ def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], u
                    problem=problem)
 
 
-def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> None:
+def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
+                    version: tuple[int, int] | None) -> None:
     """klp_init_object_loaded() binds each klp_func's old_name the same way."""
     registration = verdict.registration
     if registration is None or registration.objects is None:
         return
     names = sorted({f.old_name for o in registration.objects for f in o.funcs})
     found = lookup.lookup(names)
+    shared: dict[str, SharedRanges | None] = {}
     for entry in registration.objects:
         for func in entry.funcs:
             records = [r for r in found.get(func.old_name, []) if r.obj == entry.object]
@@ -295,3 +297,29 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str]) -> 
             else:
                 verdict.functions.append(FuncBinding(entry.object, func.old_name,
                                                      func.old_sympos, lands=result))
+                if entry.object not in shared:
+                    shared[entry.object] = lookup.shared_call_sites(entry.object)
+                _check_call_sites(verdict, func.old_name, entry.place, result,
+                                  shared[entry.object], version)
+
+
+def _check_call_sites(verdict: Verdict, old_name: str, place: str, lands: SymbolRecord,
+                      shared: SharedRanges | None, version: tuple[int, int] | None) -> None:
+    """The kernel hooks the patched function at its one ftrace call site (vmlinux; the
+    database keeps no call sites of modules)."""
+    if shared is None:
+        if lands.obj == "vmlinux" and _NO_CALL_SITES not in verdict.warnings:
+            verdict.warnings.append(_NO_CALL_SITES)
+        return
+    problem = rules.one_call_site(lands, shared, version)
+    if problem:
+        verdict.problems.append(Problem(ProblemKind.FUNCTION, old_name,
+                                        f"klp_func {old_name} ({place}): {problem}", [],
+                                        [lands], forcible=True))
+
+
+_NO_CALL_SITES = (
+    "cannot tell whether each patched vmlinux function has one ftrace call site (the "
+    "kernel may hook another: docs/kernels.md): the symbols have no call sites of vmlinux "
+    "(System.map, /proc/kallsyms, or a database from an older klp); a symbol database "
+    "built with --vmlinux has them")

@@ -18,7 +18,7 @@ from pathlib import Path
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
 from klp.inputs import read_input
-from klp.symdb.model import SymbolRecord
+from klp.symdb.model import SharedRanges, SymbolRecord
 from klp.symdb.scan import scan_module
 from klp.symdb.sources import folder_modules, open_object
 from klp.symvers import module_name
@@ -104,6 +104,9 @@ class KallsymsLookup:
     @property
     def kernel_release(self) -> str:
         return ""
+
+    def shared_call_sites(self, obj: str) -> SharedRanges | None:
+        return None  # /proc/kallsyms has no ftrace call sites
 
 
 def _read(path: str) -> dict[str, list[_Entry]]:

@@ -18,6 +18,9 @@ from klp.elfcodec.constants import SHF
 from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.registration import read_registration
 from klp.livepatch.rules import object_registered, registered_name
+from klp.symdb import callsites
+from klp.symdb.build import build as build_symdb
+from klp.symdb.sources import find_sources
 from tests.support.cli import klp
 from tests.support.convert import replace_string, unregister
 from tests.support.paths import ARCHES, TESTDATA
@@ -294,3 +297,58 @@ def test_init_code_from_system_map_alone_is_a_warning(tmp_path: pathlib.Path) ->
                              str(t / "System.map"), "--modules", str(t / "modules"),
                              "--json").stdout)
     assert [w for w in checked["warnings"] if "init symbol of vmlinux" in w], checked
+
+
+def _shared_call_site_db(arch: str, tmp_path: pathlib.Path,
+                         monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """The sample kernel's database, as it would be if the body of an overridden __weak
+    function followed fixture_nonexp_func: two ftrace call sites in its kallsyms range,
+    none at its address (loadavg_proc_show on ppc64le 6.1; tests/e2e boots that case)."""
+    t = TESTDATA / arch
+    address = next(int(line.split()[0], 16) for line in
+                   (t / "System.map").read_text().splitlines()
+                   if line.endswith(" fixture_nonexp_func"))
+    monkeypatch.setattr(callsites, "shared_ranges", lambda *_: {address: (0x4, 0x90)})
+    sources = find_sources(vmlinux=str(t / "vmlinux"), modules_dir=str(t / "modules"),
+                           symvers=str(t / "Module.symvers"))
+    db = tmp_path / f"{arch}-shared.klp"
+    db.write_bytes(build_symdb(sources, jobs=1).data)
+    return db
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_function_with_a_shared_call_site_is_refused(
+        arch: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = _shared_call_site_db(arch, tmp_path, monkeypatch)
+    out = tmp_path / "out.ko"
+    base = ("convert", str(TESTDATA / arch / FIXTURE), "-o", str(out), "--symdb", str(db),
+            "--symvers", str(TESTDATA / arch / "Module.symvers"), "--json")
+    problems = json.loads(klp(*base, check=4).stdout)["problems"]
+    assert [(p["kind"], p["symbol"], p["forcible"]) for p in problems] == [
+        ("function", "fixture_nonexp_func", True)]
+    message = problems[0]["message"]
+    assert "range holds 2 ftrace call sites (+0x4, +0x90) and none at its address" in message
+    assert "+0x90 lies past its end" in message and "replace a caller" in message
+    assert not out.exists()
+    warnings = json.loads(klp(*base, "--force").stdout)["warnings"]
+    assert len([w for w in warnings if "ftrace call sites" in w]) == 1, warnings
+    found = json.loads(klp("verify", str(out), "--symdb", str(db), "--json", check=4).stdout)
+    assert [(p["kind"], p["symbol"]) for p in found["problems"]] == [
+        ("function", "fixture_nonexp_func")]
+
+
+def test_call_sites_unknown_is_a_warning(tmp_path: pathlib.Path) -> None:
+    """A database from System.map alone, and /proc/kallsyms, have no call sites: klp
+    says it cannot tell, once."""
+    t = TESTDATA / "x86_64"
+    db = tmp_path / "map.klp"
+    klp("symdb", "build", "--system-map", str(t / "System.map"), "--modules", str(t / "modules"),
+        "-o", str(db))
+    report = json.loads(klp("convert", str(t / FIXTURE), "-o", str(tmp_path / "out.ko"),
+                            "--symdb", str(db), "--symvers", str(t / "Module.symvers"),
+                            "--json").stdout)
+    assert len([w for w in report["warnings"] if "one ftrace call site" in w]) == 1, report
+    checked = json.loads(klp("verify", str(tmp_path / "out.ko"), "--kallsyms",
+                             str(t / "System.map"), "--modules", str(t / "modules"),
+                             "--json").stdout)
+    assert [w for w in checked["warnings"] if "one ftrace call site" in w], checked

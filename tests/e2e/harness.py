@@ -22,14 +22,12 @@ The kernel log is read with ``dmesg`` rather than from the console because
 
 from __future__ import annotations
 
-import bisect
 import gzip
 import io
 import os
 import re
 import shlex
 import shutil
-import struct
 import subprocess
 import time
 from collections import defaultdict
@@ -167,37 +165,6 @@ def system_map(path: Path, names: Iterable[str] | None = None) -> dict[str, list
             if len(parts) >= 3 and (wanted is None or parts[2] in wanted):
                 found[parts[2]].append(int(parts[0], 16))
     return dict(found)
-
-
-def mcount_sites(vmlinux: Path, system_map: Path, names: Iterable[str]) -> dict[str, int]:
-    """How many ftrace call sites (vmlinux's ``__mcount_loc`` entries) fall in each named
-    function's kallsyms range: from its address to the next System.map address."""
-    from elftools.elf.elffile import ELFFile
-
-    entries = sorted((int(a, 16), n) for a, _t, n, *_ in
-                     (ln.split() for ln in system_map.read_text().splitlines()))
-    where = {n: a for a, n in entries}
-    with vmlinux.open("rb") as f:
-        elf = ELFFile(f)
-        lo, hi = where["__start_mcount_loc"], where["__stop_mcount_loc"]
-        sec = next(s for s in elf.iter_sections() if s["sh_type"] != "SHT_NOBITS"
-                   and s["sh_addr"] <= lo < s["sh_addr"] + s["sh_size"])
-        raw = sec.data()[lo - sec["sh_addr"]:hi - sec["sh_addr"]]
-        order = "<" if elf.little_endian else ">"
-        sites = [v for (v,) in struct.iter_unpack(order + "Q", raw)]
-        if not any(sites):
-            # a relocatable vmlinux (arm64 7.x) keeps the entries in .rela.dyn's
-            # addends (R_*_RELATIVE), which the kernel applies when it boots
-            rela = elf.get_section_by_name(".rela.dyn")
-            sites = [r["r_addend"] % 2**64 for r in rela.iter_relocations()
-                     if lo <= r["r_offset"] < hi] if rela is not None else []
-    addresses = [a for a, _ in entries]
-    found = {}
-    for name in names:
-        start = where[name]
-        end = next(a for a in addresses[bisect.bisect_right(addresses, start):] if a > start)
-        found[name] = sum(start <= site < end for site in sites)
-    return found
 
 
 @dataclass(frozen=True)

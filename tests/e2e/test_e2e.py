@@ -69,6 +69,7 @@ from typing import Any
 import pytest
 
 from klp.livepatch.rules import kernel_version
+from klp.symdb.format import SymbolDB
 from tests.e2e.harness import (
     KERNELS,
     BootResult,
@@ -81,13 +82,13 @@ from tests.e2e.harness import (
     fields,
     hexaddr,
     local_symbols,
-    mcount_sites,
     read_symtab,
     relocation_symbols,
     rename_klp_symbol,
     system_map,
 )
 from tests.e2e.kernel.tree import built_tree
+from tests.support.callsites import call_sites
 from tests.support.dwarf import check as check_units
 from tests.support.paths import ROOT, realdata_or_skip, require_realdata
 
@@ -418,6 +419,7 @@ def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str,
         "unregistered": ("vmlinux",
                          flags(f"-DKLP_E2E_UNREGISTERED='\"{subject.binfmt.data}\"'")),
         "init": ("vmlinux", flags("-DKLP_E2E_INIT")),
+        "loadavg": ("vmlinux", flags("-DKLP_E2E_LOADAVG")),
     }
     return build_all(subject, jobs, work / "build")
 
@@ -941,6 +943,36 @@ def test_forced_init_data_reads_freed_memory(kernel: Kernel, built: dict[str, Bu
         assert line == ["Segmentation fault"] and "Oops" in r.report(), r.report()
 
 
+def test_shared_call_site_refused_and_why(kernel: Kernel, built: dict[str, Built],
+                                         symdb: pathlib.Path, work: pathlib.Path) -> None:
+    """A patched function whose kallsyms range holds several ftrace call sites and none
+    at its address (loadavg_proc_show, followed by an overridden __weak function, on
+    ppc64le 6.1): klp convert refuses it, and converted with --force the patch loads,
+    is enabled and never runs. Where one call site is at the address (x86_64, s390x)
+    or the build dropped the other (7.x), it converts and runs."""
+    where, ranges = call_sites(kernel.vmlinux, kernel.system_map)
+    offsets = ranges.get(where["loadavg_proc_show"], [])
+    shared = len(offsets) > 1 and 0 not in offsets
+    out = work / "converted" / "loadavg.ko"
+    out.parent.mkdir(exist_ok=True)
+    if shared:
+        problems = _refused(kernel, symdb, built["loadavg"].ko, out)
+        assert [(p["kind"], p["symbol"], p["forcible"]) for p in problems] == [
+            ("function", "loadavg_proc_show", True)], problems
+        sites = ", ".join(f"+{o:#x}" for o in offsets)
+        assert f"{len(offsets)} ftrace call sites ({sites})" in problems[0]["message"]
+    proc = convert(kernel, symdb, built["loadavg"].ko, "-o", str(out), "--force")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("loadavg_proc_show's kallsyms range" in proc.stderr) == shared, proc.stderr
+    plan = GuestPlan()
+    plan.insmod(out)
+    plan.run("loadavg", "cat /proc/loadavg")
+    r = boot_plan(kernel, plan, work, "loadavg")
+    assert r.completed and r.insmod_rc(out.name) == [0], r.report()
+    assert r.livepatches.get(patch_name("vmlinux")) == {"enabled": "1", "transition": "0"}
+    assert (r.out("loadavg") == ["klp-e2e loadavg"]) == (not shared), (offsets, r.report())
+
+
 def test_convert_refuses_module_key_in_jump_table(kernel: Kernel, built: dict[str, Built],
                                                   symdb: pathlib.Path,
                                                   work: pathlib.Path) -> None:
@@ -1162,8 +1194,24 @@ def test_patched_functions_have_one_call_site(kernel: Kernel) -> None:
     symbol is gone and its call site falls in that range: the patch may hook the weak
     body and never run (loadavg_proc_show on ppc64le, docs/kernels.md).  So every
     function the e2e patches must have exactly one call site in its range."""
-    sites = mcount_sites(kernel.vmlinux, kernel.system_map, PATCHED_VMLINUX_FUNCTIONS)
-    assert sites == dict.fromkeys(PATCHED_VMLINUX_FUNCTIONS, 1), sites
+    where, ranges = call_sites(kernel.vmlinux, kernel.system_map)
+    sites = {name: ranges.get(where[name], []) for name in PATCHED_VMLINUX_FUNCTIONS}
+    assert [len(offsets) for offsets in sites.values()] == [1, 1, 1], sites
+
+
+def test_symdb_call_sites_match_an_independent_reading(kernel: Kernel,
+                                                       symdb: pathlib.Path) -> None:
+    """klp symdb build's ftrace call sites of vmlinux, against pyelftools and System.map:
+    as many, and the same kallsyms ranges with several and none at their address (49 on
+    the ppc64le 6.1 kernel; on x86_64 and s390x the call site is at the address, and 7.x
+    builds zero the call sites of overridden __weak functions)."""
+    _, ranges = call_sites(kernel.vmlinux, kernel.system_map)
+    db = SymbolDB(str(symdb))
+    assert int(db.object_meta("vmlinux")["ftrace-sites"]) == sum(map(len, ranges.values()))
+    shared = {start: tuple(offsets) for start, offsets in ranges.items()
+              if len(offsets) > 1 and offsets[0] != 0}
+    assert db.shared_call_sites("vmlinux") == shared
+    assert len(shared) == (49 if kernel.arch == "ppc64le" else 0), sorted(shared)
 
 
 def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,

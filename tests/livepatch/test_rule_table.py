@@ -905,3 +905,40 @@ MAYBE = Says("init symbol of vmlinux", "unless it is a linker-made bound",
 def test_freed_after_boot(layout: dict[str, list[SymbolRecord]], rec: SymbolRecord,
                           expected: object) -> None:
     check(rules.freed_after_boot(rec, rules.init_memory(layout)), expected)
+
+
+# kernel/livepatch/patch.c klp_patch_func -> ftrace_location (kernel/trace/ftrace.c):
+# the call site at the function's address, else any of its kallsyms range (v5.19+).
+# The tiny ppc64le 6.1 kernel's (tests/e2e/kernel): loadavg_proc_show is followed by the
+# body of the overridden __weak arch_report_meminfo; sys_kexec_load by COND_SYSCALL stubs.
+
+LOADAVG = record("loadavg_proc_show", 0xc0000000002ef800, "FUNC")._replace(size=0x144)
+KEXEC = record("sys_kexec_load", 0xc0000000000ebb20, "FUNC")._replace(size=16)
+PPC64_61 = {LOADAVG.value: (0xc, 0x154), KEXEC.value: tuple(range(4, 0x100, 0x10))}
+HOOKS_ANOTHER = Says("loadavg_proc_show's kallsyms range holds 2 ftrace call sites "
+                     "(+0xc, +0x154) and none at its address",
+                     "+0x154 lies past its end (0x144 bytes)", "overridden __weak function",
+                     "report itself enabled and never run",
+                     "replace a caller of loadavg_proc_show")
+
+
+@pytest.mark.parametrize(("rec", "version", "expected"), [
+    pytest.param(LOADAVG, (6, 1), HOOKS_ANOTHER, id="ppc64le 6.1: loadavg_proc_show"),
+    pytest.param(LOADAVG, None, HOOKS_ANOTHER, id="kernel version unknown"),
+    pytest.param(LOADAVG, (5, 19), HOOKS_ANOTHER, id="5.19, the first to search the range"),
+    pytest.param(LOADAVG, (5, 18), None, id="5.18: only the address or its first 16 bytes"),
+    pytest.param(KEXEC, (6, 1), Says("16 ftrace call sites", "+0x14, +0x24",
+                                     "lie past its end (0x10 bytes)"),
+                 id="ppc64le 6.1: sys_kexec_load, followed by 15 bodies"),
+    pytest.param(LOADAVG._replace(size=0x200), (6, 1),
+                 Says("2 ftrace call sites (+0xc, +0x154)"), id="both inside its size"),
+    pytest.param(record("cmdline_proc_show", 0xc0000000002ef000, "FUNC"), (6, 1), None,
+                 id="a function with one call site"),
+    pytest.param(LOADAVG._replace(value=None), (6, 1), None, id="no address"),
+])
+def test_one_call_site(rec: SymbolRecord, version: tuple[int, int] | None,
+                       expected: object) -> None:
+    got = rules.one_call_site(rec, PPC64_61, version)
+    check(got, expected)
+    if isinstance(got, str) and rec.size == 0x200:
+        assert "past its end" not in got

@@ -28,6 +28,11 @@
  * which init/main.c keeps in __initdata, freed after boot, and the address
  * of the per-CPU runqueues, whose template some architectures link inside
  * init memory: `klp convert` must refuse the first and accept the second.
+ *
+ * Built with -DKLP_E2E_LOADAVG it also replaces loadavg_proc_show, which on
+ * some kernels is followed by the body of an overridden __weak function: where
+ * that puts a second ftrace call site in its kallsyms range and none at its
+ * address, `klp convert` must refuse it (the kernel may hook the other one).
  */
 #include <linux/init.h>
 #include <linux/kallsyms.h>
@@ -73,8 +78,19 @@ static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 	return 0;
 }
 
+#ifdef KLP_E2E_LOADAVG
+static int klp_e2e_loadavg_show(struct seq_file *m, void *v)
+{
+	seq_puts(m, "klp-e2e loadavg\n");
+	return 0;
+}
+#endif
+
 static struct klp_func klp_e2e_funcs[] = {
 	{ .old_name = "cmdline_proc_show", .new_func = klp_e2e_cmdline_show },
+#ifdef KLP_E2E_LOADAVG
+	{ .old_name = "loadavg_proc_show", .new_func = klp_e2e_loadavg_show },
+#endif
 	{ }
 };
 
