@@ -117,10 +117,11 @@ def _render_plain(doc: dict[str, Any], *, dry_run: bool) -> None:
         print(shown(_summary(doc)))
 
 
-def render_problem(err: Any, problem: dict[str, Any]) -> None:
+def render_problem(err: Any, problem: dict[str, Any], force: str = "--force") -> None:
+    """One problem; ``force`` names the option that overrides a forcible one."""
     from klp.render import table_or_cards
 
-    forcible = " [dim](--force overrides)[/]" if problem.get("forcible") else ""
+    forcible = f" [dim]({force} overrides)[/]" if problem.get("forcible") else ""
     err.print(f"[bold red]error[/] ({problem['kind']}): {markup(problem['message'])}{forcible}")
     for ref in problem["references"]:
         err.print(f"  {markup(_use(ref))}")

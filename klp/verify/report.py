@@ -61,7 +61,7 @@ def render(doc: dict[str, Any]) -> None:
             [[markup(f["object"]), markup(f["old_name"]), str(f["old_sympos"]),
               *_lands(f["binds_to"], None)] for f in doc["functions"]], primary=3)
     for problem in doc["problems"]:
-        render_problem(err, problem)
+        render_problem(err, problem, force="klp convert --force")
     if doc["problems"]:
         err.print(f"[bold red]klp verify: {plural(len(doc['problems']), 'problem')}[/]")
     else:

@@ -335,6 +335,9 @@ def test_a_function_with_a_shared_call_site_is_refused(
     found = json.loads(klp("verify", str(out), "--symdb", str(db), "--json", check=4).stdout)
     assert [(p["kind"], p["symbol"]) for p in found["problems"]] == [
         ("function", "fixture_nonexp_func")]
+    # verify has no --force: it names the command that has
+    shown = " ".join(klp("verify", str(out), "--symdb", str(db), check=4).stderr.split())
+    assert "(klp convert --force overrides)" in shown, shown
 
 
 def test_call_sites_unknown_is_a_warning(tmp_path: pathlib.Path) -> None:
