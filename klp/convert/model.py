@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from klp.livepatch import rules
@@ -29,6 +29,12 @@ class SymbolLookup(Protocol):
     @property
     def kernel_release(self) -> str:
         """The kernel release it was built from ("" when unknown)."""
+        ...
+
+    def compiler_clones(self, obj: str, functions: Collection[str]
+                        ) -> dict[str, list[str]] | None:
+        """The compiler clones (``foo.constprop.0``) ``obj`` has of each of
+        ``functions``; None when the source does not say."""
         ...
 
     def shared_call_sites(self, obj: str) -> SharedRanges | None:

@@ -451,6 +451,22 @@ def one_call_site(record: SymbolRecord, shared: SharedRanges,
             f"never run; replace a caller of {record.name} instead")
 
 
+def compiler_clones(name: str, obj: str, clones: Sequence[str], found: bool) -> str | None:
+    """A patched function the compiler also copied (``name.constprop.0``...; see
+    klp/symdb/clones.py): the callers of a copy keep the old code. ``found``: the
+    object has ``name`` itself; if not, the problem is where the code went."""
+    if not clones:
+        return None
+    listed = ", ".join(clones)
+    if not found:
+        return (f"{obj} has {listed}: the compiler copied {name} (constant propagation, "
+                "scalar replacement or a split) and its callers use the copy; replace the "
+                f'copy (.old_name = "{clones[0]}") or a caller')
+    return (f"{obj} also has {listed}, a compiler copy of {name} that some callers use "
+            f"instead: the patch replaces {name} only, so those callers keep the old code; "
+            "where the fix must reach them, replace the copy too (a klp_func of its own)")
+
+
 def object_registered(obj: str, registered: Collection[str],
                       version: tuple[int, int] | None) -> str | None:
     """The livepatch core applies a module's ``.klp.rela.<obj>.*`` sections only for

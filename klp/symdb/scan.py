@@ -41,7 +41,7 @@ from klp.elfcodec.strings import decode_name, encode_name
 from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError
 from klp.inputs import read_input
-from klp.symdb import callsites
+from klp.symdb import callsites, clones
 from klp.symdb.model import KSYMTAB_PREFIX, ObjectSymbols
 from klp.symvers import NO_EXPORTS, Exports, ObjectExports, module_name
 
@@ -219,7 +219,17 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
     )
     obj.exported = _exported(obj.names, exports.all)
     obj.meta.update(_call_site_meta(elf, obj))
+    obj.meta[clones.CLONES_KEY] = _clone_meta(obj)
     return obj
+
+
+def _clone_meta(obj: ObjectSymbols) -> str:
+    """The object's compiler clones of functions (clones.py), for the database."""
+    infos = obj.infos or []
+    func = int(STT.FUNC)
+    dotted = [decode_name(n) for n, info in zip(obj.names, infos, strict=True)
+              if b"." in n and _TYPE[info] == func]
+    return " ".join(clones.clone_names(dotted))
 
 
 def _call_site_meta(elf: ElfFile, obj: ObjectSymbols) -> dict[str, str]:
@@ -486,6 +496,7 @@ def scan_module(elf: ElfFile, label: str, exports: Exports | None = None,
     bid = build_id(elf)
     if bid:
         obj.meta["build-id"] = bid
+    obj.meta[clones.CLONES_KEY] = _clone_meta(obj)
     affected = other.intersection(names)
     if affected:
         obj.late = _late_positions(table, kept, affected)

@@ -273,34 +273,45 @@ def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], u
 
 def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
                     version: tuple[int, int] | None) -> None:
-    """klp_init_object_loaded() binds each klp_func's old_name the same way."""
+    """klp_init_object_loaded() binds each klp_func's old_name the same way; then what
+    the kernel does with the function found: its compiler copies, its call site."""
     registration = verdict.registration
     if registration is None or registration.objects is None:
         return
-    names = sorted({f.old_name for o in registration.objects for f in o.funcs})
-    found = lookup.lookup(names)
+    patched = {(o.object, f.old_name) for o in registration.objects for f in o.funcs}
+    found = lookup.lookup(sorted({name for _, name in patched}))
+    copies: dict[str, dict[str, list[str]]] = {}
     shared: dict[str, SharedRanges | None] = {}
     for entry in registration.objects:
+        obj = entry.object
         for func in entry.funcs:
-            records = [r for r in found.get(func.old_name, []) if r.obj == entry.object]
-            if entry.object not in known:
-                verdict.functions.append(FuncBinding(entry.object, func.old_name,
-                                                     func.old_sympos))
+            if obj not in known:
+                verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos))
                 continue
+            records = [r for r in found.get(func.old_name, []) if r.obj == obj]
+            if obj not in copies:
+                wanted = {name for of, name in patched if of == obj}
+                copies[obj] = lookup.compiler_clones(obj, wanted) or {}
+            clones = [c for c in copies[obj].get(func.old_name, []) if (obj, c) not in patched]
+            copied = rules.compiler_clones(func.old_name, obj, clones, found=bool(records))
             result = rules.bind_position(records, func.old_sympos, late=False)
             if isinstance(result, str):
                 problem = f"klp_func {func.old_name} ({entry.place}): {result}"
-                verdict.functions.append(FuncBinding(entry.object, func.old_name,
-                                                     func.old_sympos, problem=problem))
+                if copied and not records:
+                    problem += f"; {copied}"
+                verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos,
+                                                     problem=problem))
                 verdict.problems.append(Problem(ProblemKind.FUNCTION, func.old_name, problem, [],
                                                 records))
-            else:
-                verdict.functions.append(FuncBinding(entry.object, func.old_name,
-                                                     func.old_sympos, lands=result))
-                if entry.object not in shared:
-                    shared[entry.object] = lookup.shared_call_sites(entry.object)
-                _check_call_sites(verdict, func.old_name, entry.place, result,
-                                  shared[entry.object], version)
+                continue
+            verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos,
+                                                 lands=result))
+            if copied and copied not in verdict.warnings:
+                verdict.warnings.append(copied)
+            if obj not in shared:
+                shared[obj] = lookup.shared_call_sites(obj)
+            _check_call_sites(verdict, func.old_name, entry.place, result, shared[obj],
+                              version)
 
 
 def _check_call_sites(verdict: Verdict, old_name: str, place: str, lands: SymbolRecord,

@@ -18,6 +18,7 @@ from pathlib import Path
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
 from klp.inputs import read_input
+from klp.symdb import clones
 from klp.symdb.model import SharedRanges, SymbolRecord
 from klp.symdb.scan import scan_module
 from klp.symdb.sources import folder_modules, open_object
@@ -104,6 +105,12 @@ class KallsymsLookup:
     @property
     def kernel_release(self) -> str:
         return ""
+
+    def compiler_clones(self, obj: str, functions: Collection[str]
+                        ) -> dict[str, list[str]] | None:
+        names = (n for n, records in self._records.items()
+                 if "." in n and any(r.obj == obj and r.letter in "tT" for r in records))
+        return clones.clones_by_function(clones.clone_names(names), functions)
 
     def shared_call_sites(self, obj: str) -> SharedRanges | None:
         return None  # /proc/kallsyms has no ftrace call sites

@@ -355,3 +355,40 @@ def test_call_sites_unknown_is_a_warning(tmp_path: pathlib.Path) -> None:
                              str(t / "System.map"), "--modules", str(t / "modules"),
                              "--json").stdout)
     assert [w for w in checked["warnings"] if "one ftrace call site" in w], checked
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_function_only_its_compiler_copy_has_is_refused_with_the_copy(
+        arch: str, dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    """The sample vmlinux has fixture_calc.constprop.0 and no fixture_calc: a patch of
+    fixture_calc is refused (the kernel would not find it), naming the copy."""
+    module = edited(tmp_path, arch, replace_string(b"fixture_nonexp_func", b"fixture_calc"))
+    report = json.loads(klp("convert", str(module), "-o", str(tmp_path / "out.ko"), "--symdb",
+                            str(dbs[arch]), "--symvers",
+                            str(TESTDATA / arch / "Module.symvers"), "--json",
+                            check=4).stdout)
+    assert [(p["kind"], p["symbol"], p["forcible"]) for p in report["problems"]] == [
+        ("function", "fixture_calc", False)]
+    assert "vmlinux has fixture_calc.constprop.0: the compiler copied fixture_calc" in \
+        report["problems"][0]["message"]
+    assert '.old_name = "fixture_calc.constprop.0"' in report["problems"][0]["message"]
+
+
+def test_a_function_with_a_compiler_copy_is_a_warning(tmp_path: pathlib.Path) -> None:
+    """A kernel where fixture_nonexp_func also has an .isra copy (a kallsyms dump with one
+    more line): the patch converts, and klp says the copy's callers keep the old code."""
+    t = TESTDATA / "x86_64"
+    dump = tmp_path / "kallsyms"
+    dump.write_text((t / "System.map").read_text()
+                    + "ffffffff810002a0 t fixture_nonexp_func.isra.0\n")
+    out = tmp_path / "out.ko"
+    klp("convert", str(t / FIXTURE), "-o", str(out), "--symvers", str(t / "Module.symvers"),
+        "--symdb", str(build("x86_64", tmp_path)))
+    checked = json.loads(klp("verify", str(out), "--kallsyms", str(dump), "--modules",
+                             str(t / "modules"), "--json").stdout)
+    copies = [w for w in checked["warnings"] if "compiler copy" in w]
+    assert copies == ["vmlinux also has fixture_nonexp_func.isra.0, a compiler copy of "
+                      "fixture_nonexp_func that some callers use instead: the patch replaces "
+                      "fixture_nonexp_func only, so those callers keep the old code; where the "
+                      "fix must reach them, replace the copy too (a klp_func of its own)"]
+    assert checked["status"] == "ok"

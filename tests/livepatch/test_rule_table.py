@@ -942,3 +942,20 @@ def test_one_call_site(rec: SymbolRecord, version: tuple[int, int] | None,
     check(got, expected)
     if isinstance(got, str) and rec.size == 0x200:
         assert "past its end" not in got
+
+
+# GCC's clones (klp/symdb/clones.py); the names are Debian's 6.1 amd64 vmlinux's.
+
+@pytest.mark.parametrize(("clones", "found", "expected"), [
+    pytest.param(["__tcp_send_ack.part.0"], True,
+                 Says("vmlinux also has __tcp_send_ack.part.0, a compiler copy of "
+                      "__tcp_send_ack", "those callers keep the old code",
+                      "replace the copy too"), id="the function and a copy"),
+    pytest.param(["__tcp_send_ack.part.0", "__tcp_send_ack.isra.0"], False,
+                 Says("vmlinux has __tcp_send_ack.part.0, __tcp_send_ack.isra.0: the compiler "
+                      "copied __tcp_send_ack", '.old_name = "__tcp_send_ack.part.0"'),
+                 id="only copies"),
+    pytest.param([], True, None, id="no copy"),
+])
+def test_compiler_clones(clones: list[str], found: bool, expected: object) -> None:
+    check(rules.compiler_clones("__tcp_send_ack", "vmlinux", clones, found), expected)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 from klp.elfcodec.strings import decode_name, encode_name
 from klp.errors import InputError
-from klp.symdb import callsites
+from klp.symdb import callsites, clones
 from klp.symdb.format import dialect_klp, dialect_upstream
 from klp.symdb.format.common import (
     EncodedObject,
@@ -129,6 +129,15 @@ class SymbolDB:
             return callsites.decode_shared(text)
         except ValueError:
             raise self._reader.damaged(f"{obj}'s {callsites.SHARED_KEY} line", pos) from None
+
+    def compiler_clones(self, obj: str, functions: Collection[str]
+                        ) -> dict[str, list[str]] | None:
+        """The compiler clones ``obj`` has of each of ``functions`` (clones.py); None
+        when the database has not recorded them (System.map, the upstream dialect)."""
+        meta = self.object_meta(obj)
+        if clones.CLONES_KEY not in meta:
+            return None
+        return clones.clones_by_function(meta[clones.CLONES_KEY].split(), functions)
 
     @property
     def kernel_release(self) -> str:
