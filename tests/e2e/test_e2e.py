@@ -1214,6 +1214,22 @@ def test_symdb_call_sites_match_an_independent_reading(kernel: Kernel,
     assert len(shared) == (49 if kernel.arch == "ppc64le" else 0), sorted(shared)
 
 
+def test_symdb_clones_match_system_map(kernel: Kernel, symdb: pathlib.Path) -> None:
+    """The compiler copies klp symdb build records for vmlinux are System.map's text
+    symbols with GCC's clone suffixes, function by function."""
+    names = [parts[2] for parts in (line.split() for line in
+                                    kernel.system_map.read_text().splitlines())
+             if len(parts) >= 3 and parts[1] in "tT"]
+    copies = [n for n in names
+              if re.fullmatch(r".+?(\.(constprop|isra|part)\.\d+)+", n)]
+    expected: dict[str, list[str]] = {}
+    for name in sorted(set(copies)):
+        base = re.sub(r"(\.(constprop|isra|part)\.\d+)+$", "", name)
+        expected.setdefault(base, []).append(name)
+    assert expected, "no compiler copies at all"
+    assert SymbolDB(str(symdb)).compiler_clones("vmlinux", set(expected)) == expected
+
+
 def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
                                         converted: dict[str, Conversion], symdb: pathlib.Path,
                                         work: pathlib.Path) -> None:
