@@ -437,7 +437,7 @@ def one_call_site(record: SymbolRecord, shared: SharedRanges,
     overridden ``__weak`` function) that never runs (klp/symdb/callsites.py)."""
     if record.value is None or (version is not None and version < FTRACE_RANGE_SEARCH):
         return None
-    offsets = shared.get(record.value)
+    offsets = shared.get(record.address)
     if offsets is None:
         return None
     sites = ", ".join(f"+{o:#x}" for o in offsets)

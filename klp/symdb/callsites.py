@@ -10,19 +10,21 @@ linker drops its symbol, and so joins the range of the symbol before it. A patch
 that hooks that body loads, reports itself enabled and never runs.
 
 The scanner reads vmlinux's call sites (the ``__start_mcount_loc`` ..
-``__stop_mcount_loc`` table) and the database keeps, per address, the ranges that
-hold several with none at the start: the ``ftrace-shared`` key of vmlinux's
-``%`` lines, with ``ftrace-sites`` (how many call sites there are) saying that
-the table was read at all.
+``__stop_mcount_loc`` table) and each module's (the relocations of its table),
+and the database keeps the ranges that hold several with none at the start: the
+``ftrace-shared`` key of the object's ``%`` lines, with ``ftrace-sites`` (how
+many call sites there are) saying that the call sites were read at all.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from klp.elfcodec.constants import EM
 from klp.symdb.model import SharedRanges
 
 if TYPE_CHECKING:
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 SITES_KEY = "ftrace-sites"
 SHARED_KEY = "ftrace-shared"
 TABLE_BOUNDS = (b"__start_mcount_loc", b"__stop_mcount_loc")
+#: A module's call-site table, by the kernel's FTRACE_CALLSITE_SECTION.
+MODULE_TABLES = ("__mcount_loc", "__patchable_function_entries")
+#: kernel/module/kallsyms.c is_mapping_symbol: arm64's $x/$d, and local labels.
+_MAPPING_SYMBOL = re.compile(rb"\$[axtd](?:\.|$)|\.L")
 
 
 
@@ -88,10 +94,11 @@ def arm64_call_sites(entries: Sequence[int], addresses: Sequence[int]) -> list[i
     return sorted(e + before + 4 if e + before in starts else e + 4 for e in entries)
 
 
-def shared_ranges(addresses: Sequence[int], sites: Sequence[int]) -> SharedRanges:
-    """The kallsyms ranges that hold several call sites and none at their start.
+def shared_ranges(addresses: Sequence[int], sites: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """The kallsyms ranges that hold several call sites and none at their start, by
+    start: the offsets of their call sites.
 
-    ``addresses``: every kallsyms symbol's address, in kallsyms (address) order;
+    ``addresses``: every kallsyms symbol's address (or a section's symbols' offsets);
     ``sites``: the call sites, sorted.
     """
     starts = sorted(set(addresses))
@@ -104,9 +111,57 @@ def shared_ranges(addresses: Sequence[int], sites: Sequence[int]) -> SharedRange
             if len(found) > 1 and found[0] != start}
 
 
+def vmlinux_shared(addresses: Sequence[int], sites: Sequence[int]) -> SharedRanges:
+    """:func:`shared_ranges` keyed as vmlinux's records give their address."""
+    return {f"{start:016x}": offsets for start, offsets in shared_ranges(addresses, sites).items()}
+
+
+def module_call_sites(elf: ElfFile) -> dict[int, list[int]]:
+    """A module's ftrace call sites by section, as offsets: the relocations of its
+    ``__mcount_loc`` (``__patchable_function_entries`` with
+    CONFIG_FTRACE_MCOUNT_USE_PATCHABLE_FUNCTION_ENTRY: arm64) section, which the
+    loader fills in (kernel/module/main.c find_module_sections). A module without
+    one has no call sites."""
+    symbols = elf.symtab
+    sites: dict[int, list[int]] = {}
+    for section in elf.sections:
+        table = elf.rela_of(section) if section.name in MODULE_TABLES else None
+        if table is None:
+            continue
+        rela = elf.rela(table)
+        for sym, addend in zip(rela.symbols(), rela.addends, strict=True):
+            shndx = symbols.section_of(sym)
+            if shndx is not None:
+                sites.setdefault(shndx, []).append(symbols.value(sym) + addend)
+    return sites
+
+
+def module_shared(elf: ElfFile, sites: dict[int, list[int]], names: Sequence[bytes],
+                  sections: Sequence[bytes], values: Sequence[int]) -> SharedRanges:
+    """:func:`shared_ranges` of a module, keyed as its records give their address
+    (``.text+0x40``): each section's ranges run from one kallsyms symbol of the
+    section to the next (kernel/module/kallsyms.c find_kallsyms_symbol, which skips
+    mapping symbols)."""
+    starts: dict[bytes, list[int]] = {}
+    for name, in_section, value in zip(names, sections, values, strict=True):
+        if not _MAPPING_SYMBOL.match(name):
+            starts.setdefault(in_section, []).append(value)
+    shared: SharedRanges = {}
+    arm64 = elf.e_machine == EM.AARCH64
+    for shndx, found in sites.items():
+        section = elf.sections[shndx].name
+        if " " in section or "=" in section:
+            continue  # no kernel's; it could not be written back unambiguously
+        addresses = starts.get(section.encode(), [])
+        calls = arm64_call_sites(found, addresses) if arm64 else sorted(found)
+        for start, offsets in shared_ranges(addresses, calls).items():
+            shared[f"{section}+{start:#x}"] = offsets
+    return shared
+
+
 def encode_shared(shared: SharedRanges) -> str:
-    """``address=offset,offset ...`` in hex, by address."""
-    return " ".join(f"{address:x}=" + ",".join(f"{o:x}" for o in offsets)
+    """``address=offset,offset ...``, the offsets in hex, by address."""
+    return " ".join(f"{address}=" + ",".join(f"{o:x}" for o in offsets)
                     for address, offsets in sorted(shared.items()))
 
 
@@ -114,8 +169,8 @@ def decode_shared(text: str) -> SharedRanges:
     """The inverse of :func:`encode_shared`; ValueError for anything else."""
     shared: SharedRanges = {}
     for entry in text.split():
-        address, sep, offsets = entry.partition("=")
-        if not sep:
+        address, sep, offsets = entry.rpartition("=")
+        if not sep or not address:
             raise ValueError(entry)
-        shared[int(address, 16)] = tuple(int(o, 16) for o in offsets.split(","))
+        shared[address] = tuple(int(o, 16) for o in offsets.split(","))
     return shared

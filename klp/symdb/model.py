@@ -91,9 +91,10 @@ class SymbolRecord(NamedTuple):
         }
 
 
-#: A kallsyms range's address -> the offsets from it of the ftrace call sites in the
-#: range, for ranges where livepatch may hook the wrong one (klp/symdb/callsites.py).
-SharedRanges = dict[int, tuple[int, ...]]
+#: A kallsyms range's start, as its record's ``address`` -> the offsets from it of the
+#: ftrace call sites in the range, for ranges where livepatch may hook the wrong one
+#: (klp/symdb/callsites.py).
+SharedRanges = dict[str, tuple[int, ...]]
 
 
 #: st_info's type and binding as symbols.klp writes them (readelf's names).

@@ -244,7 +244,7 @@ def _call_site_meta(elf: ElfFile, obj: ObjectSymbols) -> dict[str, str]:
         return {}
     if elf.e_machine == EM.AARCH64:
         sites = callsites.arm64_call_sites(sites, obj.values)
-    shared = callsites.shared_ranges(obj.values, sites)
+    shared = callsites.vmlinux_shared(obj.values, sites)
     return {callsites.SITES_KEY: str(len(sites)),
             callsites.SHARED_KEY: callsites.encode_shared(shared)}
 
@@ -497,6 +497,10 @@ def scan_module(elf: ElfFile, label: str, exports: Exports | None = None,
     if bid:
         obj.meta["build-id"] = bid
     obj.meta[clones.CLONES_KEY] = _clone_meta(obj)
+    sites = callsites.module_call_sites(elf)
+    shared = callsites.module_shared(elf, sites, obj.names, obj.sections, obj.values)
+    obj.meta[callsites.SITES_KEY] = str(sum(map(len, sites.values())))
+    obj.meta[callsites.SHARED_KEY] = callsites.encode_shared(shared)
     affected = other.intersection(names)
     if affected:
         obj.late = _late_positions(table, kept, affected)

@@ -316,21 +316,18 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
 
 def _check_call_sites(verdict: Verdict, old_name: str, place: str, lands: SymbolRecord,
                       shared: SharedRanges | None, version: tuple[int, int] | None) -> None:
-    """The kernel hooks the patched function at its one ftrace call site (vmlinux; the
-    database keeps no call sites of modules)."""
+    """The kernel hooks the patched function at its one ftrace call site."""
     if shared is None:
-        if lands.obj == "vmlinux" and _NO_CALL_SITES not in verdict.warnings:
-            verdict.warnings.append(_NO_CALL_SITES)
+        unknown = (f"cannot tell whether the patched functions of {lands.obj} have one "
+                   "ftrace call site each (the kernel may hook another: docs/kernels.md): "
+                   f"the symbols have no call sites of {lands.obj} (System.map, "
+                   "/proc/kallsyms, or a database from an older klp); a symbol database "
+                   "built from the ELF files (--vmlinux, the .ko) has them")
+        if unknown not in verdict.warnings:
+            verdict.warnings.append(unknown)
         return
     problem = rules.one_call_site(lands, shared, version)
     if problem:
         verdict.problems.append(Problem(ProblemKind.FUNCTION, old_name,
                                         f"klp_func {old_name} ({place}): {problem}", [],
                                         [lands], forcible=True))
-
-
-_NO_CALL_SITES = (
-    "cannot tell whether each patched vmlinux function has one ftrace call site (the "
-    "kernel may hook another: docs/kernels.md): the symbols have no call sites of vmlinux "
-    "(System.map, /proc/kallsyms, or a database from an older klp); a symbol database "
-    "built with --vmlinux has them")

@@ -308,7 +308,7 @@ def _shared_call_site_db(arch: str, tmp_path: pathlib.Path,
     address = next(int(line.split()[0], 16) for line in
                    (t / "System.map").read_text().splitlines()
                    if line.endswith(" fixture_nonexp_func"))
-    monkeypatch.setattr(callsites, "shared_ranges", lambda *_: {address: (0x4, 0x90)})
+    monkeypatch.setattr(callsites, "vmlinux_shared", lambda *_: {f"{address:016x}": (4, 0x90)})
     sources = find_sources(vmlinux=str(t / "vmlinux"), modules_dir=str(t / "modules"),
                            symvers=str(t / "Module.symvers"))
     db = tmp_path / f"{arch}-shared.klp"

@@ -1208,7 +1208,7 @@ def test_symdb_call_sites_match_an_independent_reading(kernel: Kernel,
     _, ranges = call_sites(kernel.vmlinux, kernel.system_map)
     db = SymbolDB(str(symdb))
     assert int(db.object_meta("vmlinux")["ftrace-sites"]) == sum(map(len, ranges.values()))
-    shared = {start: tuple(offsets) for start, offsets in ranges.items()
+    shared = {f"{start:016x}": tuple(offsets) for start, offsets in ranges.items()
               if len(offsets) > 1 and offsets[0] != 0}
     assert db.shared_call_sites("vmlinux") == shared
     assert len(shared) == (49 if kernel.arch == "ppc64le" else 0), sorted(shared)

@@ -914,7 +914,12 @@ def test_freed_after_boot(layout: dict[str, list[SymbolRecord]], rec: SymbolReco
 
 LOADAVG = record("loadavg_proc_show", 0xc0000000002ef800, "FUNC")._replace(size=0x144)
 KEXEC = record("sys_kexec_load", 0xc0000000000ebb20, "FUNC")._replace(size=16)
-PPC64_61 = {LOADAVG.value: (0xc, 0x154), KEXEC.value: tuple(range(4, 0x100, 0x10))}
+PPC64_61 = {LOADAVG.address: (0xc, 0x154), KEXEC.address: tuple(range(4, 0x100, 0x10)),
+            # Debian's ppc64el 6.1 kvm.ko: followed by the body of an overridden __weak
+            # kvm_arch_* function of virt/kvm
+            ".text+0x10548": (0xc, 0x57c)}
+KVM_HALT = LOADAVG._replace(name="kvm_vcpu_halt", obj="kvm", section=".text", value=0x10548,
+                            size=1380)
 HOOKS_ANOTHER = Says("loadavg_proc_show's kallsyms range holds 2 ftrace call sites "
                      "(+0xc, +0x154) and none at its address",
                      "+0x154 lies past its end (0x144 bytes)", "overridden __weak function",
@@ -935,6 +940,11 @@ HOOKS_ANOTHER = Says("loadavg_proc_show's kallsyms range holds 2 ftrace call sit
     pytest.param(record("cmdline_proc_show", 0xc0000000002ef000, "FUNC"), (6, 1), None,
                  id="a function with one call site"),
     pytest.param(LOADAVG._replace(value=None), (6, 1), None, id="no address"),
+    pytest.param(KVM_HALT, (6, 1), Says("kvm_vcpu_halt's kallsyms range holds 2 ftrace call "
+                                        "sites (+0xc, +0x57c)", "past its end (0x564 bytes)"),
+                 id="a module function: kvm_vcpu_halt of ppc64el's kvm.ko"),
+    pytest.param(KVM_HALT._replace(section=".text.unlikely"), (6, 1), None,
+                 id="the same offset in another section"),
 ])
 def test_one_call_site(rec: SymbolRecord, version: tuple[int, int] | None,
                        expected: object) -> None:

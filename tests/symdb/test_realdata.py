@@ -141,3 +141,10 @@ def test_foreign_modules_scan_cleanly(name: str, tmp_path: pathlib.Path) -> None
     # the loader keeps arm64's mapping symbols as module kallsyms symbols
     dollar = db.lookup(["$x"]).get("$x", [])
     assert bool(dollar) == (name == "arm64")
+    # ftrace call sites: powerpc's kvm.ko overrides __weak kvm_arch_* functions of
+    # virt/kvm inside the module, whose bodies then share their neighbours' ranges
+    shared = {obj: found for obj in db.objects() if (found := db.shared_call_sites(obj))}
+    assert shared == ({"kvm": {".text+0xd2c8": (0xc, 0xbc), ".text+0x10548": (0xc, 0x57c),
+                               ".text+0x10e78": (0xc, 0x3c), ".text+0x137f0": (0x4, 0x14)}}
+                      if name == "ppc64el" else {}), shared
+    assert all(db.shared_call_sites(obj) is not None for obj in db.objects())

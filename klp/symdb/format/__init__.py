@@ -120,7 +120,7 @@ class SymbolDB:
     def shared_call_sites(self, obj: str) -> SharedRanges | None:
         """``obj``'s kallsyms ranges that hold several ftrace call sites and none at their
         start (klp/symdb/callsites.py); None when the database has not read its call
-        sites (System.map alone, the upstream dialect, a module)."""
+        sites (System.map alone, the upstream dialect)."""
         lines = {key: (value, pos) for key, value, pos in self._meta_lines(obj)}
         if callsites.SITES_KEY not in lines:
             return None
