@@ -35,6 +35,11 @@
  * Built with -DKLP_E2E_MODULE_KEY_BRANCH the new code also branches on
  * target_key itself: a __jump_table entry for a module's key, which the kernel
  * would process before the module is there, so `klp convert` refuses it.
+ *
+ * Built with -DKLP_E2E_WEAK it also replaces target_weak_show(), whose kallsyms
+ * range holds the body of the module's overridden __weak target_hook() too:
+ * where neither call site is at the function's address, `klp convert` must
+ * refuse it.
  */
 #include <linux/cache.h>
 #include <linux/compiler.h>
@@ -107,9 +112,20 @@ static int klp_e2e_where_show(struct seq_file *m, void *v)
 	return 0;
 }
 
+#ifdef KLP_E2E_WEAK
+static int klp_e2e_weak_show(struct seq_file *m, void *v)
+{
+	seq_puts(m, "klp-e2e modpatch: weak\n");
+	return 0;
+}
+#endif
+
 static struct klp_func klp_e2e_funcs[] = {
 	{ .old_name = "target_show", .new_func = klp_e2e_target_show },
 	{ .old_name = "target_where_show", .new_func = klp_e2e_where_show },
+#ifdef KLP_E2E_WEAK
+	{ .old_name = "target_weak_show", .new_func = klp_e2e_weak_show },
+#endif
 	{ }
 };
 

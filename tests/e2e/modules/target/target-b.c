@@ -2,7 +2,8 @@
 /*
  * klp-e2e-target, file B: its own target_pick() and target_count, static, so
  * that the module defines each name twice.  The values tell the copies
- * apart: file A's are 0xa and 0xa1, file B's 0xb and 0xb1.
+ * apart: file A's are 0xa and 0xa1, file B's 0xb and 0xb1.  Its
+ * target_hook() overrides file A's __weak one.
  */
 #include <linux/compiler.h>
 
@@ -18,5 +19,10 @@ static int target_count __used = 0xb1;
 
 int target_b_sum(void)
 {
-	return target_pick() + READ_ONCE(target_count);
+	return target_pick() + READ_ONCE(target_count) + target_hook() - 0xb2;
+}
+
+int target_hook(void)
+{
+	return 0xb2;
 }

@@ -17,6 +17,9 @@
  * /proc/klp_e2e_target_where runs target_where_show(), which the livepatch
  * replaces with code that prints addresses only: it stays safe to read when
  * the patch's relocations for this module point to where it was before.
+ *
+ * /proc/klp_e2e_target_weak runs target_weak_show() (target-a.c), whose
+ * kallsyms range also holds the body of an overridden __weak function.
  */
 #include <linux/init.h>
 #include <linux/jump_label.h>
@@ -54,11 +57,17 @@ static int __init target_init(void)
 		remove_proc_entry("klp_e2e_target", NULL);
 		return -ENOMEM;
 	}
+	if (!proc_create_single("klp_e2e_target_weak", 0444, NULL, target_weak_show)) {
+		remove_proc_entry("klp_e2e_target_where", NULL);
+		remove_proc_entry("klp_e2e_target", NULL);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 static void __exit target_exit(void)
 {
+	remove_proc_entry("klp_e2e_target_weak", NULL);
 	remove_proc_entry("klp_e2e_target_where", NULL);
 	remove_proc_entry("klp_e2e_target", NULL);
 }

@@ -8,7 +8,11 @@
 #ifndef KLP_E2E_TARGET_H
 #define KLP_E2E_TARGET_H
 
+struct seq_file;
+
 int target_a_sum(void);
 int target_b_sum(void);
+int target_hook(void);
+int target_weak_show(struct seq_file *m, void *v);
 
 #endif /* KLP_E2E_TARGET_H */
