@@ -39,13 +39,13 @@ MODULE_TABLES = ("__mcount_loc", "__patchable_function_entries")
 _MAPPING_SYMBOL = re.compile(rb"\$[axtd](?:\.|$)|\.L")
 
 
-
 def vmlinux_call_sites(elf: ElfFile, start: int, stop: int) -> list[int] | None:
     """The link-time addresses of vmlinux's ftrace call sites, sorted; None when the
     table's bounds do not lie in one section with contents.
 
-    A zero entry is one the build removed (v6.14's sorttable zeroes the call sites
-    of overridden weak functions) and the kernel skips. A relocatable vmlinux may
+    A zero entry is one the build removed (newer kernels' scripts/sorttable, the 7.3
+    ones here, zeroes the call sites of overridden weak functions) and the kernel
+    skips. A relocatable vmlinux may
     leave an entry zero and give its address as the addend of a RELATIVE relocation
     in ``.rela.dyn`` (arm64), which the kernel applies as it boots.
     """
