@@ -22,6 +22,8 @@ import bisect
 import re
 import struct
 from collections.abc import Sequence
+from functools import partial
+from itertools import pairwise, repeat
 from typing import TYPE_CHECKING
 
 from klp.elfcodec.constants import EM
@@ -37,6 +39,7 @@ TABLE_BOUNDS = (b"__start_mcount_loc", b"__stop_mcount_loc")
 MODULE_TABLES = ("__mcount_loc", "__patchable_function_entries")
 #: kernel/module/kallsyms.c is_mapping_symbol: arm64's $x/$d, and local labels.
 _MAPPING_SYMBOL = re.compile(rb"\$[axtd](?:\.|$)|\.L")
+_MAPPING_PREFIXES = (b"$", b".L")
 
 
 def vmlinux_call_sites(elf: ElfFile, start: int, stop: int) -> list[int] | None:
@@ -102,13 +105,16 @@ def shared_ranges(addresses: Sequence[int], sites: Sequence[int]) -> dict[int, t
     ``sites``: the call sites, sorted.
     """
     starts = sorted(set(addresses))
-    ranges: dict[int, list[int]] = {}
-    for site in sites:
-        k = bisect.bisect_right(starts, site) - 1
-        if k >= 0:
-            ranges.setdefault(starts[k], []).append(site)
-    return {start: tuple(site - start for site in found) for start, found in ranges.items()
-            if len(found) > 1 and found[0] != start}
+    ranges = list(map(partial(bisect.bisect_right, starts), sites))  # 1 + each's range
+    crowded = {k for k, following in pairwise(ranges) if k == following and k}
+    if not crowded:
+        return {}
+    found: dict[int, list[int]] = {}
+    for site, k in zip(sites, ranges, strict=True):
+        if k in crowded:
+            found.setdefault(starts[k - 1], []).append(site)
+    return {start: tuple(site - start for site in those) for start, those in found.items()
+            if those[0] != start}
 
 
 def vmlinux_shared(addresses: Sequence[int], sites: Sequence[int]) -> SharedRanges:
@@ -129,10 +135,14 @@ def module_call_sites(elf: ElfFile) -> dict[int, list[int]]:
         if table is None:
             continue
         rela = elf.rela(table)
-        for sym, addend in zip(rela.symbols(), rela.addends, strict=True):
+        against, addends = rela.symbols(), rela.addends
+        by_symbol: dict[int, list[int]] = {}  # a handful: the code's section symbols
+        for sym, addend in zip(against, addends, strict=True):
+            by_symbol.setdefault(sym, []).append(addend)
+        for sym, mine in by_symbol.items():
             shndx = symbols.section_of(sym)
             if shndx is not None:
-                sites.setdefault(shndx, []).append(symbols.value(sym) + addend)
+                sites.setdefault(shndx, []).extend(map(symbols.value(sym).__add__, mine))
     return sites
 
 
@@ -142,14 +152,25 @@ def module_shared(elf: ElfFile, sites: dict[int, list[int]], names: Sequence[byt
     (``.text+0x40``): each section's ranges run from one kallsyms symbol of the
     section to the next (kernel/module/kallsyms.c find_kallsyms_symbol, which skips
     mapping symbols)."""
-    starts: dict[bytes, list[int]] = {}
-    for name, in_section, value in zip(names, sections, values, strict=True):
-        if not _MAPPING_SYMBOL.match(name):
-            starts.setdefault(in_section, []).append(value)
-    shared: SharedRanges = {}
     arm64 = elf.e_machine == EM.AARCH64
-    for shndx, found in sites.items():
-        section = elf.sections[shndx].name
+    present = set(sections)  # init code has no kallsyms symbols once the module is up
+    named = {shndx: name for shndx in sites
+             if (name := elf.sections[shndx].name.encode()) in present}
+    symbols = set(zip(sections, values, strict=True))
+    if not arm64 and all(symbols.issuperset(zip(repeat(name), sites[shndx]))
+                         for shndx, name in named.items()):
+        return {}  # each call site at a symbol (x86_64 without IBT, s390x): none shared
+    wanted = set(named.values())
+    kept = [(in_section, value) for name, in_section, value in zip(names, sections, values,
+                                                                   strict=True)
+            if in_section in wanted
+            and not (name.startswith(_MAPPING_PREFIXES) and _MAPPING_SYMBOL.match(name))]
+    starts: dict[bytes, list[int]] = {}
+    for in_section, value in kept:
+        starts.setdefault(in_section, []).append(value)
+    shared: SharedRanges = {}
+    for shndx in named:
+        found, section = sites[shndx], elf.sections[shndx].name
         if " " in section or "=" in section:
             continue  # no kernel's; it could not be written back unambiguously
         addresses = starts.get(section.encode(), [])

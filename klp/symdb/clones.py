@@ -16,15 +16,30 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable
 
+from klp.elfcodec.strings import decode_name
+
 CLONES_KEY = "clones"
 
 #: The name up to its first clone suffix (a clone of a clone has two).
 _CLONE = re.compile(r"(.+?)\.(?:constprop|isra|part)\.\d+(?:\.(?:constprop|isra|part)\.\d+)*")
+_RAW_SUFFIX = re.compile(rb"\.(?:constprop|isra|part)\.\d")
 
 
 def clone_names(names: Iterable[str]) -> list[str]:
     """The clones among ``names``, sorted and once each."""
     return sorted({n for n in names if _CLONE.fullmatch(n)})
+
+
+def raw_clone_names(names: list[bytes]) -> list[str]:
+    """:func:`clone_names` of an object's raw symbol names, searched all at once (most
+    objects have none)."""
+    joined = b"\n".join(names)
+    found = []
+    for match in _RAW_SUFFIX.finditer(joined):
+        start = joined.rfind(b"\n", 0, match.start()) + 1
+        end = joined.find(b"\n", match.end())
+        found.append(decode_name(joined[start : end if end >= 0 else len(joined)]))
+    return clone_names(found)
 
 
 def clones_by_function(clones: Iterable[str], functions: Collection[str]

@@ -225,11 +225,7 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
 
 def _clone_meta(obj: ObjectSymbols) -> str:
     """The object's compiler clones of functions (clones.py), for the database."""
-    infos = obj.infos or []
-    func = int(STT.FUNC)
-    dotted = [decode_name(n) for n, info in zip(obj.names, infos, strict=True)
-              if b"." in n and _TYPE[info] == func]
-    return " ".join(clones.clone_names(dotted))
+    return " ".join(clones.raw_clone_names(obj.names))
 
 
 def _call_site_meta(elf: ElfFile, obj: ObjectSymbols) -> dict[str, str]:

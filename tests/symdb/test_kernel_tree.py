@@ -85,7 +85,7 @@ def test_module_symbols_equal_proc_kallsyms(tree: pathlib.Path, db: SymbolDB,
     for obj in modules:
         plan.insmod(tree / db.object_meta(obj)["path"])
     plan.run("ksyms", "grep '\\[' /proc/kallsyms")
-    result = boot_plan(kernel, plan, tmp_path, "tree", append="console=ttyS0 panic=-1",
+    result = boot_plan(kernel, plan, tmp_path, "tree", append="console=ttyS0 panic=-1 quiet",
                        timeout=60)
     seen: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for line in result.out("ksyms"):
