@@ -117,9 +117,11 @@ def shared_ranges(addresses: Sequence[int], sites: Sequence[int]) -> dict[int, t
             if those[0] != start}
 
 
-def vmlinux_shared(addresses: Sequence[int], sites: Sequence[int]) -> SharedRanges:
+def vmlinux_shared(elf: ElfFile, addresses: Sequence[int], sites: Sequence[int]
+                   ) -> SharedRanges:
     """:func:`shared_ranges` keyed as vmlinux's records give their address."""
-    return {f"{start:016x}": offsets for start, offsets in shared_ranges(addresses, sites).items()}
+    calls = arm64_call_sites(sites, addresses) if elf.e_machine == EM.AARCH64 else sites
+    return {f"{start:016x}": offsets for start, offsets in shared_ranges(addresses, calls).items()}
 
 
 def module_call_sites(elf: ElfFile) -> dict[int, list[int]]:

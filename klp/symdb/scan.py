@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-from klp.elfcodec.constants import EM, ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
+from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, is_livepatch, modinfo
@@ -231,16 +231,13 @@ def _clone_meta(obj: ObjectSymbols) -> str:
 def _call_site_meta(elf: ElfFile, obj: ObjectSymbols) -> dict[str, str]:
     """vmlinux's ftrace call sites for the database: how many, and the kallsyms ranges
     where livepatch may hook the wrong one (callsites.py); nothing without a table."""
-    where = dict(zip(obj.names, obj.values, strict=True))
-    start, stop = (where.get(name) for name in callsites.TABLE_BOUNDS)
-    if start is None or stop is None:
+    if not all(name in obj.names for name in callsites.TABLE_BOUNDS):
         return {}
+    start, stop = (obj.values[obj.names.index(name)] for name in callsites.TABLE_BOUNDS)
     sites = callsites.vmlinux_call_sites(elf, start, stop)
     if sites is None:
         return {}
-    if elf.e_machine == EM.AARCH64:
-        sites = callsites.arm64_call_sites(sites, obj.values)
-    shared = callsites.vmlinux_shared(obj.values, sites)
+    shared = callsites.vmlinux_shared(elf, obj.values, sites)
     return {callsites.SITES_KEY: str(len(sites)),
             callsites.SHARED_KEY: callsites.encode_shared(shared)}
 

@@ -83,6 +83,7 @@ class SymbolDB:
         self.data = reader.data
         self.format = reader.dialect
         self.meta = reader.meta
+        self._meta: dict[str, list[tuple[str, str, int]]] = {}  # by object, when read
 
     @classmethod
     def open(cls, path: str) -> SymbolDB:
@@ -100,21 +101,26 @@ class SymbolDB:
         vermagic/srcversion/build-id (modules)."""
         return {key: value for key, value, _ in self._meta_lines(obj)}
 
-    def _meta_lines(self, obj: str) -> Iterator[tuple[str, str, int]]:
-        """An object's ``%`` lines as (key, value, offset)."""
+    def _meta_lines(self, obj: str) -> list[tuple[str, str, int]]:
+        """An object's ``%`` lines as (key, value, offset), read once per object (verify
+        asks for several keys of each)."""
+        if obj in self._meta:
+            return self._meta[obj]
         reader = self._reader
         for i in range(len(reader.object_starts())):
             if reader.object_name(i) == obj:
                 start, end = reader.object_span(i)
+                lines = []
                 pos = self.data.find(b"\n", start, end) + 1
                 while pos and self.data[pos : pos + 1] == b"%":
                     line_end = self.data.find(b"\n", pos, end)
                     if line_end < 0:
                         break
                     key, _, value = bytes(self.data[pos + 1 : line_end]).partition(b"\t")
-                    yield decode_name(unescape(key)), decode_name(unescape(value)), pos
+                    lines.append((decode_name(unescape(key)), decode_name(unescape(value)), pos))
                     pos = line_end + 1
-                return
+                self._meta[obj] = lines
+                return lines
         raise KeyError(obj)
 
     def shared_call_sites(self, obj: str) -> SharedRanges | None:
