@@ -322,7 +322,8 @@ def _check_call_sites(verdict: Verdict, old_name: str, place: str, lands: Symbol
                    "ftrace call site each (the kernel may hook another: docs/kernels.md): "
                    f"the symbols have no call sites of {lands.obj} (System.map, "
                    "/proc/kallsyms, or a database from an older klp); a symbol database "
-                   "built from the ELF files (--vmlinux, the .ko) has them")
+                   "built from the ELF files (--vmlinux, the .ko) has them, and so has "
+                   "a module's .ko given with --modules")
         if unknown not in verdict.warnings:
             verdict.warnings.append(unknown)
         return

@@ -21,7 +21,8 @@ def add_parser(commands: Any) -> None:
                              "running system")
     parser.add_argument("--modules", metavar="DIR", type=Path,
                         help="with --kallsyms: the target modules' .ko files (sizes, source "
-                             "files, modules that are not loaded, both load orders)")
+                             "files, modules that are not loaded, both load orders, ftrace call "
+                             "sites)")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report as JSON")
 

@@ -5,7 +5,7 @@ module's kept ("core") symbols in symbol-table order: the orders the livepatch
 core counts positions in (kernel/kallsyms.c, kernel/module/kallsyms.c). It has
 no sizes, types or source files, and nothing of modules that are not loaded;
 the ``.ko`` files of the target modules (``--modules``) add those, with the
-positions of both load orders.
+positions of both load orders and their ftrace call sites.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
 from klp.inputs import read_input
-from klp.symdb import clones
+from klp.symdb import callsites, clones
 from klp.symdb.model import SharedRanges, SymbolRecord
 from klp.symdb.scan import scan_module
 from klp.symdb.sources import folder_modules, open_object
@@ -44,6 +44,8 @@ class KallsymsLookup:
         self.notes: list[str] = []
         self._records: dict[str, list[SymbolRecord]] = defaultdict(list)
         self._objects: list[str] = []
+        #: Call-site ranges of the modules read from their .ko files, by object.
+        self._shared: dict[str, SharedRanges] = {}
         entries = _read(path)
         if not any(address for _, _, address in entries["vmlinux"]):
             self.notes.append(f"{path} shows every address as 0 (dumped without root?): "
@@ -74,7 +76,9 @@ class KallsymsLookup:
         """A module's ``.ko``; when the module is loaded, its kallsyms lines must be the
         file's kept symbols, whose running addresses replace the offsets. False when
         they are not (another build of the module): then the dump's lines count."""
-        records = scan_module(open_object(path), path).records
+        scanned = scan_module(open_object(path), path)
+        records = on_file = scanned.records
+        shared = callsites.decode_shared(scanned.meta[callsites.SHARED_KEY])
         if loaded is not None:
             if [(r.name, r.letter) for r in records] != [(n, c) for n, c, _ in loaded]:
                 self.notes.append(f"{path} is not the {obj} that is loaded (its symbols "
@@ -82,6 +86,10 @@ class KallsymsLookup:
                 return False
             records = [r._replace(value=address, section="")
                        for r, (_, _, address) in zip(records, loaded, strict=True)]
+            # the file's ranges, moved to where the module runs (section+offset -> address)
+            running = {f.address: r.address for f, r in zip(on_file, records, strict=True)}
+            shared = {running[k]: v for k, v in shared.items() if k in running}
+        self._shared[obj] = shared
         self._objects.append(obj)
         for record in records:
             self._records[record.name].append(record)
@@ -113,7 +121,8 @@ class KallsymsLookup:
         return clones.clones_by_function(clones.clone_names(names), functions)
 
     def shared_call_sites(self, obj: str) -> SharedRanges | None:
-        return None  # /proc/kallsyms has no ftrace call sites
+        """A module's from its .ko (``--modules``); /proc/kallsyms itself has none."""
+        return self._shared.get(obj)
 
 
 def _read(path: str) -> dict[str, list[_Entry]]:

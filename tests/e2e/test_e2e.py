@@ -982,7 +982,9 @@ def test_module_shared_call_site_refused_and_why(kernel: Kernel, built: dict[str
     arm64's patchable entry, x86_64 with IBT's endbr64: the 7.3 kernel), the range holds
     two or more and none at the address: klp convert refuses the patch (the 7.x build
     zeroes such call sites of vmlinux, not of modules). Where the call site is at the
-    address (x86_64 6.1, s390x), it converts and the patch runs."""
+    address (x86_64 6.1, s390x), it converts and the patch runs. klp verify says the
+    same from the guest's kallsyms lines of the loaded module with its .ko (--modules),
+    whose ranges it moves to the running addresses."""
     db = SymbolDB(str(symdb))
     show = db.lookup(["target_weak_show"])["target_weak_show"][0]
     offsets = (db.shared_call_sites(OWN_MODULE) or {}).get(show.address)
@@ -1002,8 +1004,19 @@ def test_module_shared_call_site_refused_and_why(kernel: Kernel, built: dict[str
     plan.insmod(own_module.ko)
     plan.insmod(out)
     plan.run("weak", "cat /proc/klp_e2e_target_weak")
+    plan.run("modsyms", f"grep -F '[{OWN_MODULE}]' /proc/kallsyms")
     r = boot_plan(kernel, plan, work, "modpatch-weak")
     assert r.completed and r.insmod_rc(out.name) == [0], r.report()
+    # vmlinux's lines from System.map (nokaslr: the same addresses), the module's as
+    # the guest listed them
+    dump = work / "modpatch-weak-kallsyms"
+    running = ["{} {} {}\t{}".format(*line.split()) for line in r.out("modsyms")]
+    dump.write_text(kernel.system_map.read_text() + "\n".join(running) + "\n")
+    checked = verify_report(out, "--kallsyms", str(dump), "--modules",
+                            str(own_module.ko.parent), check=None)
+    assert not [n for n in checked["warnings"] if "is not the" in n], checked["warnings"]
+    found = [(p["kind"], p["symbol"]) for p in checked["problems"] if p["kind"] == "function"]
+    assert found == ([("function", "target_weak_show")] if past_entry else []), checked
     assert r.livepatches.get(patch_name("modpatch")) == {"enabled": "1", "transition": "0"}
     # forced, the search happens to meet the function's own call site in this small
     # module on every kernel here (unlike loadavg_proc_show in ppc64le's vmlinux)

@@ -15,7 +15,9 @@ import pytest
 from klp.convert.api import convert_module
 from klp.elfcodec.constants import SHF, SHN
 from klp.elfcodec.elffile import ElfFile
+from klp.symdb import callsites
 from klp.symdb.format import SymbolDB
+from klp.verify.api import verify_file
 from tests.support.cli import klp
 from tests.support.convert import replace_string, unregister
 from tests.support.paths import ARCHES, TESTDATA
@@ -317,6 +319,26 @@ def test_hidden_addresses_are_said(dbs: dict[str, pathlib.Path],
     dump = kallsyms_dump(dbs["x86_64"], tmp_path / "kallsyms", hidden=True)
     doc = verify(converted["x86_64"], "--kallsyms", str(dump), check=0)
     assert any("dumped without root" in w for w in doc["warnings"])  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("loaded", [True, False], ids=["loaded", "not-loaded"])
+def test_module_call_sites_come_from_its_file(
+        dbs: dict[str, pathlib.Path], converted: dict[str, pathlib.Path],
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, loaded: bool) -> None:
+    """With --modules, a patched module function whose range (as its .ko lays it out,
+    wherever the module runs) holds two ftrace call sites is refused as with a symdb;
+    only vmlinux, whose call sites /proc/kallsyms does not show, is left unchecked."""
+    record = next(r for r in SymbolDB(str(dbs["x86_64"]))
+                  if r.obj == "fixture_mod" and r.name == "fixture_mod_nonexp")
+    monkeypatch.setattr(callsites, "module_shared", lambda *_: {record.address: (4, 0x90)})
+    dump = kallsyms_dump(dbs["x86_64"], tmp_path / "kallsyms", loaded=loaded)
+    verdict, _ = verify_file(converted["x86_64"], kallsyms=dump,
+                             modules=TESTDATA / "x86_64" / "modules")
+    assert [(p.kind, p.symbol, p.forcible) for p in verdict.problems] == [
+        ("function", "fixture_mod_nonexp", True)]
+    assert "range holds 2 ftrace call sites (+0x4, +0x90)" in verdict.problems[0].message
+    unknown = [w for w in verdict.warnings if "one ftrace call site" in w]
+    assert len(unknown) == 1 and "of vmlinux" in unknown[0], verdict.warnings
 
 
 def test_usage_and_bad_input(converted: dict[str, pathlib.Path],
