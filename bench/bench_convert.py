@@ -38,6 +38,10 @@ def measure(runs: int) -> list[Goal]:
         floor = median([sys.executable, "-c", "pass"], runs)
         print(f"python -c pass           {floor.wall:6.3f} s wall {floor.cpu:6.3f} s CPU "
               f"{floor.rss_mb:5.0f} MB   (the floor of any Python command)")
+        bare = median([sys.executable, "-S", "-c", "pass"], runs)
+        print(f"python -S -c pass        {bare.wall:6.3f} s wall {bare.cpu:6.3f} s CPU "
+              f"{bare.rss_mb:5.0f} MB   (without site-packages: the rest of the floor is "
+              "what this interpreter's .pth files import)")
         for name, env in (("cloud-amd64", cloud), ("amd64", full)):
             db = work / f"{name}.klp"
             run([*KLP, "symdb", "build", "--vmlinux", env["VMLINUX"], "--modules",

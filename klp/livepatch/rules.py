@@ -175,8 +175,9 @@ def target_section(target: Section, obj: str) -> str | None:
     # .exit* stays loaded with CONFIG_MODULE_UNLOAD, which removing a patch needs
     # (kernel/module/main.c module_init_layout_section)
     if name.startswith(".init"):
-        return (f"{name} is freed after the patch loads; a relocation for module {obj} "
-                "is applied later")
+        return (f"{name} is the patch's init code or data: it has run, and is freed after "
+                f"the patch loads (except on ppc64), when a relocation for module {obj} is "
+                "applied later")
     for special in SPECIAL_SECTIONS:
         if name == special or name.startswith(special + "."):
             return (f"{name} is processed when the patch loads, before module {obj}'s "

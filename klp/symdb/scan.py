@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-from klp.elfcodec.constants import ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
+from klp.elfcodec.constants import EM, ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import build_id, is_livepatch, modinfo
@@ -71,6 +71,10 @@ _KEPT_ABSOLUTE = frozenset(
 _DEBUG_SECTION = re.compile(rb"\.(?:debug|gnu\.linkonce\.wi\.|line|stab|zdebug)")
 #: Sections whose SHF_ALLOC the module loader clears before it picks core symbols.
 _LOADER_DROPPED = ("__versions", "__version_ext_crcs", "__version_ext_names", ".modinfo")
+#: Machines whose loader lays a module's .init sections out with its core, so that their
+#: symbols stay in kallsyms: ppc64 (arch/powerpc/kernel/module_64.c module_init_section()
+#: "We don't handle .init for the moment: always return false", 6.1 to 7.3 at least).
+_INIT_IN_CORE = frozenset({EM.PPC64})
 # Plain ints for the hot paths (IntFlag arithmetic makes enum objects).
 _ALLOC, _WRITE, _EXEC = int(SHF.ALLOC), int(SHF.WRITE), int(SHF.EXECINSTR)
 _NOBITS = int(SHT.NOBITS)
@@ -423,7 +427,9 @@ def core_sections(elf: ElfFile) -> tuple[list[bool], int]:
     pcpu = find_sec(".data..percpu")
     for name in _LOADER_DROPPED:
         alloc[find_sec(name)] = False
-    core = [a and not s.name.startswith(".init") for a, s in zip(alloc, sections, strict=True)]
+    init_apart = elf.e_machine not in _INIT_IN_CORE
+    core = [a and not (init_apart and s.name.startswith(".init"))
+            for a, s in zip(alloc, sections, strict=True)]
     core[0] = False
     if pcpu:
         core[pcpu] = True

@@ -551,6 +551,8 @@ def boot_module_first(subject: Subject, converted: dict[str, Conversion], own_mo
     plan.run("mount", "mount -t binfmt_misc binfmt_misc /mnt")
     plan.run("status-unpatched", "cat /mnt/status")
     plan.run("target-unpatched", "cat /proc/klp_e2e_target")
+    plan.run("module-symbols",
+             f"grep -F -e '[{TARGET_MODULE}]' -e '[{OWN_MODULE}]' /proc/kallsyms")
     for conv in converted.values():
         if conv.path:
             plan.insmod(conv.path)
@@ -1278,6 +1280,24 @@ def test_symdb_clones_match_system_map(kernel: Kernel, symdb: pathlib.Path) -> N
         expected.setdefault(base, []).append(name)
     assert expected, "no compiler copies at all"
     assert SymbolDB(str(symdb)).compiler_clones("vmlinux", set(expected)) == expected
+
+
+def test_module_symbols_equal_the_guest_kallsyms(boot_module_first: BootResult,
+                                                 symdb: pathlib.Path) -> None:
+    """A live module's /proc/kallsyms lines are its kept symbols in symbol-table order:
+    the names and types the database has for it, in its order (on ppc64 that includes
+    the .init symbols: its loader keeps .init sections with the core)."""
+    guest: dict[str, list[tuple[str, str]]] = {}
+    for line in boot_module_first.out("module-symbols"):
+        _, letter, name, module = line.split()
+        guest.setdefault(module.strip("[]"), []).append((name, letter))
+    assert set(guest) == {TARGET_MODULE, OWN_MODULE}, boot_module_first.report()
+    db: dict[str, list[tuple[str, str]]] = {}
+    for r in SymbolDB(str(symdb)):
+        if r.obj in guest:
+            db.setdefault(r.obj, []).append((r.name, r.letter))
+    for obj, lines in guest.items():
+        assert db[obj] == lines, obj
 
 
 def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
