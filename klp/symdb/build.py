@@ -96,12 +96,15 @@ def _scan_batch(tasks: list[Task]) -> list[Outcome]:
 
 def _check_against_system_map(names: list[bytes], values: list[int], path: str) -> None:
     """Given both --vmlinux and --system-map: they must list the same names, each with
-    the same addresses in the same order (they must come from the same build)."""
-    from klp.symdb.scan import read_system_map
+    the same addresses in the same order (they must come from the same build). The
+    vmlinux may list names that System.map's reading leaves out by the rules, where its
+    kallsyms table keeps them (7.x: the table's own symbols)."""
+    from klp.symdb.scan import ignored_vmlinux_name, read_system_map
 
     ours: dict[bytes, list[int]] = defaultdict(list)
     for n, v in zip(names, values, strict=True):
-        ours[n].append(v)
+        if not ignored_vmlinux_name(n):
+            ours[n].append(v)
     theirs: dict[bytes, list[int]] = defaultdict(list)
     smap = read_system_map(path)
     for n, v in zip(smap.names, smap.values, strict=True):
@@ -295,7 +298,14 @@ def _check_one_architecture(objects: list[EncodedObject]) -> None:
 
 
 def _check_releases(objects: list[EncodedObject], warnings: list[str]) -> None:
-    """Warn when modules were built for another kernel release than the vmlinux."""
+    """Warn when modules were built for another kernel release than the vmlinux, and
+    when the vmlinux cannot take a livepatch at all."""
+    from klp.symdb.scan import CODE_ONLY_KEY
+
+    if any(o.kind == "vmlinux" and CODE_ONLY_KEY in o.meta for o in objects):
+        warnings.append("vmlinux's kallsyms table lists code only: the kernel was built "
+                        "without CONFIG_KALLSYMS_ALL, which CONFIG_LIVEPATCH depends on, so it "
+                        "cannot load a livepatch (the database lists what its kallsyms has)")
     release = next((o.meta.get("release", "") for o in objects if o.kind == "vmlinux"), "")
     if not release:
         return

@@ -30,7 +30,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from klp.elfcodec.constants import EM, ET, SHF, SHN, SHT, STB, STT, st_bind, st_info, st_type
 from klp.elfcodec.dwarf import unit_addresses, unit_ranges
@@ -41,7 +41,7 @@ from klp.elfcodec.strings import decode_name, encode_name
 from klp.elfcodec.symbols import SymbolTable
 from klp.errors import ElfError, InputError
 from klp.inputs import read_input
-from klp.symdb import callsites, clones
+from klp.symdb import callsites, clones, kallsyms_table
 from klp.symdb.model import KSYMTAB_PREFIX, ObjectSymbols
 from klp.symvers import NO_EXPORTS, Exports, ObjectExports, module_name
 
@@ -71,6 +71,10 @@ _KEPT_ABSOLUTE = frozenset(
 _DEBUG_SECTION = re.compile(rb"\.(?:debug|gnu\.linkonce\.wi\.|line|stab|zdebug)")
 #: Sections whose SHF_ALLOC the module loader clears before it picks core symbols.
 _LOADER_DROPPED = ("__versions", "__version_ext_crcs", "__version_ext_names", ".modinfo")
+#: nm letters of data; a kallsyms table with (almost) none lists code only.
+_DATA_LETTERS = frozenset(b"bBdDrRgGsSvV")
+#: vmlinux's % key when its kallsyms lists code only (no CONFIG_KALLSYMS_ALL).
+CODE_ONLY_KEY = "kallsyms"
 #: Machines whose loader lays a module's .init sections out with its core, so that their
 #: symbols stay in kallsyms: ppc64 (arch/powerpc/kernel/module_64.c module_init_section()
 #: "We don't handle .init for the moment: always return false", 6.1 to 7.3 at least).
@@ -198,10 +202,13 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
     dropped = _DROPPED_LETTERS
     keep = [k for k, (n, c) in enumerate(zip(names, letters, strict=True))
             if n and not (c in dropped and not (c == ord("A") and n in _KEPT_ABSOLUTE))
-            and not _ignored_vmlinux_name(n)]
+            and not ignored_vmlinux_name(n)]
     values = [rows[cand[k]][ST_VALUE] for k in keep]
     order = _kallsyms_order(values, [names[k] for k in keep], [letters[k] for k in keep])
     keep = [keep[j] for j in order]
+    code = {s.index for s in elf.sections if s.sh_flags & _EXEC}
+    keep, code_only = _as_kernel_table(elf, names, lambda k: int(rows[cand[k]][ST_VALUE]),
+                                       lambda k: shndx[k] in code, keep)
     kept_rows = [cand[k] for k in keep]
     files = source_files(elf, kept_rows)
     secnames = [encode_name(s.name) for s in elf.sections]
@@ -222,9 +229,62 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
         files=files,
     )
     obj.exported = _exported(obj.names, exports.all)
+    if code_only:
+        obj.meta[CODE_ONLY_KEY] = "code"
     obj.meta.update(_call_site_meta(elf, obj))
     obj.meta[clones.CLONES_KEY] = _clone_meta(obj)
     return obj
+
+
+def _as_kernel_table(elf: ElfFile, names: list[bytes], value: Callable[[int], int],
+                     in_code: Callable[[int], bool], keep: list[int]) -> tuple[list[int], bool]:
+    """``keep`` (indices into ``names``, in the order the rules above give), made to
+    list the names of vmlinux's own kallsyms table in its order (kallsyms_table.py),
+    which is what the running kernel counts positions in; and whether that table lists
+    code only (a kernel without CONFIG_KALLSYMS_ALL). The rules are the kernel's of some
+    release with KALLSYMS_ALL; the table is this kernel's (7.x keeps the table's own
+    symbols, which 6.1 left out). A name's copies are those the rules kept, else every
+    copy in .symtab, else those in code, whichever the table has as many of, in address
+    order."""
+
+    def address_of(name: bytes) -> int | None:
+        try:
+            return value(names.index(name))
+        except ValueError:
+            return None
+
+    try:
+        table = kallsyms_table.read_table(elf, address_of)
+    except kallsyms_table.TableError as e:
+        raise ElfError(elf.path, f"its kallsyms table is damaged: {e}") from None
+    if table is None:
+        return keep, False
+    code_only = sum(entry[0] in _DATA_LETTERS for entry in table) * 100 < len(table)
+    wanted = [entry[1:] for entry in table]
+    if wanted == [names[k] for k in keep]:
+        return keep, code_only
+    kept: dict[bytes, list[int]] = defaultdict(list)
+    for k in keep:
+        kept[names[k]].append(k)
+    counts = Counter(wanted)
+    every: dict[bytes, list[int]] = defaultdict(list)
+    for k, name in enumerate(names):
+        if name in counts and len(kept[name]) != counts[name]:
+            every[name].append(k)
+    copies: dict[bytes, Iterator[int]] = {}
+    for name, count in counts.items():
+        mine = sorted(every[name], key=value)
+        choices = (kept[name], [k for k in kept[name] if in_code(k)], mine,
+                   [k for k in mine if in_code(k)])
+        found = next((c for c in choices if len(c) == count), None)
+        if found is None:
+            raise ElfError(elf.path, f"its kallsyms table lists {decode_name(name)} "
+                           f"{count} time(s), its .symtab has {len(mine) or len(kept[name])} "
+                           "such symbol(s): klp cannot tell which the kernel counts (is "
+                           ".symtab stripped?); --system-map alone gives System.map's order "
+                           "instead")
+        copies[name] = iter(found)
+    return [next(copies[name]) for name in wanted], code_only
 
 
 def _clone_meta(obj: ObjectSymbols) -> str:
@@ -326,7 +386,7 @@ def _files_from_debug_copy(elf: ElfFile, kept: list[int], files: list[bytes],
                       file) for i, name, file in zip(kept, names, files, strict=True)]
 
 
-def _ignored_vmlinux_name(name: bytes) -> bool:
+def ignored_vmlinux_name(name: bytes) -> bool:
     """mksysmap's and kallsyms' name filters (cheap tests first)."""
     if name[0] in _IGNORED_FIRST and _IGNORED_VMLINUX.match(name):
         return True
@@ -378,7 +438,7 @@ def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS) -> ObjectSym
             raise InputError(f"{path}:{lineno}: not a System.map line (address, type, "
                              f"name): {text}") from None
         name, letter = parts[2], parts[1]
-        if _ignored_vmlinux_name(name) or (letter[0] in _DROPPED_LETTERS
+        if ignored_vmlinux_name(name) or (letter[0] in _DROPPED_LETTERS
                              and not (letter == b"A" and name in _KEPT_ABSOLUTE)):
             continue
         names.append(name)

@@ -4,7 +4,8 @@
 isofs.  It is built against each Debian 12 headers package
 (``tests/realdata/fetch.sh arm64 ppc64el s390x``) with the cross compiler the
 headers ask for, ``klp symdb build`` scans the image's modules (and ppc64el's
-vmlinux, the only image that ships one with a symbol table), and ``klp
+vmlinux, the only image that ships one with a symbol table, through ``nm -n``: see
+:func:`nm_system_map`), and ``klp
 convert`` converts the module.  The result is checked with binutils ``readelf
 -SW -sW -rW`` (and ``-h``), never with klp's own ELF code, against the rules the
 kernel applies when it loads a livepatch (expected objects and positions come
@@ -275,6 +276,18 @@ def other_definers(kernel: Kernel, names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+def nm_system_map(env: dict[str, str], out: pathlib.Path) -> pathlib.Path:
+    """A System.map of the image's vmlinux, as ``nm -n`` and the kernel's rules give it.
+    Debian's ppc64el 6.1 has no CONFIG_KALLSYMS_ALL: its own kallsyms table, which
+    ``--vmlinux`` follows, lists code only, so its data (max_threads) could not be
+    converted; the System.map stands for a build of it with KALLSYMS_ALL."""
+    nm = f"{env['CROSS_COMPILE']}nm"
+    listing = subprocess.run([nm, "-n", env["VMLINUX"]], capture_output=True, check=True,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
+    out.write_bytes(b"\n".join(ln for ln in listing.splitlines() if not ln.startswith(b" ")))
+    return out
+
+
 def vmlinux_positions(vmlinux: pathlib.Path) -> dict[str, tuple[str, int]]:
     table = read_symtab(vmlinux)
     for name in VMLINUX_PRIVATE:
@@ -302,7 +315,7 @@ def prepare(name: str, env: dict[str, str], work: pathlib.Path, include: str,
     args = ["symdb", "build", "--modules", env["MODULES_DIR"], "--symvers",
             str(kernel.symvers), "-o", str(symdb)]
     if env.get("VMLINUX"):
-        args += ["--vmlinux", env["VMLINUX"]]
+        args += ["--system-map", str(nm_system_map(env, out / "System.map"))]
     scan = pool.submit(timed, seconds, "symdb", lambda: klp(*args))
     others = pool.submit(other_definers, kernel, ANNOTATED)
     in_vmlinux = (pool.submit(vmlinux_positions, pathlib.Path(env["VMLINUX"]))

@@ -553,6 +553,7 @@ def boot_module_first(subject: Subject, converted: dict[str, Conversion], own_mo
     plan.run("target-unpatched", "cat /proc/klp_e2e_target")
     plan.run("module-symbols",
              f"grep -F -e '[{TARGET_MODULE}]' -e '[{OWN_MODULE}]' /proc/kallsyms")
+    plan.run("vmlinux-symbols", "grep -v -F '[' /proc/kallsyms")
     for conv in converted.values():
         if conv.path:
             plan.insmod(conv.path)
@@ -1298,6 +1299,21 @@ def test_module_symbols_equal_the_guest_kallsyms(boot_module_first: BootResult,
             db.setdefault(r.obj, []).append((r.name, r.letter))
     for obj, lines in guest.items():
         assert db[obj] == lines, obj
+
+
+def test_vmlinux_symbols_equal_the_guest_kallsyms(boot_module_first: BootResult,
+                                                  symdb: pathlib.Path) -> None:
+    """Every vmlinux line of /proc/kallsyms, in order, is the database's vmlinux list
+    (names and order; the letters too, except that x86_64 6.1 shows its per-CPU
+    symbols as absolute, A)."""
+    guest = [line.split() for line in boot_module_first.out("vmlinux-symbols")]
+    assert len(guest) > 10_000, boot_module_first.report()
+    mine = [(r.name, r.letter, r.section) for r in SymbolDB(str(symdb)) if r.obj == "vmlinux"]
+    assert [name for name, _, _ in mine] == [name for _, _, name in guest]
+    letters = [(name, ours, theirs) for (name, ours, section), (_, theirs, _)
+               in zip(mine, guest, strict=True)
+               if ours != theirs and not (theirs == "A" and section == ".data..percpu")]
+    assert not letters, letters[:20]
 
 
 def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,

@@ -1,0 +1,108 @@
+"""vmlinux's own kallsyms table decides which symbols the database lists and in what
+order; the sample vmlinux gets one written the way scripts/kallsyms.c writes it."""
+
+from __future__ import annotations
+
+import pathlib
+import struct
+
+import pytest
+
+from klp.elfcodec.constants import SHF, SHT, STB, STT
+from klp.elfcodec.elffile import ElfFile
+from klp.errors import ElfError
+from klp.symdb.build import build
+from klp.symdb.format import SymbolDB
+from klp.symdb.kallsyms_table import TABLE_SYMBOLS, read_table
+from klp.symdb.scan import scan_vmlinux
+from klp.symdb.sources import find_sources
+from tests.support.paths import TESTDATA
+
+#: Where the table's section is linked (above the sample's sections).
+TABLE_ADDRESS = 0xFFFFFFFF82800000
+OBJECT = STB.GLOBAL << 4 | STT.OBJECT
+
+
+def with_table(entries: list[bytes], *, count: int | None = None) -> ElfFile:
+    """The sample vmlinux with a kallsyms table of ``entries`` (type letter + name), each
+    byte its own token, and the table's five symbols (``count``: a damaged count)."""
+    elf = ElfFile.open(TESTDATA / "x86_64" / "vmlinux")
+    names = b"".join((bytes([len(e)]) if len(e) < 0x80 else
+                      bytes([len(e) & 0x7F | 0x80, len(e) >> 7])) + e for e in entries)
+    tokens = [bytes([i]) if i else b"" for i in range(256)]
+    offsets = [sum(len(t) + 1 for t in tokens[:i]) for i in range(256)]
+    parts = {b"kallsyms_num_syms": struct.pack("<I", len(entries) if count is None else count),
+             b"kallsyms_names": names, b"kallsyms_markers": struct.pack("<I", 0),
+             b"kallsyms_token_table": b"".join(t + b"\0" for t in tokens),
+             b"kallsyms_token_index": struct.pack("<256H", *offsets)}
+    sec = elf.add_section(".rodata.kallsyms", SHT.PROGBITS, flags=SHF.ALLOC,
+                          data=b"".join(parts[n] for n in TABLE_SYMBOLS))
+    sec.sh_addr = TABLE_ADDRESS
+    at = TABLE_ADDRESS
+    for name in TABLE_SYMBOLS:
+        elf.add_symbol(name.decode(), info=OBJECT, shndx=sec.index, value=at)
+        at += len(parts[name])
+    return ElfFile.from_bytes(elf.to_bytes(), "vmlinux")
+
+
+def listed(elf: ElfFile) -> list[bytes]:
+    obj = scan_vmlinux(elf, "vmlinux")
+    return [letter + name for letter, name in zip(obj.letters, obj.names, strict=True)]
+
+
+def test_the_table_decodes_as_written() -> None:
+    entries = [b"Tstart", b"t" + b"x" * 200, b"Dvalue"]  # one name takes a 2-byte length
+    elf = with_table(entries)
+    symtab = elf.symtab
+    names = symtab.raw_names(range(len(symtab)))
+    assert read_table(elf, lambda n: symtab.value(names.index(n))) == entries
+
+
+def test_a_table_like_the_rules_changes_nothing() -> None:
+    """The sample kernel's rules give the list its table would have (6.1's kallsyms.c
+    leaves the table's own symbols out)."""
+    plain = listed(ElfFile.open(TESTDATA / "x86_64" / "vmlinux"))
+    assert listed(with_table(plain)) == plain
+
+
+def test_the_table_adds_what_the_rules_leave_out() -> None:
+    """7.x lists the table's own symbols (mksysmap no longer drops kallsyms_*): where
+    the table has them, the database has them, in the table's order."""
+    plain = listed(ElfFile.open(TESTDATA / "x86_64" / "vmlinux"))
+    own = [b"R" + name for name in TABLE_SYMBOLS]
+    assert listed(with_table(plain + own)) == plain + own
+
+
+def test_with_a_system_map_that_lists_the_table(tmp_path: pathlib.Path) -> None:
+    """--vmlinux with --system-map: System.map is read by the rules, which leave the
+    table's own symbols out; the vmlinux whose table lists them still agrees with it."""
+    plain = listed(ElfFile.open(TESTDATA / "x86_64" / "vmlinux"))
+    own = [b"R" + name for name in TABLE_SYMBOLS]
+    vmlinux = tmp_path / "vmlinux"
+    vmlinux.write_bytes(with_table(plain + own).to_bytes())
+    system_map = tmp_path / "System.map"
+    system_map.write_text((TESTDATA / "x86_64" / "System.map").read_text() + "".join(
+        f"{TABLE_ADDRESS:016x} R {name.decode()}\n" for name in TABLE_SYMBOLS))
+    db = tmp_path / "symbols.klp"
+    db.write_bytes(build(find_sources(vmlinux=str(vmlinux), system_map=str(system_map)),
+                         jobs=1).data)
+    assert SymbolDB(str(db)).lookup(["kallsyms_names"])["kallsyms_names"]
+
+
+def test_the_table_decides_the_order() -> None:
+    """Two symbols the table lists the other way round (a tie the rules break
+    differently): the table's order."""
+    plain = listed(ElfFile.open(TESTDATA / "x86_64" / "vmlinux"))
+    swapped = [plain[1], plain[0], *plain[2:]]
+    assert plain[0][1:] != plain[1][1:]
+    assert listed(with_table(swapped)) == swapped
+
+
+@pytest.mark.parametrize("entries, count, says", [
+    ([b"Tno_such_symbol"], None, "lists no_such_symbol 1 time(s), its .symtab has 0"),
+    ([b"Tstart"], 1 << 30, "its kallsyms table is damaged"),
+])
+def test_a_table_klp_cannot_follow_is_an_error(entries: list[bytes], count: int | None,
+                                                says: str) -> None:
+    with pytest.raises(ElfError, match=r"(?s).*" + says.replace("(", r"\(").replace(")", r"\)")):
+        scan_vmlinux(with_table(entries, count=count), "vmlinux")
