@@ -60,15 +60,15 @@ def read_table(elf: ElfFile, address_of: Callable[[bytes], int | None]
                          f"{NAMES.decode()} ({len(blob)} bytes) can hold")
     expand = tokens.__getitem__
     entries: list[bytes] = []
-    at = 0
-    for _ in range(count):
-        length = blob[at]
+    at, end = 0, len(blob)
+    for index in range(count):
+        length = blob[at] if at < end else 0
         at += 1
         if length & 0x80:
-            length = (length & 0x7F) | (blob[at] << 7) if at < len(blob) else 0
+            length = (length & 0x7F) | (blob[at] << 7) if at < end else 0
             at += 1
-        if not length or at + length > len(blob):
-            raise TableError(f"{NAMES.decode()}: entry {len(entries)} runs past its end")
+        if not length or at + length > end:
+            raise TableError(f"{NAMES.decode()}: entry {index} runs past its end")
         entries.append(b"".join(map(expand, blob[at : at + length])))
         at += length
     return entries

@@ -4,13 +4,15 @@ order; the sample vmlinux gets one written the way scripts/kallsyms.c writes it.
 from __future__ import annotations
 
 import pathlib
+import random
 import struct
+from collections import Counter
 
 import pytest
 
 from klp.elfcodec.constants import SHF, SHT, STB, STT
 from klp.elfcodec.elffile import ElfFile
-from klp.errors import ElfError
+from klp.errors import ElfError, KlpError
 from klp.symdb.build import build
 from klp.symdb.format import SymbolDB
 from klp.symdb.kallsyms_table import TABLE_SYMBOLS, read_table
@@ -106,3 +108,28 @@ def test_a_table_klp_cannot_follow_is_an_error(entries: list[bytes], count: int 
                                                 says: str) -> None:
     with pytest.raises(ElfError, match=r"(?s).*" + says.replace("(", r"\(").replace(")", r"\)")):
         scan_vmlinux(with_table(entries, count=count), "vmlinux")
+
+
+def test_damaged_tables_give_klp_errors_only() -> None:
+    """Seeded mutations of the table's bytes (counts, lengths, tokens, offsets): the
+    scan lists symbols of the .symtab or fails with a KlpError, never a traceback."""
+    plain = listed(ElfFile.open(TESTDATA / "x86_64" / "vmlinux"))
+    good = with_table(plain + [b"R" + name for name in TABLE_SYMBOLS]).to_bytes()
+    elf = ElfFile.from_bytes(good)
+    table = next(s for s in elf.sections if s.name == ".rodata.kallsyms")
+    start, size = table.sh_offset, table.sh_size
+    rng = random.Random(1201)
+    outcomes: Counter[str] = Counter()
+    for _ in range(400):
+        data = bytearray(good)
+        for _ in range(rng.choice((1, 2, 8))):
+            at = start + rng.randrange(size)
+            data[at] = rng.choice((0, 0x7F, 0x80, 0xFF, rng.randrange(256)))
+        try:
+            obj = scan_vmlinux(ElfFile.from_bytes(bytes(data), "vmlinux"), "vmlinux")
+        except KlpError:
+            outcomes["refused"] += 1
+        else:
+            assert set(obj.names) <= {e[1:] for e in plain} | set(TABLE_SYMBOLS)
+            outcomes["listed"] += 1
+    assert outcomes["refused"] > 50 and outcomes["listed"] > 10, outcomes
