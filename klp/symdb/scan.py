@@ -243,9 +243,9 @@ def _as_kernel_table(elf: ElfFile, names: list[bytes], value: Callable[[int], in
     which is what the running kernel counts positions in; and whether that table lists
     code only (a kernel without CONFIG_KALLSYMS_ALL). The rules are the kernel's of some
     release with KALLSYMS_ALL; the table is this kernel's (7.x keeps the table's own
-    symbols, which 6.1 left out). A name's copies are those the rules kept, else every
-    copy in .symtab, else those in code, whichever the table has as many of, in address
-    order."""
+    symbols, which 6.1 left out). A name's copies are the first of these that the table
+    has as many of: those the rules kept, those of them in code, every copy in .symtab,
+    those of them in code; in address order."""
 
     def address_of(name: bytes) -> int | None:
         try:
