@@ -599,6 +599,16 @@ class ElfFile:
         return next((r for r in self.sections_of_type(SHT.RELA) if r.sh_info == sec.index),
                     None)
 
+    def bytes_at(self, address: int, size: int) -> bytes | memoryview | None:
+        """The ``size`` bytes a linked image has at link-time ``address``, when one
+        section with contents holds them all (None otherwise)."""
+        for sec in self.sections:
+            if sec.has_contents and sec.sh_addr and sec.sh_addr <= address \
+                    and address + size <= sec.sh_addr + sec.sh_size:
+                start = address - sec.sh_addr
+                return sec.raw()[start : start + size]
+        return None
+
     def rela_target(self, sec: Section) -> Section | None:
         """The section a RELA section applies to (sh_info), if it is in range."""
         if 0 < sec.sh_info < len(self.sections):

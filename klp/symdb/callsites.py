@@ -54,11 +54,9 @@ def vmlinux_call_sites(elf: ElfFile, start: int, stop: int) -> list[int] | None:
     """
     if start > stop or (stop - start) % 8:
         return None
-    section = next((s for s in elf.sections if s.has_contents and s.sh_addr
-                    and s.sh_addr <= start and stop <= s.sh_addr + s.sh_size), None)
-    if section is None:
+    data = elf.bytes_at(start, stop - start)
+    if data is None:
         return None
-    data = section.raw()[start - section.sh_addr : stop - section.sh_addr]
     order = "<" if elf.little else ">"
     entries = list(struct.unpack(f"{order}{len(data) // 8}Q", data))
     if 0 in entries:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import NamedTuple
 
 from klp.elfcodec.elffile import ElfFile
 
@@ -28,13 +29,20 @@ TOKEN_TABLE, TOKEN_INDEX = b"kallsyms_token_table", b"kallsyms_token_index"
 TABLE_SYMBOLS = (NUM_SYMS, NAMES, MARKERS, TOKEN_TABLE, TOKEN_INDEX)
 
 
+class KernelTable(NamedTuple):
+    """The table's entries in the kernel's order: each one's type letter and name."""
+
+    letters: bytes
+    names: list[bytes]
+
+
 class TableError(ValueError):
     """The table's symbols are there but its bytes cannot be what kallsyms.c wrote."""
 
 
 def read_table(elf: ElfFile, address_of: Callable[[bytes], int | None]
-               ) -> list[bytes] | None:
-    """The table's entries (type letter + name), in the kernel's order; None when
+               ) -> KernelTable | None:
+    """The table's entries, in the kernel's order; None when
     vmlinux has no table (its symbols are missing: a kernel without CONFIG_KALLSYMS).
     ``address_of`` gives a symbol's link-time address."""
     addresses = [address_of(name) for name in TABLE_SYMBOLS]
@@ -59,26 +67,26 @@ def read_table(elf: ElfFile, address_of: Callable[[bytes], int | None]
         raise TableError(f"{NUM_SYMS.decode()} is {count}, more than "
                          f"{NAMES.decode()} ({len(blob)} bytes) can hold")
     expand = tokens.__getitem__
-    entries: list[bytes] = []
+    letters = bytearray()
+    names: list[bytes] = []
     at, end = 0, len(blob)
-    for index in range(count):
+    for _ in range(count):
         length = blob[at] if at < end else 0
         at += 1
         if length & 0x80:
             length = (length & 0x7F) | (blob[at] << 7) if at < end else 0
             at += 1
         if not length or at + length > end:
-            raise TableError(f"{NAMES.decode()}: entry {index} runs past its end")
-        entries.append(b"".join(map(expand, blob[at : at + length])))
+            raise TableError(f"{NAMES.decode()}: entry {len(names)} runs past its end")
+        entry = b"".join(map(expand, blob[at : at + length]))
+        letters.append(entry[0])
+        names.append(entry[1:])
         at += length
-    return entries
+    return KernelTable(bytes(letters), names)
 
 
-def _bytes_at(elf: ElfFile, address: int, size: int) -> memoryview:
-    """The ``size`` bytes at link-time ``address``, all in one section."""
-    for sec in elf.sections:
-        if sec.has_contents and sec.sh_addr and sec.sh_addr <= address \
-                and address + size <= sec.sh_addr + sec.sh_size:
-            start = address - sec.sh_addr
-            return memoryview(sec.raw())[start : start + size]
-    raise TableError(f"no section holds the {size} bytes at {address:#x}")
+def _bytes_at(elf: ElfFile, address: int, size: int) -> bytes | memoryview:
+    found = elf.bytes_at(address, size)
+    if found is None:
+        raise TableError(f"no section holds the {size} bytes at {address:#x}")
+    return found

@@ -72,7 +72,7 @@ _DEBUG_SECTION = re.compile(rb"\.(?:debug|gnu\.linkonce\.wi\.|line|stab|zdebug)"
 #: Sections whose SHF_ALLOC the module loader clears before it picks core symbols.
 _LOADER_DROPPED = ("__versions", "__version_ext_crcs", "__version_ext_names", ".modinfo")
 #: nm letters of data; a kallsyms table with (almost) none lists code only.
-_DATA_LETTERS = frozenset(b"bBdDrRgGsSvV")
+_DATA_LETTERS = [bytes([c]) for c in b"bBdDrRgGsSvV"]
 #: vmlinux's % key when its kallsyms lists code only (no CONFIG_KALLSYMS_ALL).
 CODE_ONLY_KEY = "kallsyms"
 #: Machines whose loader lays a module's .init sections out with its core, so that their
@@ -259,8 +259,8 @@ def _as_kernel_table(elf: ElfFile, names: list[bytes], value: Callable[[int], in
         raise ElfError(elf.path, f"its kallsyms table is damaged: {e}") from None
     if table is None:
         return keep, False
-    code_only = sum(entry[0] in _DATA_LETTERS for entry in table) * 100 < len(table)
-    wanted = [entry[1:] for entry in table]
+    letters, wanted = table
+    code_only = sum(map(letters.count, _DATA_LETTERS)) * 100 < len(letters)
     if wanted == [names[k] for k in keep]:
         return keep, code_only
     kept: dict[bytes, list[int]] = defaultdict(list)
