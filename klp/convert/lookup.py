@@ -8,6 +8,7 @@ from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
+from klp.symdb.kallsyms_table import CODE_ONLY_KEY, CODE_ONLY_MEANS
 from klp.symdb.model import Dialect
 
 
@@ -48,7 +49,15 @@ class DbLookup(SymbolDB):
                     "defines what the module needs from vmlinux; rebuild it with klp symdb "
                     "build (the default format) for the full check")
             stale = self._missing_needs(elf, vmlinux_exports)
-        return KernelCheck(stale, notes)
+        return KernelCheck(stale or self.no_livepatch(), notes)
+
+    def no_livepatch(self) -> str | None:
+        """Why the kernel the database describes cannot load any livepatch, if it
+        cannot: its vmlinux's kallsyms lists code only."""
+        if "vmlinux" in self.objects() and self.object_meta("vmlinux").get(CODE_ONLY_KEY):
+            return (f"{self.path}: {CODE_ONLY_MEANS}; build the patch for a kernel with "
+                    "CONFIG_LIVEPATCH")
+        return None
 
     def _missing_needs(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> str | None:
         """Why vmlinux cannot be the module's: a name the module needs from it (an

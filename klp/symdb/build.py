@@ -300,12 +300,11 @@ def _check_one_architecture(objects: list[EncodedObject]) -> None:
 def _check_releases(objects: list[EncodedObject], warnings: list[str]) -> None:
     """Warn when modules were built for another kernel release than the vmlinux, and
     when the vmlinux cannot take a livepatch at all."""
-    from klp.symdb.scan import CODE_ONLY_KEY
+    from klp.symdb.kallsyms_table import CODE_ONLY_KEY, CODE_ONLY_MEANS
 
     if any(o.kind == "vmlinux" and CODE_ONLY_KEY in o.meta for o in objects):
-        warnings.append("vmlinux's kallsyms table lists code only: the kernel was built "
-                        "without CONFIG_KALLSYMS_ALL, which CONFIG_LIVEPATCH depends on, so it "
-                        "cannot load a livepatch (the database lists what its kallsyms has)")
+        warnings.append(f"vmlinux: {CODE_ONLY_MEANS} (the database lists what its kallsyms "
+                        "has)")
     release = next((o.meta.get("release", "") for o in objects if o.kind == "vmlinux"), "")
     if not release:
         return

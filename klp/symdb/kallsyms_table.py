@@ -27,6 +27,12 @@ from klp.elfcodec.elffile import ElfFile
 NUM_SYMS, NAMES, MARKERS = b"kallsyms_num_syms", b"kallsyms_names", b"kallsyms_markers"
 TOKEN_TABLE, TOKEN_INDEX = b"kallsyms_token_table", b"kallsyms_token_index"
 TABLE_SYMBOLS = (NUM_SYMS, NAMES, MARKERS, TOKEN_TABLE, TOKEN_INDEX)
+#: vmlinux's ``%`` key, with the value "code", when its table lists code only.
+CODE_ONLY_KEY = "kallsyms"
+#: Why such a kernel takes no livepatch (kernel/livepatch/Kconfig).
+CODE_ONLY_MEANS = ("its kallsyms lists code only: the kernel was built without "
+                   "CONFIG_KALLSYMS_ALL, which CONFIG_LIVEPATCH depends on, so it cannot load "
+                   "a livepatch")
 
 
 class KernelTable(NamedTuple):

@@ -73,8 +73,6 @@ _DEBUG_SECTION = re.compile(rb"\.(?:debug|gnu\.linkonce\.wi\.|line|stab|zdebug)"
 _LOADER_DROPPED = ("__versions", "__version_ext_crcs", "__version_ext_names", ".modinfo")
 #: nm letters of data; a kallsyms table with (almost) none lists code only.
 _DATA_LETTERS = [bytes([c]) for c in b"bBdDrRgGsSvV"]
-#: vmlinux's % key when its kallsyms lists code only (no CONFIG_KALLSYMS_ALL).
-CODE_ONLY_KEY = "kallsyms"
 #: Machines whose loader lays a module's .init sections out with its core, so that their
 #: symbols stay in kallsyms: ppc64 (arch/powerpc/kernel/module_64.c module_init_section()
 #: "We don't handle .init for the moment: always return false", 6.1 to 7.3 at least).
@@ -230,7 +228,7 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
     )
     obj.exported = _exported(obj.names, exports.all)
     if code_only:
-        obj.meta[CODE_ONLY_KEY] = "code"
+        obj.meta[kallsyms_table.CODE_ONLY_KEY] = "code"
     obj.meta.update(_call_site_meta(elf, obj))
     obj.meta[clones.CLONES_KEY] = _clone_meta(obj)
     return obj

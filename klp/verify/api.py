@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from klp.convert.model import SymbolLookup
+from klp.convert.model import Problem, ProblemKind, SymbolLookup
 from klp.elfcodec.constants import ET, SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import InputError, UsageError
@@ -28,12 +28,12 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         raise InputError(f"{module}: not a relocatable object (ET_REL); is it a .ko?")
     registration = read_registration(elf)  # read once: the kallsyms view needs it too
     lookup: SymbolLookup
-    vermagic = ""
+    vermagic, no_livepatch = "", None
     if symdb is not None:
         from klp.convert.lookup import open_lookup
 
         db = open_lookup(str(symdb))
-        lookup, vermagic = db, db.vermagic
+        lookup, vermagic, no_livepatch = db, db.vermagic, db.no_livepatch()
         target = {"kind": "symdb", "path": str(symdb), "release": db.kernel_release}
         notes: list[str] = []
     else:
@@ -45,6 +45,8 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
     verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration)
     verdict.warnings[:0] = notes
+    if no_livepatch:
+        verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)
 
 

@@ -3,6 +3,7 @@ order; the sample vmlinux gets one written the way scripts/kallsyms.c writes it.
 
 from __future__ import annotations
 
+import json
 import pathlib
 import random
 import struct
@@ -15,9 +16,10 @@ from klp.elfcodec.elffile import ElfFile
 from klp.errors import ElfError, KlpError
 from klp.symdb.build import build
 from klp.symdb.format import SymbolDB
-from klp.symdb.kallsyms_table import TABLE_SYMBOLS, read_table
+from klp.symdb.kallsyms_table import CODE_ONLY_KEY, TABLE_SYMBOLS, read_table
 from klp.symdb.scan import scan_vmlinux
 from klp.symdb.sources import find_sources
+from tests.support.cli import klp
 from tests.support.paths import TESTDATA
 
 #: Where the table's section is linked (above the sample's sections).
@@ -135,3 +137,30 @@ def test_damaged_tables_give_klp_errors_only() -> None:
             assert set(obj.names) <= {e[1:] for e in plain} | set(TABLE_SYMBOLS)
             outcomes["listed"] += 1
     assert outcomes["refused"] > 50 and outcomes["listed"] > 10, outcomes
+
+
+def test_a_code_only_kernel_takes_no_livepatch(dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    """A table of code only (a kernel without CONFIG_KALLSYMS_ALL, so without
+    CONFIG_LIVEPATCH, like Debian's ppc64el 6.1): the build warns, and convert and
+    verify refuse a patch for that kernel (convert goes on with --force)."""
+    plain = listed(ElfFile.open(TESTDATA / "x86_64" / "vmlinux"))
+    vmlinux = tmp_path / "vmlinux"
+    vmlinux.write_bytes(with_table([e for e in plain if e[:1] in b"tT"]).to_bytes())
+    t = TESTDATA / "x86_64"
+    db = tmp_path / "symbols.klp"
+    proc = klp("symdb", "build", "--vmlinux", str(vmlinux), "--modules", str(t / "modules"),
+               "--symvers", str(t / "Module.symvers"), "-o", str(db))
+    assert "CONFIG_KALLSYMS_ALL" in proc.stderr
+    assert SymbolDB(str(db)).object_meta("vmlinux")[CODE_ONLY_KEY] == "code"
+    patch, out = t / "livepatch-fixture.ko", tmp_path / "out.ko"
+    proc = klp("convert", str(patch), "-o", str(out), "--symdb", str(db), check=5)
+    assert "cannot load a livepatch" in proc.stderr and not out.exists()
+    proc = klp("convert", str(patch), "-o", str(out), "--symdb", str(db), "--force", "--json",
+               check=None)
+    assert any("cannot load a livepatch" in w for w in json.loads(proc.stdout)["warnings"])
+    klp("convert", str(patch), "-o", str(out), "--symdb", str(dbs["x86_64"]), "--symvers",
+        str(t / "Module.symvers"))
+    proc = klp("verify", str(out), "--symdb", str(db), "--json", check=None)
+    problems = json.loads(proc.stdout)["problems"]
+    assert proc.returncode != 0 and "cannot load a livepatch" in problems[0]["message"]

@@ -16,9 +16,9 @@ import pytest
 
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
-from klp.symdb.kallsyms_table import read_table
+from klp.symdb.kallsyms_table import CODE_ONLY_KEY, read_table
 from klp.symdb.model import ObjectSymbols
-from klp.symdb.scan import CODE_ONLY_KEY, read_system_map, scan_vmlinux
+from klp.symdb.scan import read_system_map, scan_vmlinux
 from tests.support.cli import klp
 from tests.support.paths import realdata_or_skip
 
