@@ -34,6 +34,8 @@ BATCH = 24
 #: Symbols expected, to size the index before the objects arrive (it shrinks after).
 EXPECTED_VMLINUX = 100_000
 EXPECTED_MODULE = 130
+#: Modules tried for the kernel release when vmlinux is given as a System.map.
+_VERMAGIC_TRIES = 8
 
 class Task(NamedTuple):
     """One object to scan."""
@@ -233,7 +235,8 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: Dialect = D
     if src.system_map and src.vmlinux is None:
         from klp.symdb.scan import read_system_map
 
-        asm.add(writer.encode(read_system_map(src.system_map, exports.of("vmlinux"))))
+        asm.add(writer.encode(read_system_map(src.system_map, exports.of("vmlinux"),
+                                              lists_itself=_lists_itself(src))))
     names: dict[str, str] = {}
     scanned: list[EncodedObject] = []
     gen = _progress(len(tasks), progress)
@@ -274,6 +277,24 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: Dialect = D
     result.load_order = sum(o.load_order for o in asm.objects)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _lists_itself(src: Sources) -> bool:
+    """Whether the kernel of a System.map lists its kallsyms table's own symbols, by the
+    release in its modules' vermagic (System.map alone cannot tell: it has them either
+    way). No readable module with a vermagic: assume not."""
+    from klp.elfcodec.kmod import modinfo
+    from klp.livepatch.rules import kernel_version
+    from klp.symdb.kallsyms_table import LISTS_ITSELF_FROM
+
+    for module in src.modules[:_VERMAGIC_TRIES]:
+        try:
+            vermagic = modinfo(open_object(module.path)).get("vermagic", "")
+        except (KlpError, OSError):
+            continue  # the scan reports it
+        if version := kernel_version(vermagic):
+            return version >= LISTS_ITSELF_FROM
+    return False
 
 
 def _check_one_architecture(objects: list[EncodedObject]) -> None:

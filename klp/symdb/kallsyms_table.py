@@ -27,6 +27,12 @@ from klp.elfcodec.elffile import ElfFile
 NUM_SYMS, NAMES, MARKERS = b"kallsyms_num_syms", b"kallsyms_names", b"kallsyms_markers"
 TOKEN_TABLE, TOKEN_INDEX = b"kallsyms_token_table", b"kallsyms_token_index"
 TABLE_SYMBOLS = (NUM_SYMS, NAMES, MARKERS, TOKEN_TABLE, TOKEN_INDEX)
+#: The first release whose kallsyms certainly lists the table's own symbols
+#: (kallsyms_names, ...). 6.1's scripts/kallsyms.c left them out by name while
+#: System.map kept them; 6.12's leaves nothing out by name, and 7.3 kernels list them
+#: under qemu. Releases between are not known, and left out like 6.1's: the names are
+#: unique, so leaving them out moves no position.
+LISTS_ITSELF_FROM = (6, 12)
 #: vmlinux's ``%`` key, with the value "code", when its table lists code only.
 CODE_ONLY_KEY = "kallsyms"
 #: Why such a kernel takes no livepatch (kernel/livepatch/Kconfig).

@@ -49,14 +49,17 @@ from klp.symvers import NO_EXPORTS, Exports, ObjectExports, module_name
 # the name L0) plus what later kernels moved there from scripts/kallsyms.c, plus the
 # names kallsyms.c itself ignores (its own tables, ppc _SDA_BASE_). Anchored at the
 # start of the name, as mksysmap's " <prefix>" patterns are.
+_KALLSYMS_OWN = (rb"kallsyms_(?:addresses|offsets|relative_base|num_syms|names|markers"
+                 rb"|token_table|token_index|seqs_of_names)\Z")
 _IGNORED_VMLINUX = re.compile(
     rb"\$|\.L|__crc_|__kstrtab_|__kstrtabns_|__efistub_|__pi_\$|__pi_\.L"
     rb"|__kvm_nvhe_\$|__kvm_nvhe_\.L|__AArch64ADRPThunk_|__ARMV5PILongThunk_"
     rb"|__ARMV7PILongThunk_|__ThumbV7PILongThunk_|__LA25Thunk_|__microLA25Thunk_"
     rb"|__kcfi_typeid_|__kvm_nvhe___kcfi_typeid_|__pi___kcfi_typeid_"
-    rb"|(?:L0|_SDA_BASE_|_SDA2_BASE_|kallsyms_(?:addresses|offsets|relative_base|num_syms"
-    rb"|names|markers|token_table|token_index|seqs_of_names))\Z",
+    rb"|(?:L0|_SDA_BASE_|_SDA2_BASE_)\Z|" + _KALLSYMS_OWN,
 )
+#: The kallsyms table's own symbols, which later kernels list (kallsyms_table.py).
+_KALLSYMS_OWN_NAME = re.compile(_KALLSYMS_OWN)
 _IGNORED_FIRST = frozenset(b"$._Lk")
 _IGNORED_SUFFIXES = (b"_from_arm", b"_from_thumb", b"_veneer")  # arm
 _IGNORED_CONTAINS = re.compile(rb"\.(?:long|plt)_branch\.")  # ppc stubs
@@ -415,8 +418,11 @@ def _exported(names: list[bytes], exports: frozenset[bytes]) -> set[bytes]:
     return found & set(names)
 
 
-def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS) -> ObjectSymbols:
-    """vmlinux's symbols from System.map, in the file's order, minus what kallsyms drops."""
+def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS, *,
+                    lists_itself: bool = False) -> ObjectSymbols:
+    """vmlinux's symbols from System.map, in the file's order, minus what kallsyms drops.
+    ``lists_itself``: the kernel's kallsyms lists its own table's symbols (a release
+    from kallsyms_table.LISTS_ITSELF_FROM on), which System.map has too."""
     names: list[bytes] = []
     letters: list[bytes] = []
     values: list[int] = []
@@ -436,8 +442,9 @@ def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS) -> ObjectSym
             raise InputError(f"{path}:{lineno}: not a System.map line (address, type, "
                              f"name): {text}") from None
         name, letter = parts[2], parts[1]
-        if ignored_vmlinux_name(name) or (letter[0] in _DROPPED_LETTERS
-                             and not (letter == b"A" and name in _KEPT_ABSOLUTE)):
+        if ignored_vmlinux_name(name) and not (lists_itself and _KALLSYMS_OWN_NAME.match(name)):
+            continue
+        if letter[0] in _DROPPED_LETTERS and not (letter == b"A" and name in _KEPT_ABSOLUTE):
             continue
         names.append(name)
         letters.append(letter)

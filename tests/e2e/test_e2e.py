@@ -1316,6 +1316,33 @@ def test_vmlinux_symbols_equal_the_guest_kallsyms(boot_module_first: BootResult,
     assert not letters, letters[:20]
 
 
+def test_system_map_symbols_equal_the_guest_kallsyms(boot_module_first: BootResult,
+                                                     kernel: Kernel, work: pathlib.Path) -> None:
+    """A database of System.map and the modules alone (no vmlinux, so no kallsyms
+    table to follow) has the guest's vmlinux symbols, each name's copies in the
+    guest's order (so the same positions): the rules, with the modules' release
+    deciding whether the table's own symbols are listed. Symbols of one address may
+    be listed in another order (System.map's, not kallsyms' tie-break), and the
+    guest's addresses may be shifted by KASLR (not its per-CPU offsets)."""
+    guest: dict[str, list[int]] = {}
+    for line in boot_module_first.out("vmlinux-symbols"):
+        address, _, name = line.split()
+        guest.setdefault(name, []).append(int(address, 16))
+    out = work / "system-map.klp"
+    klp("symdb", "build", "--system-map", str(kernel.system_map), "--modules",
+        str(kernel.modules_dir), "-o", str(out))
+    mine: dict[str, list[int]] = {}
+    for r in SymbolDB(str(out)):
+        if r.obj == "vmlinux":
+            mine.setdefault(r.name, []).append(r.value or 0)
+    assert {n: len(v) for n, v in mine.items()} == {n: len(v) for n, v in guest.items()}
+    shift = guest["_stext"][0] - mine["_stext"][0]
+    moved = [name for name, addresses in guest.items()
+             if any(a not in (b, (b + shift) % (1 << 64))
+                    for a, b in zip(addresses, mine[name], strict=True))]
+    assert not moved, moved[:20]
+
+
 def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
                                         converted: dict[str, Conversion], symdb: pathlib.Path,
                                         work: pathlib.Path) -> None:

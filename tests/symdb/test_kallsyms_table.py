@@ -95,6 +95,34 @@ def test_with_a_system_map_that_lists_the_table(tmp_path: pathlib.Path) -> None:
     assert SymbolDB(str(db)).lookup(["kallsyms_names"])["kallsyms_names"]
 
 
+@pytest.mark.parametrize(("release", "lists_itself"), [
+    ("6.1.0-klp-fixture", False), ("6.12.0-klp-fixture", True), ("7.3.0-klp-fixture", True),
+    ("", False),
+])
+def test_a_system_map_alone_lists_the_table_from_6_12(tmp_path: pathlib.Path, release: str,
+                                                      lists_itself: bool) -> None:
+    """System.map has the table's own symbols whether kallsyms lists them or not: the
+    modules' vermagic decides (6.1 leaves them out, 6.12 and later list them; no
+    module: out, which moves no position)."""
+    system_map = tmp_path / "System.map"
+    system_map.write_text((TESTDATA / "x86_64" / "System.map").read_text() + "".join(
+        f"{TABLE_ADDRESS:016x} R {name.decode()}\n" for name in TABLE_SYMBOLS))
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    if release:
+        ko = ElfFile.open(TESTDATA / "x86_64" / "modules" / "fixture-mod.ko")
+        modinfo = ko.find_section(".modinfo")
+        assert modinfo is not None
+        modinfo.data = modinfo.data.replace(b"vermagic=6.1.0-klp-fixture",
+                                            f"vermagic={release}".encode())
+        ko.write(modules / "fixture-mod.ko")
+    db = tmp_path / "symbols.klp"
+    db.write_bytes(build(find_sources(system_map=str(system_map), modules_dir=str(modules)),
+                         jobs=1).data)
+    found = SymbolDB(str(db)).lookup([name.decode() for name in TABLE_SYMBOLS])
+    assert sorted(found) == (sorted(n.decode() for n in TABLE_SYMBOLS) if lists_itself else [])
+
+
 def test_the_table_decides_the_order() -> None:
     """Two symbols the table lists the other way round (a tie the rules break
     differently): the table's order."""
