@@ -35,7 +35,7 @@ class SymbolRecord(NamedTuple):
     pos: int  #: 1-based rank among same-named symbols of ``obj`` (kallsyms order)
     #: how many symbols of ``obj`` have this name
     count: int  # type: ignore[assignment]  # shadows tuple.count, which no caller needs
-    letter: str  #: the type letter /proc/kallsyms shows (nm's, for vmlinux)
+    letter: str  #: the type letter /proc/kallsyms shows (nm's, for a System.map)
     type: str  #: FUNC, OBJECT, NOTYPE, TLS, IFUNC...; "?" when unknown (System.map)
     bind: str  #: LOCAL, GLOBAL, WEAK...; "?" when unknown
     size: int | None

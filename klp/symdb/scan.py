@@ -208,8 +208,8 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
     order = _kallsyms_order(values, [names[k] for k in keep], [letters[k] for k in keep])
     keep = [keep[j] for j in order]
     code = {s.index for s in elf.sections if s.sh_flags & _EXEC}
-    keep, code_only = _as_kernel_table(elf, names, lambda k: int(rows[cand[k]][ST_VALUE]),
-                                       lambda k: shndx[k] in code, keep)
+    keep, shown, code_only = _as_kernel_table(
+        elf, names, lambda k: int(rows[cand[k]][ST_VALUE]), lambda k: shndx[k] in code, keep)
     kept_rows = [cand[k] for k in keep]
     files = source_files(elf, kept_rows)
     secnames = [encode_name(s.name) for s in elf.sections]
@@ -221,7 +221,8 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
         name="vmlinux", label=label, kind="vmlinux", arch=elf.arch.name,
         meta={k: v for k, v in meta.items() if v},
         names=[names[k] for k in keep],
-        letters=[_BYTE[letters[k]] for k in keep],
+        letters=[_BYTE[c] for c in shown] if shown is not None
+        else [_BYTE[letters[k]] for k in keep],
         infos=[rows[i][ST_INFO] for i in kept_rows],
         sizes=[rows[i][ST_SIZE] for i in kept_rows],
         sections=[secnames[x] if 0 < x < nsec else special.get(x, b"*UND*")
@@ -238,11 +239,14 @@ def scan_vmlinux(elf: ElfFile, label: str, exports: ObjectExports = NO_EXPORTS
 
 
 def _as_kernel_table(elf: ElfFile, names: list[bytes], value: Callable[[int], int],
-                     in_code: Callable[[int], bool], keep: list[int]) -> tuple[list[int], bool]:
+                     in_code: Callable[[int], bool], keep: list[int]
+                     ) -> tuple[list[int], bytes | None, bool]:
     """``keep`` (indices into ``names``, in the order the rules above give), made to
     list the names of vmlinux's own kallsyms table in its order (kallsyms_table.py),
-    which is what the running kernel counts positions in; and whether that table lists
-    code only (a kernel without CONFIG_KALLSYMS_ALL). The rules are the kernel's of some
+    which is what the running kernel counts positions in; the table's letters, which
+    /proc/kallsyms shows (x86_64's zero-based per-CPU symbols are ``A`` there, nm's
+    ``d``/``D``; None without a table); and whether that table lists code only (a
+    kernel without CONFIG_KALLSYMS_ALL). The rules are the kernel's of some
     release with KALLSYMS_ALL; the table is this kernel's (7.x keeps the table's own
     symbols, which 6.1 left out). A name's copies are the first of these that the table
     has as many of: those the rules kept, those of them in code, every copy in .symtab,
@@ -259,11 +263,11 @@ def _as_kernel_table(elf: ElfFile, names: list[bytes], value: Callable[[int], in
     except kallsyms_table.TableError as e:
         raise ElfError(elf.path, f"its kallsyms table is damaged: {e}") from None
     if table is None:
-        return keep, False
+        return keep, None, False
     letters, wanted = table
     code_only = sum(map(letters.count, _DATA_LETTERS)) * 100 < len(letters)
     if wanted == [names[k] for k in keep]:
-        return keep, code_only
+        return keep, letters, code_only
     kept: dict[bytes, list[int]] = defaultdict(list)
     for k in keep:
         kept[names[k]].append(k)
@@ -285,7 +289,7 @@ def _as_kernel_table(elf: ElfFile, names: list[bytes], value: Callable[[int], in
                            ".symtab stripped?); --system-map alone gives System.map's order "
                            "instead")
         copies[name] = iter(found)
-    return [next(copies[name]) for name in wanted], code_only
+    return [next(copies[name]) for name in wanted], letters, code_only
 
 
 def _clone_meta(obj: ObjectSymbols) -> str:

@@ -57,8 +57,9 @@ class Machine:
 
 
 #: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture
-#: (``-bpo``: built from trixie-backports' 7.x source, as arm64's is).
-KERNELS = ("debian", "x86_64", "ppc64le", "s390x", "arm64", "x86_64-bpo")
+#: (``-bpo``: built from trixie-backports' 7.x source, as arm64's is; ``-6.12``: from
+#: Debian's linux-source-6.12).
+KERNELS = ("debian", "x86_64", "ppc64le", "s390x", "arm64", "x86_64-bpo", "x86_64-6.12")
 
 #: qemu's default x86 CPU boots about 0.4 s faster than ``-cpu max`` under TCG
 #: (2.2-2.5 s against 2.4-3.4 s wall, measured).  pseries enters the kernel
@@ -80,7 +81,7 @@ MACHINES = {
 
 def machine_of(kernel: str) -> Machine:
     """The machine a tiny kernel's id (a KERNELS entry but ``debian``) runs on."""
-    return MACHINES[kernel.removesuffix("-bpo")]
+    return MACHINES[kernel.split("-", 1)[0]]
 
 
 # --------------------------------------------------------------------------- kernel

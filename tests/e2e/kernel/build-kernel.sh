@@ -5,17 +5,19 @@
 #   tests/e2e/kernel/build-kernel.sh [KERNEL...]             build (or reuse), print the folders
 #   tests/e2e/kernel/build-kernel.sh --print-dir [KERNEL...] print the folders only
 #
-# KERNEL is x86_64 (the default), ppc64le, s390x, arm64 or x86_64-bpo; all but
-# the x86_64 ones are cross-built.  Each kernel is Debian's kernel source with
-# `make tinyconfig` plus tests/e2e/kernel/livepatch.config and
+# KERNEL is x86_64 (the default), ppc64le, s390x, arm64, x86_64-bpo or x86_64-6.12;
+# all but the x86_64 ones are cross-built.  Each kernel is Debian's kernel source
+# with `make tinyconfig` plus tests/e2e/kernel/livepatch.config and
 # livepatch-<KERNEL>.config (a later fragment's setting of a symbol wins, as in
-# merge_config.sh), built in its own source folder (an in-tree build, so the
-# tree can be copied elsewhere and stays up to date).  The source is Debian 12's
-# linux-source-6.1, but for arm64, which can load a livepatch only from 6.17 on,
-# and x86_64-bpo: there it is the linux-source-X.Y that trixie-backports'
-# linux-source depends on (apt reads that suite through a private index under
-# $KLP_REALDATA/.apt; the system's sources are not touched), and
-# livepatch-bpo.config comes between the two fragments.  It lands in
+# merge_config.sh; both x86_64 kernels from 6.9 on take livepatch-x86_64-6.9.config),
+# built in its own source folder (an in-tree build, so the tree can be copied
+# elsewhere and stays up to date).  The source is Debian 12's linux-source-6.1, but
+# for x86_64-6.12, Debian 12's linux-source-6.12 (bookworm-security), and for arm64,
+# which can load a livepatch only from 6.17 on, and x86_64-bpo: there it is the
+# linux-source-X.Y that trixie-backports' linux-source depends on (apt reads that
+# suite through a private index under $KLP_REALDATA/.apt; the system's sources
+# are not touched), and livepatch-bpo.config comes between the two fragments.
+# It lands in
 #   $KLP_REALDATA/kernel-<key>/
 #     tree/      the built kernel tree: vmlinux, System.map, Module.symvers,
 #                modules.order, the boot image, samples/livepatch/*.ko
@@ -35,14 +37,14 @@
 #   KLP_REALDATA        cache root (default $HOME/.cache/klp-realdata); the
 #                       .debs are kept in $KLP_REALDATA/debs/, as tests/realdata/fetch.sh does
 #   KLP_KERNEL_SRC_DEB  use this linux-source-6.1 .deb instead of the apt candidate
-#                       (not for arm64 and x86_64-bpo)
+#                       (for the kernels built from linux-source-6.1)
 #   JOBS                make -j (default: nproc)
 # Needs: an amd64 Debian 12 host, apt-get (download only), and the kernel's build
 # tools; bison, flex, libelf-dev, bc, cpio, xz-utils and the cross compilers are
 # installed when missing, and a foreign architecture is added to dpkg for its
 # busybox (that needs root).  From nothing, with 2 cores: ~1 s download,
 # ~15 s unpack, then per kernel (docs/kernels.md) x86_64 ~4 min, ppc64le ~9 min,
-# s390x ~4 min, arm64 and x86_64-bpo ~5 min.
+# s390x ~4 min, arm64, x86_64-bpo and x86_64-6.12 ~5 min.
 set -euo pipefail
 
 RECIPE=2   # bump when this script changes what it builds
@@ -61,26 +63,32 @@ secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # arch_table KERNEL: its architecture, the kernel's ARCH, the cross prefix,
 # Debian's architecture (for busybox-static), the boot image qemu takes, the
-# cross compiler's Debian package, and the suite of its source (empty: Debian
-# 12's linux-source-6.1); then the config fragments.  pseries boots vmlinux
-# itself (its zImage wrapper does not).
+# cross compiler's Debian package, the suite of its source (empty: Debian 12's)
+# and the source package (SRC_PKG, linux-source-6.1 unless set); then the config
+# fragments.  pseries boots vmlinux itself (its zImage wrapper does not).
 arch_table() {
   local bpo=trixie-backports
+  SRC_PKG=linux-source-6.1
   case $1 in
     x86_64)  ARCH_NAME=x86_64 KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage
              CC_PKG=gcc SRC_SUITE= ;;
     x86_64-bpo) ARCH_NAME=x86_64 KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage
              CC_PKG=gcc SRC_SUITE=$bpo ;;
+    x86_64-6.12) ARCH_NAME=x86_64 KARCH=x86 CROSS= DEBARCH=amd64 IMAGE=arch/x86/boot/bzImage
+             CC_PKG=gcc SRC_SUITE= SRC_PKG=linux-source-6.12 ;;
     ppc64le) ARCH_NAME=ppc64le KARCH=powerpc CROSS=powerpc64le-linux-gnu- DEBARCH=ppc64el
              IMAGE=vmlinux CC_PKG=gcc-powerpc64le-linux-gnu SRC_SUITE= ;;
     s390x)   ARCH_NAME=s390x KARCH=s390 CROSS=s390x-linux-gnu- DEBARCH=s390x
              IMAGE=arch/s390/boot/bzImage CC_PKG=gcc-s390x-linux-gnu SRC_SUITE= ;;
     arm64)   ARCH_NAME=arm64 KARCH=arm64 CROSS=aarch64-linux-gnu- DEBARCH=arm64
              IMAGE=arch/arm64/boot/Image CC_PKG=gcc-aarch64-linux-gnu SRC_SUITE=$bpo ;;
-    *) die "unknown kernel '$1' (x86_64, ppc64le, s390x, arm64 or x86_64-bpo)" ;;
+    *) die "unknown kernel '$1' (x86_64, ppc64le, s390x, arm64, x86_64-bpo or x86_64-6.12)" ;;
   esac
-  FRAGMENTS=("$HERE/livepatch.config" ${SRC_SUITE:+"$HERE/livepatch-bpo.config"}
-             "$HERE/livepatch-$1.config")
+  FRAGMENTS=("$HERE/livepatch.config" ${SRC_SUITE:+"$HERE/livepatch-bpo.config"})
+  case $1 in
+    x86_64-bpo|x86_64-6.12) FRAGMENTS+=("$HERE/livepatch-x86_64-6.9.config") ;;
+    *) FRAGMENTS+=("$HERE/livepatch-$1.config") ;;
+  esac
 }
 
 mode=build
@@ -119,7 +127,6 @@ suite_index() {
 # with no index, the newest .deb of that package already in $DEBS.
 source_deb() {
   local ver deb
-  SRC_PKG=linux-source-6.1
   SRC_APT_OPTS=("${APT_OPTS[@]}")
   if [ -n "$SRC_SUITE" ]; then
     suite_index "$SRC_SUITE"
@@ -131,7 +138,7 @@ source_deb() {
       SRC_PKG=$(cat "$APTCACHE/$SRC_SUITE/source" 2>/dev/null) ||
         die "no linux-source in $SRC_SUITE's index, and none remembered"
     fi
-  elif [ -n "${KLP_KERNEL_SRC_DEB:-}" ]; then
+  elif [ -n "${KLP_KERNEL_SRC_DEB:-}" ] && [ "$SRC_PKG" = linux-source-6.1 ]; then
     [ -f "$KLP_KERNEL_SRC_DEB" ] || die "KLP_KERNEL_SRC_DEB=$KLP_KERNEL_SRC_DEB: no such file"
     SRC_DEB=$KLP_KERNEL_SRC_DEB
     SRC_VERSION=$(dpkg-deb -f "$SRC_DEB" Version)

@@ -60,8 +60,8 @@ class Tree:
 
 
 def built_tree(arch: str = "x86_64") -> Tree:
-    """The built tree of kernel ``arch`` (build-kernel.sh's KERNEL: an architecture, or
-    x86_64-bpo); built here when missing if KLP_REQUIRE_REALDATA or KLP_KERNEL_BUILD
+    """The built tree of kernel ``arch`` (build-kernel.sh's KERNEL: an architecture,
+    x86_64-bpo or x86_64-6.12); built here when missing if KLP_REQUIRE_REALDATA or KLP_KERNEL_BUILD
     is 1, else the calling test is skipped."""
     machine = machine_of(arch)
     need_tools("make", f"{machine.cross_compile}gcc", "readelf", "sha256sum", machine.qemu,

@@ -57,7 +57,10 @@ extern int klp_e2e_enabled __asm__("enabled");
 #define klp_e2e_fs() "-"
 #else
 #define klp_e2e_is_enabled() READ_ONCE(init_binfmt_misc.enabled)
-#define klp_e2e_entries_empty() hlist_empty(&init_binfmt_misc.entries)
+/* a list_head before 7.x (6.12), an hlist_head with SRCU readers in 7.3 */
+#define klp_e2e_entries_empty() _Generic(init_binfmt_misc.entries, \
+	struct list_head: list_empty((struct list_head *)&init_binfmt_misc.entries), \
+	default: hlist_empty((struct hlist_head *)&init_binfmt_misc.entries))
 #define klp_e2e_fs() (((struct file_system_type *)klp_e2e_data)->name)
 #endif
 
