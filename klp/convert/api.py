@@ -63,7 +63,7 @@ def convert_module(
         check = lookup.check_kernel(elf, exports.vmlinux if exports is not None else None)
         warnings += check.notes
         if check.stale and not force:
-            raise StaleSymdbError(f"{check.stale} (rebuild it, or pass --force)")
+            raise StaleSymdbError(f"{check.stale} ({check.remedy})")
         if check.stale:
             warnings.append(f"--force: {check.stale}")
     if exports is not None:

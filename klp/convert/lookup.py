@@ -17,6 +17,7 @@ class KernelCheck(NamedTuple):
 
     stale: str | None  #: why it does not (exit 5 unless --force)
     notes: list[str]  #: what could not be checked
+    remedy: str = "rebuild it, or pass --force"  #: what to do about ``stale``
 
 
 class DbLookup(SymbolDB):
@@ -49,7 +50,9 @@ class DbLookup(SymbolDB):
                     "defines what the module needs from vmlinux; rebuild it with klp symdb "
                     "build (the default format) for the full check")
             stale = self._missing_needs(elf, vmlinux_exports)
-        return KernelCheck(stale or self.no_livepatch(), notes)
+        if stale is None and (stale := self.no_livepatch()):
+            return KernelCheck(stale, notes, "or pass --force")
+        return KernelCheck(stale, notes)
 
     def no_livepatch(self) -> str | None:
         """Why the kernel the database describes cannot load any livepatch, if it

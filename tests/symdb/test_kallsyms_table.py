@@ -184,6 +184,7 @@ def test_a_code_only_kernel_takes_no_livepatch(dbs: dict[str, pathlib.Path],
     patch, out = t / "livepatch-fixture.ko", tmp_path / "out.ko"
     proc = klp("convert", str(patch), "-o", str(out), "--symdb", str(db), check=5)
     assert "cannot load a livepatch" in proc.stderr and not out.exists()
+    assert "CONFIG_LIVEPATCH (or pass --force)" in proc.stderr
     proc = klp("convert", str(patch), "-o", str(out), "--symdb", str(db), "--force", "--json",
                check=None)
     assert any("cannot load a livepatch" in w for w in json.loads(proc.stdout)["warnings"])
