@@ -84,6 +84,7 @@ class SymbolDB:
         self.format = reader.dialect
         self.meta = reader.meta
         self._meta: dict[str, list[tuple[str, str, int]]] = {}  # by object, when read
+        self._objects: list[str] | None = None
 
     @classmethod
     def open(cls, path: str) -> SymbolDB:
@@ -92,9 +93,12 @@ class SymbolDB:
     # -- objects ---------------------------------------------------------------------
 
     def objects(self) -> list[str]:
-        """Object names in file order: vmlinux first, then modules by name."""
-        reader = self._reader
-        return [reader.object_name(i) for i in range(len(reader.object_starts()))]
+        """Object names in file order: vmlinux first, then modules by name. Read once
+        (5 ms for a distro's 4,000 objects; convert asks per annotation)."""
+        if self._objects is None:
+            reader = self._reader
+            self._objects = [reader.object_name(i) for i in range(len(reader.object_starts()))]
+        return list(self._objects)
 
     def object_meta(self, obj: str) -> dict[str, str]:
         """An object's ``%`` lines: path, and release/build-id/banner (vmlinux) or
