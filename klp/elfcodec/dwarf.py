@@ -21,7 +21,7 @@ import os
 import posixpath
 import zlib
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import NamedTuple
 
 from klp.elfcodec.constants import ET, SHF, SHT
@@ -30,17 +30,30 @@ from klp.elfcodec.elffile import ElfFile, Section
 DW_TAG_MEMBER = 0x0D
 DW_TAG_COMPILE_UNIT = 0x11
 DW_TAG_STRUCTURE_TYPE = 0x13
+DW_TAG_INLINED_SUBROUTINE = 0x1D
+DW_TAG_SUBPROGRAM = 0x2E
+#: array, class, enumeration, structure, subroutine and union types: no code inside
+_TYPE_TAGS = frozenset({0x01, 0x02, 0x04, DW_TAG_STRUCTURE_TYPE, 0x15, 0x17})
+_END = 0  #: DW_TAG_null: here, the end of an entry's children
 DW_AT_SIBLING = 0x01
 DW_AT_NAME = 0x03
 DW_AT_BYTE_SIZE = 0x0B
 DW_AT_DATA_MEMBER_LOCATION = 0x38
 DW_AT_DECLARATION = 0x3C
 DW_AT_STR_OFFSETS_BASE = 0x72
-_STRUCT_ATTRIBUTES = frozenset({DW_AT_SIBLING, DW_AT_NAME, DW_AT_BYTE_SIZE,
-                                DW_AT_DATA_MEMBER_LOCATION, DW_AT_DECLARATION,
-                                DW_AT_STR_OFFSETS_BASE})
+DW_AT_ABSTRACT_ORIGIN = 0x31
+DW_AT_SPECIFICATION = 0x47
+_STRUCT_TAGS = frozenset({DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER})
+_STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_LOCATION,
+                                DW_AT_DECLARATION})
+_INLINE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_INLINED_SUBROUTINE})
+_INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION})
+#: An inlined copy names its function's abstract entry, an out-of-line copy of an
+#: inline function its abstract entry too, which may complete a declaration.
+_MAX_ORIGIN_CHAIN = 4
 #: DW_FORM_ref1/2/4/8: a reference inside the unit (sibling links use these)
 _UNIT_REFERENCE = {0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8}
+FORM_REF_ADDR, FORM_REF_UDATA = 0x10, 0x15
 DW_UT_COMPILE = 1
 ELFCOMPRESS_ZLIB = 1
 
@@ -135,6 +148,30 @@ class _Window:
             chunk = min(chunk * 4, 1 << 20)
         return -1
 
+    def load(self, start: int, end: int) -> _Loaded:
+        """The bytes from ``start`` to ``end`` held in memory (a unit read whole)."""
+        return _Loaded(self[start:end], start, self._size)
+
+
+class _Loaded:
+    """Part of a section in memory, addressed by section offsets."""
+
+    def __init__(self, data: bytes, start: int, size: int) -> None:
+        self._data, self._start, self._size = data, start, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(self._size)
+        if start < self._start or stop > self._start + len(self._data):
+            raise _Unreadable  # outside the part read: never a short read taken as a value
+        return self._data[start - self._start : stop - self._start]
+
+    def find(self, sub: bytes, at: int) -> int:
+        found = self._data.find(sub, max(at - self._start, 0))
+        return found + self._start if found >= 0 else -1
+
 
 class _Relocations:
     """The relocations of an ET_REL object's DWARF section, looked up by offset.
@@ -177,7 +214,7 @@ class _Reader:
 
     __slots__ = ("budget", "data", "little", "relocations", "tables")
 
-    def __init__(self, data: bytes | _Window, little: bool, relocations: _Relocations,
+    def __init__(self, data: bytes | _Window | _Loaded, little: bool, relocations: _Relocations,
                  budget: _Budget) -> None:
         self.data = data
         self.little = little
@@ -185,6 +222,13 @@ class _Reader:
         self.budget = budget
         #: Abbreviation tables by offset (only .debug_abbrev uses it).
         self.tables: dict[int, _AbbrevTable] = {}
+
+    def loaded(self, start: int, end: int) -> _Reader:
+        """This reader with the bytes from ``start`` to ``end`` in memory: walking a
+        unit's entries through the file would cost a read per value."""
+        if not isinstance(self.data, _Window):
+            return self
+        return _Reader(self.data.load(start, end), self.little, self.relocations, self.budget)
 
     def uint(self, at: int, size: int) -> int:
         if at < 0 or at + size > len(self.data):
@@ -547,92 +591,274 @@ def struct_layouts(elf: ElfFile, names: Collection[str]) -> dict[str, StructLayo
         while at + 4 <= len(info.data) and wanted - found.keys():
             unit = _unit_header(info, at)
             if unit.compile:
-                _unit_structs(sections, info, abbrevs, unit, wanted, found)
+                _unit_structs(_UnitWalk(sections, info, abbrevs, unit), wanted, found)
             at = unit.end
     except _Unreadable:
         pass
     return found
 
 
-def _unit_structs(sections: _Sections, info: _Reader, abbrevs: _Reader, unit: _Unit,
-                  wanted: set[str], found: dict[str, StructLayout]) -> None:
-    """Walk one unit's DIEs, collecting the layouts of wanted structs."""
-    table = _abbreviations(abbrevs, unit.abbrev_offset)
-    pos, depth = unit.first_die, 0
+def _unit_structs(walk: _UnitWalk, wanted: set[str], found: dict[str, StructLayout]) -> None:
+    """Collect the layouts of wanted structs from one unit."""
     current: tuple[str, int, dict[str, int]] | None = None  # name, size, members
     current_depth = -1
-    str_offsets_base = 8 if unit.offset_size == 4 else 16
-    # A DIE that is neither a struct nor a member, whose attributes all have fixed
-    # sizes, is stepped over in one add: code -> (size, sibling's offset and width).
-    fixed: dict[int, tuple[int, int, int] | None] = {}
-    while pos < unit.end:
-        code, pos = info.uleb(pos)
-        if code == 0:
-            depth -= 1
-            if current is not None and depth <= current_depth:
-                struct_name, struct_size, members = current
-                found.setdefault(struct_name, StructLayout(struct_size, members))
+
+    def inside(_tag: int) -> bool:
+        """Inside a wanted struct every entry counts; elsewhere the children of anything
+        (a function's locals, an unwanted struct's members) are jumped over."""
+        return current is not None
+
+    for die in walk.dies(_STRUCT_TAGS, _STRUCT_ATTRIBUTES, inside):
+        values = die.values
+        if die.tag == _END:
+            if current is not None and die.depth == current_depth:
+                found.setdefault(current[0], StructLayout(current[1], current[2]))
                 current = None
-            if depth < 0:
-                return
-            continue
-        if code not in fixed:
-            fixed[code] = _fixed_layout(table.get(code), unit)
-        step = fixed[code]
-        if step is not None and depth > 0:
-            die_size, sibling_at, sibling_width = step
-            after = unit.start + info.uint(pos + sibling_at, sibling_width) if sibling_width \
-                else 0
-            pos += die_size
-            if current is None and pos < after <= unit.end:
-                pos = after  # past its children (a function's locals, an enum's values)
-            elif table.get(code)[1]:
-                depth += 1
-            continue
-        tag, children, attributes = table.get(code)
-        values: dict[int, tuple[int, int]] = {}
-        for attr, form in attributes:
-            while form == FORM_INDIRECT:
-                form, pos = info.uleb(pos)
-            if attr in _STRUCT_ATTRIBUTES:
-                values[attr] = (form, pos)
-            pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
-            if attr == DW_AT_STR_OFFSETS_BASE and depth == 0:
-                str_offsets_base = info.relocated(values[attr][1], unit.offset_size)[1]
-        if tag == DW_TAG_STRUCTURE_TYPE and current is None and children \
+        elif die.tag == DW_TAG_STRUCTURE_TYPE and current is None and die.children \
                 and DW_AT_DECLARATION not in values and DW_AT_NAME in values \
                 and DW_AT_BYTE_SIZE in values:
-            name = _string(sections, info, unit, *values[DW_AT_NAME], str_offsets_base)
+            name = walk.string(values[DW_AT_NAME])
             if name in wanted and name not in found:
-                size = _constant(info, *values[DW_AT_BYTE_SIZE])
+                size = _constant(walk.info, *values[DW_AT_BYTE_SIZE])
                 if size is not None:
-                    current, current_depth = (name, size, {}), depth
-        elif tag == DW_TAG_MEMBER and current is not None and depth == current_depth + 1 \
+                    current, current_depth = (name, size, {}), die.depth
+        elif die.tag == DW_TAG_MEMBER and current is not None \
+                and die.depth == current_depth + 1 \
                 and DW_AT_NAME in values and DW_AT_DATA_MEMBER_LOCATION in values:
-            member = _string(sections, info, unit, *values[DW_AT_NAME], str_offsets_base)
-            offset = _constant(info, *values[DW_AT_DATA_MEMBER_LOCATION])
+            member = walk.string(values[DW_AT_NAME])
+            offset = _constant(walk.info, *values[DW_AT_DATA_MEMBER_LOCATION])
             if member is not None and offset is not None:
                 current[2][member] = offset
-        if children:
+
+
+class FunctionPlace(NamedTuple):
+    """A function's symbol: its name, section and value (in a linked image the value
+    is the address and the section is not needed)."""
+
+    name: str
+    section: str
+    value: int
+
+
+class InlinedCopies(NamedTuple):
+    """Where the compiler inlined one function, in the compile unit of its own code."""
+
+    unit: str  #: DW_AT_name of the unit read
+    #: The functions whose code holds a copy (their DWARF names), and how many each.
+    callers: dict[str, int]
+
+
+def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
+                   ) -> dict[FunctionPlace, InlinedCopies]:
+    """For each function, the functions of its compile unit that hold an inlined copy
+    of it.
+
+    The unit is the one whose ranges hold the function's code. Without link-time
+    optimisation the compiler inlines a function only where its body is visible, which
+    is that unit, unless the body comes from a header: then other units' copies are not
+    seen. Functions whose unit or DWARF entry cannot be found are left out.
+    """
+    sections = _Sections(elf)
+    info, abbrevs = sections.get(".debug_info"), sections.get(".debug_abbrev")
+    if info is None or abbrevs is None or not functions:
+        return {}
+    try:
+        units = _units_at(elf, sections, functions)
+    except _Unreadable:
+        return {}
+    by_unit: dict[int, list[FunctionPlace]] = defaultdict(list)
+    for place, unit_offset in units.items():
+        by_unit[unit_offset].append(place)
+    found: dict[FunctionPlace, InlinedCopies] = {}
+    for unit_offset, places in sorted(by_unit.items()):
+        try:
+            unit = _unit_header(info, unit_offset)
+            unit_name = _unit_name(sections, info, unit_offset)
+            if not unit.compile or unit_name is None:
+                continue
+            walk = _UnitWalk(sections, info.loaded(unit.start, unit.end), abbrevs, unit)
+            copies = _unit_inlines(walk, {p.name for p in places})
+        except _Unreadable:
+            continue
+        found.update((p, InlinedCopies(unit_name, copies[p.name]))
+                     for p in places if p.name in copies)
+    return found
+
+
+def _units_at(elf: ElfFile, sections: _Sections, functions: Collection[FunctionPlace]
+              ) -> dict[FunctionPlace, int]:
+    """The .debug_info offset of the unit whose ranges hold each function's code."""
+    aranges = sections.get(".debug_aranges")
+    if aranges is None:
+        return {}
+    shndx_of = {sec.name: sec.index for sec in elf.sections}
+    linked = elf.e_type != ET.REL
+    spans = sorted((shndx if not linked else None, start, start + length, unit)
+                   for unit, ranges in _aranges(aranges) for shndx, start, length in ranges
+                   if (shndx is None) == linked)
+    found = {}
+    for place in functions:
+        shndx = None if linked else shndx_of.get(place.section)
+        if not linked and shndx is None:
+            continue
+        for span_shndx, start, end, unit in spans:
+            if span_shndx == shndx and start <= place.value < end:
+                found[place] = unit
+                break
+    return found
+
+
+def _unit_inlines(walk: _UnitWalk, names: set[str]) -> dict[str, dict[str, int]]:
+    """Per function of ``names`` described in the unit: its inlined copies, as the
+    outermost function holding each copy -> how many it holds."""
+    name_of: dict[int, str] = {}
+    origin_of: dict[int, int] = {}
+    copies: list[tuple[int, int]] = []  # (the copy's origin, the function holding it)
+    holder = -1
+    for die in walk.dies(_INLINE_TAGS, _INLINE_ATTRIBUTES, _holds_code):
+        values = die.values
+        if die.tag == DW_TAG_SUBPROGRAM:
+            if die.depth == 1:
+                holder = die.offset
+            if DW_AT_NAME in values:
+                name = walk.string(values[DW_AT_NAME])
+                if name is not None:
+                    name_of[die.offset] = name
+        origin = walk.reference(values.get(DW_AT_ABSTRACT_ORIGIN)
+                                or values.get(DW_AT_SPECIFICATION))
+        if origin is not None:
+            if die.tag == DW_TAG_SUBPROGRAM:
+                origin_of[die.offset] = origin
+            elif holder >= 0:
+                copies.append((origin, holder))
+
+    def named(offset: int) -> str | None:
+        for _ in range(_MAX_ORIGIN_CHAIN):  # concrete -> abstract -> declaration
+            if offset in name_of:
+                return name_of[offset]
+            if offset not in origin_of:
+                return None
+            offset = origin_of[offset]
+        return None
+
+    found: dict[str, dict[str, int]] = {n: {} for n in names if n in name_of.values()}
+    for origin, holder_offset in copies:
+        callee = named(origin)
+        if callee in found:
+            caller = named(holder_offset) or f"<DIE {holder_offset:#x}>"
+            found[callee][caller] = found[callee].get(caller, 0) + 1
+    return found
+
+
+def _holds_code(tag: int) -> bool:
+    """Whether an entry's children can hold an inlined copy: not a type's."""
+    return tag not in _TYPE_TAGS
+
+
+class _Die(NamedTuple):
+    """One debugging information entry, or the end of a read entry's children."""
+
+    offset: int  #: in .debug_info
+    depth: int  #: 0: the unit's own entry
+    tag: int  #: _END for the end of the children of the entry at ``depth``
+    children: bool
+    values: dict[int, tuple[int, int]]  #: attribute -> (form, where its value is)
+
+
+class _UnitWalk:
+    """One unit's entries in order, with the values of the attributes asked for."""
+
+    def __init__(self, sections: _Sections, info: _Reader, abbrevs: _Reader,
+                 unit: _Unit) -> None:
+        self.sections, self.info, self.unit = sections, info, unit
+        self.table = _abbreviations(abbrevs, unit.abbrev_offset)
+        self.str_offsets_base = 8 if unit.offset_size == 4 else 16
+
+    def string(self, value: tuple[int, int]) -> str | None:
+        return _string(self.sections, self.info, self.unit, *value, self.str_offsets_base)
+
+    def reference(self, value: tuple[int, int] | None) -> int | None:
+        """The .debug_info offset a reference attribute points at."""
+        if value is None:
+            return None
+        form, at = value
+        if form in _UNIT_REFERENCE:
+            return self.unit.start + self.info.uint(at, _UNIT_REFERENCE[form])
+        if form == FORM_REF_UDATA:
+            return self.unit.start + self.info.uleb(at)[0]
+        if form == FORM_REF_ADDR:
+            return self.info.relocated(at, self.unit.offset_size)[1]
+        return None
+
+    def dies(self, tags: frozenset[int], attributes: frozenset[int],
+             descend: Callable[[int], bool]) -> Iterator[_Die]:
+        """Each entry whose tag is in ``tags``, and the end of its children (tag _END).
+        The children of an entry below the unit's for which ``descend(tag)`` is false
+        when the walk reaches them are jumped over by its sibling link, if it has one."""
+        info, unit, table = self.info, self.unit, self.table
+        attributes = attributes | {DW_AT_SIBLING, DW_AT_STR_OFFSETS_BASE}
+        # An entry of another tag whose attributes all have fixed sizes is stepped
+        # over in one add: code -> (size, sibling's offset and width).
+        fixed: dict[int, tuple[int, int, int] | None] = {}
+        open_depths: list[int] = []  #: depths of the yielded entries whose children run
+        pos, depth = unit.first_die, 0
+        while pos < unit.end:
+            offset = pos
+            code, pos = info.uleb(pos)
+            if code == 0:
+                depth -= 1
+                if open_depths and open_depths[-1] == depth:
+                    open_depths.pop()
+                    yield _Die(offset, depth, _END, False, {})
+                if depth < 0:
+                    return
+                continue
+            tag, children, forms = table.get(code)
+            if tag not in tags and depth > 0:
+                if code not in fixed:
+                    fixed[code] = _fixed_layout(forms, unit)
+                step = fixed[code]
+                if step is not None:
+                    die_size, sibling_at, sibling_width = step
+                    after = unit.start + info.uint(pos + sibling_at, sibling_width) \
+                        if sibling_width else 0
+                    pos += die_size
+                    if children:
+                        if pos < after <= unit.end and not descend(tag):
+                            pos = after
+                        else:
+                            depth += 1
+                    continue
+            values: dict[int, tuple[int, int]] = {}
+            for attr, form in forms:
+                while form == FORM_INDIRECT:
+                    form, pos = info.uleb(pos)
+                if attr in attributes:
+                    values[attr] = (form, pos)
+                pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
+            if depth == 0 and DW_AT_STR_OFFSETS_BASE in values:
+                self.str_offsets_base = info.relocated(values[DW_AT_STR_OFFSETS_BASE][1],
+                                                       unit.offset_size)[1]
+            if tag in tags:
+                yield _Die(offset, depth, tag, children, values)
+            if not children:
+                continue
             sibling = values.get(DW_AT_SIBLING)
-            if depth > 0 and current is None and sibling and sibling[0] in _UNIT_REFERENCE:
-                # a function's locals, an unwanted struct's members: jump past them
+            if depth > 0 and sibling and sibling[0] in _UNIT_REFERENCE and not descend(tag):
                 after = unit.start + info.uint(sibling[1], _UNIT_REFERENCE[sibling[0]])
                 if pos < after <= unit.end:
                     pos = after
                     continue
+            if tag in tags:
+                open_depths.append(depth)
             depth += 1
 
 
-def _fixed_layout(abbreviation: _Abbreviation, unit: _Unit) -> tuple[int, int, int] | None:
-    """For a DIE that struct reading can step over: its size, and where its sibling
-    reference is (offset, width; width 0 if none). None: it must be read attribute by
-    attribute (a struct or member, or a variable-size form)."""
-    tag, _, attributes = abbreviation
-    if tag in (DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER, DW_TAG_COMPILE_UNIT):
-        return None
+def _fixed_layout(forms: list[tuple[int, int]], unit: _Unit) -> tuple[int, int, int] | None:
+    """For an entry whose values all have fixed sizes: its size, and where its sibling
+    reference is (offset, width; width 0 if none). None: a variable-size form."""
     size = sibling_at = sibling_width = 0
-    for attr, form in attributes:
+    for attr, form in forms:
         if attr == DW_AT_SIBLING and form in _UNIT_REFERENCE:
             sibling_at, sibling_width = size, _UNIT_REFERENCE[form]
         if form in _FIXED:

@@ -468,6 +468,19 @@ def compiler_clones(name: str, obj: str, clones: Sequence[str], found: bool) -> 
             "where the fix must reach them, replace the copy too (a klp_func of its own)")
 
 
+def inlined_copies(name: str, obj: str, callers: Mapping[str, int]) -> str | None:
+    """A patched function the compiler also inlined (its DWARF, klp verify
+    --debuginfo): livepatch redirects calls to the function, never code already
+    copied into its callers, so those keep the old code."""
+    if not callers:
+        return None
+    listed = ", ".join(f"{caller} ({count} copies)" if count > 1 else caller
+                       for caller, count in sorted(callers.items()))
+    return (f"the compiler also inlined {name} ({obj}) into {listed}: the patch replaces "
+            f"{name} only, so code inlined there keeps the old behaviour; where the fix "
+            "must reach it, replace those callers too (klp_funcs of their own)")
+
+
 def object_registered(obj: str, registered: Collection[str],
                       version: tuple[int, int] | None) -> str | None:
     """The livepatch core applies a module's ``.klp.rela.<obj>.*`` sections only for

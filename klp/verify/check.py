@@ -47,6 +47,9 @@ class FuncBinding(NamedTuple):
     old_sympos: int
     lands: SymbolRecord | None = None
     problem: str | None = None
+    #: The functions holding an inlined copy of it, and how many each; None: not read
+    #: (no --debuginfo for its object, or its DWARF does not describe it).
+    inlined_into: dict[str, int] | None = None
 
 
 class _Use(NamedTuple):

@@ -23,6 +23,10 @@ def add_parser(commands: Any) -> None:
                         help="with --kallsyms: the target modules' .ko files (sizes, source "
                              "files, modules that are not loaded, both load orders, ftrace call "
                              "sites)")
+    parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
+                        help="with --symdb: the target's vmlinux or a module with DWARF, of "
+                             "the same build (Debian's -dbg package); warns where the compiler "
+                             "inlined a patched function (repeatable)")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report as JSON")
 
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from klp.verify.report import render
 
     verdict, doc = verify_file(args.module, symdb=args.symdb, kallsyms=args.kallsyms,
-                               modules=args.modules)
+                               modules=args.modules, debuginfo=args.debuginfo)
     if args.as_json:
         print_json(doc)
     else:

@@ -26,6 +26,7 @@ def report(module: str, target: dict[str, str], verdict: Verdict) -> dict[str, A
         "functions": [{
             "object": f.obj, "old_name": f.old_name, "old_sympos": f.old_sympos,
             "binds_to": _record(f.lands), "problem": f.problem,
+            "inlined_into": f.inlined_into,
         } for f in verdict.functions],
         "registration": registration_json(registration),
         "problems": [problem_json(p) for p in verdict.problems],

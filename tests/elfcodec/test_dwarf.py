@@ -20,19 +20,24 @@ import zlib
 
 import pytest
 
-from klp.elfcodec.constants import SHF, SHT
+from klp.elfcodec.constants import SHF, SHT, STT
 from klp.elfcodec.dwarf import (
+    FunctionPlace,
+    InlinedCopies,
     StructLayout,
     _Budget,
     _Reader,
+    _Sections,
+    _units_at,
     _Unreadable,
+    inlined_copies,
     line_rows,
     struct_layouts,
     unit_addresses,
     unit_ranges,
 )
 from klp.elfcodec.elffile import ElfFile
-from tests.support.dwarf import check, oracle
+from tests.support.dwarf import check, inlining_oracle, oracle
 from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip, require_realdata
 
 CROSS = {"x86_64": "x86_64-linux-gnu-", "arm64": "aarch64-linux-gnu-",
@@ -76,16 +81,58 @@ def test_built_objects(arch: str, flags: list[str], tmp_path: pathlib.Path) -> N
         "laid_out": StructLayout(32, {"c": 0, "p": 8, "n": 16, "z": 24})}
 
 
+#: A function the compiler inlines twice and keeps out of line (its address is taken),
+#: one it never inlines, and one that calls itself.
+INLINING = """
+static int __attribute__((noinline)) never(int x) { return x - 1; }
+static int helper(int x) { return x * 3 + never(x); }
+int (*keep)(int) = helper;
+int caller_a(int x) { return helper(x) + 2; }
+int caller_b(int x) { return helper(x) + helper(x + 5); }
+int caller_c(int x) { return never(x) + 3; }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5", "-gz=zlib"]],
+                         ids=["dwarf4", "dwarf5-zlib"])
+def test_inlined_copies(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None:
+    gcc = CROSS[arch] + "gcc"
+    if not shutil.which(gcc):
+        if require_realdata():
+            pytest.fail(f"{gcc} is missing")
+        pytest.skip(f"{gcc} is not installed")
+    (tmp_path / "inl.c").write_text(INLINING)
+    obj = tmp_path / "inl.o"
+    subprocess.run([gcc, "-c", "-O2", *flags, "-o", str(obj), "inl.c"], cwd=tmp_path,
+                   check=True)
+    elf = ElfFile.open(obj)
+    table = elf.symtab
+    at = {table.name(i): FunctionPlace(table.name(i), elf.sections[table.shndx(i)].name,
+                                       table.value(i))
+          for i in range(len(table)) if table.name(i) in ("helper", "never", "caller_a")}
+    found = {p.name: copies for p, copies in
+             inlined_copies(elf, [*at.values(), FunctionPlace("absent", ".text", 1 << 40)]
+                            ).items()}
+    assert found == {"helper": InlinedCopies("inl.c", {"caller_a": 1, "caller_b": 2}),
+                     "never": InlinedCopies("inl.c", {}),
+                     "caller_a": InlinedCopies("inl.c", {})}
+    expected = {k: v for k, v in inlining_oracle(obj, "readelf", 0).items() if k in at}
+    assert {k: v.callers for k, v in found.items() if v.callers} == expected
+
+
 def test_no_or_broken_debug_info_gives_nothing() -> None:
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
     assert unit_ranges(elf) == []
     assert struct_layouts(elf, ["fixture_klp_object"]) == {}
+    assert inlined_copies(elf, [FunctionPlace("fixture_state", ".text", 0)]) == {}
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-split.ko")
     info = elf.find_section(".debug_info")
     assert info is not None
     info.data = bytes(len(info.data))  # every unit length 0: nothing readable
     assert unit_ranges(elf) == []
     assert struct_layouts(elf, ["split_funcs"]) == {}
+    assert inlined_copies(elf, [FunctionPlace("split_patched", ".text", 0)]) == {}
 
 
 def addr2line_oracle(path: pathlib.Path, tool: str, section: str,
@@ -186,3 +233,29 @@ def test_debian_vmlinux_unit_addresses_match_readelf() -> None:
     assert len(ours) > 5000
     assert ours == sorted((start, end, name) for name, start, end in
                           oracle(pathlib.Path(env["VMLINUX"]), "readelf"))
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_debian_vmlinux_inlined_copies_match_readelf() -> None:
+    """Functions of Debian's 6.1 kernel: the scheduler's, inlined where their unit
+    calls them, and /proc's, reached through pointers only."""
+    env = realdata_or_skip("cloud-amd64")
+    path = pathlib.Path(env["VMLINUX"])
+    elf = ElfFile.open(path)
+    names = ("__refill_cfs_bandwidth_runtime", "update_curr", "dentry_free",
+             "cmdline_proc_show", "d_lru_del")
+    table = elf.symtab
+    at = {table.name(i): FunctionPlace(table.name(i), "", table.value(i))
+          for i in range(len(table)) if table.name(i) in names and table.type(i) == STT.FUNC}
+    assert set(at) == set(names)
+    started = time.monotonic()
+    found = {p.name: copies for p, copies in inlined_copies(elf, at.values()).items()}
+    assert time.monotonic() - started < 10
+    assert set(found) == set(names)
+    assert found["__refill_cfs_bandwidth_runtime"].callers  # inlined in its unit
+    assert found["cmdline_proc_show"] == InlinedCopies("fs/proc/cmdline.c", {})
+    units = _units_at(elf, _Sections(elf), at.values())
+    for name in names:
+        expected = inlining_oracle(path, "readelf", units[at[name]]).get(name, {})
+        assert found[name].callers == expected, name

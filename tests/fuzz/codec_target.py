@@ -12,7 +12,7 @@ from pathlib import Path
 
 from klp import elfview, render
 from klp.elfcodec.constants import SHF, SHT, STB, STT, st_info
-from klp.elfcodec.dwarf import unit_ranges
+from klp.elfcodec.dwarf import FunctionPlace, inlined_copies, struct_layouts, unit_ranges
 from klp.elfcodec.elffile import ElfFile, Section
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
@@ -39,10 +39,20 @@ def run(data: bytes, scratch: Path) -> None:
     for group in elf.sections_of_type(SHT.GROUP):
         elf.group_members(group)
     unit_ranges(elf)
+    struct_layouts(elf, ["klp_func", "split_funcs"])
+    inlined_copies(elf, _functions(elf))
     _edit(elf)
     out = scratch / "edited.o"
     elf.write(out)
     _same(elf, ElfFile.open(out))
+
+
+def _functions(elf: ElfFile) -> list[FunctionPlace]:
+    """Every function symbol in a section, as klp verify asks where each is inlined."""
+    table, sections = elf.symtab, elf.sections
+    return [FunctionPlace(table.name(i), sections[table.shndx(i)].name, table.value(i))
+            for i in range(1, len(table))
+            if table.type(i) == STT.FUNC and 0 < table.shndx(i) < len(sections)]
 
 
 def _edit(elf: ElfFile) -> None:

@@ -55,3 +55,50 @@ def check(path: pathlib.Path, tool: str) -> None:
         sec = elf.sections[u.shndx]
         assert sec.name.startswith((".text", ".init.text", ".exit.text")), sec.name
         assert u.end <= sec.sh_size
+
+
+_DIE = re.compile(r"^\s*<(\d+)><([0-9a-f]+)>: Abbrev Number: \d+ \((DW_TAG_\w+)\)")
+_ORIGIN = re.compile(r"DW_AT_(?:abstract_origin|specification)\s*:\s*<0x([0-9a-f]+)>")
+
+
+def inlining_oracle(path: pathlib.Path, tool: str, unit: int) -> dict[str, dict[str, int]]:
+    """readelf's view of one unit (at .debug_info offset ``unit``): per function named
+    in it, the top-level functions holding an inlined copy of it, and how many each.
+    readelf dumps from the unit to the end of the section (without unit headers); this
+    stops at the next unit's own entry (depth 0)."""
+    names: dict[int, str] = {}
+    origins: dict[int, int] = {}
+    copies: list[tuple[int, int]] = []
+    proc = subprocess.Popen([tool, "--debug-dump=info", f"--dwarf-start={unit}", str(path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    offset, tag, holder, units = 0, "", -1, 0
+    for line in proc.stdout:
+        if m := _DIE.match(line):
+            depth, offset, tag = int(m[1]), int(m[2], 16), m[3]
+            units += depth == 0
+            if units > 1:
+                break
+            if tag == "DW_TAG_subprogram" and depth == 1:
+                holder = offset
+        elif tag in ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine"):
+            if (m := _NAME.search(line)) and tag == "DW_TAG_subprogram":
+                names[offset] = m[1].strip()
+            elif m := _ORIGIN.search(line):
+                if tag == "DW_TAG_subprogram":
+                    origins[offset] = int(m[1], 16)
+                else:
+                    copies.append((int(m[1], 16), holder))
+    proc.kill()
+    proc.wait()
+
+    def named(at: int) -> str:
+        while at not in names and at in origins:
+            at = origins[at]
+        return names.get(at, "")
+
+    found: dict[str, dict[str, int]] = {}
+    for origin, holder_at in copies:
+        callers = found.setdefault(named(origin), {})
+        callers[named(holder_at)] = callers.get(named(holder_at), 0) + 1
+    return found

@@ -20,7 +20,7 @@ from klp.symdb.format import SymbolDB
 from klp.verify.api import verify_file
 from tests.support.cli import klp
 from tests.support.convert import replace_string, unregister
-from tests.support.paths import ARCHES, TESTDATA
+from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip
 
 Edit = Callable[[ElfFile], None]
 
@@ -365,3 +365,50 @@ def test_convert_refuses_what_verify_rejects(dbs: dict[str, pathlib.Path],
     assert [p["kind"] for p in report["problems"]] == ["function"] and not out.exists()
     klp(*args, "--no-verify", check=0)
     assert out.exists()
+
+
+@pytest.fixture(scope="module")
+def debian_vmlinux_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str]:
+    """A database of Debian 6.1's cloud-amd64 vmlinux (from its -dbg image), and the
+    image, which has the DWARF."""
+    env = realdata_or_skip("cloud-amd64")
+    db = tmp_path_factory.mktemp("debian") / "vmlinux.klp"
+    klp("symdb", "build", "--vmlinux", env["VMLINUX"], "-o", str(db), check=0)
+    return db, env["VMLINUX"]
+
+
+@pytest.mark.realdata
+def test_debuginfo_says_where_a_patched_function_is_inlined(
+        debian_vmlinux_db: tuple[pathlib.Path, str], converted: dict[str, pathlib.Path],
+        tmp_path: pathlib.Path) -> None:
+    """Debian's init_cfs_rq() is a global function that alloc_fair_sched_group()
+    inlines (both in kernel/sched/fair.c). The patch's vmlinux klp_func is renamed to
+    it (what else it names does not bind here: not what this test is about)."""
+    db, vmlinux = debian_vmlinux_db
+    elf = ElfFile.open(converted["x86_64"])
+    replace_string(b"fixture_nonexp_func", b"init_cfs_rq")(elf)
+    unregister(b"fixture_mod")(elf)
+    module = tmp_path / "inlined.ko"
+    elf.write(module)
+    doc = verify(module, "--symdb", str(db), "--debuginfo", vmlinux)
+    functions = {f["old_name"]: f for f in doc["functions"]}  # type: ignore[union-attr]
+    assert functions["init_cfs_rq"]["inlined_into"] == {"alloc_fair_sched_group": 1}
+    warnings = [w for w in doc["warnings"] if "inlined" in w]  # type: ignore[union-attr]
+    assert len(warnings) == 1 and "into alloc_fair_sched_group: the patch replaces " \
+        "init_cfs_rq only" in warnings[0], warnings
+    # without --debuginfo nothing is said, and nothing is read
+    doc = verify(module, "--symdb", str(db))
+    assert [f["inlined_into"] for f in doc["functions"]] == [None]  # type: ignore[union-attr]
+
+
+@pytest.mark.realdata
+def test_debuginfo_of_another_build_is_refused(
+        debian_vmlinux_db: tuple[pathlib.Path, str], dbs: dict[str, pathlib.Path],
+        converted: dict[str, pathlib.Path]) -> None:
+    _, vmlinux = debian_vmlinux_db
+    proc = klp("verify", str(converted["x86_64"]), "--symdb", str(dbs["x86_64"]),
+               "--debuginfo", vmlinux, check=3)
+    assert "is another build of vmlinux than the database's" in proc.stderr
+    proc = klp("verify", str(converted["x86_64"]), "--kallsyms", vmlinux,
+               "--debuginfo", vmlinux, check=2)
+    assert "--debuginfo goes with --symdb" in proc.stderr
