@@ -368,44 +368,57 @@ def test_convert_refuses_what_verify_rejects(dbs: dict[str, pathlib.Path],
 
 
 @pytest.fixture(scope="module")
-def debian_vmlinux_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str]:
-    """A database of Debian 6.1's cloud-amd64 vmlinux (from its -dbg image), and the
-    image, which has the DWARF."""
+def debian_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, dict[str, str]]:
+    """A database of Debian 6.1's cloud-amd64 vmlinux (from its -dbg image, which has
+    the DWARF) and binfmt_misc (whose debug copy the set has), and the set."""
     env = realdata_or_skip("cloud-amd64")
     db = tmp_path_factory.mktemp("debian") / "vmlinux.klp"
-    klp("symdb", "build", "--vmlinux", env["VMLINUX"], "-o", str(db), check=0)
-    return db, env["VMLINUX"]
+    klp("symdb", "build", "--vmlinux", env["VMLINUX"],
+        str(pathlib.Path(env["MODULES_DIR"]) / BINFMT_MISC), "-o", str(db), check=0)
+    return db, env
+
+
+BINFMT_MISC = "kernel/fs/binfmt_misc.ko"
 
 
 @pytest.mark.realdata
 def test_debuginfo_says_where_a_patched_function_is_inlined(
-        debian_vmlinux_db: tuple[pathlib.Path, str], converted: dict[str, pathlib.Path],
+        debian_db: tuple[pathlib.Path, dict[str, str]], converted: dict[str, pathlib.Path],
         tmp_path: pathlib.Path) -> None:
     """Debian's init_cfs_rq() is a global function that alloc_fair_sched_group()
-    inlines (both in kernel/sched/fair.c). The patch's vmlinux klp_func is renamed to
-    it (what else it names does not bind here: not what this test is about)."""
-    db, vmlinux = debian_vmlinux_db
+    inlines (both in kernel/sched/fair.c); binfmt_misc's bm_status_read() is reached
+    through a pointer only. The patch's klp_funcs and its module object are renamed to
+    them (what else it names does not bind here: not what this test is about)."""
+    db, env = debian_db
     elf = ElfFile.open(converted["x86_64"])
     replace_string(b"fixture_nonexp_func", b"init_cfs_rq")(elf)
-    unregister(b"fixture_mod")(elf)
+    replace_string(b"fixture_mod_nonexp", b"bm_status_read")(elf)
+    replace_string(b"fixture_mod", b"binfmt_misc")(elf)
     module = tmp_path / "inlined.ko"
     elf.write(module)
-    doc = verify(module, "--symdb", str(db), "--debuginfo", vmlinux)
+    debug_module = str(pathlib.Path(env["DEBUG_MODULES_DIR"]) / BINFMT_MISC)
+    doc = verify(module, "--symdb", str(db), "--debuginfo", env["VMLINUX"],
+                 "--debuginfo", debug_module)
     functions = {f["old_name"]: f for f in doc["functions"]}  # type: ignore[union-attr]
     assert functions["init_cfs_rq"]["inlined_into"] == {"alloc_fair_sched_group": 1}
+    assert functions["bm_status_read"]["inlined_into"] == {}
     warnings = [w for w in doc["warnings"] if "inlined" in w]  # type: ignore[union-attr]
     assert len(warnings) == 1 and "into alloc_fair_sched_group: the patch replaces " \
         "init_cfs_rq only" in warnings[0], warnings
     # without --debuginfo nothing is said, and nothing is read
     doc = verify(module, "--symdb", str(db))
-    assert [f["inlined_into"] for f in doc["functions"]] == [None]  # type: ignore[union-attr]
+    assert [f["inlined_into"] for f in doc["functions"]] == [None, None]  # type: ignore[union-attr]
+    # a module the database does not have
+    proc = klp("verify", str(module), "--symdb", str(db), "--debuginfo",
+               str(TESTDATA / "x86_64" / "modules" / "fixture-mod.ko"), check=3)
+    assert "debug info of fixture_mod, which the database does not have" in proc.stderr
 
 
 @pytest.mark.realdata
 def test_debuginfo_of_another_build_is_refused(
-        debian_vmlinux_db: tuple[pathlib.Path, str], dbs: dict[str, pathlib.Path],
+        debian_db: tuple[pathlib.Path, dict[str, str]], dbs: dict[str, pathlib.Path],
         converted: dict[str, pathlib.Path]) -> None:
-    _, vmlinux = debian_vmlinux_db
+    vmlinux = debian_db[1]["VMLINUX"]
     proc = klp("verify", str(converted["x86_64"]), "--symdb", str(dbs["x86_64"]),
                "--debuginfo", vmlinux, check=3)
     assert "is another build of vmlinux than the database's" in proc.stderr

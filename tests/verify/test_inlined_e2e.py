@@ -1,0 +1,64 @@
+"""What ``klp verify --debuginfo`` warns about, shown on Debian's cloud-amd64 kernel
+under qemu: a patched function reaches the new code where it is called, and the
+copy the compiler inlined into a caller keeps the old code.
+
+tests/e2e/modules/inlined replaces do_getpgid(), which kernel/sys.c calls out of
+line for getpgid(2) and inlines into getpgrp(2). Uses tests/e2e/harness.py.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import shutil
+
+import pytest
+
+from tests.e2e.harness import GuestPlan, Kernel, boot_plan, build_module
+from tests.support.cli import klp
+from tests.support.paths import ROOT, realdata_or_skip, require_realdata
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realdata, pytest.mark.slow]
+
+REPORT = re.compile(r"klp-e2e inlined: direct=(\d+) inlined=(\d+) pgrp=(-?\d+)/(-?\d+)")
+
+
+def test_inlined_copy_keeps_the_old_code(tmp_path: pathlib.Path) -> None:
+    env = realdata_or_skip("cloud-amd64")
+    missing = [t for t in ("qemu-system-x86_64", "make", "gcc") if shutil.which(t) is None]
+    if missing:
+        if require_realdata():
+            pytest.fail(f"needs {', '.join(missing)}")
+        pytest.skip(f"needs {', '.join(missing)}")
+    kernel = Kernel.from_env(env)
+    db = tmp_path / "symbols.klp"
+    klp("symdb", "build", "--vmlinux", str(kernel.vmlinux), "--symvers", str(kernel.symvers),
+        "-o", str(db))
+    built = build_module(kernel, ROOT / "tests/e2e/modules/inlined", tmp_path / "build")
+    out = tmp_path / "klp-e2e-inlined.ko"
+    klp("convert", str(built.ko), "-o", str(out), "--symdb", str(db), "--symvers",
+        str(kernel.symvers))
+
+    # what verify says before anyone loads it
+    doc = json.loads(klp("verify", str(out), "--symdb", str(db), "--debuginfo",
+                         str(kernel.vmlinux), "--json").stdout)
+    assert {f["old_name"]: f["inlined_into"] for f in doc["functions"]} == {
+        "do_getpgid": {"__do_sys_getpgrp": 1}, "cmdline_proc_show": {}}, doc
+    assert [w for w in doc["warnings"] if "inlined" in w] == [
+        "the compiler also inlined do_getpgid (vmlinux) into __do_sys_getpgrp: the patch "
+        "replaces do_getpgid only, so code inlined there keeps the old behaviour; where "
+        "the fix must reach it, replace those callers too (klp_funcs of their own)"]
+
+    # what the kernel does
+    plan = GuestPlan()
+    plan.insmod(out)
+    plan.run("report", "setsid cat /proc/cmdline")  # its own process group
+    result = boot_plan(kernel, plan, tmp_path, "inlined")
+    assert result.completed and result.insmod_rc(out.name) == [0], result.report()
+    assert result.livepatches.get("klp_e2e_inlined") == {"enabled": "1", "transition": "0"}
+    found = REPORT.fullmatch(result.out("report")[0]) if result.out("report") else None
+    assert found is not None, result.report()
+    direct, inlined, direct_pgrp, inlined_pgrp = map(int, found.groups())
+    assert (direct, inlined) == (1, 0), result.report()
+    assert direct_pgrp == inlined_pgrp > 0, result.report()
