@@ -7,6 +7,7 @@ in :mod:`klp.convert.cli` maps its options onto it and renders the outcome.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -47,16 +48,26 @@ def convert_module(
     dry_run: bool = False,
     force: bool = False,
     verify: bool = True,
+    debuginfo: Sequence[Path] = (),
 ) -> Outcome:
     """Convert ``input`` into ``output`` (or in place); nothing is written when the
     plan has problems, when ``klp verify``'s checks reject the result (``verify``),
-    or on ``dry_run``. Raises :class:`~klp.errors.KlpError` for bad options,
-    unreadable input and a symbol database of another kernel."""
+    or on ``dry_run``. ``debuginfo``: the target's files with DWARF, for verify's
+    warnings about inlined copies. Raises :class:`~klp.errors.KlpError` for bad
+    options, unreadable input and a symbol database of another kernel."""
     target = _target(input, output, in_place, dry_run)
+    if debuginfo and (symdb is None or not verify or dry_run):
+        raise UsageError("--debuginfo goes with --symdb, and is read by the check of the "
+                         "result (not with --no-verify or --dry-run)")
     elf = ElfFile.open(input)
     if elf.e_type != ET.REL:
         raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
     lookup = open_lookup(str(symdb)) if symdb else None
+    debug = {}
+    if debuginfo and lookup is not None:
+        from klp.verify.inlining import debug_files
+
+        debug = debug_files(debuginfo, lookup)
     exports = read_symvers(str(symvers), elf.symtab.undefined_names()) if symvers else None
     warnings = []
     if lookup is not None:
@@ -81,6 +92,10 @@ def convert_module(
         if verify:
             # the symdb's vermagic was compared already (check_kernel, with --force)
             verdict = verify_module(result, lookup, registration=plan.registration)
+            if debug:
+                from klp.verify.inlining import check_inlining
+
+                check_inlining(verdict, debug)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
         if not problems and (not plan.already_converted or target != input):

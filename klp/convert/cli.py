@@ -41,6 +41,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                         help="check the result as `klp verify` does before writing it (the "
                              "default); a result it rejects is not written")
+    parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
+                        help="with --symdb: the target's vmlinux or a module with DWARF, of "
+                             "the same build; the check of the result warns where the "
+                             "compiler inlined a patched function, as `klp verify --debuginfo` "
+                             "(repeatable)")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report below instead of tables")
 
@@ -51,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     outcome = convert_module(args.input, output=args.output, in_place=args.in_place,
                              symdb=args.symdb, symvers=args.symvers, dry_run=args.dry_run,
-                             force=args.force, verify=args.verify)
+                             force=args.force, verify=args.verify,
+                             debuginfo=args.debuginfo)
     if args.as_json:
         from klp.render import print_json
 

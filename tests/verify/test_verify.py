@@ -425,3 +425,6 @@ def test_debuginfo_of_another_build_is_refused(
     proc = klp("verify", str(converted["x86_64"]), "--kallsyms", vmlinux,
                "--debuginfo", vmlinux, check=2)
     assert "--debuginfo goes with --symdb" in proc.stderr
+    proc = klp("convert", str(converted["x86_64"]), "--dry-run", "--symdb",
+               str(dbs["x86_64"]), "--debuginfo", vmlinux, check=2)
+    assert "--debuginfo goes with --symdb, and is read by the check" in proc.stderr

@@ -1,0 +1,71 @@
+"""What the target's own DWARF says about a patch: where the compiler inlined the
+functions it replaces (``klp verify --debuginfo``, ``klp convert --debuginfo``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from klp.elfcodec.constants import ET
+from klp.elfcodec.dwarf import FunctionPlace, inlined_copies
+from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.kmod import build_id, modinfo
+from klp.errors import InputError, UsageError
+from klp.livepatch import rules
+from klp.symdb.format import SymbolDB
+from klp.symdb.sources import open_object
+from klp.symvers import module_name
+from klp.verify.check import Verdict
+
+
+def debug_files(paths: Sequence[Path], db: SymbolDB) -> dict[str, ElfFile]:
+    """Each --debuginfo file by the object it describes, refused unless it is the build
+    the database has (its GNU build ID)."""
+    found: dict[str, ElfFile] = {}
+    known = set(db.objects())
+    for path in paths:
+        debug = open_object(str(path))
+        obj = "vmlinux" if debug.e_type != ET.REL else (
+            modinfo(debug).get("name") or module_name(str(path)))
+        if obj in found:
+            raise UsageError(f"{path}: --debuginfo names {obj} twice")
+        if obj not in known:
+            raise InputError(f"{path} is the debug info of {obj}, which the database "
+                             "does not have")
+        ours, theirs = db.object_meta(obj).get("build-id", ""), build_id(debug)
+        if ours and theirs != ours:
+            raise InputError(f"{path} is another build of {obj} than the database's (build "
+                             f"ID {theirs or 'none'}, the database has {ours}): give the "
+                             "debug info of the kernel the database describes")
+        found[obj] = debug
+    return found
+
+
+def check_inlining(verdict: Verdict, debug: dict[str, ElfFile]) -> None:
+    """Where the compiler inlined each patched function, from its object's DWARF: the
+    patch does not reach those copies."""
+    places: dict[int, FunctionPlace] = {}
+    for i, func in enumerate(verdict.functions):
+        if func.obj in debug and func.lands is not None and func.lands.value is not None:
+            places[i] = FunctionPlace(func.old_name, func.lands.section, func.lands.value)
+    copies = {obj: inlined_copies(debug[obj], [p for i, p in places.items()
+                                               if verdict.functions[i].obj == obj])
+              for obj in debug}
+    unread: dict[str, list[str]] = {}
+    for i, place in places.items():
+        func = verdict.functions[i]
+        found = copies[func.obj].get(place)
+        if found is None:
+            unread.setdefault(func.obj, []).append(func.old_name)
+            continue
+        # the function's own name holds it too where it calls itself, and in its
+        # compiler copies, which the clone check reports
+        callers = {c: n for c, n in found.callers.items() if c != func.old_name}
+        verdict.functions[i] = func._replace(inlined_into=callers)
+        warning = rules.inlined_copies(func.old_name, func.obj, callers)
+        if warning:
+            verdict.warnings.append(warning)
+    for obj, names in unread.items():
+        verdict.warnings.append(
+            f"cannot tell where the compiler inlined {', '.join(names)}: the DWARF of "
+            f"{debug[obj].path} does not describe {'it' if len(names) == 1 else 'them'}")
