@@ -14,7 +14,7 @@ import pathlib
 import sys
 import tempfile
 
-from bench.common import KLP, ROOT, Goal, Run, median, realdata, run
+from bench.common import ROOT, Goal, Run, floors, klp_command, median, realdata, run
 
 #: The C tool: (wall s, CPU s, peak RSS MB), by the database it read.
 C_TOOL = {"cloud-amd64": Run(0.143, 0.07, 68), "amd64": Run(0.19, 0.18, 189)}
@@ -35,20 +35,21 @@ def measure(runs: int) -> list[Goal]:
     with tempfile.TemporaryDirectory(prefix="klp-bench-") as tmp:
         work = pathlib.Path(tmp)
         ko = build_module(kernel, ROOT / "tests/e2e/modules/vmlinux", work / "build").ko
-        floor = median([sys.executable, "-c", "pass"], runs)
+        klp = klp_command()
+        here, floor = floors(runs)
         print(f"python -c pass           {floor.wall:6.3f} s wall {floor.cpu:6.3f} s CPU "
-              f"{floor.rss_mb:5.0f} MB   (the floor of any Python command)")
-        bare = median([sys.executable, "-S", "-c", "pass"], runs)
-        print(f"python -S -c pass        {bare.wall:6.3f} s wall {bare.cpu:6.3f} s CPU "
-              f"{bare.rss_mb:5.0f} MB   (without site-packages: the rest of the floor is "
-              "what this interpreter's .pth files import)")
+              f"{floor.rss_mb:5.0f} MB   (the floor of any Python command, in the clean "
+              "environment klp runs in here)")
+        print(f"python -c pass           {here.wall:6.3f} s wall {here.cpu:6.3f} s CPU "
+              f"{here.rss_mb:5.0f} MB   (this interpreter: what its site-packages' .pth "
+              "files import at start-up)")
         for name, env in (("cloud-amd64", cloud), ("amd64", full)):
             db = work / f"{name}.klp"
-            run([*KLP, "symdb", "build", "--vmlinux", env["VMLINUX"], "--modules",
+            run([*klp, "symdb", "build", "--vmlinux", env["VMLINUX"], "--modules",
                  env["MODULES_DIR"], "-o", str(db)])
             # the full kernel's database belongs to another kernel than the cloud
             # module: --force makes that a warning, as the anchor's run did
-            convert = [*KLP, "convert", str(ko), "-o", str(work / "out.ko"), "--symdb",
+            convert = [*klp, "convert", str(ko), "-o", str(work / "out.ko"), "--symdb",
                        str(db), "--symvers", str(kernel.symvers),
                        *(["--force"] if name != "cloud-amd64" else [])]
             k, c = median(convert, runs), C_TOOL[name]
@@ -58,7 +59,7 @@ def measure(runs: int) -> list[Goal]:
             goals += [Goal(f"convert, {name} DB: wall <= C klp-convert", k.wall, c.wall),
                       Goal(f"convert, {name} DB: CPU <= C klp-convert", k.cpu, c.cpu,
                            note=f"(python -c pass: {floor.cpu:.3f} s)")]
-            query = [*KLP, "symdb", "query", "--symdb", str(db), *QUERY_NAMES]
+            query = [*klp, "symdb", "query", "--symdb", str(db), *QUERY_NAMES]
             for form, extra in (("table", []), ("--json", ["--json"])):
                 q = median([*query, *extra], runs)
                 print(f"klp symdb query {form:<7} {q.wall:6.3f} s wall {q.cpu:6.3f} s CPU "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from bench.common import KLP, Goal, Run, median, realdata
+from bench.common import Goal, Run, floors, klp_command, median, realdata
 
 GOAL = 10.0
 XFS = "kernel/fs/xfs/xfs.ko"
@@ -32,16 +32,19 @@ def measure(runs: int) -> list[Goal]:
     files = [("xfs.ko", str(pathlib.Path(env["MODULES_DIR"]) / XFS))]
     if env.get("VMLINUX") and pathlib.Path(env["VMLINUX"]).is_file():
         files.append(("vmlinux", env["VMLINUX"]))
-    floor = median([sys.executable, "-c", "pass"], runs)
-    print(f"python -c pass {floor.wall:.3f} s; {'file':8} {'view':9} {'readelf':>17}  "
-          f"{'klp elf (table, piped)':>24}  {'klp elf --json':>24}")
+    klp = klp_command()
+    here, floor = floors(runs)
+    print(f"python -c pass {floor.wall:.3f} s in the clean environment klp runs in, "
+          f"{here.wall:.3f} s in this interpreter")
+    print(f"{'file':8} {'view':9} {'readelf':>17}  {'klp elf (table, piped)':>24}  "
+          f"{'klp elf --json':>24}")
     goals = []
     for label, path in files:
         for view, flag in VIEWS:
             n = 1 if label == "vmlinux" and view == "relocs" else runs
             base = median(["readelf", flag, path], n, piped=True)
-            table = median([*KLP, "elf", view, path], n, piped=True)
-            as_json = median([*KLP, "elf", view, path, "--json"], n, piped=True)
+            table = median([*klp, "elf", view, path], n, piped=True)
+            as_json = median([*klp, "elf", view, path, "--json"], n, piped=True)
             print(f"{label:8} {view:9} {_cell(base)}  {_cell(table, base)}  "
                   f"{_cell(as_json, base)}  ({base.out_mb:.0f} / {table.out_mb:.0f} / "
                   f"{as_json.out_mb:.0f} MB out)", flush=True)

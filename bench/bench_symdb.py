@@ -13,7 +13,7 @@ import pathlib
 import sys
 import tempfile
 
-from bench.common import KLP, Goal, median, realdata
+from bench.common import Goal, klp_command, median, realdata
 
 RECIPE = r"""
 export LC_COLLATE=C LC_NUMERIC=C; unset LC_ALL
@@ -38,9 +38,10 @@ def measure(set_name: str, runs: int, recipe_runs: int) -> list[Goal]:
                  f"{set_name}")
     modules = sorted(str(p) for p in pathlib.Path(env["MODULES_DIR"]).rglob("*.ko"))
     symvers = pathlib.Path(env.get("KDIR", "")) / "Module.symvers"
+    klp = klp_command()
     with tempfile.TemporaryDirectory(prefix="klp-bench-") as tmp:
         out = pathlib.Path(tmp) / "symbols.klp"
-        build = [*KLP, "symdb", "build", "--vmlinux", env["VMLINUX"], "--modules",
+        build = [*klp, "symdb", "build", "--vmlinux", env["VMLINUX"], "--modules",
                  env["MODULES_DIR"], "-o", str(out)]
         if env.get("KDIR") and symvers.is_file():
             build += ["--symvers", str(symvers)]

@@ -4,6 +4,12 @@ Each figure is a whole process (Python's start-up included, as a build system
 or a person pays it), measured with ``os.wait4`` so CPU time and peak RSS are the
 child's own. Reference tools run in the same session, one after the other, so a
 ratio compares like with like on this machine's load.
+
+klp runs in a clean virtual environment made for the run, as a user's
+``pip install klp`` would: an interpreter's site-packages may carry ``.pth`` files
+that import code at every start (an editable install's finder, a CA-bundle hook),
+which is not klp's to pay and would hide klp's own start-up inside the floor. Both
+floors are printed.
 """
 
 from __future__ import annotations
@@ -19,9 +25,54 @@ import time
 from dataclasses import dataclass
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-KLP = [sys.executable, "-m", "klp"]
-#: The children import klp from this checkout.
+#: klp's dependencies (pyproject.toml), found where this interpreter has them; the
+#: folders that hold them hold what they need in turn.
+DEPENDENCIES = ("construct", "rich")
+#: The children import klp from this checkout (the clean interpreter through its
+#: .pth file, this one through PYTHONPATH).
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def clean_python() -> str:
+    """An interpreter like a fresh virtual environment's: this Python, whose
+    site-packages holds one ``.pth`` file of plain paths (this checkout and the
+    folders of klp's dependencies), so nothing runs at start-up that a user's
+    ``pip install klp`` would not run. Made once per process, removed at exit."""
+    global _CLEAN
+    if _CLEAN is None:
+        import atexit
+        import importlib.util
+        import shutil
+        import sysconfig
+
+        folder = tempfile.mkdtemp(prefix="klp-bench-venv-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", folder], check=True)
+        paths = [str(ROOT)]
+        for name in DEPENDENCIES:
+            spec = importlib.util.find_spec(name)
+            if spec is None or not spec.submodule_search_locations:
+                sys.exit(f"{name} is not installed: pip install -e .")
+            parent = str(pathlib.Path(next(iter(spec.submodule_search_locations))).parent)
+            paths += [parent] if parent not in paths else []
+        site = sysconfig.get_path("purelib", vars={"base": folder, "platbase": folder})
+        pathlib.Path(site, "klp-bench.pth").write_text("\n".join(paths) + "\n")
+        _CLEAN = str(pathlib.Path(folder, "bin", "python"))
+    return _CLEAN
+
+
+_CLEAN: str | None = None
+
+
+def klp_command() -> list[str]:
+    """``python -m klp`` in the clean interpreter."""
+    return [clean_python(), "-m", "klp"]
+
+
+def floors(runs: int) -> tuple[Run, Run]:
+    """``python -c pass`` in this interpreter and in the clean one."""
+    return (median([sys.executable, "-c", "pass"], runs),
+            median([clean_python(), "-c", "pass"], runs))
 
 
 @dataclass(frozen=True)
