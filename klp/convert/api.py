@@ -65,7 +65,7 @@ def convert_module(
     lookup = open_lookup(str(symdb)) if symdb else None
     debug = {}
     if debuginfo and lookup is not None:
-        from klp.verify.inlining import debug_files
+        from klp.verify.debuginfo import debug_files
 
         debug = debug_files(debuginfo, lookup)
     exports = read_symvers(str(symvers), elf.symtab.undefined_names()) if symvers else None
@@ -93,9 +93,9 @@ def convert_module(
             # the symdb's vermagic was compared already (check_kernel, with --force)
             verdict = verify_module(result, lookup, registration=plan.registration)
             if debug:
-                from klp.verify.inlining import check_inlining
+                from klp.verify.debuginfo import check_debuginfo
 
-                check_inlining(verdict, debug)
+                check_debuginfo(verdict, result, debug)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
         if not problems and (not plan.already_converted or target != input):

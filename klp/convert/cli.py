@@ -43,9 +43,8 @@ def add_parser(commands: Any) -> None:
                              "default); a result it rejects is not written")
     parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
-                             "the same build; the check of the result warns where the "
-                             "compiler inlined a patched function, as `klp verify --debuginfo` "
-                             "(repeatable)")
+                             "the same build; the check of the result reads it as `klp verify "
+                             "--debuginfo` does: inlined copies, prototypes (repeatable)")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report below instead of tables")
 

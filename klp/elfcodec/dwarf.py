@@ -22,7 +22,7 @@ import posixpath
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from klp.elfcodec.constants import ET, SHF, SHT
 from klp.elfcodec.elffile import ElfFile, Section
@@ -47,6 +47,17 @@ _STRUCT_TAGS = frozenset({DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER})
 _STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_LOCATION,
                                 DW_AT_DECLARATION})
 _INLINE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_INLINED_SUBROUTINE})
+DW_TAG_FORMAL_PARAMETER = 0x05
+DW_TAG_UNSPECIFIED_PARAMETERS = 0x18
+DW_AT_TYPE = 0x49
+#: typedef, const, volatile, restrict, atomic: the size is the named type's
+_QUALIFIER_TAGS = frozenset({0x16, 0x26, 0x35, 0x37, 0x47})
+#: base, pointer, reference, enumeration, structure, union types and the qualifiers
+_SIGNATURE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_FORMAL_PARAMETER,
+                             DW_TAG_UNSPECIFIED_PARAMETERS, 0x24, 0x0F, 0x10, 0x04,
+                             DW_TAG_STRUCTURE_TYPE, 0x17, *_QUALIFIER_TAGS})
+_SIGNATURE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_TYPE, DW_AT_BYTE_SIZE, DW_AT_DECLARATION})
+_MAX_TYPE_CHAIN = 16
 _INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION})
 #: An inlined copy names its function's abstract entry, an out-of-line copy of an
 #: inline function its abstract entry too, which may complete a declaration.
@@ -445,7 +456,7 @@ def _unit_name(sections: _Sections, info: _Reader, at: int) -> str | None:
     if not unit.compile or abbrevs is None:
         return None
     code, pos = info.uleb(unit.first_die)
-    _, _, attributes = _abbreviations(abbrevs, unit.abbrev_offset).compile_unit(code)
+    _, _, attributes, _ = _abbreviations(abbrevs, unit.abbrev_offset).compile_unit(code)
     name: tuple[int, int] | None = None
     str_offsets_base = 8 if unit.offset_size == 4 else 16
     for attr, form in attributes:
@@ -483,8 +494,9 @@ def _string(sections: _Sections, info: _Reader, unit: _Unit, form: int, at: int,
     return strings.cstring(value) if strings is not None else None
 
 
-#: An abbreviation: (tag, has children, [(attribute, form)]).
-_Abbreviation = tuple[int, bool, list[tuple[int, int]]]
+#: An abbreviation: (tag, has children, [(attribute, form)], the values of its
+#: DW_FORM_implicit_const attributes, which live here rather than in .debug_info).
+_Abbreviation = tuple[int, bool, list[tuple[int, int]], dict[int, int]]
 
 
 class _AbbrevTable:
@@ -549,13 +561,14 @@ def _abbreviation_at(r: _Reader, at: int) -> tuple[int, _Abbreviation, int] | No
     children = r.uint(at, 1) != 0
     at += 1
     attributes: list[tuple[int, int]] = []
+    constants: dict[int, int] = {}
     while True:
         attr, at = r.uleb(at)
         form, at = r.uleb(at)
         if form == FORM_IMPLICIT_CONST:
-            _, at = r.uleb(at)  # the constant lives here, not in .debug_info
+            constants[attr], at = r.sleb(at)
         if attr == 0 and form == 0:
-            return code, (tag, children, attributes), at
+            return code, (tag, children, attributes, constants), at
         attributes.append((attr, form))
 
 
@@ -658,6 +671,35 @@ def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
     is that unit, unless the body comes from a header: then other units' copies are not
     seen. Functions whose unit or DWARF entry cannot be found are left out.
     """
+    return {place: InlinedCopies(unit, callers)
+            for place, (unit, callers) in _by_unit(elf, functions, _unit_inlines).items()}
+
+
+class Signature(NamedTuple):
+    """A function's prototype as the calling convention sees it: byte sizes."""
+
+    #: Each parameter's size in bytes (None: a type whose size DWARF does not give).
+    parameters: tuple[int | None, ...]
+    returns: int | None  #: 0 for void
+    variadic: bool
+
+
+def signatures(elf: ElfFile, functions: Collection[FunctionPlace]
+               ) -> dict[FunctionPlace, Signature]:
+    """The prototype of each function, from the compile unit whose ranges hold its
+    code; functions whose unit or entry cannot be found are left out."""
+    return {place: signature
+            for place, (_, signature) in _by_unit(elf, functions, _unit_signatures).items()}
+
+
+_T = TypeVar("_T")
+
+
+def _by_unit(elf: ElfFile, functions: Collection[FunctionPlace],
+             read: Callable[[_UnitWalk, set[str]], dict[str, _T]]
+             ) -> dict[FunctionPlace, tuple[str, _T]]:
+    """``read`` run once over each compile unit that holds some of ``functions``: the
+    unit's name and what ``read`` found, per function."""
     sections = _Sections(elf)
     info, abbrevs = sections.get(".debug_info"), sections.get(".debug_abbrev")
     if info is None or abbrevs is None or not functions:
@@ -669,7 +711,7 @@ def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
     by_unit: dict[int, list[FunctionPlace]] = defaultdict(list)
     for place, unit_offset in units.items():
         by_unit[unit_offset].append(place)
-    found: dict[FunctionPlace, InlinedCopies] = {}
+    found: dict[FunctionPlace, tuple[str, _T]] = {}
     for unit_offset, places in sorted(by_unit.items()):
         try:
             unit = _unit_header(info, unit_offset)
@@ -677,11 +719,10 @@ def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
             if not unit.compile or unit_name is None:
                 continue
             walk = _UnitWalk(sections, info.loaded(unit.start, unit.end), abbrevs, unit)
-            copies = _unit_inlines(walk, {p.name for p in places})
+            results = read(walk, {p.name for p in places})
         except _Unreadable:
             continue
-        found.update((p, InlinedCopies(unit_name, copies[p.name]))
-                     for p in places if p.name in copies)
+        found.update((p, (unit_name, results[p.name])) for p in places if p.name in results)
     return found
 
 
@@ -750,6 +791,66 @@ def _unit_inlines(walk: _UnitWalk, names: set[str]) -> dict[str, dict[str, int]]
     return found
 
 
+class _Prototype:
+    """A function's return and parameter types (.debug_info offsets), as read."""
+
+    __slots__ = ("parameters", "returns", "variadic")
+
+    def __init__(self, returns: int | None) -> None:
+        self.returns = returns
+        self.parameters: list[int | None] = []
+        self.variadic = False
+
+
+def _unit_signatures(walk: _UnitWalk, names: set[str]) -> dict[str, Signature]:
+    """The prototypes of the functions of ``names`` that the unit defines."""
+    types: dict[int, tuple[int, int | None, int | None]] = {}  # tag, size, its type
+    found: dict[str, _Prototype] = {}
+    current: _Prototype | None = None
+
+    def inside(tag: int) -> bool:
+        """Only a wanted function's own children (its parameters) are read."""
+        return tag == DW_TAG_SUBPROGRAM and current is not None
+
+    for die in walk.dies(_SIGNATURE_TAGS, _SIGNATURE_ATTRIBUTES, inside):
+        values = die.values
+        if die.tag == DW_TAG_SUBPROGRAM:
+            current = None
+            name = walk.string(values[DW_AT_NAME]) if DW_AT_NAME in values else None
+            if die.depth == 1 and name in names and DW_AT_DECLARATION not in values:
+                current = found[str(name)] = _Prototype(walk.reference(values.get(DW_AT_TYPE)))
+        elif die.tag == _END:
+            if die.depth == 1:
+                current = None
+        elif die.tag == DW_TAG_FORMAL_PARAMETER:
+            if current is not None and die.depth == 2:
+                current.parameters.append(walk.reference(values.get(DW_AT_TYPE)))
+        elif die.tag == DW_TAG_UNSPECIFIED_PARAMETERS:
+            if current is not None and die.depth == 2:
+                current.variadic = True
+        else:
+            size = _constant(walk.info, *values[DW_AT_BYTE_SIZE]) \
+                if DW_AT_BYTE_SIZE in values else None
+            types[die.offset] = (die.tag, size, walk.reference(values.get(DW_AT_TYPE)))
+
+    def size_of(offset: int | None) -> int | None:
+        for _ in range(_MAX_TYPE_CHAIN):  # typedef -> const -> typedef -> base type
+            if offset is None or offset not in types:
+                return None
+            tag, size, of = types[offset]
+            if size is not None:
+                return size
+            if tag not in _QUALIFIER_TAGS:
+                return None
+            offset = of
+        return None
+
+    return {name: Signature(tuple(size_of(p) for p in proto.parameters),
+                            0 if proto.returns is None else size_of(proto.returns),
+                            proto.variadic)
+            for name, proto in found.items()}
+
+
 def _holds_code(tag: int) -> bool:
     """Whether an entry's children can hold an inlined copy: not a type's."""
     return tag not in _TYPE_TAGS
@@ -762,7 +863,8 @@ class _Die(NamedTuple):
     depth: int  #: 0: the unit's own entry
     tag: int  #: _END for the end of the children of the entry at ``depth``
     children: bool
-    values: dict[int, tuple[int, int]]  #: attribute -> (form, where its value is)
+    #: attribute -> (form, where its value is; for DW_FORM_implicit_const the value)
+    values: dict[int, tuple[int, int]]
 
 
 class _UnitWalk:
@@ -813,7 +915,7 @@ class _UnitWalk:
                 if depth < 0:
                     return
                 continue
-            tag, children, forms = table.get(code)
+            tag, children, forms, constants = table.get(code)
             if tag not in tags and depth > 0:
                 if code not in fixed:
                     fixed[code] = _fixed_layout(forms, unit)
@@ -834,7 +936,8 @@ class _UnitWalk:
                 while form == FORM_INDIRECT:
                     form, pos = info.uleb(pos)
                 if attr in attributes:
-                    values[attr] = (form, pos)
+                    values[attr] = (form, constants[attr] if form == FORM_IMPLICIT_CONST
+                                    else pos)
                 pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
             if depth == 0 and DW_AT_STR_OFFSETS_BASE in values:
                 self.str_offsets_base = info.relocated(values[DW_AT_STR_OFFSETS_BASE][1],
@@ -873,7 +976,10 @@ def _fixed_layout(forms: list[tuple[int, int]], unit: _Unit) -> tuple[int, int, 
 
 
 def _constant(r: _Reader, form: int, at: int) -> int | None:
-    """An unsigned constant attribute (byte size, member offset); None for other forms."""
+    """An unsigned constant attribute (byte size, member offset); None for other forms.
+    ``at``: where the value is, or for DW_FORM_implicit_const the value itself."""
+    if form == FORM_IMPLICIT_CONST:
+        return at if at >= 0 else None
     if form in _DATA:
         return r.uint(at, _DATA[form])
     if form == FORM_UDATA:

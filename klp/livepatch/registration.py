@@ -39,7 +39,7 @@ from klp.livepatch import rules
 _ABI = {
     "klp_patch": {"mod": 0, "objs": 8},
     "klp_object": {"name": 0, "funcs": 8},
-    "klp_func": {"old_name": 0, "old_sympos": 16},
+    "klp_func": {"old_name": 0, "new_func": 8, "old_sympos": 16},
 }
 #: Where in an element relocations may be: klp_object's name, funcs and four
 #: callbacks (v4.15+); klp_func's old_name and new_func.
@@ -56,6 +56,8 @@ class PatchFunc(NamedTuple):
 
     old_name: str
     old_sympos: int
+    #: The replacement: (section index, offset) in the patch module, if it is there.
+    new_func: tuple[int, int] | None = None
 
 
 class PatchObject(NamedTuple):
@@ -236,6 +238,7 @@ def _read_objects(module: _Module, layouts: dict[str, StructLayout],
 def _read_funcs(module: _Module, layouts: dict[str, StructLayout],
                 start: Place) -> tuple[PatchFunc, ...]:
     old_name_at = _field(layouts, "klp_func", "old_name")
+    new_func_at = _field(layouts, "klp_func", "new_func")
     sympos_at = _field(layouts, "klp_func", "old_sympos")
     order: Literal["little", "big"] = "little" if module.elf.little else "big"
     funcs = []
@@ -244,7 +247,8 @@ def _read_funcs(module: _Module, layouts: dict[str, StructLayout],
         if old_name is None:
             raise _Unreadable(f"klp_func {module.describe((shndx, at))} has no old_name")
         sympos = module.contents(shndx)[at + sympos_at : at + sympos_at + 8]
-        funcs.append(PatchFunc(old_name, int.from_bytes(sympos, order)))
+        funcs.append(PatchFunc(old_name, int.from_bytes(sympos, order),
+                               module.pointee((shndx, at + new_func_at))))
     return tuple(funcs)
 
 

@@ -20,6 +20,7 @@ from klp.elfcodec.kmod import is_livepatch
 from klp.elfcodec.strings import decode_name, encode_name
 
 if TYPE_CHECKING:
+    from klp.elfcodec.dwarf import Signature
     from klp.symdb.model import SharedRanges, SymbolRecord
 
 #: Names the linker resolves in the module itself.
@@ -479,6 +480,45 @@ def inlined_copies(name: str, obj: str, callers: Mapping[str, int]) -> str | Non
     return (f"the compiler also inlined {name} ({obj}) into {listed}: the patch replaces "
             f"{name} only, so code inlined there keeps the old behaviour; where the fix "
             "must reach it, replace those callers too (klp_funcs of their own)")
+
+
+def prototype_mismatch(old: str, old_signature: Signature, new: str,
+                       new_signature: Signature) -> str | None:
+    """A replacement whose prototype differs from the function's where the calling
+    convention tells (both read from DWARF): livepatch sends the old function's
+    callers to the new one with the registers and stack they set up for the old one.
+    Fewer parameters are fine: every architecture here lets a callee ignore the
+    trailing arguments its caller passed; so is a value returned where none is read."""
+    def sizes(signature: Signature) -> str:
+        listed = ", ".join("?" if s is None else str(s) for s in signature.parameters)
+        return f"({listed}{', ...' if signature.variadic else ''})"
+
+    why = None
+    if old_signature.variadic != new_signature.variadic:
+        why = "one of them is variadic"
+    elif len(new_signature.parameters) > len(old_signature.parameters):
+        why = (f"{new} takes {len(new_signature.parameters)} parameters and {old} "
+               f"{len(old_signature.parameters)}: {new} reads arguments {old}'s callers "
+               "never pass")
+    else:
+        for i, (was, now) in enumerate(zip(old_signature.parameters,
+                                           new_signature.parameters, strict=False)):
+            if was is not None and now is not None and was != now:
+                why = f"parameter {i + 1} is {now} bytes in {new} and {was} in {old}"
+                break
+    if why is None and old_signature.returns != 0 and new_signature.returns == 0:
+        why = f"{old}'s callers use what it returns and {new} returns nothing"
+    elif why is None and None not in (old_signature.returns, new_signature.returns) \
+            and 0 not in (old_signature.returns, new_signature.returns) \
+            and old_signature.returns != new_signature.returns:
+        why = (f"{new} returns {new_signature.returns} bytes and {old} "
+               f"{old_signature.returns}")
+    if why is None:
+        return None
+    return (f"the replacement {new}{sizes(new_signature)} does not take the arguments of "
+            f"{old}{sizes(old_signature)} (parameter sizes in bytes, from DWARF): {why}; "
+            "the patched kernel would pass them as the old code expects. Give the "
+            "replacement the prototype of the target kernel's function")
 
 
 def object_registered(obj: str, registered: Collection[str],

@@ -45,7 +45,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         target = {"kind": "symdb", "path": str(symdb), "release": db.kernel_release}
         notes: list[str] = []
         if debuginfo:
-            from klp.verify.inlining import debug_files
+            from klp.verify.debuginfo import debug_files
 
             debug = debug_files(debuginfo, db)
     else:
@@ -58,9 +58,9 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration)
     verdict.warnings[:0] = notes
     if debug:
-        from klp.verify.inlining import check_inlining
+        from klp.verify.debuginfo import check_debuginfo
 
-        check_inlining(verdict, debug)
+        check_debuginfo(verdict, elf, debug)
     if no_livepatch:
         verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)

@@ -50,6 +50,8 @@ class FuncBinding(NamedTuple):
     #: The functions holding an inlined copy of it, and how many each; None: not read
     #: (no --debuginfo for its object, or its DWARF does not describe it).
     inlined_into: dict[str, int] | None = None
+    #: Its replacement in the patch module: (section index, offset).
+    new_func: tuple[int, int] | None = None
 
 
 class _Use(NamedTuple):
@@ -289,7 +291,8 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
         obj = entry.object
         for func in entry.funcs:
             if obj not in known:
-                verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos))
+                verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos,
+                                                     new_func=func.new_func))
                 continue
             records = [r for r in found.get(func.old_name, []) if r.obj == obj]
             if obj not in copies:
@@ -303,12 +306,12 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
                 if copied and not records:
                     problem += f"; {copied}"
                 verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos,
-                                                     problem=problem))
+                                                     problem=problem, new_func=func.new_func))
                 verdict.problems.append(Problem(ProblemKind.FUNCTION, func.old_name, problem, [],
                                                 records))
                 continue
             verdict.functions.append(FuncBinding(obj, func.old_name, func.old_sympos,
-                                                 lands=result))
+                                                 lands=result, new_func=func.new_func))
             if copied and copied not in verdict.warnings:
                 verdict.warnings.append(copied)
             if obj not in shared:

@@ -26,7 +26,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
                              "the same build (Debian's -dbg package); warns where the compiler "
-                             "inlined a patched function (repeatable)")
+                             "inlined a patched function, and compares each replacement's "
+                             "prototype with the function's (repeatable)")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report as JSON")
 

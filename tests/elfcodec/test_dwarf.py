@@ -24,6 +24,7 @@ from klp.elfcodec.constants import SHF, SHT, STT
 from klp.elfcodec.dwarf import (
     FunctionPlace,
     InlinedCopies,
+    Signature,
     StructLayout,
     _Budget,
     _Reader,
@@ -32,6 +33,7 @@ from klp.elfcodec.dwarf import (
     _Unreadable,
     inlined_copies,
     line_rows,
+    signatures,
     struct_layouts,
     unit_addresses,
     unit_ranges,
@@ -121,6 +123,45 @@ def test_inlined_copies(arch: str, flags: list[str], tmp_path: pathlib.Path) -> 
     assert {k: v.callers for k, v in found.items() if v.callers} == expected
 
 
+#: Prototypes whose sizes are the same on the four LP64 architectures: a pointer to an
+#: incomplete struct (its size from DW_FORM_implicit_const where gcc shares it), a
+#: typedef under qualifiers, a struct by value, a variadic function.
+PROTOTYPES = """
+#include <stdarg.h>
+typedef unsigned long ulong_t;
+struct seq_file;
+struct big { long a, b, c; };
+int show(struct seq_file *m, void *v) { return m != 0 && v != 0; }
+void nothing(void) { }
+const volatile ulong_t qual(const ulong_t a, char b, short c) { return a + b + c; }
+struct big byval(struct big b, unsigned char *p) { b.a += *p; return b; }
+int vari(int n, ...) { va_list ap; va_start(ap, n); n += va_arg(ap, int); va_end(ap); return n; }
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5", "-gz=zlib"]],
+                         ids=["dwarf4", "dwarf5-zlib"])
+def test_signatures(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None:
+    gcc = CROSS[arch] + "gcc"
+    if not shutil.which(gcc):
+        if require_realdata():
+            pytest.fail(f"{gcc} is missing")
+        pytest.skip(f"{gcc} is not installed")
+    (tmp_path / "sig.c").write_text(PROTOTYPES)
+    obj = tmp_path / "sig.o"
+    subprocess.run([gcc, "-c", "-O2", *flags, "-o", str(obj), "sig.c"], cwd=tmp_path,
+                   check=True)
+    elf = ElfFile.open(obj)
+    table = elf.symtab
+    places = [FunctionPlace(table.name(i), elf.sections[table.shndx(i)].name, table.value(i))
+              for i in range(1, len(table)) if table.type(i) == STT.FUNC]
+    assert {p.name: s for p, s in signatures(elf, places).items()} == {
+        "show": Signature((8, 8), 4, False), "nothing": Signature((), 0, False),
+        "qual": Signature((8, 1, 2), 8, False), "byval": Signature((24, 8), 24, False),
+        "vari": Signature((4,), 4, True)}
+
+
 def test_no_or_broken_debug_info_gives_nothing() -> None:
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
     assert unit_ranges(elf) == []
@@ -133,6 +174,7 @@ def test_no_or_broken_debug_info_gives_nothing() -> None:
     assert unit_ranges(elf) == []
     assert struct_layouts(elf, ["split_funcs"]) == {}
     assert inlined_copies(elf, [FunctionPlace("split_patched", ".text", 0)]) == {}
+    assert signatures(elf, [FunctionPlace("split_patched", ".text", 0)]) == {}
 
 
 def addr2line_oracle(path: pathlib.Path, tool: str, section: str,

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from klp import elfview, render
 from klp.elfcodec.constants import SHF, SHT, STB, STT, st_info
-from klp.elfcodec.dwarf import FunctionPlace, inlined_copies, struct_layouts, unit_ranges
+from klp.elfcodec.dwarf import (
+    FunctionPlace,
+    inlined_copies,
+    signatures,
+    struct_layouts,
+    unit_ranges,
+)
 from klp.elfcodec.elffile import ElfFile, Section
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
@@ -41,6 +47,7 @@ def run(data: bytes, scratch: Path) -> None:
     unit_ranges(elf)
     struct_layouts(elf, ["klp_func", "split_funcs"])
     inlined_copies(elf, _functions(elf))
+    signatures(elf, _functions(elf))
     _edit(elf)
     out = scratch / "edited.o"
     elf.write(out)

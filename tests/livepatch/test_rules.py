@@ -10,6 +10,7 @@ import pytest
 
 from klp.elfcodec.arch import ARCHES
 from klp.elfcodec.constants import EM
+from klp.elfcodec.dwarf import Signature
 from klp.livepatch import rules
 from tests.support.convert import convert
 from tests.support.paths import ARCHES as ARCH_NAMES
@@ -80,3 +81,24 @@ def test_convert_warns_once_per_module(arch: str, dbs: dict[str, pathlib.Path],
         assert about == []
     else:
         assert len(about) == 1 and "module fixture_mod" in about[0], report["warnings"]
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    (((4,), 4, False), ((4,), 4, False), None),
+    (((8, 8), 4, False), ((8,), 4, False), None),  # a callee may ignore trailing arguments
+    (((4,), 4, False), ((4, 8), 4, False), "takes 2 parameters and old 1"),
+    (((8, 4), 4, False), ((8, 8), 4, False), "parameter 2 is 8 bytes in new and 4 in old"),
+    (((8, None), 4, False), ((8, 8), 4, False), None),  # a size DWARF does not give
+    (((4,), 4, False), ((4,), 0, False), "old's callers use what it returns"),
+    (((4,), 0, False), ((4,), 4, False), None),  # a value nobody reads
+    (((4,), 4, False), ((4,), 8, False), "new returns 8 bytes and old 4"),
+    (((4,), 4, True), ((4,), 4, False), "one of them is variadic"),
+])
+def test_prototype_mismatch(old: tuple[tuple[int | None, ...], int, bool],
+                            new: tuple[tuple[int | None, ...], int, bool],
+                            why: str | None) -> None:
+    found = rules.prototype_mismatch("old", Signature(*old), "new", Signature(*new))
+    if why is None:
+        assert found is None
+    else:
+        assert found is not None and why in found, found

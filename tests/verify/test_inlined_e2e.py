@@ -3,7 +3,9 @@ under qemu: a patched function reaches the new code where it is called, and the
 copy the compiler inlined into a caller keeps the old code.
 
 tests/e2e/modules/inlined replaces do_getpgid(), which kernel/sys.c calls out of
-line for getpgid(2) and inlines into getpgrp(2). Uses tests/e2e/harness.py.
+line for getpgid(2) and inlines into getpgrp(2). Built with another prototype for
+the replacement, the same DWARF says the replacement does not take the arguments the
+old function's callers pass. Uses tests/e2e/harness.py.
 """
 
 from __future__ import annotations
@@ -24,17 +26,26 @@ pytestmark = [pytest.mark.e2e, pytest.mark.realdata, pytest.mark.slow]
 REPORT = re.compile(r"klp-e2e inlined: direct=(\d+) inlined=(\d+) pgrp=(-?\d+)/(-?\d+)")
 
 
-def test_inlined_copy_keeps_the_old_code(tmp_path: pathlib.Path) -> None:
+def _kernel() -> Kernel:
     env = realdata_or_skip("cloud-amd64")
     missing = [t for t in ("qemu-system-x86_64", "make", "gcc") if shutil.which(t) is None]
     if missing:
         if require_realdata():
             pytest.fail(f"needs {', '.join(missing)}")
         pytest.skip(f"needs {', '.join(missing)}")
-    kernel = Kernel.from_env(env)
+    return Kernel.from_env(env)
+
+
+def _database(kernel: Kernel, tmp_path: pathlib.Path) -> pathlib.Path:
     db = tmp_path / "symbols.klp"
     klp("symdb", "build", "--vmlinux", str(kernel.vmlinux), "--symvers", str(kernel.symvers),
         "-o", str(db))
+    return db
+
+
+def test_inlined_copy_keeps_the_old_code(tmp_path: pathlib.Path) -> None:
+    kernel = _kernel()
+    db = _database(kernel, tmp_path)
     built = build_module(kernel, ROOT / "tests/e2e/modules/inlined", tmp_path / "build")
     out = tmp_path / "klp-e2e-inlined.ko"
     warning = ("the compiler also inlined do_getpgid (vmlinux) into __do_sys_getpgrp: the "
@@ -65,3 +76,26 @@ def test_inlined_copy_keeps_the_old_code(tmp_path: pathlib.Path) -> None:
     direct, inlined, direct_pgrp, inlined_pgrp = map(int, found.groups())
     assert (direct, inlined) == (1, 0), result.report()
     assert direct_pgrp == inlined_pgrp > 0, result.report()
+
+
+def test_a_replacement_with_another_prototype_is_refused(tmp_path: pathlib.Path) -> None:
+    """The replacement takes (pid_t, long) and do_getpgid() (pid_t): the second
+    argument would be whatever the old function's callers left in that register."""
+    kernel = _kernel()
+    db = _database(kernel, tmp_path)
+    built = build_module(kernel, ROOT / "tests/e2e/modules/inlined", tmp_path / "build",
+                         {"KLP_E2E_CFLAGS": "-DKLP_E2E_BAD_PROTOTYPE"})
+    out = tmp_path / "klp-e2e-inlined.ko"
+    convert = ["convert", str(built.ko), "-o", str(out), "--symdb", str(db), "--symvers",
+               str(kernel.symvers), "--debuginfo", str(kernel.vmlinux), "--json"]
+    refused = json.loads(klp(*convert, check=4).stdout)
+    assert [(p["symbol"], p["forcible"]) for p in refused["problems"]] == [
+        ("do_getpgid", True)], refused
+    assert "klp_e2e_getpgid(4, 8) does not take the arguments of do_getpgid(4)" in \
+        refused["problems"][0]["message"]
+    assert not out.exists()
+    klp(*convert[:-1], "--force")  # the user may know better: a warning then
+    doc = json.loads(klp("verify", str(out), "--symdb", str(db), "--debuginfo",
+                         str(kernel.vmlinux), "--json", check=4).stdout)
+    assert [p["symbol"] for p in doc["problems"]] == ["do_getpgid"], doc
+    assert klp("verify", str(out), "--symdb", str(db), check=0)  # without DWARF: not seen

@@ -13,6 +13,10 @@
  * direct=1: livepatch redirects a call of the function. inlined=0: the copy
  * the compiler put into getpgrp is the old code, which the patch never
  * reaches; `klp verify --debuginfo` warns about exactly that.
+ *
+ * Built with -DKLP_E2E_BAD_PROTOTYPE the replacement takes a second parameter,
+ * which do_getpgid()'s callers never pass: `klp verify --debuginfo` and
+ * `klp convert --debuginfo` compare the two prototypes and refuse it.
  */
 #include <linux/atomic.h>
 #include <linux/livepatch.h>
@@ -31,7 +35,11 @@ extern long klp_e2e_getpgrp(const struct pt_regs *unused) __asm__("__do_sys_getp
 
 static atomic_t klp_e2e_calls = ATOMIC_INIT(0);
 
+#ifdef KLP_E2E_BAD_PROTOTYPE
+static int klp_e2e_getpgid(pid_t pid, long whence)
+#else
 static int klp_e2e_getpgid(pid_t pid)
+#endif
 {
 	struct task_struct *p;
 	int ret = -ESRCH;

@@ -1,13 +1,16 @@
-"""What the target's own DWARF says about a patch: where the compiler inlined the
-functions it replaces (``klp verify --debuginfo``, ``klp convert --debuginfo``)."""
+"""What the target's own DWARF says about a patch (``klp verify --debuginfo``,
+``klp convert --debuginfo``): where the compiler inlined the functions it replaces,
+and whether each replacement takes the arguments the replaced function's callers
+pass (the patch module's own DWARF, when it was built with it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from klp.elfcodec.constants import ET
-from klp.elfcodec.dwarf import FunctionPlace, inlined_copies
+from klp.convert.model import Problem, ProblemKind
+from klp.elfcodec.constants import ET, STT
+from klp.elfcodec.dwarf import FunctionPlace, inlined_copies, signatures
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import build_id, modinfo
 from klp.errors import InputError, UsageError
@@ -41,13 +44,20 @@ def debug_files(paths: Sequence[Path], db: SymbolDB) -> dict[str, ElfFile]:
     return found
 
 
-def check_inlining(verdict: Verdict, debug: dict[str, ElfFile]) -> None:
-    """Where the compiler inlined each patched function, from its object's DWARF: the
-    patch does not reach those copies."""
+def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile]) -> None:
+    """Both checks, for the patched functions of the objects ``debug`` describes."""
     places: dict[int, FunctionPlace] = {}
     for i, func in enumerate(verdict.functions):
         if func.obj in debug and func.lands is not None and func.lands.value is not None:
             places[i] = FunctionPlace(func.old_name, func.lands.section, func.lands.value)
+    _check_inlining(verdict, debug, places)
+    _check_prototypes(verdict, patch, debug, places)
+
+
+def _check_inlining(verdict: Verdict, debug: dict[str, ElfFile],
+                    places: dict[int, FunctionPlace]) -> None:
+    """Where the compiler inlined each patched function, from its object's DWARF: the
+    patch does not reach those copies."""
     copies = {obj: inlined_copies(debug[obj], [p for i, p in places.items()
                                                if verdict.functions[i].obj == obj])
               for obj in debug}
@@ -69,3 +79,38 @@ def check_inlining(verdict: Verdict, debug: dict[str, ElfFile]) -> None:
         verdict.warnings.append(
             f"cannot tell where the compiler inlined {', '.join(names)}: the DWARF of "
             f"{debug[obj].path} does not describe {'it' if len(names) == 1 else 'them'}")
+
+
+def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile],
+                      places: dict[int, FunctionPlace]) -> None:
+    """Each replacement against the function it replaces, where both have DWARF."""
+    replacements = {i: place for i in places
+                    if (place := _function_at(patch, verdict.functions[i].new_func))}
+    if not replacements:
+        return
+    new = signatures(patch, list(replacements.values()))
+    old = {obj: signatures(debug[obj], [places[i] for i in replacements
+                                        if verdict.functions[i].obj == obj])
+           for obj in debug}
+    for i, replacement in replacements.items():
+        func = verdict.functions[i]
+        was, now = old[func.obj].get(places[i]), new.get(replacement)
+        if was is None or now is None:
+            continue
+        mismatch = rules.prototype_mismatch(func.old_name, was, replacement.name, now)
+        if mismatch:
+            verdict.problems.append(Problem(ProblemKind.FUNCTION, func.old_name,
+                                            f"klp_func {func.old_name}: {mismatch}",
+                                            forcible=True))
+
+
+def _function_at(elf: ElfFile, place: tuple[int, int] | None) -> FunctionPlace | None:
+    """The function symbol of the patch module at (section index, offset)."""
+    if place is None:
+        return None
+    table = elf.symtab
+    for i in range(1, len(table)):
+        if table.shndx(i) == place[0] and table.value(i) == place[1] \
+                and table.type(i) == STT.FUNC:
+            return FunctionPlace(table.name(i), elf.sections[place[0]].name, place[1])
+    return None
