@@ -27,41 +27,46 @@ from typing import NamedTuple, TypeVar
 from klp.elfcodec.constants import ET, SHF, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 
+DW_TAG_FORMAL_PARAMETER = 0x05
 DW_TAG_MEMBER = 0x0D
 DW_TAG_COMPILE_UNIT = 0x11
 DW_TAG_STRUCTURE_TYPE = 0x13
+DW_TAG_UNSPECIFIED_PARAMETERS = 0x18
 DW_TAG_INLINED_SUBROUTINE = 0x1D
 DW_TAG_SUBPROGRAM = 0x2E
+_END = 0  #: DW_TAG_null: here, the end of an entry's children
 #: array, class, enumeration, structure, subroutine and union types: no code inside
 _TYPE_TAGS = frozenset({0x01, 0x02, 0x04, DW_TAG_STRUCTURE_TYPE, 0x15, 0x17})
-_END = 0  #: DW_TAG_null: here, the end of an entry's children
+#: typedef, const, volatile, restrict, atomic: the size is the named type's
+_QUALIFIER_TAGS = frozenset({0x16, 0x26, 0x35, 0x37, 0x47})
+
 DW_AT_SIBLING = 0x01
 DW_AT_NAME = 0x03
 DW_AT_BYTE_SIZE = 0x0B
+DW_AT_ABSTRACT_ORIGIN = 0x31
 DW_AT_DATA_MEMBER_LOCATION = 0x38
 DW_AT_DECLARATION = 0x3C
-DW_AT_STR_OFFSETS_BASE = 0x72
-DW_AT_ABSTRACT_ORIGIN = 0x31
 DW_AT_SPECIFICATION = 0x47
+DW_AT_TYPE = 0x49
+DW_AT_STR_OFFSETS_BASE = 0x72
+
+# What each reader asks the walk of a unit's entries for: tags and attributes.
 _STRUCT_TAGS = frozenset({DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER})
 _STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_LOCATION,
                                 DW_AT_DECLARATION})
 _INLINE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_INLINED_SUBROUTINE})
-DW_TAG_FORMAL_PARAMETER = 0x05
-DW_TAG_UNSPECIFIED_PARAMETERS = 0x18
-DW_AT_TYPE = 0x49
-#: typedef, const, volatile, restrict, atomic: the size is the named type's
-_QUALIFIER_TAGS = frozenset({0x16, 0x26, 0x35, 0x37, 0x47})
-#: base, pointer, reference, enumeration, structure, union types and the qualifiers
+_INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION})
+#: subprograms, parameters; base, pointer, reference, enumeration, structure and union
+#: types and the qualifiers
 _SIGNATURE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_FORMAL_PARAMETER,
                              DW_TAG_UNSPECIFIED_PARAMETERS, 0x24, 0x0F, 0x10, 0x04,
                              DW_TAG_STRUCTURE_TYPE, 0x17, *_QUALIFIER_TAGS})
 _SIGNATURE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_TYPE, DW_AT_BYTE_SIZE, DW_AT_DECLARATION})
-_MAX_TYPE_CHAIN = 16
-_INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION})
 #: An inlined copy names its function's abstract entry, an out-of-line copy of an
 #: inline function its abstract entry too, which may complete a declaration.
 _MAX_ORIGIN_CHAIN = 4
+_MAX_TYPE_CHAIN = 16  #: typedef -> const -> typedef -> ... -> a type with a size
+
 #: DW_FORM_ref1/2/4/8: a reference inside the unit (sibling links use these)
 _UNIT_REFERENCE = {0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8}
 FORM_REF_ADDR, FORM_REF_UDATA = 0x10, 0x15
@@ -834,7 +839,7 @@ def _unit_signatures(walk: _UnitWalk, names: set[str]) -> dict[str, Signature]:
             types[die.offset] = (die.tag, size, walk.reference(values.get(DW_AT_TYPE)))
 
     def size_of(offset: int | None) -> int | None:
-        for _ in range(_MAX_TYPE_CHAIN):  # typedef -> const -> typedef -> base type
+        for _ in range(_MAX_TYPE_CHAIN):
             if offset is None or offset not in types:
                 return None
             tag, size, of = types[offset]
