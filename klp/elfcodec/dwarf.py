@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
-from klp.elfcodec.constants import ET, SHF, SHT
+from klp.elfcodec.constants import ET, SHF, SHT, STT
 from klp.elfcodec.elffile import ElfFile, Section
 
 DW_TAG_FORMAL_PARAMETER = 0x05
@@ -43,6 +43,7 @@ _QUALIFIER_TAGS = frozenset({0x16, 0x26, 0x35, 0x37, 0x47})
 DW_AT_SIBLING = 0x01
 DW_AT_NAME = 0x03
 DW_AT_BYTE_SIZE = 0x0B
+DW_AT_LOW_PC = 0x11
 DW_AT_ABSTRACT_ORIGIN = 0x31
 DW_AT_DATA_MEMBER_LOCATION = 0x38
 DW_AT_DECLARATION = 0x3C
@@ -55,7 +56,8 @@ _STRUCT_TAGS = frozenset({DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER})
 _STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_LOCATION,
                                 DW_AT_DECLARATION})
 _INLINE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_INLINED_SUBROUTINE})
-_INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION})
+_INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION,
+                                DW_AT_LOW_PC})
 #: subprograms, parameters; base, pointer, reference, enumeration, structure and union
 #: types and the qualifiers
 _SIGNATURE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_FORMAL_PARAMETER,
@@ -676,8 +678,41 @@ def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
     is that unit, unless the body comes from a header: then other units' copies are not
     seen. Functions whose unit or DWARF entry cannot be found are left out.
     """
-    return {place: InlinedCopies(unit, callers)
-            for place, (unit, callers) in _by_unit(elf, functions, _unit_inlines).items()}
+    found = _by_unit(elf, functions, _unit_inlines)
+    symbols = _symbols_at(elf, {at for _, holders in found.values() for _, at in holders
+                                if at is not None})
+    copies: dict[FunctionPlace, InlinedCopies] = {}
+    for place, (unit, holders) in found.items():
+        callers: dict[str, int] = {}
+        for (name, at), count in holders.items():
+            caller = _symbol_of(name, symbols.get(at, ()) if at is not None else ())
+            callers[caller] = callers.get(caller, 0) + count
+        copies[place] = InlinedCopies(unit, callers)
+    return copies
+
+
+def _symbols_at(elf: ElfFile, places: set[tuple[int | None, int]]
+                ) -> dict[tuple[int | None, int], list[str]]:
+    """The function symbols at each (section or None for an address, value)."""
+    found: dict[tuple[int | None, int], list[str]] = defaultdict(list)
+    if not places:
+        return found
+    table = elf.symtab
+    linked = elf.e_type != ET.REL
+    for i in range(1, len(table)):
+        at = (None if linked else table.shndx(i), table.value(i))
+        if at in places and table.type(i) == STT.FUNC:
+            found[at].append(table.name(i))
+    return found
+
+
+def _symbol_of(name: str, symbols: Sequence[str]) -> str:
+    """The symbol a holder of inlined code goes by: its DWARF name, or the compiler
+    copy (``name.constprop.0``...) whose code it is, which DWARF names by its origin."""
+    if name in symbols or not symbols:
+        return name
+    copies = sorted(s for s in symbols if s.startswith(name + "."))
+    return copies[0] if copies else name
 
 
 class Signature(NamedTuple):
@@ -754,11 +789,17 @@ def _units_at(elf: ElfFile, sections: _Sections, functions: Collection[FunctionP
     return found
 
 
-def _unit_inlines(walk: _UnitWalk, names: set[str]) -> dict[str, dict[str, int]]:
+#: A function holding inlined code: its DWARF name and where its code starts
+#: (section or None for an address, value), if DWARF says.
+_Holder = tuple[str, tuple[int | None, int] | None]
+
+
+def _unit_inlines(walk: _UnitWalk, names: set[str]) -> dict[str, dict[_Holder, int]]:
     """Per function of ``names`` described in the unit: its inlined copies, as the
     outermost function holding each copy -> how many it holds."""
     name_of: dict[int, str] = {}
     origin_of: dict[int, int] = {}
+    starts: dict[int, tuple[int | None, int]] = {}  # DW_AT_low_pc of the holders
     copies: list[tuple[int, int]] = []  # (the copy's origin, the function holding it)
     holder = -1
     for die in walk.dies(_INLINE_TAGS, _INLINE_ATTRIBUTES, _holds_code):
@@ -766,6 +807,10 @@ def _unit_inlines(walk: _UnitWalk, names: set[str]) -> dict[str, dict[str, int]]
         if die.tag == DW_TAG_SUBPROGRAM:
             if die.depth == 1:
                 holder = die.offset
+                low_pc = values.get(DW_AT_LOW_PC)
+                if low_pc is not None and low_pc[0] == FORM_ADDR:
+                    starts[die.offset] = walk.info.relocated(low_pc[1],
+                                                             walk.unit.address_size)
             if DW_AT_NAME in values:
                 name = walk.string(values[DW_AT_NAME])
                 if name is not None:
@@ -787,11 +832,12 @@ def _unit_inlines(walk: _UnitWalk, names: set[str]) -> dict[str, dict[str, int]]
             offset = origin_of[offset]
         return None
 
-    found: dict[str, dict[str, int]] = {n: {} for n in names if n in name_of.values()}
+    found: dict[str, dict[_Holder, int]] = {n: {} for n in names if n in name_of.values()}
     for origin, holder_offset in copies:
         callee = named(origin)
         if callee in found:
-            caller = named(holder_offset) or f"<DIE {holder_offset:#x}>"
+            caller = (named(holder_offset) or f"<DIE {holder_offset:#x}>",
+                      starts.get(holder_offset))
             found[callee][caller] = found[callee].get(caller, 0) + 1
     return found
 
