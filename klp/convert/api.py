@@ -63,13 +63,14 @@ def convert_module(
     if elf.e_type != ET.REL:
         raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
     lookup = open_lookup(str(symdb)) if symdb else None
-    debug = {}
+    debug: dict[str, ElfFile] = {}
+    warnings: list[str] = []
     if debuginfo and lookup is not None:
         from klp.verify.debuginfo import debug_files
 
-        debug = debug_files(debuginfo, lookup)
+        debug, notes = debug_files(debuginfo, lookup)
+        warnings += notes
     exports = read_symvers(str(symvers), elf.symtab.undefined_names()) if symvers else None
-    warnings = []
     if lookup is not None:
         check = lookup.check_kernel(elf, exports.vmlinux if exports is not None else None)
         warnings += check.notes

@@ -47,7 +47,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         if debuginfo:
             from klp.verify.debuginfo import debug_files
 
-            debug = debug_files(debuginfo, db)
+            debug, notes = debug_files(debuginfo, db)
     else:
         from klp.verify.kallsyms import KallsymsLookup
 

@@ -21,10 +21,11 @@ from klp.symvers import module_name
 from klp.verify.check import Verdict
 
 
-def debug_files(paths: Sequence[Path], db: SymbolDB) -> dict[str, ElfFile]:
+def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile], list[str]]:
     """Each --debuginfo file by the object it describes, refused unless it is the build
-    the database has (its GNU build ID)."""
+    the database has (its GNU build ID); and what could not be checked."""
     found: dict[str, ElfFile] = {}
+    notes = []
     known = set(db.objects())
     for path in paths:
         debug = open_object(str(path))
@@ -40,8 +41,11 @@ def debug_files(paths: Sequence[Path], db: SymbolDB) -> dict[str, ElfFile]:
             raise InputError(f"{path} is another build of {obj} than the database's (build "
                              f"ID {theirs or 'none'}, the database has {ours}): give the "
                              "debug info of the kernel the database describes")
+        if not ours:
+            notes.append(f"the database has no build ID of {obj} (System.map): cannot tell "
+                         f"whether {path} is the same build; what it says of {obj} assumes so")
         found[obj] = debug
-    return found
+    return found, notes
 
 
 def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile]) -> None:

@@ -428,3 +428,16 @@ def test_debuginfo_of_another_build_is_refused(
     proc = klp("convert", str(converted["x86_64"]), "--dry-run", "--symdb",
                str(dbs["x86_64"]), "--debuginfo", vmlinux, check=2)
     assert "--debuginfo goes with --symdb, and is read by the check" in proc.stderr
+
+
+@pytest.mark.realdata
+def test_debuginfo_without_a_build_id_to_match(converted: dict[str, pathlib.Path],
+                                              tmp_path: pathlib.Path) -> None:
+    """A database of System.map has no build ID: the debug info is read, and verify
+    says it could not check that it is the same build."""
+    env = realdata_or_skip("cloud-amd64")
+    db = tmp_path / "map.klp"
+    klp("symdb", "build", "--system-map", env["SYSTEM_MAP"], "-o", str(db))
+    doc = verify(converted["x86_64"], "--symdb", str(db), "--debuginfo", env["VMLINUX"])
+    assert any("has no build ID of vmlinux (System.map): cannot tell whether" in w
+               for w in doc["warnings"]), doc["warnings"]  # type: ignore[union-attr]
