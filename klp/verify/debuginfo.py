@@ -72,8 +72,7 @@ def _check_inlining(verdict: Verdict, debug: dict[str, ElfFile],
         if found is None:
             unread.setdefault(func.obj, []).append(func.old_name)
             continue
-        # the function's own name holds it too where it calls itself, and in its
-        # compiler copies, which the clone check reports
+        # a function that calls itself holds a copy of itself: replaced whole
         callers = {c: n for c, n in found.callers.items() if c != func.old_name}
         verdict.functions[i] = func._replace(inlined_into=callers)
         warning = rules.inlined_copies(func.old_name, func.obj, callers)
