@@ -12,7 +12,7 @@ import functools
 import itertools
 import os
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from klp.elfcodec.strings import decode_name, encode_name
@@ -25,6 +25,12 @@ def module_name(path: str) -> str:
     """The name the kernel gives a module: its file name, without suffixes, '-' as '_'."""
     base = os.path.basename(path)
     return base.split(".", 1)[0].replace("-", "_")
+
+
+def loaded_name(info: Mapping[str, str], path: str) -> str:
+    """The name a module goes by once loaded: its ``.modinfo`` ``name=`` (``info``),
+    else :func:`module_name` of its file."""
+    return info.get("name") or module_name(path)
 
 
 class ObjectExports(NamedTuple):

@@ -53,7 +53,7 @@ def convert_module(
     """Convert ``input`` into ``output`` (or in place); nothing is written when the
     plan has problems, when ``klp verify``'s checks reject the result (``verify``),
     or on ``dry_run``. ``debuginfo``: the target's files with DWARF, for verify's
-    warnings about inlined copies. Raises :class:`~klp.errors.KlpError` for bad
+    checks of inlined copies and prototypes. Raises :class:`~klp.errors.KlpError` for bad
     options, unreadable input and a symbol database of another kernel."""
     target = _target(input, output, in_place, dry_run)
     if debuginfo and (symdb is None or not verify or dry_run):
@@ -92,11 +92,8 @@ def convert_module(
         data, result = elf.read_back(target)  # encoded and checked once, for both uses
         if verify:
             # the symdb's vermagic was compared already (check_kernel, with --force)
-            verdict = verify_module(result, lookup, registration=plan.registration)
-            if debug:
-                from klp.verify.debuginfo import check_debuginfo
-
-                check_debuginfo(verdict, result, debug)
+            verdict = verify_module(result, lookup, registration=plan.registration,
+                                    debug=debug)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
         if not problems and (not plan.already_converted or target != input):

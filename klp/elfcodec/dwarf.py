@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
-from klp.elfcodec.constants import ET, SHF, SHT, STT
+from klp.elfcodec.constants import ET, SHF, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 
 DW_TAG_FORMAL_PARAMETER = 0x05
@@ -664,7 +664,8 @@ class InlinedCopies(NamedTuple):
     """Where the compiler inlined one function, in the compile unit of its own code."""
 
     unit: str  #: DW_AT_name of the unit read
-    #: The functions whose code holds a copy (their DWARF names), and how many each.
+    #: The functions whose code holds a copy, and how many each: by symbol (a compiler
+    #: copy by its own name), else as DWARF names them.
     callers: dict[str, int]
 
 
@@ -679,8 +680,8 @@ def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
     seen. Functions whose unit or DWARF entry cannot be found are left out.
     """
     found = _by_unit(elf, functions, _unit_inlines)
-    symbols = _symbols_at(elf, {at for _, holders in found.values() for _, at in holders
-                                if at is not None})
+    symbols = elf.symtab.functions_at({at for _, holders in found.values()
+                                       for _, at in holders if at is not None})
     copies: dict[FunctionPlace, InlinedCopies] = {}
     for place, (unit, holders) in found.items():
         callers: dict[str, int] = {}
@@ -689,21 +690,6 @@ def inlined_copies(elf: ElfFile, functions: Collection[FunctionPlace]
             callers[caller] = callers.get(caller, 0) + count
         copies[place] = InlinedCopies(unit, callers)
     return copies
-
-
-def _symbols_at(elf: ElfFile, places: set[tuple[int | None, int]]
-                ) -> dict[tuple[int | None, int], list[str]]:
-    """The function symbols at each (section or None for an address, value)."""
-    found: dict[tuple[int | None, int], list[str]] = defaultdict(list)
-    if not places:
-        return found
-    table = elf.symtab
-    linked = elf.e_type != ET.REL
-    for i in range(1, len(table)):
-        at = (None if linked else table.shndx(i), table.value(i))
-        if at in places and table.type(i) == STT.FUNC:
-            found[at].append(table.name(i))
-    return found
 
 
 def _symbol_of(name: str, symbols: Sequence[str]) -> str:

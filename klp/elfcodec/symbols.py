@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -97,6 +97,24 @@ class SymbolTable:
         if xindex is None or SHN.XINDEX not in stored:
             return stored
         return [xindex[i] if s == SHN.XINDEX else s for i, s in enumerate(stored)]
+
+    def functions_at(self, places: Collection[tuple[int | None, int]]
+                     ) -> dict[tuple[int | None, int], list[str]]:
+        """The names of the function symbols at each place: (section index, value) in
+        a relocatable object, (None, address) in a linked image."""
+        found: dict[tuple[int | None, int], list[str]] = {}
+        if not places:
+            return found
+        values = self.columns("st_value")[0]
+        linked = all(section is None for section, _ in places)
+        wanted = {value for _, value in places}
+        sections = self.section_indices() if not linked else None
+        for i, value in enumerate(values):
+            if value in wanted and self.type(i) == STT.FUNC:
+                at = (None if sections is None else sections[i], value)
+                if at in places:
+                    found.setdefault(at, []).append(self.name(i))
+        return found
 
     def bind(self, index: int) -> int:
         return st_bind(self.rows[index][ST_INFO])

@@ -43,7 +43,7 @@ from klp.errors import ElfError, InputError
 from klp.inputs import read_input
 from klp.symdb import callsites, clones, kallsyms_table
 from klp.symdb.model import KSYMTAB_PREFIX, ObjectSymbols
-from klp.symvers import NO_EXPORTS, Exports, ObjectExports, module_name
+from klp.symvers import NO_EXPORTS, Exports, ObjectExports, loaded_name
 
 # scripts/mksysmap (v6.1: types a N U w; prefixes $ .L __crc_ __kstrtab_ __kstrtabns_;
 # the name L0) plus what later kernels moved there from scripts/kallsyms.c, plus the
@@ -514,7 +514,7 @@ def scan_module(elf: ElfFile, label: str, exports: Exports | None = None,
     if elf.e_type != ET.REL:
         raise ElfError(elf.path, "not a module (ET_REL)")
     info = modinfo(elf) if info is None else info
-    name = info.get("name") or module_name(label)
+    name = loaded_name(info, label)
     table = elf.symtab
     rows = table.rows
     sections = elf.sections

@@ -22,7 +22,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     """Check ``module`` against a symbol database or a running kernel's kallsyms dump
     (with the target modules' files from ``modules``); the verdict and the report.
     ``debuginfo``: files of the target kernel with DWARF (vmlinux, modules), which
-    say where the compiler inlined the patched functions."""
+    say where the compiler inlined the patched functions and what they take."""
     if (symdb is None) == (kallsyms is None):
         raise UsageError("give exactly one of --symdb FILE and --kallsyms FILE")
     if modules is not None and kallsyms is None:
@@ -55,12 +55,9 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
                               _objects(elf, registration.names))
         lookup, notes = dump, dump.notes
         target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
-    verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration)
+    verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration,
+                            debug=debug)
     verdict.warnings[:0] = notes
-    if debug:
-        from klp.verify.debuginfo import check_debuginfo
-
-        check_debuginfo(verdict, elf, debug)
     if no_livepatch:
         verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)

@@ -12,7 +12,7 @@ contract, not klp's own choices.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
@@ -76,12 +76,14 @@ class Verdict:
 
 
 def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
-                  target_vermagic: str = "", registration: Registration | None = None
-                  ) -> Verdict:
+                  target_vermagic: str = "", registration: Registration | None = None,
+                  debug: Mapping[str, ElfFile] | None = None) -> Verdict:
     """Check ``elf`` against the kernel ``lookup`` describes (None: only what needs no
     kernel: formats, flags, relocation rules, registration). ``registration``: the
     patch's klp_objects as read from the same module's data before (convert reads it
-    before rewriting relocations, which never touches klp_patch's pointers)."""
+    before rewriting relocations, which never touches klp_patch's pointers).
+    ``debug``: the target's files with DWARF by object (``--debuginfo``), for where
+    the patched functions were inlined and what their replacements take."""
     verdict = Verdict()
     info = modinfo(elf)
     module_vermagic = info.get("vermagic", "").strip()
@@ -108,6 +110,10 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
                                  forcible=f.forcible) for f in findings]
     if lookup is not None and verdict.registration.objects is not None:
         _bind_functions(verdict, lookup, known or set(), version)
+    if debug:
+        from klp.verify.debuginfo import check_debuginfo  # reads DWARF: only when asked
+
+        check_debuginfo(verdict, elf, debug)
     return verdict
 
 

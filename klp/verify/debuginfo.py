@@ -5,11 +5,11 @@ pass (the patch module's own DWARF, when it was built with it)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from klp.convert.model import Problem, ProblemKind
-from klp.elfcodec.constants import ET, STT
+from klp.elfcodec.constants import ET
 from klp.elfcodec.dwarf import FunctionPlace, inlined_copies, signatures
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import build_id, modinfo
@@ -17,7 +17,7 @@ from klp.errors import InputError, UsageError
 from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
 from klp.symdb.sources import open_object
-from klp.symvers import module_name
+from klp.symvers import loaded_name
 from klp.verify.check import Verdict
 
 
@@ -29,8 +29,7 @@ def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile]
     known = set(db.objects())
     for path in paths:
         debug = open_object(str(path))
-        obj = "vmlinux" if debug.e_type != ET.REL else (
-            modinfo(debug).get("name") or module_name(str(path)))
+        obj = "vmlinux" if debug.e_type != ET.REL else loaded_name(modinfo(debug), str(path))
         if obj in found:
             raise UsageError(f"{path}: --debuginfo names {obj} twice")
         if obj not in known:
@@ -48,7 +47,7 @@ def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile]
     return found, notes
 
 
-def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile]) -> None:
+def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfFile]) -> None:
     """Both checks, for the patched functions of the objects ``debug`` describes."""
     places: dict[int, FunctionPlace] = {}
     for i, func in enumerate(verdict.functions):
@@ -58,7 +57,7 @@ def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile])
     _check_prototypes(verdict, patch, debug, places)
 
 
-def _check_inlining(verdict: Verdict, debug: dict[str, ElfFile],
+def _check_inlining(verdict: Verdict, debug: Mapping[str, ElfFile],
                     places: dict[int, FunctionPlace]) -> None:
     """Where the compiler inlined each patched function, from its object's DWARF: the
     patch does not reach those copies."""
@@ -84,11 +83,13 @@ def _check_inlining(verdict: Verdict, debug: dict[str, ElfFile],
             f"{debug[obj].path} does not describe {'it' if len(names) == 1 else 'them'}")
 
 
-def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile],
+def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfFile],
                       places: dict[int, FunctionPlace]) -> None:
     """Each replacement against the function it replaces, where both have DWARF."""
-    replacements = {i: place for i in places
-                    if (place := _function_at(patch, verdict.functions[i].new_func))}
+    new_funcs = {i: at for i in places if (at := verdict.functions[i].new_func) is not None}
+    names = patch.symtab.functions_at(set(new_funcs.values()))
+    replacements = {i: FunctionPlace(names[at][0], patch.sections[at[0]].name, at[1])
+                    for i, at in new_funcs.items() if at in names}
     if not replacements:
         return
     new = signatures(patch, list(replacements.values()))
@@ -105,15 +106,3 @@ def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: dict[str, ElfFile
             verdict.problems.append(Problem(ProblemKind.FUNCTION, func.old_name,
                                             f"klp_func {func.old_name}: {mismatch}",
                                             forcible=True))
-
-
-def _function_at(elf: ElfFile, place: tuple[int, int] | None) -> FunctionPlace | None:
-    """The function symbol of the patch module at (section index, offset)."""
-    if place is None:
-        return None
-    table = elf.symtab
-    for i in range(1, len(table)):
-        if table.shndx(i) == place[0] and table.value(i) == place[1] \
-                and table.type(i) == STT.FUNC:
-            return FunctionPlace(table.name(i), elf.sections[place[0]].name, place[1])
-    return None
