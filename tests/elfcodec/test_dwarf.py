@@ -21,7 +21,7 @@ import zlib
 
 import pytest
 
-from klp.elfcodec.constants import SHF, SHT, STT
+from klp.elfcodec.constants import SHF, SHT
 from klp.elfcodec.dwarf import (
     FunctionPlace,
     InlinedCopies,
@@ -40,11 +40,28 @@ from klp.elfcodec.dwarf import (
     unit_ranges,
 )
 from klp.elfcodec.elffile import ElfFile
-from tests.support.dwarf import check, inlining_oracle, oracle
+from tests.support.dwarf import check, function_places, inlining_oracle, oracle
 from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip, require_realdata
 
 CROSS = {"x86_64": "x86_64-linux-gnu-", "arm64": "aarch64-linux-gnu-",
          "ppc64le": "powerpc64le-linux-gnu-", "s390x": "s390x-linux-gnu-"}
+
+
+def compiled(arch: str, flags: list[str], folder: pathlib.Path, name: str, source: str,
+             *also: str) -> pathlib.Path:
+    """``source`` written to ``folder/name`` and compiled there with the architecture's
+    cross gcc (-O2 and ``flags``): the object. Skips (fails in CI) without gcc or the
+    ``also`` tools of that prefix."""
+    tools = [CROSS[arch] + tool for tool in ("gcc", *also)]
+    if not all(map(shutil.which, tools)):
+        if require_realdata():
+            pytest.fail(f"{' or '.join(tools)} is missing")
+        pytest.skip(f"{' or '.join(tools)} is not installed")
+    (folder / name).write_text(source)
+    obj = folder / name.replace(".c", ".o")
+    subprocess.run([tools[0], "-c", "-O2", *flags, "-o", str(obj), name], cwd=folder,
+                   check=True)
+    return obj
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -56,25 +73,15 @@ def test_bundled_split_module(arch: str) -> None:
 @pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5", "-gz=zlib"]],
                          ids=["dwarf4", "dwarf5-zlib"])
 def test_built_objects(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None:
-    gcc, ld = CROSS[arch] + "gcc", CROSS[arch] + "ld"
-    if not (shutil.which(gcc) and shutil.which(ld)):
-        if require_realdata():
-            pytest.fail(f"{gcc} is missing")
-        pytest.skip(f"{gcc} is not installed")
     sources = {"one.c": "static int s; int f(int x) { return s += x; }\n"
                         "__attribute__((cold)) int g(void) { return 1; }\n"
                         "struct opaque; struct opaque *op;\n"
                         "struct laid_out { char c; void *p; int n; long z; } laid;\n",
                "two.c": "extern int f(int); int h(int x) { return f(x) + 2; }\n"}
-    objects = []
-    for name, text in sources.items():
-        (tmp_path / name).write_text(text)
-        obj = tmp_path / name.replace(".c", ".o")
-        subprocess.run([gcc, "-c", "-O2", *flags, "-o", str(obj), name], cwd=tmp_path,
-                       check=True)
-        objects.append(str(obj))
+    objects = [str(compiled(arch, flags, tmp_path, name, text, "ld"))
+               for name, text in sources.items()]
     linked = tmp_path / "linked.o"
-    subprocess.run([ld, "-r", "-o", str(linked), *objects], check=True)
+    subprocess.run([CROSS[arch] + "ld", "-r", "-o", str(linked), *objects], check=True)
     check(linked, "readelf")
     assert {pathlib.Path(u.name).name for u in unit_ranges(ElfFile.open(linked))} == \
         {"one.c", "two.c"}
@@ -100,20 +107,10 @@ int caller_c(int x) { return never(x) + 3; }
 @pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5", "-gz=zlib"]],
                          ids=["dwarf4", "dwarf5-zlib"])
 def test_inlined_copies(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None:
-    gcc = CROSS[arch] + "gcc"
-    if not shutil.which(gcc):
-        if require_realdata():
-            pytest.fail(f"{gcc} is missing")
-        pytest.skip(f"{gcc} is not installed")
-    (tmp_path / "inl.c").write_text(INLINING)
-    obj = tmp_path / "inl.o"
-    subprocess.run([gcc, "-c", "-O2", *flags, "-o", str(obj), "inl.c"], cwd=tmp_path,
-                   check=True)
+    obj = compiled(arch, flags, tmp_path, "inl.c", INLINING)
     elf = ElfFile.open(obj)
-    table = elf.symtab
-    at = {table.name(i): FunctionPlace(table.name(i), elf.sections[table.shndx(i)].name,
-                                       table.value(i))
-          for i in range(len(table)) if table.name(i) in ("helper", "never", "caller_a")}
+    at = {name: place for name, place in function_places(elf).items()
+          if name in ("helper", "never", "caller_a")}
     found = {p.name: copies for p, copies in
              inlined_copies(elf, [*at.values(), FunctionPlace("absent", ".text", 1 << 40)]
                             ).items()}
@@ -144,19 +141,8 @@ int vari(int n, ...) { va_list ap; va_start(ap, n); n += va_arg(ap, int); va_end
 @pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5", "-gz=zlib"]],
                          ids=["dwarf4", "dwarf5-zlib"])
 def test_signatures(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None:
-    gcc = CROSS[arch] + "gcc"
-    if not shutil.which(gcc):
-        if require_realdata():
-            pytest.fail(f"{gcc} is missing")
-        pytest.skip(f"{gcc} is not installed")
-    (tmp_path / "sig.c").write_text(PROTOTYPES)
-    obj = tmp_path / "sig.o"
-    subprocess.run([gcc, "-c", "-O2", *flags, "-o", str(obj), "sig.c"], cwd=tmp_path,
-                   check=True)
-    elf = ElfFile.open(obj)
-    table = elf.symtab
-    places = [FunctionPlace(table.name(i), elf.sections[table.shndx(i)].name, table.value(i))
-              for i in range(1, len(table)) if table.type(i) == STT.FUNC]
+    elf = ElfFile.open(compiled(arch, flags, tmp_path, "sig.c", PROTOTYPES))
+    places = function_places(elf).values()
     assert {p.name: s for p, s in signatures(elf, places).items()} == {
         "show": Signature((8, 8), 4, False), "nothing": Signature((), 0, False),
         "qual": Signature((8, 1, 2), 8, False), "byval": Signature((24, 8), 24, False),
@@ -290,9 +276,7 @@ def test_debian_vmlinux_inlined_copies_match_readelf() -> None:
     elf = ElfFile.open(path)
     names = ("__refill_cfs_bandwidth_runtime", "update_curr", "dentry_free",
              "cmdline_proc_show", "d_lru_del", "drain_all_pages")
-    table = elf.symtab
-    at = {table.name(i): FunctionPlace(table.name(i), "", table.value(i))
-          for i in range(len(table)) if table.name(i) in names and table.type(i) == STT.FUNC}
+    at = {name: place for name, place in function_places(elf).items() if name in names}
     assert set(at) == set(names)
     started = time.monotonic()
     found = {p.name: copies for p, copies in inlined_copies(elf, at.values()).items()}

@@ -13,7 +13,6 @@ from pathlib import Path
 from klp import elfview, render
 from klp.elfcodec.constants import SHF, SHT, STB, STT, st_info
 from klp.elfcodec.dwarf import (
-    FunctionPlace,
     inlined_copies,
     signatures,
     struct_layouts,
@@ -22,6 +21,7 @@ from klp.elfcodec.dwarf import (
 from klp.elfcodec.elffile import ElfFile, Section
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
+from tests.support.dwarf import function_places
 from tests.support.paths import TESTDATA, fixture_objects
 
 
@@ -46,20 +46,13 @@ def run(data: bytes, scratch: Path) -> None:
         elf.group_members(group)
     unit_ranges(elf)
     struct_layouts(elf, ["klp_func", "split_funcs"])
-    inlined_copies(elf, _functions(elf))
-    signatures(elf, _functions(elf))
+    functions = function_places(elf).values()
+    inlined_copies(elf, functions)
+    signatures(elf, functions)
     _edit(elf)
     out = scratch / "edited.o"
     elf.write(out)
     _same(elf, ElfFile.open(out))
-
-
-def _functions(elf: ElfFile) -> list[FunctionPlace]:
-    """Every function symbol in a section, as klp verify asks where each is inlined."""
-    table, sections = elf.symtab, elf.sections
-    return [FunctionPlace(table.name(i), sections[table.shndx(i)].name, table.value(i))
-            for i in range(1, len(table))
-            if table.type(i) == STT.FUNC and 0 < table.shndx(i) < len(sections)]
 
 
 def _edit(elf: ElfFile) -> None:

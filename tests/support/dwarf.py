@@ -6,7 +6,8 @@ import pathlib
 import re
 import subprocess
 
-from klp.elfcodec.dwarf import unit_ranges
+from klp.elfcodec.constants import STT
+from klp.elfcodec.dwarf import FunctionPlace, unit_ranges
 from klp.elfcodec.elffile import ElfFile
 
 _UNIT = re.compile(r"^\s*Offset into \.debug_info:\s+(0x[0-9a-f]+|\d+)")
@@ -101,4 +102,15 @@ def inlining_oracle(path: pathlib.Path, tool: str, unit: int) -> dict[str, dict[
     for origin, holder_at in copies:
         callers = found.setdefault(named(origin), {})
         callers[named(holder_at)] = callers.get(named(holder_at), 0) + 1
+    return found
+
+
+def function_places(elf: ElfFile) -> dict[str, FunctionPlace]:
+    """Every function symbol defined in a section, by name (the first of a name)."""
+    table, sections = elf.symtab, elf.sections
+    found: dict[str, FunctionPlace] = {}
+    for i in range(1, len(table)):
+        if table.type(i) == STT.FUNC and 0 < table.shndx(i) < len(sections):
+            found.setdefault(table.name(i), FunctionPlace(
+                table.name(i), sections[table.shndx(i)].name, table.value(i)))
     return found
