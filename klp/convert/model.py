@@ -110,10 +110,18 @@ class Resolution(NamedTuple):
     references: tuple[Reference, ...] = ()
     #: The source file whose annotation chose it, when files disagree.
     source: str | None = None
+    #: The object whose klp section takes its relocations, when KLP_RELOC_SYMBOL
+    #: names another than ``obj``.
+    gate: str | None = None
 
     @property
     def klp_name(self) -> str:
         return f"{rules.KLP_SYM_PREFIX}{self.obj}.{self.name},{self.pos}"
+
+    @property
+    def section_obj(self) -> str:
+        """The object whose klp section holds the relocations: applied when it loads."""
+        return self.gate or self.obj
 
 
 class Move(NamedTuple):

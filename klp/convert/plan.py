@@ -10,7 +10,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from klp.convert.annotations import Annotation, read_annotations
+from klp.convert.annotations import (
+    RELOC_SYMBOL_PREFIX,
+    Annotation,
+    read_annotations,
+    read_reloc_symbol,
+    reloc_symbol_macro,
+)
 from klp.convert.model import (
     Move,
     Plan,
@@ -73,15 +79,20 @@ def plan_conversion(
     converted_before |= any(table.shndx(i) == SHN.LIVEPATCH for i in range(len(table)))
 
     wanted: dict[int, str] = {}
+    named = _reloc_symbols(elf, sources, uses, plan, problems)
     for sym in sorted(uses):
         name = table.name(sym)
-        if rules.LINKER_PROVIDED.fullmatch(name) or rules.KERNEL_PROVIDED.fullmatch(name):
+        if sym in named:
+            wanted[sym] = named[sym].name
+            continue
+        if rules.LINKER_PROVIDED.fullmatch(name) or rules.KERNEL_PROVIDED.fullmatch(name) \
+                or name.startswith(RELOC_SYMBOL_PREFIX):
             continue
         if name in vmlinux_exports and name not in annotated:
             continue
         wanted[sym] = name
     for name in annotated:
-        if name not in wanted.values():
+        if name not in {n for s, n in wanted.items() if s not in named}:
             problems.append(Problem(
                 ProblemKind.ANNOTATION, name,
                 f"{name} is annotated with KLP_SYMPOS but no relocation of the module needs it"))
@@ -91,9 +102,11 @@ def plan_conversion(
     init_memory = rules.init_memory(definitions)
     for sym, name in wanted.items():
         scope = annotated.get(name)
-        if scope is not None and scope.broken:
+        if sym in named:
+            groups = [_Group(named[sym], uses[sym], [])]
+        elif scope is not None and scope.broken:
             continue
-        if scope is None or scope.everywhere is not None:
+        elif scope is None or scope.everywhere is not None:
             note = scope.everywhere if scope else None
             groups = [_Group(note, uses[sym], [])]
         else:
@@ -113,7 +126,7 @@ def plan_conversion(
     version = rules.kernel_version(module_info.get("vermagic", "")) or (
         rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
     _plan_moves(elf, sources, plan, version, problems)
-    if not wanted and converted_before and not annotations.entries:
+    if not wanted and converted_before and not annotations.entries and not named:
         plan.already_converted = True
     not_livepatch = rules.livepatch_flag(module_info)
     if not_livepatch:
@@ -126,6 +139,33 @@ def plan_conversion(
     problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message, forcible=f.forcible)
                  for f in findings]
     return plan, problems
+
+
+def _reloc_symbols(elf: ElfFile, sources: SourceMap, uses: Mapping[int, list[tuple[int, int]]],
+                   plan: Plan, problems: list[Problem]) -> dict[int, Annotation]:
+    """The KLP_RELOC_SYMBOL annotations: the undefined symbols that name their own
+    object and position, by symbol index. A vmlinux symbol is given to vmlinux's klp
+    section whatever object the annotation gates it by: the kernel refuses it in a
+    module's, and vmlinux's is applied first, when the patch loads."""
+    table = elf.symtab
+    named: dict[int, Annotation] = {}
+    for sym, used in uses.items():
+        symbol = table.name(sym)
+        if not symbol.startswith(RELOC_SYMBOL_PREFIX):
+            continue
+        note = read_reloc_symbol(symbol)
+        if isinstance(note, str):
+            problems.append(Problem(ProblemKind.ANNOTATION, symbol, note,
+                                    [_reference(elf, sources, *use) for use in used]))
+            continue
+        if note.obj == "vmlinux" and note.gate != "vmlinux":
+            plan.warnings.append(
+                f"{note.written}: the kernel refuses a vmlinux symbol in module {note.gate}'s "
+                f"klp section; klp puts it in vmlinux's, applied when the patch loads "
+                f"({reloc_symbol_macro('vmlinux', 'vmlinux', note.name, note.pos)})")
+            note = note._replace(gate="vmlinux")
+        named[sym] = note
+    return named
 
 
 class _Scope:
@@ -281,13 +321,19 @@ def _reference(elf: ElfFile, sources: SourceMap, rela_index: int, row: int) -> R
                      sources.line_at(target.index, rel.offset))
 
 
-def sympos_lines(name: str, candidates: list[SymbolRecord]) -> list[str]:
-    """The annotation that selects each candidate (none for a load-order-dependent one)."""
+def sympos_lines(name: str, candidates: list[SymbolRecord], gate: str | None = None
+                 ) -> list[str]:
+    """The annotation that selects each candidate (none for a load-order-dependent one):
+    KLP_SYMPOS, or KLP_RELOC_SYMBOL when the module uses that (``gate``, its object
+    of the klp section, kept for another module's symbol)."""
     lines = []
     for d in candidates:
         if d.sympos is None:
             lines.append(f"/* {d.obj} position {d.pos}: no position selects it in both "
                          "load orders */")
+        elif gate is not None:
+            keep = gate != "vmlinux" and d.obj != "vmlinux"
+            lines.append(reloc_symbol_macro(gate if keep else d.obj, d.obj, name, d.sympos))
         else:
             lines.append(f"KLP_MODULE_RELOC({d.obj}) ... = {{ KLP_SYMPOS({name}, {d.sympos}) }};")
     return lines
@@ -310,20 +356,19 @@ def _resolve(
             bound = rules.bind_position(in_obj, note.pos, late=False)
             bad = None
             if note.obj not in lookup.objects():
-                bad = (f"KLP_SYMPOS({name}, {note.pos}) is for object {note.obj}, which the "
-                       "symbol database does not have: check the KLP_MODULE_RELOC() name "
-                       "(a module's kernel name, '_' for '-'), or rebuild the database with "
-                       "that module")
+                bad = (f"{note.written} is for object {note.obj}, which the symbol database "
+                       "does not have: check the object name (a module's kernel name, '_' for "
+                       "'-'), or rebuild the database with that module")
             elif isinstance(bound, str):
-                bad = f"KLP_SYMPOS({name}, {note.pos}) in {note.obj}: {bound}"
+                bad = f"{note.written} in {note.obj}: {bound}"
             elif rules.bind_position(in_obj, note.pos, late=True) != bound:
                 # a module that loads after the patch: its whole symtab counts
                 bad = _load_order_trap(name, note.obj, note.pos, bound)
             if bad:
                 problems.append(Problem(ProblemKind.ANNOTATION, name, bad, refs, defs,
-                                        sympos_lines(name, defs)))
+                                        sympos_lines(name, defs, note.gate)))
                 return None
-        return Resolution(sym, name, note.obj, note.pos, Reason.ANNOTATION)
+        return Resolution(sym, name, note.obj, note.pos, Reason.ANNOTATION, gate=note.gate)
     if len(defs) == 1:
         if defs[0].sympos != 0:
             problems.append(Problem(ProblemKind.RULE, name,
@@ -389,9 +434,17 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
     groups: dict[tuple[int, str, str], list[int]] = defaultdict(list)
     late_writes: dict[str, tuple[str, list[Reference]]] = {}
     for res in plan.resolutions:
-        for check in (rules.object_name(res.obj), rules.symbol_name(res.name, version)):
+        gate = res.section_obj
+        for check in (rules.object_name(res.obj), rules.object_name(gate) if res.gate else None,
+                      rules.symbol_name(res.name, version)):
             if check:
                 problems.append(Problem(ProblemKind.RULE, res.name, check, list(res.references)))
+        crossing = rules.klp_section_object(gate, res.klp_name, res.obj)
+        if crossing and crossing[1]:
+            problems.append(Problem(ProblemKind.RULE, res.name, crossing[0],
+                                    list(res.references), forcible=True))
+        elif crossing and crossing[0] not in plan.warnings:
+            plan.warnings.append(crossing[0])
         for (rela_index, row), ref in zip(res.uses, res.references, strict=True):
             rela = elf.sections[rela_index]
             target = rules.loaded_target(elf, rela)
@@ -400,7 +453,7 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
             rel = elf.rela(rela).relocation(row)
             off, rtype = rel.offset, rel.type
             for reason in (
-                rules.target_section(target, res.obj),
+                rules.target_section(target, gate),
                 rules.relocation_type(arch, rtype),
                 rules.ppc64_call_has_nop(arch, rtype, target.data, off),
             ):
@@ -410,17 +463,17 @@ def _plan_moves(elf: ElfFile, sources: SourceMap, plan: Plan,
                         f"{target.name}+{off:#x} ({arch.reloc_name(rtype)} "
                         f"against {res.name}): {reason}",
                         [ref]))
-            late = rules.late_write(arch, target, res.obj)
+            late = rules.late_write(arch, target, gate)
             if late and late[1]:
                 # per klp section and worded as verify words it, so that --force says it once
-                klp_section = rules.klp_section_name(res.obj, target.name)
+                klp_section = rules.klp_section_name(gate, target.name)
                 late_writes.setdefault(klp_section, (late[0], []))[1].append(ref)
             for warning in (late[0] if late and not late[1] else None,
-                            rules.module_reload(arch, res.obj, rtype, target.data, off,
+                            rules.module_reload(arch, gate, rtype, target.data, off,
                                                 version)):
                 if warning and warning not in plan.warnings:
                     plan.warnings.append(warning)
-            groups[(rela_index, res.obj, target.name)].append(row)
+            groups[(rela_index, gate, target.name)].append(row)
     for klp_section, (why, refs) in sorted(late_writes.items()):
         problems.append(Problem(ProblemKind.SECTION, "", f"{klp_section}: {why}", refs,
                                 forcible=True))

@@ -48,6 +48,22 @@
  * static functions or objects.  The header needs no kernel headers and compiles with or without
  * them.  If the kernel's own <linux/livepatch.h> already defines these
  * macros (kernels carrying the klp-convert patches), that definition is used.
+ *
+ * The other way to say it, from the later "minimal" klp-convert proposal
+ * (SUSE's kernels define it), names the choice in the declaration itself:
+ *
+ *	extern int count KLP_RELOC_SYMBOL_POS(vmlinux, vmlinux, count, 2);
+ *	extern int helper(int) KLP_RELOC_SYMBOL(my_driver, my_driver, helper);
+ *
+ * The arguments are the object whose klp section applies the relocations
+ * (the object the patched code belongs to), the object that defines the
+ * symbol, the symbol and its position (KLP_RELOC_SYMBOL: 0).  The symbol's
+ * ELF name becomes `.klp.sym.rela.<object>.<object>.<symbol>.<position>`
+ * (v3 of the proposal; a `,` before the position, as v1 and v2 write it, is
+ * read too, but some assemblers cannot take a `,` in an operand, such as
+ * x86's with `@PLT`).  The position is what follows the last `.`, so names
+ * with dots (`foo.isra.0`) work.  A vmlinux symbol always goes in vmlinux's
+ * klp section: the kernel refuses it in a module's.
  */
 #ifndef KLP_RELOC_H
 #define KLP_RELOC_H
@@ -74,5 +90,15 @@ _Static_assert(sizeof(struct klp_module_reloc) == 12,
 	{ .sym = (void *)&(symbol), .sympos = (pos) }
 
 #endif /* KLP_MODULE_RELOC */
+
+#ifndef KLP_RELOC_SYMBOL_POS
+#define KLP_RELOC_SYMBOL_POS(gate, obj, symbol, pos)			\
+	__asm__("\".klp.sym.rela." #gate "." #obj "." #symbol "." #pos "\"")
+#endif
+
+#ifndef KLP_RELOC_SYMBOL
+#define KLP_RELOC_SYMBOL(gate, obj, symbol)				\
+	KLP_RELOC_SYMBOL_POS(gate, obj, symbol, 0)
+#endif
 
 #endif /* KLP_RELOC_H */

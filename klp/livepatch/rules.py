@@ -186,6 +186,29 @@ def target_section(target: Section, obj: str) -> str | None:
     return None
 
 
+def klp_section_object(section_obj: str, klp_symbol: str, symbol_obj: str
+                       ) -> tuple[str, bool] | None:
+    """What the kernel does with a klp symbol of another object than its klp section's:
+    (why, whether to refuse). The section's object decides when the relocations are
+    applied, the symbol's where they point (kernel: kernel/livepatch/core.c
+    klp_apply_section_relocs, klp_resolve_symbols)."""
+    if section_obj == symbol_obj:
+        return None
+    if symbol_obj == "vmlinux":
+        return (f"invalid access to vmlinux symbol {klp_symbol} from module {section_obj}'s "
+                "klp section: the kernel refuses it (an exported vmlinux symbol needs no klp "
+                "relocation, any other goes in vmlinux's klp section)", True)
+    if section_obj == "vmlinux":
+        return (f"{klp_symbol} is in vmlinux's klp section, applied when the patch loads: the "
+                f"patch fails to load unless module {symbol_obj} is loaded then, and nothing "
+                f"keeps {symbol_obj} loaded while the patch uses its address (put it in "
+                f"{symbol_obj}'s klp section)", True)
+    return (f"{klp_symbol} is in module {section_obj}'s klp section, applied when "
+            f"{section_obj} loads: module {symbol_obj} must be loaded by then, or "
+            f"{section_obj} fails to load (it is when {section_obj} depends on "
+            f"{symbol_obj})", False)
+
+
 def relocation_type(arch: Arch, rtype: int) -> str | None:
     if rtype not in arch.loader_types:
         return f"{arch.reloc_name(rtype)} is not a type the {arch.name} module loader applies"

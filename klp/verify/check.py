@@ -172,11 +172,8 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
                 if rel.sym not in parsed:
                     parsed[rel.sym] = rules.parse_klp_symbol(sym.name, version)
                 name = parsed[rel.sym]
-                if isinstance(name, rules.KlpSymbolName) and obj != "vmlinux" \
-                        and name.obj == "vmlinux":
-                    problem = (f"invalid access to vmlinux symbol {sym.name} from the "
-                               f"module-specific section {sec.name}: the kernel refuses it "
-                               "(an exported vmlinux symbol needs no klp relocation)")
+                if isinstance(name, rules.KlpSymbolName):
+                    problem = _crossing(verdict, obj, sym.name, name.obj) or problem
                 uses.setdefault(rel.sym, _Use(sym.name, obj, [])).references.append(ref)
             if problem:
                 verdict.problems.append(Problem(ProblemKind.RELOCATION, sym.name, problem, [ref]))
@@ -185,6 +182,23 @@ def _check_sections(elf: ElfFile, version: tuple[int, int] | None,
             verdict.problems.append(Problem(ProblemKind.SYMBOL, uses[index].symbol, name,
                                             uses.pop(index).references))
     return uses
+
+
+def _crossing(verdict: Verdict, obj: str, symbol: str, symbol_obj: str) -> str | None:
+    """A klp symbol of another object than its section's: the kernel's refusal of a
+    vmlinux symbol, for the relocation; anything else said once for the symbol."""
+    crossing = rules.klp_section_object(obj, symbol, symbol_obj)
+    if crossing is None:
+        return None
+    why, refuse = crossing
+    if symbol_obj == "vmlinux":
+        return why
+    problem = Problem(ProblemKind.SYMBOL, symbol, why, forcible=True)
+    if refuse and problem not in verdict.problems:
+        verdict.problems.append(problem)
+    elif not refuse and why not in verdict.warnings:
+        verdict.warnings.append(why)
+    return None
 
 
 def _relocation_problem(elf: ElfFile, shndx: int, rtype: int, data: bytes,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from collections.abc import Callable
 
 import pytest
 
@@ -22,19 +21,11 @@ from klp.symdb import callsites
 from klp.symdb.build import build as build_symdb
 from klp.symdb.sources import find_sources
 from tests.support.cli import klp
-from tests.support.convert import replace_string, unregister
+from tests.support.convert import edited, replace_string, unregister
 from tests.support.paths import ARCHES, TESTDATA
 from tests.support.symdb import build
 
 FIXTURE = "livepatch-fixture.ko"
-
-
-def edited(tmp_path: pathlib.Path, arch: str, edit: Callable[[ElfFile], None]) -> pathlib.Path:
-    elf = ElfFile.open(TESTDATA / arch / FIXTURE)
-    edit(elf)
-    path = tmp_path / f"edited-{arch}.ko"
-    elf.write(path)
-    return path
 
 
 @pytest.mark.parametrize("arch", ARCHES)

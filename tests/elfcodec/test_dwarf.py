@@ -40,28 +40,9 @@ from klp.elfcodec.dwarf import (
     unit_ranges,
 )
 from klp.elfcodec.elffile import ElfFile
+from tests.support.cross import CROSS, compiled
 from tests.support.dwarf import check, function_places, inlining_oracle, oracle
 from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip, require_realdata
-
-CROSS = {"x86_64": "x86_64-linux-gnu-", "arm64": "aarch64-linux-gnu-",
-         "ppc64le": "powerpc64le-linux-gnu-", "s390x": "s390x-linux-gnu-"}
-
-
-def compiled(arch: str, flags: list[str], folder: pathlib.Path, name: str, source: str,
-             *also: str) -> pathlib.Path:
-    """``source`` written to ``folder/name`` and compiled there with the architecture's
-    cross gcc (-O2 and ``flags``): the object. Skips (fails in CI) without gcc or the
-    ``also`` tools of that prefix."""
-    tools = [CROSS[arch] + tool for tool in ("gcc", *also)]
-    if not all(map(shutil.which, tools)):
-        if require_realdata():
-            pytest.fail(f"{' or '.join(tools)} is missing")
-        pytest.skip(f"{' or '.join(tools)} is not installed")
-    (folder / name).write_text(source)
-    obj = folder / name.replace(".c", ".o")
-    subprocess.run([tools[0], "-c", "-O2", *flags, "-o", str(obj), name], cwd=folder,
-                   check=True)
-    return obj
 
 
 @pytest.mark.parametrize("arch", ARCHES)

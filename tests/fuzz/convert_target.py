@@ -1,7 +1,8 @@
 """Fuzz target: ``klp convert`` on damaged livepatch modules.
 
 The seeds are the livepatch modules of testdata/ (KLP_SYMPOS annotations in
-``.klp.module_relocs.*``, DWARF in livepatch-split); the mutations go where the
+``.klp.module_relocs.*``, DWARF in livepatch-split) and livepatch-ambiguous with
+KLP_RELOC_SYMBOL names; the mutations go where the
 converter looks: symbols, relocations, annotations and debug info.
 """
 
@@ -15,6 +16,7 @@ from klp.elfcodec.arch import ARCHES
 from klp.elfcodec.elffile import ElfFile
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
+from tests.support.convert import RELOC_SYMBOLS, rename_symbols
 from tests.support.paths import ARCHES as ARCH_NAMES
 from tests.support.paths import TESTDATA
 from tests.support.symdb import build
@@ -24,8 +26,13 @@ _SYMDB: dict[str, Path] = {}
 
 
 def seeds() -> list[bytes]:
-    return [p.read_bytes() for arch in ARCH_NAMES
-            for p in sorted((TESTDATA / arch).glob("livepatch-*.ko"))]
+    found = [p.read_bytes() for arch in ARCH_NAMES
+             for p in sorted((TESTDATA / arch).glob("livepatch-*.ko"))]
+    for arch in ARCH_NAMES:  # KLP_RELOC_SYMBOL names, as the annotation's asm label writes
+        elf = ElfFile.open(TESTDATA / arch / "livepatch-ambiguous.ko")
+        rename_symbols(RELOC_SYMBOLS)(elf)
+        found.append(elf.to_bytes())
+    return found
 
 
 def setup(folder: Path) -> None:

@@ -20,6 +20,34 @@ def convert(arch: str, db: pathlib.Path, name: str, out: pathlib.Path, *extra: s
                "--symvers", str(t / "Module.symvers"), *extra, check=check)
 
 
+def edited(tmp_path: pathlib.Path, arch: str, edit: Callable[[ElfFile], None],
+           name: str = "livepatch-fixture.ko") -> pathlib.Path:
+    """A copy of the bundled livepatch ``name``, edited with the codec."""
+    elf = ElfFile.open(TESTDATA / arch / name)
+    edit(elf)
+    path = tmp_path / f"edited-{arch}.ko"
+    elf.write(path)
+    return path
+
+
+#: KLP_RELOC_SYMBOL names for the two ambiguous names of livepatch-ambiguous.ko:
+#: vmlinux's fixture_count of core.c and fixture_mod's mod_value of fixture-util.c
+#: (testdata/expected.json), in v3's spelling and in v1's (a comma).
+RELOC_SYMBOLS = {"fixture_count": ".klp.sym.rela.vmlinux.vmlinux.fixture_count.2",
+                 "mod_value": ".klp.sym.rela.fixture_mod.fixture_mod.mod_value,2"}
+
+
+def rename_symbols(names: dict[str, str]) -> Callable[[ElfFile], None]:
+    """Rename symbols, as an asm label on their declarations would."""
+    def edit(elf: ElfFile) -> None:
+        table = elf.symtab
+        for index in range(len(table)):
+            new = names.get(table.name(index))
+            if new is not None:
+                elf.rename_symbol(index, new)
+    return edit
+
+
 def replace_string(old: bytes, new: bytes) -> Callable[[ElfFile], None]:
     """Replace a whole NUL-terminated string in the module's string sections."""
     def edit(elf: ElfFile) -> None:

@@ -20,10 +20,9 @@ from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
 from klp.symdb.scan import scan_module, scan_vmlinux, source_files
 from tests.support.cli import klp
-from tests.support.paths import ARCHES, realdata_or_skip, require_realdata
+from tests.support.cross import cross_tools
+from tests.support.paths import ARCHES, realdata_or_skip
 
-CROSS = {"x86_64": "x86_64-linux-gnu-", "arm64": "aarch64-linux-gnu-",
-         "ppc64le": "powerpc64le-linux-gnu-", "s390x": "s390x-linux-gnu-"}
 SOURCES = {
     "kernel/sched/core.c": "static int twin(int x) { return x + 1; }\n"
                            "int sched_entry(int x) { return twin(x); }\n"
@@ -35,11 +34,7 @@ SOURCES = {
 
 
 def _build(arch: str, folder: pathlib.Path, link: list[str]) -> pathlib.Path:
-    gcc, ld = CROSS[arch] + "gcc", CROSS[arch] + "ld"
-    if not (shutil.which(gcc) and shutil.which(ld)):
-        if require_realdata():
-            pytest.fail(f"{gcc} is missing")
-        pytest.skip(f"{gcc} is not installed")
+    gcc, ld = cross_tools(arch, "gcc", "ld")
     objects = []
     for source, text in SOURCES.items():
         path = folder / source
