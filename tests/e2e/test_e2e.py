@@ -18,7 +18,8 @@ loads them:
 * ``sample``   exported symbols only: loads as built (sanity check of the rig);
 * ``vmlinux``  unique non-exported vmlinux function and data;
 * ``ambig``    ambiguous vmlinux statics (a function, an object, a name of
-  both) chosen with ``KLP_MODULE_RELOC(vmlinux)``;
+  both) chosen with ``KLP_MODULE_RELOC(vmlinux)``, and the object with
+  ``KLP_RELOC_SYMBOL_POS`` (the minimal klp-convert proposal's annotation);
 * ``split``    two of its files annotate the same name for different copies, so
   ``klp convert`` splits the one undefined symbol by source file: s_next
   for two copies in vmlinux, and a name of both vmlinux and binfmt_misc for
@@ -143,6 +144,9 @@ BINFMT_NAMES = (BinfmtNames("entries", "bm_entry_read", "s_ops", ("enabled",)),
 #: target-b.c (position 2) and the value it holds (target-a.c/target-b.c).
 OWN_MODULE = "klp_e2e_target"
 OWN_AMBIG = {"target_pick": ("target-b.c", "b"), "target_count": ("target-b.c", "b1")}
+#: The ``ambig`` role that klp-e2e-ambig.c annotates with KLP_RELOC_SYMBOL_POS (the
+#: others with KLP_SYMPOS).
+RELOC_ROLE = "data"
 #: Non-exported symbols each module uses (what the loader reports as unknown).
 NON_EXPORTED = {
     "vmlinux": ("saved_command_line", "max_threads", "kallsyms_lookup_name"),
@@ -400,6 +404,7 @@ def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str,
         return [f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items()]
 
     names = [f"-DKLP_E2E_{role.upper()}='\"{name}\"'" for role, (name, _) in subject.ambig.items()]
+    names.append(f"-DKLP_E2E_{RELOC_ROLE.upper()}_NAME={subject.ambig[RELOC_ROLE][0]}")
     good = {role: targets[role].position for role in subject.ambig}
     # Positions klp convert must refuse: 0 for an ambiguous name, and one past the end.
     wrong = dict(good, func=0, data=targets["data"].count + 1)
@@ -654,7 +659,8 @@ def test_sample_livepatch_loads(boot_unconverted: BootResult) -> None:
 
 @pytest.mark.parametrize("module", list(NON_EXPORTED))
 def test_unconverted_module_fails(boot_unconverted: BootResult, subject: Subject,
-                                  cross_targets: dict[str, Target], module: str) -> None:
+                                  targets: dict[str, Target], cross_targets: dict[str, Target],
+                                  module: str) -> None:
     r = boot_unconverted
     rc = r.insmod_rc(ko_name(module))
     assert rc and rc[0] != 0, r.report()
@@ -662,9 +668,15 @@ def test_unconverted_module_fails(boot_unconverted: BootResult, subject: Subject
     unknown = subject.non_exported(module)
     if module == "split":
         unknown += tuple({t.name for t in cross_targets.values()})
+    if module == "ambig":  # KLP_RELOC_SYMBOL_POS renamed the undefined symbol
+        reloc = targets[RELOC_ROLE]
+        unknown = (*(n for n in unknown if n != reloc.name),
+                   f".klp.sym.rela.vmlinux.vmlinux.{reloc.name}.{reloc.position}")
     for sym in unknown:
-        assert r.dmesg_has(rf"{patch_name(module)}: Unknown symbol {re.escape(sym)} "
-                           r"\(err -2\)"), f"no 'Unknown symbol {sym}' for {module}\n{r.report()}"
+        # ppc64's loader drops the leading dot of an undefined name (module_64.c dedotify)
+        shown = rf"\.?{re.escape(sym[1:])}" if sym.startswith(".") else re.escape(sym)
+        assert r.dmesg_has(rf"{patch_name(module)}: Unknown symbol {shown} \(err -2\)"), \
+            f"no 'Unknown symbol {sym}' for {module}\n{r.report()}"
 
 
 @pytest.mark.parametrize("key", list(NON_EXPORTED))
@@ -731,7 +743,8 @@ def test_vmlinux_unique_symbols(converted_boot: BootResult, kernel: Kernel,
 def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict[str, Target],
                                        subject: Subject,
                                        converted: dict[str, Conversion]) -> None:
-    """KLP_SYMPOS picks the N-th copy in kallsyms order: the copy of the intended file."""
+    """KLP_SYMPOS and KLP_RELOC_SYMBOL_POS (the data name) pick the N-th copy in kallsyms
+    order: the copy of the intended file."""
     r = converted_boot
     got = _patch_output(r, converted, "ambig", "version")
     for role in subject.ambig:
@@ -874,14 +887,21 @@ def test_module_patch_after_module(boot_module_first: BootResult, subject: Subje
 def test_convert_refuses_wrong_annotation(kernel: Kernel, built: dict[str, Built],
                                           symdb: pathlib.Path, targets: dict[str, Target],
                                           work: pathlib.Path) -> None:
-    """KLP_SYMPOS(func, 0) and a position past the end: klp convert stops, writes nothing."""
+    """KLP_SYMPOS(func, 0) and a KLP_RELOC_SYMBOL_POS past the end: klp convert stops,
+    writes nothing, and says which line selects the intended copy."""
     out = work / "converted" / "ambig-wrong.ko"
     out.parent.mkdir(exist_ok=True)
     out.unlink(missing_ok=True)
-    proc = convert(kernel, symdb, built["ambig-wrong"].ko, "-o", str(out))
-    text = proc.stdout + proc.stderr
-    assert proc.returncode == 4, text
-    assert targets["func"].name in text and targets["data"].name in text, text
+    proc = convert(kernel, symdb, built["ambig-wrong"].ko, "-o", str(out), "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    problems = {p["symbol"]: p for p in json.loads(proc.stdout)["problems"]}
+    func, data = targets["func"], targets[RELOC_ROLE]
+    assert problems.keys() == {func.name, data.name}, problems
+    assert problems[func.name]["message"].startswith(f"KLP_SYMPOS({func.name}, 0) in vmlinux: ")
+    wanted = f"KLP_RELOC_SYMBOL_POS(vmlinux, vmlinux, {data.name}, {data.position})"
+    assert problems[data.name]["message"].startswith(
+        f"KLP_RELOC_SYMBOL_POS(vmlinux, vmlinux, {data.name}, {data.count + 1}) in vmlinux: ")
+    assert wanted in problems[data.name]["suggestions"], problems[data.name]
     assert not out.exists()
 
 

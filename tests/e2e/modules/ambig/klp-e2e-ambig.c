@@ -12,6 +12,10 @@
  *   KLP_E2E_MIXED  one static function and static objects (set_root), which
  *                  livepatch counts together
  *
+ * The data name is annotated the other way klp reads, KLP_RELOC_SYMBOL_POS
+ * (the later "minimal" klp-convert proposal), which needs it as a bare token
+ * too (KLP_E2E_DATA_NAME).
+ *
  * For one of them the ELF .symtab order is not address order, and sympos
  * counts by address.  The replacement of version_proc_show() (/proc/version)
  * prints the address bound to each name, to be compared with /proc/kallsyms
@@ -25,21 +29,24 @@
 
 #include <klp-reloc.h>
 
-#if !defined(KLP_E2E_FUNC) || !defined(KLP_E2E_DATA) || !defined(KLP_E2E_MIXED) || \
+#if !defined(KLP_E2E_FUNC) || !defined(KLP_E2E_DATA_NAME) || !defined(KLP_E2E_MIXED) || \
 	!defined(KLP_E2E_POS_FUNC) || !defined(KLP_E2E_POS_DATA) || !defined(KLP_E2E_POS_MIXED)
-#error "pass -DKLP_E2E_FUNC='\"NAME\"' -DKLP_E2E_POS_FUNC=.. and the same for DATA and MIXED"
+#error "pass -DKLP_E2E_FUNC='\"NAME\"' -DKLP_E2E_POS_FUNC=.., the same for MIXED, \
+-DKLP_E2E_DATA_NAME=NAME and -DKLP_E2E_POS_DATA=.."
 #endif
 
 /* asm labels: the ELF names of the statics, with C names that clash with nothing */
 extern char klp_e2e_func[] __asm__(KLP_E2E_FUNC);
-extern char klp_e2e_data[] __asm__(KLP_E2E_DATA);
 extern char klp_e2e_mixed[] __asm__(KLP_E2E_MIXED);
 
 static KLP_MODULE_RELOC(vmlinux) klp_e2e_vmlinux_relocs[] = {
 	KLP_SYMPOS(klp_e2e_func, KLP_E2E_POS_FUNC),
-	KLP_SYMPOS(klp_e2e_data, KLP_E2E_POS_DATA),
 	KLP_SYMPOS(klp_e2e_mixed, KLP_E2E_POS_MIXED),
 };
+
+/* KLP_RELOC_SYMBOL_POS takes its name and position as written: expand them first */
+#define KLP_E2E_RELOC_SYMBOL(name, pos) KLP_RELOC_SYMBOL_POS(vmlinux, vmlinux, name, pos)
+extern char klp_e2e_data[] KLP_E2E_RELOC_SYMBOL(KLP_E2E_DATA_NAME, KLP_E2E_POS_DATA);
 
 static int klp_e2e_version_show(struct seq_file *m, void *v)
 {
@@ -75,5 +82,5 @@ static void __exit klp_e2e_exit(void)
 module_init(klp_e2e_init);
 module_exit(klp_e2e_exit);
 MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("klp e2e: ambiguous vmlinux names chosen by KLP_SYMPOS");
+MODULE_DESCRIPTION("klp e2e: ambiguous vmlinux names chosen by KLP_SYMPOS and KLP_RELOC_SYMBOL_POS");
 MODULE_INFO(livepatch, "Y");
