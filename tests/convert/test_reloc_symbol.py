@@ -140,6 +140,10 @@ def test_a_module_symbol_gated_by_vmlinux_needs_force(
     report = run(arch, dbs[arch], module, out, "--force")
     assert report["warnings"].count(f"--force: {why}") == 1
     assert {s["object"] for s in report["sections"]} == {"vmlinux"}
+    # verify says the same of the finished module
+    proc = klp("verify", str(out), "--symdb", str(dbs[arch]), "--json", check=4)
+    assert [(p["kind"], p["message"]) for p in json.loads(proc.stdout)["problems"]] == [
+        ("symbol", why)]
 
 
 def test_a_module_symbol_gated_by_another_module_is_a_warning() -> None:
