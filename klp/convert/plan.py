@@ -355,8 +355,10 @@ def _resolve(
             in_obj = [d for d in defs if d.obj == note.obj]
             bound = rules.bind_position(in_obj, note.pos, late=False)
             bad = None
-            if note.obj not in lookup.objects():
-                bad = (f"{note.written} is for object {note.obj}, which the symbol database "
+            missing = next((o for o in (note.obj, note.gate) if o and o not in lookup.objects()),
+                           None)
+            if missing is not None:
+                bad = (f"{note.written} names object {missing}, which the symbol database "
                        "does not have: check the object name (a module's kernel name, '_' for "
                        "'-'), or rebuild the database with that module")
             elif isinstance(bound, str):

@@ -169,7 +169,7 @@ def test_annotation_for_an_object_the_symdb_lacks(dbs: dict[str, pathlib.Path],
     proc = klp("convert", str(module), "--dry-run", "--symdb", str(dbs["x86_64"]), "--symvers",
                str(TESTDATA / "x86_64" / "Module.symvers"), "--json", check=4)
     messages = [p["message"] for p in json.loads(proc.stdout)["problems"]]
-    assert any("is for object fixture_mox, which the symbol database does not have" in m
+    assert any("names object fixture_mox, which the symbol database does not have" in m
                for m in messages), messages
 
 

@@ -155,6 +155,22 @@ def test_a_module_symbol_gated_by_another_module_is_a_warning() -> None:
     assert klp_section_object("nfsd", ".klp.sym.nfsd.x,0", "nfsd") is None
 
 
+@pytest.mark.parametrize("gate", ["fixture-mod", "vmlinux-x"])
+def test_an_object_the_database_lacks_is_refused(gate: str, dbs: dict[str, pathlib.Path],
+                                                 tmp_path: pathlib.Path) -> None:
+    """A gate that names no object of the kernel (a dash where the kernel has '_'):
+    its klp section would never be applied."""
+    named = dict(CHOSEN, mod_value=f".klp.sym.rela.{gate}.fixture_mod.mod_value.2")
+    out = tmp_path / "out.ko"
+    report = run("x86_64", dbs["x86_64"],
+                 edited(tmp_path, "x86_64", rename_symbols(named), AMBIGUOUS), out, check=4)
+    assert [p["message"] for p in report["problems"]] == [
+        f"KLP_RELOC_SYMBOL_POS({gate}, fixture_mod, mod_value, 2) names object {gate}, which "
+        "the symbol database does not have: check the object name (a module's kernel name, "
+        "'_' for '-'), or rebuild the database with that module"]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("arch", ARCHES)
 def test_malformed_annotations_are_refused(arch: str, dbs: dict[str, pathlib.Path],
                                            tmp_path: pathlib.Path) -> None:
