@@ -112,7 +112,8 @@ def _add_elf(commands: Any) -> None:
     for view, summary in views:
         parser = command(group, view, _show, summary)
         parser.add_argument("file", metavar="FILE", type=Path,
-                            help="an ELF64 object, module or vmlinux")
+                            help="an ELF64 object, module or vmlinux (a module also as .ko.xz, "
+                                 ".ko.gz or .ko.zst)")
         parser.add_argument("--json", dest="as_json", action="store_true",
                             help="print JSON instead of a table")
         parser.set_defaults(view=view)
@@ -121,9 +122,9 @@ def _add_elf(commands: Any) -> None:
 def _show(args: argparse.Namespace) -> None:
     """One ``klp elf`` view of FILE (:mod:`klp.elfview`): streamed JSON, or a table."""
     from klp import elfview, render
-    from klp.elfcodec.elffile import ElfFile
+    from klp.inputs import open_object
 
-    elf = ElfFile.open(args.file)
+    elf = open_object(str(args.file))
     listing = elfview.Listing(elf, args.view)
     if args.as_json:
         listing.check()

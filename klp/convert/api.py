@@ -20,6 +20,7 @@ from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.writer import write_bytes_atomic
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
+from klp.inputs import COMPRESSED, open_object
 from klp.symvers import read_symvers
 from klp.verify.check import verify_module
 
@@ -59,7 +60,7 @@ def convert_module(
     if debuginfo and (symdb is None or not verify or dry_run):
         raise UsageError("--debuginfo goes with --symdb, and is read by the check of the "
                          "result (not with --no-verify or --dry-run)")
-    elf = ElfFile.open(input)
+    elf = open_object(str(input))
     if elf.e_type != ET.REL:
         raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
     lookup = open_lookup(str(symdb)) if symdb else None
@@ -124,6 +125,10 @@ def _target(input: Path, output: Path | None, in_place: bool, dry_run: bool) -> 
         return None
     if (output is None) == (not in_place):
         raise UsageError("give exactly one of -o OUTPUT and --in-place (or --dry-run)")
+    if (output or input).name.endswith(COMPRESSED):
+        # the kernel build compresses modules when it installs them, after conversion
+        raise UsageError(f"klp writes an uncompressed module: give -o a name without "
+                         f"{(output or input).suffix} (compress the result afterwards)")
     if output is None:
         return input
     if _same_file(input, output):

@@ -14,7 +14,8 @@ def add_parser(commands: Any) -> None:
     parser = command(commands, "convert", run, "Rewrite a livepatch module's unresolvable "
                      "relocations into .klp.rela sections.")
     parser.add_argument("input", metavar="INPUT.ko", type=Path,
-                        help="the livepatch module to convert")
+                        help="the livepatch module to convert (also as .ko.xz, .ko.gz or .ko.zst; "
+                             "the output is not compressed)")
     parser.add_argument("-o", "--output", metavar="F", type=Path,
                         help="write the converted module to F (atomically); F must not be "
                              "INPUT")

@@ -20,12 +20,13 @@ from typing import NamedTuple
 from klp.elfcodec.constants import ET
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError, KlpError
+from klp.inputs import open_object
 from klp.symdb.format import WRITERS, EncodedObject, header_meta
 from klp.symdb.model import Dialect
-from klp.symdb.sources import Sources, open_object, read_object
+from klp.symdb.sources import Sources
 from klp.symvers import Exports, read_symvers
 
-__all__ = ["BuildResult", "build", "default_jobs", "read_object"]
+__all__ = ["BuildResult", "build", "default_jobs"]
 
 #: Modules per worker task: big enough to amortise the round trip, small enough
 #: to keep both cores busy to the end.

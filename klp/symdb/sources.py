@@ -1,26 +1,20 @@
 """Where a kernel's objects are: a build tree, a distro layout or explicit paths.
 
-Also opens one object, decompressing ``.ko.xz``/``.ko.gz``/``.ko.zst`` the way
-the kernel's module loader accepts them, so the scanner always sees plain ELF.
+:func:`klp.inputs.open_object` opens each one, decompressing ``.ko.xz``/``.ko.gz``/
+``.ko.zst`` the way the kernel's module loader accepts them, so the scanner always
+sees plain ELF.
 """
 
 from __future__ import annotations
 
-import gzip
-import lzma
 import os
-import shutil
-import subprocess
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from klp.elfcodec.constants import ET
-from klp.elfcodec.elffile import ElfFile
-from klp.errors import ElfError, InputError, UsageError
+from klp.errors import InputError, UsageError
+from klp.inputs import COMPRESSED
 
-#: Compressions an installed module may have (kmod's), by file suffix.
-COMPRESSED = (".xz", ".zst", ".gz")
 #: What counts as a module file in a ``--modules`` folder.
 MODULE_SUFFIXES = (".ko", *(".ko" + suffix for suffix in COMPRESSED))
 
@@ -152,50 +146,3 @@ def find_sources(
     return src
 
 
-def _zstd_decompress(path: str, data: bytes) -> bytes:
-    """zstd without a new dependency: ``zstandard`` or Python 3.14's module if present,
-    else the ``zstd`` command."""
-    try:
-        import zstandard  # type: ignore[import-not-found]
-    except ImportError:
-        pass
-    else:
-        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
-    try:
-        from compression import zstd  # type: ignore[import-not-found]
-    except ImportError:
-        pass
-    else:
-        return bytes(zstd.decompress(data))
-    if shutil.which("zstd") is None:
-        raise ElfError(path, "cannot decompress: no zstd command (apt-get install zstd)")
-    proc = subprocess.run(["zstd", "-dcq"], input=data, capture_output=True, check=False)
-    if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip() or "zstd failed"
-        raise ElfError(path, f"cannot decompress: {reason}")
-    return proc.stdout
-
-
-def read_object(path: str) -> bytes:
-    """The ELF bytes of an object, decompressing .xz, .gz and .zst by suffix."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise ElfError(path, f"cannot read: {e.strerror or e}") from None
-    try:
-        if path.endswith(".xz"):
-            return lzma.decompress(raw)
-        if path.endswith(".gz"):
-            return gzip.decompress(raw)
-        if path.endswith(".zst"):
-            return _zstd_decompress(path, raw)
-    except (lzma.LZMAError, EOFError, OSError, zlib.error) as e:
-        raise ElfError(path, f"cannot decompress: {e}") from None
-    return raw
-
-
-def open_object(path: str) -> ElfFile:
-    """The object as an ElfFile: mapped when plain, decompressed in memory otherwise."""
-    if path.endswith(COMPRESSED):
-        return ElfFile.from_bytes(read_object(path), path)
-    return ElfFile.open(path)

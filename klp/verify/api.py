@@ -10,6 +10,7 @@ from klp.convert.model import Problem, ProblemKind, SymbolLookup
 from klp.elfcodec.constants import ET, SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import InputError, UsageError
+from klp.inputs import open_object
 from klp.livepatch import rules
 from klp.livepatch.registration import read_registration
 from klp.verify.check import Verdict, verify_module
@@ -30,7 +31,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     if debuginfo and symdb is None:
         raise UsageError("--debuginfo goes with --symdb (its build IDs say the files are "
                          "the same build)")
-    elf = ElfFile.open(module)
+    elf = open_object(str(module))
     if elf.e_type != ET.REL:
         raise InputError(f"{module}: not a relocatable object (ET_REL); is it a .ko?")
     registration = read_registration(elf)  # read once: the kallsyms view needs it too

@@ -13,7 +13,7 @@ def add_parser(commands: Any) -> None:
     parser = command(commands, "verify", run, "Check what a livepatch module will bind to on "
                      "its target kernel, before loading it.")
     parser.add_argument("module", metavar="PATCH.ko", type=Path,
-                        help="the finished livepatch module")
+                        help="the finished livepatch module (also as .ko.xz, .ko.gz or .ko.zst)")
     parser.add_argument("--symdb", metavar="F", type=Path,
                         help="the target kernel's symbols.klp (`klp symdb build`)")
     parser.add_argument("--kallsyms", metavar="F", type=Path,

@@ -14,9 +14,9 @@ from klp.elfcodec.dwarf import FunctionPlace, inlined_copies, signatures
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import build_id, modinfo
 from klp.errors import InputError, UsageError
+from klp.inputs import open_object
 from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
-from klp.symdb.sources import open_object
 from klp.symvers import loaded_name
 from klp.verify.check import Verdict
 

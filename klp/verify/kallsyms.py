@@ -17,11 +17,11 @@ from pathlib import Path
 
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
-from klp.inputs import read_input
+from klp.inputs import open_object, read_input
 from klp.symdb import callsites, clones
 from klp.symdb.model import SharedRanges, SymbolRecord
 from klp.symdb.scan import scan_module
-from klp.symdb.sources import folder_modules, open_object
+from klp.symdb.sources import folder_modules
 from klp.symvers import module_name
 
 #: ``ADDRESS TYPE NAME`` and, for a module's symbol, ``\t[MODULE]``.

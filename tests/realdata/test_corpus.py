@@ -12,7 +12,7 @@ from collections import defaultdict
 import pytest
 
 from klp.elfcodec.elffile import ElfFile
-from klp.symdb.build import read_object
+from klp.inputs import read_object
 from klp.symdb.scan import scan_vmlinux
 from tests.support.paths import realdata_or_skip
 

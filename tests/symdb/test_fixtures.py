@@ -5,9 +5,7 @@ Expectations come from testdata/expected.json and the fixtures' own System.map.
 
 from __future__ import annotations
 
-import gzip
 import json
-import lzma
 import pathlib
 import shutil
 import subprocess
@@ -20,6 +18,7 @@ from klp.symdb.format import SymbolDB
 from klp.symdb.model import SymbolRecord
 from klp.symdb.scan import read_system_map
 from tests.support.cli import klp
+from tests.support.compress import SUFFIXES, compress
 from tests.support.paths import ARCHES, TESTDATA
 from tests.support.symdb import build
 
@@ -216,26 +215,14 @@ def test_module_name_normalisation(tmp_path: pathlib.Path) -> None:
 # -- inputs ----------------------------------------------------------------------------
 
 
-def _compress(src: pathlib.Path, dst: pathlib.Path) -> None:
-    data = src.read_bytes()
-    if dst.suffix == ".xz":
-        dst.write_bytes(lzma.compress(data, check=lzma.CHECK_CRC32))
-    elif dst.suffix == ".gz":
-        dst.write_bytes(gzip.compress(data, mtime=0))
-    else:
-        subprocess.run(["zstd", "-q", "-o", str(dst), str(src)], check=True)
-
-
-@pytest.mark.parametrize("suffix", [".xz", ".gz", ".zst"])
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_compressed_modules_give_the_same_records(
     suffix: str, dbs: dict[str, SymbolDB], tmp_path: pathlib.Path
 ) -> None:
-    if suffix == ".zst" and shutil.which("zstd") is None:
-        pytest.skip("no zstd command")
     t = TESTDATA / "x86_64"
     mods = tmp_path / "mods"
     mods.mkdir()
-    _compress(t / "modules" / "fixture-mod.ko", mods / f"fixture-mod.ko{suffix}")
+    compress(t / "modules" / "fixture-mod.ko", mods / f"fixture-mod.ko{suffix}")
     klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "--modules", str(mods),
         "--symvers", str(t / "Module.symvers"), "-o", str(tmp_path / "c.klp"))
     db = SymbolDB(str(tmp_path / "c.klp"))

@@ -20,8 +20,8 @@ import shutil
 import pytest
 
 from klp.elfcodec.kmod import modinfo
+from klp.inputs import open_object, read_object
 from klp.symdb.format import SymbolDB
-from klp.symdb.sources import open_object, read_object
 from tests.e2e.harness import GuestPlan, Kernel, boot_plan
 from tests.support.cli import klp
 from tests.support.paths import realdata_or_skip, require_realdata
