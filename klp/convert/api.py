@@ -18,6 +18,7 @@ from klp.convert.plan import plan_conversion
 from klp.convert.rewrite import apply_plan
 from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.kmod import is_signed
 from klp.elfcodec.writer import write_bytes_atomic
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
 from klp.inputs import COMPRESSED, open_object
@@ -89,6 +90,10 @@ def convert_module(
     written = None
     if not problems and not dry_run and target is not None:
         if not plan.already_converted:
+            if is_signed(elf):
+                plan.warnings.append(f"{input} is signed, and the signature cannot match the "
+                                     "converted module: it is left out (sign the output, "
+                                     "scripts/sign-file, if the kernel checks signatures)")
             apply_plan(elf, plan)
         data, result = elf.read_back(target)  # encoded and checked once, for both uses
         if verify:

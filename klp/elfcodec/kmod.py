@@ -1,4 +1,5 @@
-"""Facts about a kernel object that are not ELF: ``.modinfo`` and the GNU build ID.
+"""Facts about a kernel object that are not ELF: ``.modinfo``, the GNU build ID and
+an appended module signature.
 
 One reader for each, used by the symbol database, the converter and tests alike.
 """
@@ -16,6 +17,8 @@ from klp.elfcodec.strings import decode_name
 #: One ``key=value`` string of ``.modinfo`` (NUL-separated, padded with NULs).
 _MODINFO_ITEM = re.compile(rb"([^\0=]+)=([^\0]*)")
 NT_GNU_BUILD_ID = 3
+#: What ends a signed module (kernel: include/linux/module_signature.h MODULE_SIG_STRING).
+MODULE_SIG_STRING = b"~Module signature appended~\n"
 
 
 def build_id(elf: ElfFile) -> str:
@@ -51,3 +54,9 @@ def is_livepatch(info: Mapping[str, str]) -> bool:
     """A livepatch module, by its :func:`modinfo` (kernel: check_modinfo_livepatch
     reads ``livepatch=Y``)."""
     return info.get("livepatch") == "Y"
+
+
+def is_signed(elf: ElfFile) -> bool:
+    """The file ends with a module signature (scripts/sign-file appends it after the
+    ELF content; the loader checks it before reading the ELF)."""
+    return bytes(elf.buffer[-len(MODULE_SIG_STRING):]) == MODULE_SIG_STRING

@@ -191,3 +191,23 @@ def test_annotation_needs_absolute_pointer(dbs: dict[str, pathlib.Path],
                "--symvers", str(TESTDATA / "x86_64" / "Module.symvers"), check=4)
     messages = [p["message"] for p in json.loads(proc.stdout)["problems"]]
     assert any("R_X86_64_PC32 is not the 64-bit absolute R_X86_64_64" in m for m in messages)
+
+
+def test_a_signed_input_loses_its_signature_with_a_warning(dbs: dict[str, pathlib.Path],
+                                                           tmp_path: pathlib.Path) -> None:
+    """Signing comes after conversion: a signature over the input cannot match the
+    output, so it is left out, and the user is told to sign the result."""
+    signed = tmp_path / "signed.ko"
+    plain = (TESTDATA / "x86_64" / "livepatch-fixture.ko").read_bytes()
+    signed.write_bytes(plain + b"\x01" * 40 + b"~Module signature appended~\n")
+    out = tmp_path / "out.ko"
+    report = json.loads(klp("convert", str(signed), "-o", str(out), "--symdb",
+                            str(dbs["x86_64"]), "--json").stdout)
+    assert f"{signed} is signed, and the signature cannot match the converted module: it is " \
+        "left out (sign the output, scripts/sign-file, if the kernel checks signatures)" \
+        in report["warnings"]
+    assert not out.read_bytes().endswith(b"~Module signature appended~\n")
+    unsigned = tmp_path / "unsigned.ko"
+    klp("convert", str(TESTDATA / "x86_64" / "livepatch-fixture.ko"), "-o", str(unsigned),
+        "--symdb", str(dbs["x86_64"]))
+    assert out.read_bytes() == unsigned.read_bytes()
