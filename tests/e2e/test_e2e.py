@@ -69,6 +69,8 @@ from typing import Any
 
 import pytest
 
+from klp.elfcodec.dwarf import Signature, signatures
+from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.rules import kernel_version
 from klp.symdb.format import SymbolDB
 from tests.e2e.harness import (
@@ -91,6 +93,7 @@ from tests.e2e.harness import (
 from tests.e2e.kernel.tree import built_tree
 from tests.support.callsites import call_sites
 from tests.support.dwarf import check as check_units
+from tests.support.dwarf import function_places
 from tests.support.paths import ROOT, realdata_or_skip, require_realdata
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
@@ -808,6 +811,28 @@ def test_debug_info_units_match_readelf(built: dict[str, Built]) -> None:
     builds them with -g) are the ones binutils readelf reports."""
     for module in built.values():
         check_units(module.ko, "readelf")
+
+
+def test_debuginfo_reads_this_kernel(kernel: Kernel, symdb: pathlib.Path,
+                                    converted: dict[str, Conversion]) -> None:
+    """``--debuginfo`` on the kernel's own DWARF (the tiny kernels are built with -g,
+    Debian's is its -dbg vmlinux), on every architecture: verify reads the patched
+    function's compile unit and finds no caller that inlined it, and the prototypes
+    of the replaced function and its replacement are read from each side's DWARF and
+    agree, so nothing is refused."""
+    module = converted["vmlinux"].ok()
+    proc = klp("verify", str(module), "--symdb", str(symdb), "--debuginfo", str(kernel.vmlinux),
+               "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    functions = {f["old_name"]: f for f in doc["functions"]}
+    assert functions["cmdline_proc_show"]["inlined_into"] == {}, doc
+    target = function_places(ElfFile.open(kernel.vmlinux))["cmdline_proc_show"]
+    replacement = function_places(ElfFile.open(module))["klp_e2e_cmdline_show"]
+    old = signatures(ElfFile.open(kernel.vmlinux), [target]).get(target)
+    new = signatures(ElfFile.open(module), [replacement]).get(replacement)
+    # int (struct seq_file *, void *) on every 64-bit architecture here
+    assert old == new == Signature((8, 8), 4, False), (old, new)
 
 
 def test_split_name_by_source_file(converted_boot: BootResult,
