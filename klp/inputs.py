@@ -47,7 +47,7 @@ def read_object(path: str) -> bytes:
     elif path.endswith(".gz"):
         data = _gunzip(path, raw, limit)
     else:
-        data = _unzstd(path, limit)
+        data = _unzstd(path, raw, limit)
     if len(data) > limit:
         raise ElfError(path, f"cannot decompress: it inflates to more than {limit:,} bytes, "
                              f"{MAX_RATIO} times its size (not a module)")
@@ -96,7 +96,7 @@ def _whole(path: str, data: bytes, limit: int, eof: bool, rest: bytes) -> bytes:
     return data
 
 
-def _unzstd(path: str, limit: int) -> bytes:
+def _unzstd(path: str, raw: bytes, limit: int) -> bytes:
     """zstd without a new dependency: Python 3.14's module if present, else the
     ``zstd`` command, whose output is read up to the limit."""
     import shutil
@@ -109,7 +109,7 @@ def _unzstd(path: str, limit: int) -> bytes:
     else:
         inflate = zstd.ZstdDecompressor()
         try:
-            data = bytes(inflate.decompress(read_input(path), max_length=limit + 1))
+            data = bytes(inflate.decompress(raw, max_length=limit + 1))
         except zstd.ZstdError as e:
             raise ElfError(path, f"cannot decompress: {e}") from None
         return _whole(path, data, limit, inflate.eof, inflate.unused_data)
