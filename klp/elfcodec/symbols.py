@@ -41,6 +41,14 @@ class Symbol(NamedTuple):
         return f"{_name(STB, self.bind)} {_name(STT, self.type)} {_name(STV, self.visibility)}"
 
 
+def _index(values: list[int], value: int, start: int) -> int:
+    """Where ``value`` is next in ``values`` from ``start``, or -1."""
+    try:
+        return values.index(value, start)
+    except ValueError:
+        return -1
+
+
 def _name(enum_type: type[STB] | type[STT] | type[STV], value: int) -> str:
     try:
         return enum_type(value).name
@@ -105,15 +113,15 @@ class SymbolTable:
         found: dict[tuple[int | None, int], list[str]] = {}
         if not places:
             return found
-        values = self.columns("st_value")[0]
+        (values,) = self.columns("st_value")
         linked = all(section is None for section, _ in places)
-        wanted = {value for _, value in places}
-        sections = self.section_indices() if not linked else None
-        for i, value in enumerate(values):
-            if value in wanted and self.type(i) == STT.FUNC:
-                at = (None if sections is None else sections[i], value)
-                if at in places:
-                    found.setdefault(at, []).append(self.name(i))
+        for value in sorted({value for _, value in places}):
+            i = -1
+            while (i := _index(values, value, i + 1)) >= 0:  # the search runs in C
+                if self.type(i) == STT.FUNC:
+                    at = (None if linked else self.shndx(i), value)
+                    if at in places:
+                        found.setdefault(at, []).append(self.name(i))
         return found
 
     def bind(self, index: int) -> int:
