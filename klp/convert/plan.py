@@ -91,8 +91,9 @@ def plan_conversion(
         if name in vmlinux_exports and name not in annotated:
             continue
         wanted[sym] = name
+    plain = {name for sym, name in wanted.items() if sym not in named}
     for name in annotated:
-        if name not in {n for s, n in wanted.items() if s not in named}:
+        if name not in plain:
             problems.append(Problem(
                 ProblemKind.ANNOTATION, name,
                 f"{name} is annotated with KLP_SYMPOS but no relocation of the module needs it"))
