@@ -22,6 +22,11 @@ class SymbolLookup(Protocol):
         """Names that look like ``name``, for an unknown-symbol hint."""
         ...
 
+    def names_like(self, name: str) -> list[str]:
+        """Names that may be the compiler's for ``name`` (klp/symdb/variants.py): at
+        least the ones with ``name`` and a dot at either end."""
+        ...
+
     def objects(self) -> list[str]:
         """The objects the database describes: vmlinux and modules, by kernel name."""
         ...

@@ -33,6 +33,7 @@ from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.livepatch.registration import check_registration, read_registration
+from klp.symdb import variants
 from klp.symdb.model import SymbolRecord
 
 
@@ -340,6 +341,46 @@ def sympos_lines(name: str, candidates: list[SymbolRecord], gate: str | None = N
     return lines
 
 
+def _unknown(name: str, lookup: SymbolLookup, refs: list[Reference]) -> Problem:
+    """A name the database lacks: the compiler's names for it (variants.py), each with
+    what to do, else the names that look like it."""
+    found = variants.variants(name, lookup.names_like(name))
+    if not found and lookup.objects() == ["vmlinux"]:
+        return Problem(ProblemKind.UNKNOWN, name, f"{name} is not in vmlinux, and the symbol "
+                       "database has no modules: if it is a module's, rebuild the database "
+                       "with --modules", refs)
+    if not found:
+        return Problem(ProblemKind.UNKNOWN, name, f"{name} is not in the symbol database",
+                       refs, [], [f"did you mean {h}?" for h in lookup.closest(name, 5)])
+    records = lookup.lookup(v.name for v in found)
+    lines = [_variant_line(name, v, r) for v in found for r in records.get(v.name, [])]
+    if len(lines) > variants.HINTS:
+        rest = len(lines) - variants.HINTS
+        query = " ".join(v.name for v in found)
+        lines = [*lines[:variants.HINTS], f"... and {rest} more (klp symdb query {query})"]
+    if any(v.kind.same_symbol for v in found):
+        message = (f"{name} is not in the symbol database under that name: the compiler "
+                   f"named it otherwise; to mean one of these, declare {name} with its line "
+                   "(#include <klp-reloc.h>)")
+    else:
+        message = (f"{name} is not in the symbol database: the compiler left only copies of "
+                   "it, and none can stand in for it")
+    return Problem(ProblemKind.UNKNOWN, name, message, refs, [], lines)
+
+
+def _variant_line(name: str, variant: variants.Variant, record: SymbolRecord) -> str:
+    """One kernel symbol a source name became, what it is, and the line that names it
+    when naming it is right."""
+    where = f"{variant.name} in {record.obj}" + (f" ({record.file})" if record.file else "")
+    what = variants.explain(name, variant)
+    if not variant.kind.same_symbol:
+        return f"{where}: {what}"
+    if record.sympos is None:
+        return f"{where}: {what}: no position selects it in both load orders"
+    line = reloc_symbol_macro(record.obj, record.obj, variant.name, record.sympos)
+    return f"{where}: {what}: {line}"
+
+
 def _resolve(
     sym: int,
     name: str,
@@ -385,14 +426,8 @@ def _resolve(
         if lookup is None:
             problems.append(Problem(ProblemKind.UNKNOWN, name, f"{name} is not exported, and "
                                     "no symbol database was given (--symdb)", refs))
-        elif lookup.objects() == ["vmlinux"]:
-            problems.append(Problem(
-                ProblemKind.UNKNOWN, name, f"{name} is not in vmlinux, and the symbol database "
-                "has no modules: if it is a module's, rebuild the database with --modules", refs))
         else:
-            problems.append(Problem(ProblemKind.UNKNOWN, name,
-                                    f"{name} is not in the symbol database", refs, [],
-                                    [f"did you mean {h}?" for h in lookup.closest(name, 5)]))
+            problems.append(_unknown(name, lookup, refs))
         return None
     objects = sorted({d.obj for d in defs})
     where = f"in {objects[0]}" if len(objects) == 1 else f"in {len(objects)} objects"

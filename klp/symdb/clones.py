@@ -25,6 +25,12 @@ _CLONE = re.compile(r"(.+?)\.(?:constprop|isra|part)\.\d+(?:\.(?:constprop|isra|
 _RAW_SUFFIX = re.compile(rb"\.(?:constprop|isra|part)\.\d")
 
 
+def clone_origin(name: str) -> str | None:
+    """The function ``name`` is a clone of (``foo`` for ``foo.constprop.0.isra.0``)."""
+    match = _CLONE.fullmatch(name)
+    return match.group(1) if match else None
+
+
 def clone_names(names: Iterable[str]) -> list[str]:
     """The clones among ``names``, sorted and once each."""
     return sorted({n for n in names if _CLONE.fullmatch(n)})
@@ -48,8 +54,7 @@ def clones_by_function(clones: Iterable[str], functions: Collection[str]
     prefixes = tuple(f"{name}." for name in functions)
     found: dict[str, list[str]] = {}
     for clone in clones:
-        if clone.startswith(prefixes):
-            match = _CLONE.fullmatch(clone)
-            if match and match.group(1) in functions:
-                found.setdefault(match.group(1), []).append(clone)
+        origin = clone_origin(clone) if clone.startswith(prefixes) else None
+        if origin is not None and origin in functions:
+            found.setdefault(origin, []).append(clone)
     return found

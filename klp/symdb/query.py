@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from klp.symdb import variants
 from klp.symdb.format import SymbolDB
 from klp.symdb.model import SymbolRecord
 
@@ -57,12 +58,26 @@ def print_table(path: str, db: SymbolDB, found: dict[str, list[SymbolRecord]]) -
     if rows:
         print_rows(f"{path}{release}", COLUMNS, rows)
     for name in (n for n, recs in found.items() if not recs):
-        hints = db.closest(name, 3)
-        hint = f"; did you mean {', '.join(map(shown, hints))}?" if hints else ""
-        line = f"{shown(name)}: not in {shown(path)}{hint}"
+        line = f"{shown(name)}: not in {shown(path)}{_hint(db, name)}"
         if sys.stderr.isatty():
             from klp.render import console, markup
 
             console(stderr=True, soft_wrap=True).print(f"[yellow]{markup(line)}[/]")
         else:
             sys.stderr.write(line + "\n")
+
+
+def _hint(db: SymbolDB, name: str) -> str:
+    """The compiler's names for an unknown name (variants.py), else the names like it."""
+    from klp.render import shown
+
+    found = variants.variants(name, db.names_like(name))
+    if found:
+        groups: dict[variants.VariantKind, list[str]] = {}
+        for v in found[:variants.HINTS]:
+            groups.setdefault(v.kind, []).append(shown(v.name))
+        listed = "; ".join(f"{kind.label}: {', '.join(names)}" for kind, names in groups.items())
+        more = f"; and {len(found) - variants.HINTS} more" if len(found) > variants.HINTS else ""
+        return f"; the compiler's names for it: {listed}{more}"
+    hints = db.closest(name, 3)
+    return f"; did you mean {', '.join(map(shown, hints))}?" if hints else ""

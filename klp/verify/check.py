@@ -21,6 +21,7 @@ from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.livepatch.registration import Registration, check_registration, read_registration
+from klp.symdb import variants
 from klp.symdb.model import SharedRanges, SymbolRecord
 
 
@@ -253,8 +254,9 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
         binding = _bind(use.symbol, want, records, len(use.references), known)
         verdict.bindings.append(binding)
         if binding.problem:
+            hints = _variant_hints(want, lookup) if not records and want.obj in known else []
             verdict.problems.append(Problem(ProblemKind.BINDING, use.symbol, binding.problem,
-                                            use.references, records))
+                                            use.references, records, hints))
         if binding.lands is None:
             continue
         freed = rules.freed_after_boot(binding.lands, init_memory)
@@ -263,6 +265,22 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
                                             use.references, [binding.lands], forcible=True))
         elif freed and freed[0] not in verdict.warnings:
             verdict.warnings.append(freed[0])
+
+
+def _variant_hints(want: rules.KlpSymbolName, lookup: SymbolLookup) -> list[str]:
+    """For a name its object lacks: that object's symbols of the compiler's names for it
+    (klp/symdb/variants.py), and the klp symbol that names each where that is right."""
+    found = variants.variants(want.name, lookup.names_like(want.name))
+    records = lookup.lookup(v.name for v in found)
+    hints = []
+    for variant in found:
+        what = variants.explain(want.name, variant)
+        for record in (r for r in records.get(variant.name, []) if r.obj == want.obj):
+            line = f"{variant.name} ({record.file or want.obj}): {what}"
+            if variant.kind.same_symbol and record.sympos is not None:
+                line += f": .klp.sym.{want.obj}.{variant.name},{record.sympos} names it"
+            hints.append(line)
+    return hints[:variants.HINTS]
 
 
 def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], uses: int,

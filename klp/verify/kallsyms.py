@@ -102,6 +102,9 @@ class KallsymsLookup:
         return {n: sorted(self._records[n], key=lambda r: (order[r.obj], r.pos))
                 for n in dict.fromkeys(names) if self._records.get(n)}
 
+    def names_like(self, name: str) -> list[str]:
+        return sorted(n for n in self._records if name in n and len(n) > len(name) + 1)
+
     def closest(self, name: str, limit: int) -> list[str]:
         import difflib
 

@@ -11,6 +11,7 @@ dialect, and :class:`SymbolDB` answers every question through that dialect's
 from __future__ import annotations
 
 import mmap
+import re
 from collections.abc import Collection, Iterable, Iterator
 
 from klp.elfcodec.strings import decode_name, encode_name
@@ -85,6 +86,8 @@ class SymbolDB:
         self.meta = reader.meta
         self._meta: dict[str, list[tuple[str, str, int]]] = {}  # by object, when read
         self._objects: list[str] | None = None
+        self._names: list[str] | None = None  #: every name, once read
+        self._joined: str | None = None  #: the same, one a line
 
     @classmethod
     def open(cls, path: str) -> SymbolDB:
@@ -202,20 +205,38 @@ class SymbolDB:
 
     # -- whole-file views (only for errors and tools) ----------------------------------
 
-    def all_names(self, lengths: range | None = None) -> set[str]:
-        """Every symbol name, or those whose stored length is in ``lengths`` (reads the
-        whole file: for "did you mean" hints only)."""
-        low, high = (lengths.start, lengths.stop - 1) if lengths else (1, 1 << 16)
-        return self._reader.names(low, high)
+    def all_names(self) -> list[str]:
+        """Every symbol name, sorted (reads the whole file once: for hints and tools)."""
+        if self._names is None:
+            self._names = sorted(self._reader.names(1, 1 << 16))
+        return self._names
+
+    def _names_matching(self, pattern: str) -> list[str]:
+        """The names a regular expression matches whole, found at C speed in one text of
+        every name (a Python loop over half a million names takes a noticeable time)."""
+        if self._joined is None:
+            self._joined = "\n".join(n for n in self.all_names() if "\n" not in n)
+        return re.findall(f"^(?:{pattern})$", self._joined, re.MULTILINE)
 
     def closest(self, name: str, limit: int) -> list[str]:
-        """Names that look like ``name``, best first (difflib ratio >= 0.75)."""
+        """Names that look like ``name``, best first (difflib ratio >= 0.75). Only names
+        that share its first or its last character are compared: difflib takes some
+        microseconds a name, and a kernel has half a million."""
         import difflib
 
-        n = len(name.encode("utf-8", "replace"))  # about the stored length
+        if not name:
+            return []
         slack = max(3, len(name) // 3)
-        candidates = sorted(self.all_names(range(max(n - slack, 1), n + slack + 1)))
+        body = f"[^\n]{{{max(len(name) - slack - 1, 0)},{len(name) + slack - 1}}}"
+        first, last = re.escape(name[0]), re.escape(name[-1])
+        candidates = self._names_matching(f"{first}{body}|{body}{last}")
         return difflib.get_close_matches(name, candidates, n=limit, cutoff=0.75)
+
+    def names_like(self, name: str) -> list[str]:
+        """Names that contain ``name`` and are longer by a dot and more (reads the whole
+        file: for unknown-name hints only)."""
+        found = self._names_matching(f"[^\n]*{re.escape(name)}[^\n]*")
+        return [n for n in found if len(n) > len(name) + 1]
 
     def __iter__(self) -> Iterator[SymbolRecord]:
         """Every record in file order (slow: for tests and exports to other tools). Each
