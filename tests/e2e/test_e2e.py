@@ -147,9 +147,12 @@ BINFMT_NAMES = (BinfmtNames("entries", "bm_entry_read", "s_ops", ("enabled",)),
 #: target-b.c (position 2) and the value it holds (target-a.c/target-b.c).
 OWN_MODULE = "klp_e2e_target"
 OWN_AMBIG = {"target_pick": ("target-b.c", "b"), "target_count": ("target-b.c", "b1")}
-#: The ``ambig`` role that klp-e2e-ambig.c annotates with KLP_RELOC_SYMBOL_POS (the
-#: others with KLP_SYMPOS).
-RELOC_ROLE = "data"
+#: The ``ambig`` roles that klp-e2e-ambig.c annotates with KLP_RELOC_SYMBOL_POS (the
+#: others with KLP_SYMPOS): a plain name, and ``local``, a function's static variable
+#: (:func:`function_static`).
+RELOC_ROLES = ("data", "local")
+#: A function's static variable as GCC names it: the variable's name and a number.
+FUNCTION_STATIC = re.compile(r"[a-z]\w*\.\d+")
 #: Non-exported symbols each module uses (what the loader reports as unknown).
 NON_EXPORTED = {
     "vmlinux": ("saved_command_line", "max_threads", "kallsyms_lookup_name"),
@@ -211,11 +214,26 @@ def subject(request: pytest.FixtureRequest) -> Subject:
         env = realdata_or_skip("cloud-amd64")
         _need_tools("qemu-system-x86_64", "make", "gcc", "readelf")
         kernel = Kernel.from_env(env)
-        return Subject(name, kernel, AMBIG_DEBIAN, "data", binfmt_names(kernel))
+        return Subject(name, kernel, {**AMBIG_DEBIAN, "local": function_static(kernel)},
+                       "data", binfmt_names(kernel))
     tree = built_tree(name)
     kernel = tree.kernel()
-    return Subject(name, kernel, AMBIG_TINY, "mixed", binfmt_names(kernel),
-                   tree.root / ".use.lock")
+    return Subject(name, kernel, {**AMBIG_TINY, "local": function_static(kernel)}, "mixed",
+                   binfmt_names(kernel), tree.root / ".use.lock")
+
+
+def function_static(kernel: Kernel) -> tuple[str, str]:
+    """A function's static variable that vmlinux has several of, one a file, and the
+    file of its last copy by address (so its position is past 1). Chosen from the
+    kernel's own System.map: the numbers GCC appends differ between builds."""
+    copies = {name: addrs for name, addrs in system_map(kernel.system_map).items()
+              if len(addrs) > 1 and FUNCTION_STATIC.fullmatch(name)}
+    found = local_symbols(kernel.vmlinux, copies)
+    for name in sorted(copies, key=lambda n: (len(copies[n]), n)):
+        mine = [s for s in found if s.name == name]
+        if len(mine) == len(copies[name]) == len({s.file for s in mine}):
+            return name, max(mine, key=lambda s: s.address).file
+    raise AssertionError(f"{kernel.vmlinux}: no function static variable with one copy a file")
 
 
 def binfmt_names(kernel: Kernel) -> BinfmtNames:
@@ -407,7 +425,7 @@ def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str,
         return [f"-DKLP_E2E_POS_{n.upper()}={p}" for n, p in pos.items()]
 
     names = [f"-DKLP_E2E_{role.upper()}='\"{name}\"'" for role, (name, _) in subject.ambig.items()]
-    names.append(f"-DKLP_E2E_{RELOC_ROLE.upper()}_NAME={subject.ambig[RELOC_ROLE][0]}")
+    names += [f"-DKLP_E2E_{role.upper()}_NAME={subject.ambig[role][0]}" for role in RELOC_ROLES]
     good = {role: targets[role].position for role in subject.ambig}
     # Positions klp convert must refuse: 0 for an ambiguous name, and one past the end.
     wrong = dict(good, func=0, data=targets["data"].count + 1)
@@ -671,10 +689,10 @@ def test_unconverted_module_fails(boot_unconverted: BootResult, subject: Subject
     unknown = subject.non_exported(module)
     if module == "split":
         unknown += tuple({t.name for t in cross_targets.values()})
-    if module == "ambig":  # KLP_RELOC_SYMBOL_POS renamed the undefined symbol
-        reloc = targets[RELOC_ROLE]
-        unknown = (*(n for n in unknown if n != reloc.name),
-                   f".klp.sym.rela.vmlinux.vmlinux.{reloc.name}.{reloc.position}")
+    if module == "ambig":  # KLP_RELOC_SYMBOL_POS renamed the undefined symbols
+        relocs = [targets[role] for role in RELOC_ROLES]
+        unknown = (*(n for n in unknown if n not in {t.name for t in relocs}),
+                   *(f".klp.sym.rela.vmlinux.vmlinux.{t.name}.{t.position}" for t in relocs))
     for sym in unknown:
         # ppc64's loader drops the leading dot of an undefined name (module_64.c dedotify)
         shown = rf"\.?{re.escape(sym[1:])}" if sym.startswith(".") else re.escape(sym)
@@ -746,8 +764,9 @@ def test_vmlinux_unique_symbols(converted_boot: BootResult, kernel: Kernel,
 def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict[str, Target],
                                        subject: Subject,
                                        converted: dict[str, Conversion]) -> None:
-    """KLP_SYMPOS and KLP_RELOC_SYMBOL_POS (the data name) pick the N-th copy in kallsyms
-    order: the copy of the intended file."""
+    """KLP_SYMPOS and KLP_RELOC_SYMBOL_POS (the data name, and a function's static
+    variable by GCC's name for it) pick the N-th copy in kallsyms order: the copy of the
+    intended file."""
     r = converted_boot
     got = _patch_output(r, converted, "ambig", "version")
     for role in subject.ambig:
@@ -920,7 +939,7 @@ def test_convert_refuses_wrong_annotation(kernel: Kernel, built: dict[str, Built
     proc = convert(kernel, symdb, built["ambig-wrong"].ko, "-o", str(out), "--json")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     problems = {p["symbol"]: p for p in json.loads(proc.stdout)["problems"]}
-    func, data = targets["func"], targets[RELOC_ROLE]
+    func, data = targets["func"], targets["data"]
     assert problems.keys() == {func.name, data.name}, problems
     assert problems[func.name]["message"].startswith(f"KLP_SYMPOS({func.name}, 0) in vmlinux: ")
     wanted = f"KLP_RELOC_SYMBOL_POS(vmlinux, vmlinux, {data.name}, {data.position})"

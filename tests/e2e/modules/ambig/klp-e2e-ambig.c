@@ -14,14 +14,16 @@
  *
  * The data name is annotated the other way klp reads, KLP_RELOC_SYMBOL_POS
  * (the later "minimal" klp-convert proposal), which needs it as a bare token
- * too (KLP_E2E_DATA_NAME).
+ * too (KLP_E2E_DATA_NAME).  So is KLP_E2E_LOCAL_NAME, a static variable
+ * inside a function, which GCC names <variable>.<N>: no C name can say it,
+ * and `klp convert` suggests exactly this line for it.
  *
  * For one of them the ELF .symtab order is not address order, and sympos
  * counts by address.  The replacement of version_proc_show() (/proc/version)
  * prints the address bound to each name, to be compared with /proc/kallsyms
  * in the guest:
  *
- *   klp-e2e ambig: func@ADDR data@ADDR mixed@ADDR
+ *   klp-e2e ambig: func@ADDR data@ADDR mixed@ADDR local@ADDR
  */
 #include <linux/livepatch.h>
 #include <linux/module.h>
@@ -30,9 +32,10 @@
 #include <klp-reloc.h>
 
 #if !defined(KLP_E2E_FUNC) || !defined(KLP_E2E_DATA_NAME) || !defined(KLP_E2E_MIXED) || \
-	!defined(KLP_E2E_POS_FUNC) || !defined(KLP_E2E_POS_DATA) || !defined(KLP_E2E_POS_MIXED)
+	!defined(KLP_E2E_LOCAL_NAME) || !defined(KLP_E2E_POS_FUNC) || \
+	!defined(KLP_E2E_POS_DATA) || !defined(KLP_E2E_POS_MIXED) || !defined(KLP_E2E_POS_LOCAL)
 #error "pass -DKLP_E2E_FUNC='\"NAME\"' -DKLP_E2E_POS_FUNC=.., the same for MIXED, \
--DKLP_E2E_DATA_NAME=NAME and -DKLP_E2E_POS_DATA=.."
+-DKLP_E2E_DATA_NAME=NAME and -DKLP_E2E_POS_DATA=.., the same for LOCAL"
 #endif
 
 /* asm labels: the ELF names of the statics, with C names that clash with nothing */
@@ -47,11 +50,12 @@ static KLP_MODULE_RELOC(vmlinux) klp_e2e_vmlinux_relocs[] = {
 /* KLP_RELOC_SYMBOL_POS takes its name and position as written: expand them first */
 #define KLP_E2E_RELOC_SYMBOL(name, pos) KLP_RELOC_SYMBOL_POS(vmlinux, vmlinux, name, pos)
 extern char klp_e2e_data[] KLP_E2E_RELOC_SYMBOL(KLP_E2E_DATA_NAME, KLP_E2E_POS_DATA);
+extern char klp_e2e_local[] KLP_E2E_RELOC_SYMBOL(KLP_E2E_LOCAL_NAME, KLP_E2E_POS_LOCAL);
 
 static int klp_e2e_version_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "klp-e2e ambig: func@%px data@%px mixed@%px\n", klp_e2e_func,
-		   klp_e2e_data, klp_e2e_mixed);
+	seq_printf(m, "klp-e2e ambig: func@%px data@%px mixed@%px local@%px\n",
+		   klp_e2e_func, klp_e2e_data, klp_e2e_mixed, klp_e2e_local);
 	return 0;
 }
 
