@@ -62,8 +62,10 @@
  * (v3 of the proposal; a `,` before the position, as v1 and v2 write it, is
  * read too, but some assemblers cannot take a `,` in an operand, such as
  * x86's with `@PLT`).  The position is what follows the last `.`, so names
- * with dots (`foo.isra.0`) work.  A vmlinux symbol always goes in vmlinux's
- * klp section: the kernel refuses it in a module's.
+ * with dots work: that is how a livepatch names a static variable inside a
+ * function, which GCC calls `count.0` and clang `<function>.count` (`klp
+ * convert` lists them when it cannot find `count`).  A vmlinux symbol always
+ * goes in vmlinux's klp section: the kernel refuses it in a module's.
  */
 #ifndef KLP_RELOC_H
 #define KLP_RELOC_H
