@@ -36,6 +36,11 @@ class SymbolLookup(Protocol):
         """The kernel release it was built from ("" when unknown)."""
         ...
 
+    @property
+    def builtin_modules(self) -> frozenset[str]:
+        """The modules built into vmlinux (empty when unknown)."""
+        ...
+
     def compiler_clones(self, obj: str, functions: Collection[str]
                         ) -> dict[str, list[str]] | None:
         """The compiler clones (``foo.constprop.0``) ``obj`` has of each of

@@ -136,7 +136,8 @@ def plan_conversion(
     plan.registration = read_registration(elf)
     findings, warnings = check_registration(
         plan.registration, {m.obj for m in plan.moves} | klp_objects, version,
-        set(lookup.objects()) if lookup is not None else None)
+        set(lookup.objects()) if lookup is not None else None,
+        lookup.builtin_modules if lookup is not None else ())
     plan.warnings += warnings
     problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message, forcible=f.forcible)
                  for f in findings]
@@ -399,6 +400,13 @@ def _resolve(
             bad = None
             missing = next((o for o in (note.obj, note.gate) if o and o not in lookup.objects()),
                            None)
+            inside = missing and rules.built_in(missing, lookup.builtin_modules)
+            if inside:
+                bad = f"{note.written} names object {missing}: {inside}; name vmlinux"
+                problems.append(Problem(ProblemKind.ANNOTATION, name, bad, refs, defs,
+                                        sympos_lines(name, [d for d in defs
+                                                            if d.obj == "vmlinux"], note.gate)))
+                return None
             if missing is not None:
                 bad = (f"{note.written} names object {missing}, which the symbol database "
                        "does not have: check the object name (a module's kernel name, '_' for "

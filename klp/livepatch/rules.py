@@ -563,9 +563,20 @@ def object_registered(obj: str, registered: Collection[str],
             "klp_func list if it patches no function of it)")
 
 
-def registered_name(name: str, known: Collection[str] | None) -> tuple[str, bool] | None:
+def built_in(name: str, builtin: Collection[str]) -> str | None:
+    """Why the object ``name`` never loads: the kernel has it built into vmlinux
+    (``builtin``: its modules.builtin), so its symbols and functions are vmlinux's."""
+    if name not in builtin:
+        return None
+    return (f"{name} is built into this kernel's vmlinux (modules.builtin), not a module: no "
+            f"module {name} ever loads, and its symbols and functions are vmlinux's")
+
+
+def registered_name(name: str, known: Collection[str] | None,
+                    builtin: Collection[str] = ()) -> tuple[str, bool] | None:
     """Why a registered klp_object name never matches a loaded module, and whether the
-    user may know better (``known`` None: no symbol database to check against).
+    user may know better (``known`` None: no symbol database to check against;
+    ``builtin``: the modules the kernel has built in).
 
     kernel: klp_find_object_module() looks the name up with find_module(), which
     compares it with struct module's name: KBUILD_MODNAME, the file name without
@@ -582,6 +593,10 @@ def registered_name(name: str, known: Collection[str] | None) -> tuple[str, bool
     if len(encode_name(name)) > MAX_OBJECT_NAME:
         return (f'klp_object "{name}" is longer than {MAX_OBJECT_NAME} characters: the '
                 "kernel refuses it (MODULE_NAME_LEN)"), False
+    inside = built_in(name, builtin)
+    if inside:
+        return (f'klp_object "{name}": {inside}; the patch never applies to it: patch those '
+                "functions in the vmlinux klp_object (.name = NULL)"), False
     if known is None or name in known:
         return None
     if not any(k != "vmlinux" for k in known):

@@ -21,7 +21,7 @@ from klp.elfcodec.constants import ET
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError, KlpError
 from klp.inputs import open_object
-from klp.symdb.format import WRITERS, EncodedObject, header_meta
+from klp.symdb.format import BUILTIN_KEY, WRITERS, EncodedObject, header_meta
 from klp.symdb.model import Dialect
 from klp.symdb.sources import Sources
 from klp.symvers import Exports, read_symvers
@@ -271,7 +271,10 @@ def build(src: Sources, *, jobs: int, keep_going: bool = False, fmt: Dialect = D
     _check_releases(asm.objects, result.warnings)
     source = "system-map" if src.system_map and src.vmlinux is None else (
         "vmlinux" if any(o.kind == "vmlinux" for o in asm.objects) else "none")
-    result.data = asm.finish(header_meta(asm.objects, source))
+    meta = header_meta(asm.objects, source)
+    if src.builtin:
+        meta[BUILTIN_KEY] = " ".join(sorted(src.builtin))
+    result.data = asm.finish(meta)
     result.objects = len(asm.objects)
     result.symbols = sum(o.symbols for o in asm.objects)
     result.repeated = sum(o.repeated for o in asm.objects)

@@ -23,7 +23,7 @@ def add_parser(commands: Any) -> None:
                             "anything else a module (.ko, .o)")
     build.add_argument("--kernel-tree", metavar="DIR", type=Path,
                        help="a kernel build tree: its vmlinux, the modules of modules.order "
-                            "(the .ko, else the .o) and its Module.symvers")
+                            "(the .ko, else the .o), its Module.symvers and modules.builtin")
     build.add_argument("--vmlinux", metavar="FILE", type=Path,
                        help="vmlinux with its .symtab (e.g. Debian's -dbg vmlinux)")
     build.add_argument("--system-map", metavar="FILE", type=Path,
@@ -31,7 +31,8 @@ def add_parser(commands: Any) -> None:
                             "checked against it)")
     build.add_argument("--modules", metavar="DIR", type=Path,
                        help="every .ko, .ko.xz, .ko.zst, .ko.gz below DIR, e.g. "
-                            "/lib/modules/6.1.0-57-amd64 (symlinked folders are not followed)")
+                            "/lib/modules/6.1.0-57-amd64 (symlinked folders are not followed), "
+                            "and its modules.builtin (the modules built into vmlinux)")
     build.add_argument("--debug-modules", metavar="DIR", type=Path,
                        help="the modules' debug copies, laid out as under --modules (e.g. "
                             "/usr/lib/debug/lib/modules/6.1.0-57-amd64 of Debian's -dbg "

@@ -440,7 +440,7 @@ def read_system_map(path: str, exports: ObjectExports = NO_EXPORTS, *,
                 raise ValueError
             value = int(parts[0], 16)
         except ValueError:
-            # e.g. the one line of Debian 13's 7.3 image package: "The real
+            # e.g. the one line of Debian's image packages (6.1 to 7.3): "The real
             # System.map is in the ...-dbg package"; or /proc/kallsyms' [module] column
             text = decode_name(line.strip()[:120])
             raise InputError(f"{path}:{lineno}: not a System.map line (address, type, "

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from klp.elfcodec.constants import ET
+from klp.elfcodec.strings import decode_name
 from klp.errors import InputError, UsageError
-from klp.inputs import COMPRESSED
+from klp.inputs import COMPRESSED, read_input
+from klp.symvers import module_name
 
 #: What counts as a module file in a ``--modules`` folder.
 MODULE_SUFFIXES = (".ko", *(".ko" + suffix for suffix in COMPRESSED))
@@ -39,6 +41,8 @@ class Sources:
     #: Where the modules' debug copies are, laid out as the modules are (a distro's
     #: -dbg package: /usr/lib/debug/lib/modules/<release>).
     debug_modules: str | None = None
+    #: The modules this kernel has built into vmlinux (modules.builtin), by kernel name.
+    builtin: set[str] = field(default_factory=set)
 
     def debug_copy(self, module: ObjectSource) -> str:
         """The debug copy of ``module`` (same relative path, uncompressed), or ""."""
@@ -98,6 +102,18 @@ def folder_modules(root: Path) -> list[ObjectSource]:
     return found
 
 
+def read_builtin(folder: Path) -> set[str]:
+    """The module names a kernel's ``modules.builtin`` lists (one ``kernel/.../x.ko``
+    path a line, written by kbuild beside modules.order): modules built into vmlinux,
+    whose symbols are vmlinux's and which never load. No file: none known."""
+    path = folder / "modules.builtin"
+    if not path.is_file():
+        return set()
+    text = decode_name(read_input(str(path)))
+    return {module_name(line.strip()) for line in text.splitlines()
+            if line.strip().endswith(".ko") and not any(c.isspace() for c in line.strip())}
+
+
 def find_sources(
     *,
     kernel_tree: str | None = None,
@@ -128,11 +144,13 @@ def find_sources(
         if src.symvers is None and (tree / "Module.symvers").is_file():
             src.symvers = str(tree / "Module.symvers")
         src.modules += _tree_modules(tree)
+        src.builtin |= read_builtin(tree)
     if modules_dir:
         root = Path(modules_dir)
         if not root.is_dir():
             raise InputError(f"{root}: not a folder")
         src.modules += folder_modules(root)
+        src.builtin |= read_builtin(root)
     for p in paths:
         if src.vmlinux is None and _is_executable_elf(p):
             src.vmlinux = ObjectSource(p, os.path.basename(p))

@@ -12,7 +12,7 @@ contract, not klp's own choices.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
@@ -105,7 +105,8 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
         _bind_symbols(uses, lookup, known or set(), verdict)
     verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
-        verdict.registration, {use.section_obj for use in uses.values()}, version, known)
+        verdict.registration, {use.section_obj for use in uses.values()}, version, known,
+        lookup.builtin_modules if lookup is not None else ())
     verdict.warnings += warnings
     verdict.problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message,
                                  forcible=f.forcible) for f in findings]
@@ -251,7 +252,8 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
     for index, want in sorted(wanted.items(), key=lambda item: uses[item[0]].symbol):
         use = uses[index]
         records = [r for r in found.get(want.name, []) if r.obj == want.obj]
-        binding = _bind(use.symbol, want, records, len(use.references), known)
+        binding = _bind(use.symbol, want, records, len(use.references), known,
+                        lookup.builtin_modules)
         verdict.bindings.append(binding)
         if binding.problem:
             hints = _variant_hints(want, lookup) if not records and want.obj in known else []
@@ -284,7 +286,12 @@ def _variant_hints(want: rules.KlpSymbolName, lookup: SymbolLookup) -> list[str]
 
 
 def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], uses: int,
-          known: set[str]) -> Binding:
+          known: set[str], builtin: Collection[str]) -> Binding:
+    inside = rules.built_in(want.obj, builtin)
+    if inside:
+        return Binding(symbol, want.obj, want.name, want.pos, uses,
+                       problem=f"{inside}: the kernel finds nothing in object {want.obj}; "
+                               "name vmlinux")
     if want.obj not in known:
         return Binding(symbol, want.obj, want.name, want.pos, uses,
                        problem=f"the target has no object {want.obj} (not in the symbol "

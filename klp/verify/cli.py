@@ -22,7 +22,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--modules", metavar="DIR", type=Path,
                         help="with --kallsyms: the target modules' .ko files (sizes, source "
                              "files, modules that are not loaded, both load orders, ftrace call "
-                             "sites)")
+                             "sites) and modules.builtin")
     parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
                              "the same build (Debian's -dbg package); warns where the compiler "

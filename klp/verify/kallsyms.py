@@ -21,7 +21,7 @@ from klp.inputs import open_object, read_input
 from klp.symdb import callsites, clones
 from klp.symdb.model import SharedRanges, SymbolRecord
 from klp.symdb.scan import scan_module
-from klp.symdb.sources import folder_modules
+from klp.symdb.sources import folder_modules, read_builtin
 from klp.symvers import module_name
 
 #: ``ADDRESS TYPE NAME`` and, for a module's symbol, ``\t[MODULE]``.
@@ -57,6 +57,8 @@ class KallsymsLookup:
                 self._add(obj, lines)
         for obj, file in sorted(files.items()):
             self._add_module_file(obj, file, None)
+        #: The modules.builtin of the modules' folder.
+        self._builtin = frozenset(read_builtin(Path(modules))) if modules else frozenset()
 
     def _add(self, obj: str, lines: list[_Entry]) -> None:
         self._objects.append(obj)
@@ -116,6 +118,10 @@ class KallsymsLookup:
     @property
     def kernel_release(self) -> str:
         return ""
+
+    @property
+    def builtin_modules(self) -> frozenset[str]:
+        return self._builtin
 
     def compiler_clones(self, obj: str, functions: Collection[str]
                         ) -> dict[str, list[str]] | None:

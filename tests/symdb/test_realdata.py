@@ -132,6 +132,11 @@ def test_cloud_amd64_full_build(tmp_path: pathlib.Path) -> None:
     assert not db.exported("saved_command_line") and db.exported("schedule")
     smap = read_system_map(env["SYSTEM_MAP"])
     assert [r.value for r in found["hash_lock"]] == by_name(smap.names, smap.values)[b"hash_lock"]
+    # modules.builtin: modules this kernel has in vmlinux, by kernel name, none installed
+    builtin = (pathlib.Path(env["MODULES_DIR"]) / "modules.builtin").read_text().split()
+    assert db.builtin_modules == {pathlib.Path(p).name.removesuffix(".ko").replace("-", "_")
+                                  for p in builtin}
+    assert "binfmt_elf" in db.builtin_modules and not db.builtin_modules & set(objects)
 
 
 def test_xz_modules_equal_decompressed(tmp_path: pathlib.Path) -> None:

@@ -35,9 +35,12 @@ from klp.symdb.format.dialect_upstream import (
 )
 from klp.symdb.model import Dialect, SharedRanges, SymbolRecord
 
-__all__ = ["HEADER", "UPSTREAM_HEADER", "WRITERS", "Assembler", "EncodedObject", "SymbolDB",
-           "UpstreamAssembler", "assemble", "encode_object", "encode_object_upstream",
+__all__ = ["BUILTIN_KEY", "HEADER", "UPSTREAM_HEADER", "WRITERS", "Assembler", "EncodedObject",
+           "SymbolDB", "UpstreamAssembler", "assemble", "encode_object", "encode_object_upstream",
            "escape", "header_meta", "open_reader", "unescape"]
+
+#: The header key that lists the modules built into vmlinux (modules.builtin).
+BUILTIN_KEY = "builtin"
 
 #: How ``klp symdb build`` writes each dialect.
 WRITERS: dict[Dialect, Writer] = {Dialect.KLP: dialect_klp.WRITER,
@@ -170,6 +173,12 @@ class SymbolDB:
     @property
     def arch(self) -> str:
         return self.meta.get("arch", "")
+
+    @property
+    def builtin_modules(self) -> frozenset[str]:
+        """The modules built into vmlinux (the kernel's modules.builtin; empty when the
+        build was not given it)."""
+        return frozenset(self.meta.get(BUILTIN_KEY, "").split())
 
     @property
     def positions_exact(self) -> bool:
