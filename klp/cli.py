@@ -166,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:
         _reader_left()
         sys.exit(0)
+    except KeyboardInterrupt:
+        # Ctrl-C: every file klp writes is renamed into place whole, or not at all
+        sys.stderr.write("klp: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
     except OSError as e:
         # writing standard output failed (a file klp opened names itself, and its
         # reader reports it; anything else is a bug, with its traceback)

@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     UNRESOLVED = 4  #: convert found problems (ambiguous, unknown, rule violated)
     STALE_SYMDB = 5  #: the symbol database was built for another kernel
     OUTPUT = 6  #: an output could not be written
+    INTERRUPTED = 130  #: Ctrl-C (128 + SIGINT, as a shell reports it)
 
 
 class KlpError(Exception):

@@ -9,6 +9,7 @@ The output does not depend on ``--jobs`` or on scheduling.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import time
 from collections import Counter, defaultdict
@@ -67,6 +68,14 @@ _writer = WRITERS[Dialect.KLP]
 def _init_worker(exports: Exports, fmt: Dialect) -> None:
     global _exports, _writer
     _exports, _writer = exports, WRITERS[fmt]
+
+
+def _init_pool_worker(exports: Exports, fmt: Dialect) -> None:
+    """A worker process leaves Ctrl-C (SIGINT, which a terminal sends the whole process
+    group) to the parent, which stops the build; a worker interrupted while it waits
+    for work would print a traceback and break the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(exports, fmt)
 
 
 def _scan(task: Task) -> Outcome:
@@ -177,7 +186,7 @@ def _outcomes(tasks: list[Task], jobs: int, exports: Exports, fmt: Dialect,
     ready: dict[int, Outcome] = {}
     following = 0
     with ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx,
-                             initializer=_init_worker, initargs=(exports, fmt)) as pool:
+                             initializer=_init_pool_worker, initargs=(exports, fmt)) as pool:
         pending: dict[Future[list[Outcome]], list[int]] = {
             pool.submit(_scan_batch, [tasks[i] for i in b]): b for b in batches}
         try:

@@ -1,0 +1,44 @@
+"""Ctrl-C: a terminal sends SIGINT to klp and its worker processes alike. klp stops
+at once (exit 130, one line): its workers leave the signal to it and finish only the
+batch in hand. No file is left."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.paths import ROOT, TESTDATA
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_symdb_build_stops_on_ctrl_c(tmp_path: pathlib.Path, jobs: str) -> None:
+    """Interrupted a second into the scan of 40,000 modules (links to one small module:
+    several seconds of work), in klp itself with -j 1, with workers with -j 2."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    first = modules / "m0.ko"
+    shutil.copy(TESTDATA / "x86_64" / "modules" / "fixture-mod.ko", first)
+    for i in range(1, 40_000):
+        os.link(first, modules / f"m{i}.ko")
+    out = tmp_path / "symbols.klp"
+    proc = subprocess.Popen([sys.executable, "-m", "klp", "symdb", "build", "--modules",
+                             str(modules), "-o", str(out), "-j", jobs],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # the whole process group, as a terminal does
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err == "klp: interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["modules"]
