@@ -7,8 +7,10 @@ its own size (:data:`MAX_RATIO`), so a few kilobytes cannot ask for gigabytes.
 
 from __future__ import annotations
 
+import errno
 import os
-from typing import TYPE_CHECKING
+import stat
+from typing import TYPE_CHECKING, BinaryIO
 
 from klp.errors import ElfError, InputError
 
@@ -23,10 +25,31 @@ MAX_RATIO = 64
 MIN_LIMIT = 64 << 20
 
 
+#: What a path that is not a regular file is, by st_mode type.
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def open_input(path: str) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file; else an OSError whose
+    strerror says what it is. A FIFO would stop klp until someone writes to it, and a
+    device would never end (/dev/urandom): reading is bounded by the file's size."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO: no wait
+    try:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise OSError(errno.EINVAL, f"not a regular file ({_KINDS.get(kind, 'special')})")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_input(path: str) -> bytes:
     """A whole input file, or an InputError that names it."""
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:
             return f.read()
     except OSError as e:
         raise InputError(f"{path}: {e.strerror or e}") from None
@@ -35,7 +58,7 @@ def read_input(path: str) -> bytes:
 def read_object(path: str) -> bytes:
     """The ELF bytes of an object, decompressing .xz, .gz and .zst by suffix."""
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:
             raw = f.read()
     except OSError as e:
         raise ElfError(path, f"cannot read: {e.strerror or e}") from None

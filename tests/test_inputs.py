@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import pathlib
+import shutil
 import subprocess
 
 import pytest
@@ -101,3 +103,50 @@ def test_concatenated_xz_padding_is_accepted(tmp_path: pathlib.Path) -> None:
     packed = tmp_path / "m.ko.xz"
     packed.write_bytes(lzma.compress(FIXTURE.read_bytes(), check=lzma.CHECK_CRC32) + bytes(8))
     assert inputs.read_object(str(packed)) == FIXTURE.read_bytes()
+
+
+@pytest.fixture
+def specials(tmp_path: pathlib.Path) -> dict[str, str]:
+    """Paths that are no regular file: a FIFO nobody writes (reading it would wait
+    for ever), a device that never ends, and a folder."""
+    fifo = tmp_path / "fifo.ko"
+    os.mkfifo(fifo)
+    return {"FIFO": str(fifo), "character device": "/dev/zero", "folder": str(tmp_path)}
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "character device", "folder"])
+def test_what_is_no_regular_file_is_refused(specials: dict[str, str],
+                                            dbs: dict[str, pathlib.Path],
+                                            tmp_path: pathlib.Path, kind: str) -> None:
+    """Every input of every command: exit 3 at once, with what the path is."""
+    path, db, out = specials[kind], str(dbs["x86_64"]), str(tmp_path / "out.klp")
+    commands = [
+        ("elf", "sections", path),
+        ("convert", path, "--dry-run"),
+        ("convert", str(FIXTURE), "--dry-run", "--symdb", path),
+        ("convert", str(FIXTURE), "--dry-run", "--symdb", db, "--symvers", path),
+        ("verify", path, "--symdb", db),
+        ("verify", str(FIXTURE), "--kallsyms", path),
+        ("symdb", "query", "x", "--symdb", path),
+        ("symdb", "build", "--symvers", path, "--modules", str(T / "modules"), "-o", out),
+    ]
+    if kind != "folder":  # a folder is a tree, or the folder of --modules
+        commands.append(("symdb", "build", path, "-o", out))
+    for command in commands:
+        proc = klp(*command, check=3)
+        assert f"{path}: not a regular file" in proc.stderr, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_module_that_is_a_fifo(specials: dict[str, str], tmp_path: pathlib.Path) -> None:
+    """Found in a --modules folder: the build fails naming it, or skips it with
+    --keep-going."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    os.rename(specials["FIFO"], modules / "stalled.ko")
+    out = tmp_path / "symbols.klp"
+    proc = klp("symdb", "build", "--modules", str(modules), "-o", str(out), check=3)
+    assert "stalled.ko: not a regular file (a FIFO)" in proc.stderr
+    shutil.copy(T / "modules" / "fixture-mod.ko", modules)
+    proc = klp("symdb", "build", "--modules", str(modules), "-o", str(out), "--keep-going")
+    assert "stalled.ko: not a regular file (a FIFO)" in proc.stderr and out.is_file()

@@ -55,6 +55,7 @@ from klp.elfcodec.strings import StringTable, decode_name
 from klp.elfcodec.symbols import SymbolTable, SymRow
 from klp.elfcodec.writer import encode, read_back, write_atomic
 from klp.errors import ElfError
+from klp.inputs import open_input
 
 #: e_phnum escape: the program header count is in section 0's sh_info (gABI).
 PN_XNUM = 0xFFFF
@@ -196,7 +197,7 @@ class ElfFile:
         """Map ``path`` read-only and parse its headers."""
         name = os.fspath(path)
         try:
-            with open(name, "rb") as f:
+            with open_input(name) as f:
                 size = os.fstat(f.fileno()).st_size
                 if size == 0:
                     raise ElfError(name, "empty file")

@@ -14,7 +14,7 @@ from pathlib import Path
 from klp.elfcodec.constants import ET
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError, UsageError
-from klp.inputs import COMPRESSED, read_input
+from klp.inputs import COMPRESSED, open_input, read_input
 from klp.symvers import module_name
 
 #: What counts as a module file in a ``--modules`` folder.
@@ -58,7 +58,7 @@ class Sources:
 def _is_executable_elf(path: str) -> bool:
     """True for an ET_EXEC/ET_DYN ELF file (a vmlinux), from its first 18 bytes."""
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:
             head = f.read(18)
     except OSError:
         return False
@@ -132,7 +132,8 @@ def find_sources(
         src.vmlinux = ObjectSource(vmlinux, os.path.basename(vmlinux))
     for given in (vmlinux, system_map, symvers):
         if given and not os.path.isfile(given):
-            raise InputError(f"{given}: no such file")
+            raise InputError(f"{given}: not a regular file" if os.path.exists(given)
+                             else f"{given}: no such file")
     if kernel_tree:
         tree = Path(kernel_tree)
         if not tree.is_dir():

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 from klp.elfcodec.strings import decode_name, encode_name
 from klp.errors import InputError
+from klp.inputs import open_input
 from klp.symdb import callsites, clones
 from klp.symdb.format import dialect_klp, dialect_upstream
 from klp.symdb.format.common import (
@@ -51,7 +52,7 @@ def open_reader(path: str) -> Reader:
     """Map ``path`` and read it in the dialect its first line names; refuse a file that
     cannot be read, of another version, or that is no symbols.klp."""
     try:
-        with open(path, "rb") as f:
+        with open_input(path) as f:
             size = f.seek(0, 2)
             data: bytes | mmap.mmap = (
                 mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
