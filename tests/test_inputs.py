@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -150,3 +151,15 @@ def test_a_module_that_is_a_fifo(specials: dict[str, str], tmp_path: pathlib.Pat
     shutil.copy(T / "modules" / "fixture-mod.ko", modules)
     proc = klp("symdb", "build", "--modules", str(modules), "-o", str(out), "--keep-going")
     assert "stalled.ko: not a regular file (a FIFO)" in proc.stderr and out.is_file()
+
+
+def test_output_to_standard_output(dbs: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:
+    """-o /dev/stdout: the module alone goes down the pipe (the report to stderr), the
+    same bytes as -o a file."""
+    db = str(dbs["x86_64"])
+    convert(FIXTURE, "-o", str(tmp_path / "file.ko"), "--symdb", db)
+    piped = subprocess.run([sys.executable, "-m", "klp", "convert", str(FIXTURE), "-o",
+                            "/dev/stdout", "--symdb", db, "--symvers", str(T / "Module.symvers")],
+                           capture_output=True, check=True)
+    assert piped.stdout == (tmp_path / "file.ko").read_bytes()
+    assert b"/dev/stdout: 12 symbols" in piped.stderr

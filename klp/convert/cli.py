@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
                              symdb=args.symdb, symvers=args.symvers, dry_run=args.dry_run,
                              force=args.force, verify=args.verify,
                              debuginfo=args.debuginfo)
+    if args.output is not None and _is_stdout(str(args.output)):
+        sys.stdout = sys.stderr  # the module went there: the report must not follow it
     if args.as_json:
         from klp.render import print_json
 
@@ -65,3 +69,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(outcome.report, dry_run=args.dry_run)
     return int(outcome.exit_code)
+
+
+def _is_stdout(path: str) -> bool:
+    """``path`` is where standard output goes (``-o /dev/stdout``)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):  # no such file yet, or no standard output
+        return False

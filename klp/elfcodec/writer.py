@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from typing import TYPE_CHECKING
 
 from klp.elfcodec.constants import SHN
@@ -177,9 +178,23 @@ def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
 
     The data goes to a temporary file beside ``path`` that is renamed over it. A
     process killed before the rename leaves its temporary file behind; the next
-    write in that folder removes those of processes that no longer exist.
+    write in that folder removes those of processes that no longer exist. A symbolic
+    link is written through, as ``cp`` does: the link stays, its target changes. A
+    FIFO, a character device (``/dev/null``) or an open file's name (``/dev/stdout``)
+    is written into, as a shell redirection does, never replaced by a file.
     """
-    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        kind = stat.S_IFREG  # a new file (or one the write itself will fail on)
+    if kind in (stat.S_IFIFO, stat.S_IFCHR) or os.path.abspath(path).startswith(_OPEN_FILES):
+        _write_into(path, data)
+        return
+    if kind != stat.S_IFREG:
+        what = "a folder" if kind == stat.S_IFDIR else "no regular file"
+        raise OutputError(f"{path}: cannot write: it is {what}")
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     _remove_stale_temporaries(folder)
     tmp = None
     try:
@@ -191,7 +206,7 @@ def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, mode & ~umask)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
         tmp = None
     except OSError as e:
         raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
@@ -199,6 +214,20 @@ def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+#: Names of files a process has open (/dev/stdout, /dev/fd/3, /proc/self/fd/1): written
+#: into, since the file they lead to is someone's open descriptor, not a path to replace.
+_OPEN_FILES = ("/dev/", "/proc/")
+
+
+def _write_into(path: str, data: bytes) -> None:
+    """Write ``data`` into a FIFO or a device, which has no old contents to keep."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
 def _remove_stale_temporaries(folder: str) -> None:

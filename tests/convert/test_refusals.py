@@ -136,8 +136,10 @@ def test_output_naming_the_input_is_refused(dbs: dict[str, pathlib.Path],
     module.write_bytes((TESTDATA / "x86_64" / FIXTURE).read_bytes())
     alias = tmp_path / "alias.ko"
     os.link(module, alias)
+    link = tmp_path / "link.ko"
+    link.symlink_to(module)
     before = module.read_bytes()
-    for output in (module, alias, tmp_path / "." / FIXTURE):
+    for output in (module, alias, link, tmp_path / "." / FIXTURE):
         proc = klp("convert", str(module), "-o", str(output), "--symdb", str(dbs["x86_64"]),
                    check=2)
         assert "names the input; use --in-place" in proc.stderr

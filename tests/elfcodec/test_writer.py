@@ -101,3 +101,33 @@ def test_a_write_killed_before_the_rename_is_cleaned_up(tmp_path: pathlib.Path) 
     assert len(left) == 1 and left[0].startswith(".klp-")
     write_bytes_atomic(str(tmp_path / "out"), b"data")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_symbolic_link_is_written_through(tmp_path: pathlib.Path) -> None:
+    """As cp does: the link stays a link, and what it names gets the new contents."""
+    target = tmp_path / "v2" / "patch.ko"
+    target.parent.mkdir()
+    link = tmp_path / "current.ko"
+    link.symlink_to(target)
+    write_bytes_atomic(str(link), b"new")  # the target does not exist yet
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    write_bytes_atomic(str(link), b"newer")
+    assert link.is_symlink() and target.read_bytes() == b"newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.ko", "v2"]
+
+
+def test_a_fifo_or_device_is_written_into(tmp_path: pathlib.Path) -> None:
+    """Never replaced by a file, which would leave /dev/null a file for every program."""
+    write_bytes_atomic("/dev/null", b"gone")
+    assert os.stat("/dev/null").st_rdev == os.makedev(1, 3)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    write_bytes_atomic(str(fifo), b"through the pipe")
+    assert reader.communicate(timeout=10)[0] == b"through the pipe"
+    assert fifo.is_fifo()
+
+
+def test_a_folder_is_refused(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(OutputError, match="cannot write: it is a folder"):
+        write_bytes_atomic(str(tmp_path), b"x")
