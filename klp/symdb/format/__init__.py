@@ -223,7 +223,8 @@ class SymbolDB:
 
     def _names_matching(self, pattern: str) -> list[str]:
         """The names a regular expression matches whole, found at C speed in one text of
-        every name (a Python loop over half a million names takes a noticeable time)."""
+        every name, a line each (a Python loop over half a million names takes a
+        noticeable time). ``pattern`` must not match a newline."""
         if self._joined is None:
             self._joined = "\n".join(n for n in self.all_names() if "\n" not in n)
         return re.findall(f"^(?:{pattern})$", self._joined, re.MULTILINE)
@@ -234,7 +235,7 @@ class SymbolDB:
         microseconds a name, and a kernel has half a million."""
         import difflib
 
-        if not name:
+        if not name or "\n" in name:
             return []
         slack = max(3, len(name) // 3)
         body = f"[^\n]{{{max(len(name) - slack - 1, 0)},{len(name) + slack - 1}}}"
@@ -245,6 +246,8 @@ class SymbolDB:
     def names_like(self, name: str) -> list[str]:
         """Names that contain ``name`` and are longer by a dot and more (reads the whole
         file: for unknown-name hints only)."""
+        if "\n" in name:
+            return []
         found = self._names_matching(f"[^\n]*{re.escape(name)}[^\n]*")
         return [n for n in found if len(n) > len(name) + 1]
 
