@@ -218,7 +218,7 @@ def write_bytes_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
 
 #: Names of files a process has open (/dev/stdout, /dev/fd/3, /proc/self/fd/1): written
 #: into, since the file they lead to is someone's open descriptor, not a path to replace.
-_OPEN_FILES = ("/dev/", "/proc/")
+_OPEN_FILES = ("/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/")
 
 
 def _write_into(path: str, data: bytes) -> None:
