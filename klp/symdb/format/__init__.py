@@ -10,6 +10,7 @@ dialect, and :class:`SymbolDB` answers every question through that dialect's
 
 from __future__ import annotations
 
+import functools
 import mmap
 import re
 from collections.abc import Collection, Iterable, Iterator
@@ -175,7 +176,7 @@ class SymbolDB:
     def arch(self) -> str:
         return self.meta.get("arch", "")
 
-    @property
+    @functools.cached_property
     def builtin_modules(self) -> frozenset[str]:
         """The modules built into vmlinux (the kernel's modules.builtin; empty when the
         build was not given it)."""
