@@ -13,7 +13,8 @@ import pytest
 
 from klp.symdb.format import SymbolDB
 from tests.support.cli import klp
-from tests.support.paths import TESTDATA
+from tests.support.convert import edited, replace_string
+from tests.support.paths import TESTDATA, realdata_or_skip
 
 T = TESTDATA / "x86_64"
 
@@ -101,3 +102,19 @@ def test_verify_kallsyms_reads_modules_builtin(builtin_db: pathlib.Path,
     bindings = [p for p in json.loads(proc.stdout)["problems"] if p["kind"] == "binding"]
     assert len(bindings) == 4 and all("fixture_mod is built into" in p["message"]
                                       for p in bindings)
+
+
+def test_ext4_on_debians_cloud_kernel(tmp_path: pathlib.Path) -> None:
+    """Debian's cloud-amd64 kernel builds ext4 in: a patch whose klp_object is "ext4"
+    would load there and never patch anything. (The bundled patch with its module's
+    name replaced; --force passes the other kernel's vermagic, not this.)"""
+    env = realdata_or_skip("cloud-amd64")
+    db = tmp_path / "cloud.klp"
+    klp("symdb", "build", "--vmlinux", env["VMLINUX"], "--modules", env["MODULES_DIR"],
+        "-o", str(db))
+    module = edited(tmp_path, "x86_64", replace_string(b"fixture_mod", b"ext4"))
+    proc = klp("convert", str(module), "-o", str(tmp_path / "out.ko"), "--symdb", str(db),
+               "--force", "--json", check=4)
+    [found] = [p for p in json.loads(proc.stdout)["problems"] if p["kind"] == "registration"]
+    assert found["symbol"] == "ext4" and not found["forcible"]
+    assert "ext4 is built into this kernel's vmlinux (modules.builtin)" in found["message"]
