@@ -122,7 +122,10 @@ def render_problem(err: Any, problem: dict[str, Any], force: str = "--force") ->
     from klp.render import table_or_cards
 
     forcible = f" [dim]({force} overrides)[/]" if problem.get("forcible") else ""
-    err.print(f"[bold red]error[/] ({problem['kind']}): {markup(problem['message'])}{forcible}")
+    message, symbol = problem["message"], problem["symbol"]
+    if symbol and symbol not in message:  # say which symbol (verify's binding problems)
+        message = f"{symbol}: {message}"
+    err.print(f"[bold red]error[/] ({problem['kind']}): {markup(message)}{forcible}")
     for ref in problem["references"]:
         err.print(f"  {markup(_use(ref))}")
     if problem["candidates"]:
