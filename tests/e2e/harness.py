@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -56,10 +58,13 @@ class Machine:
     memory_mb: int
 
 
-#: The kernels, by test id: Debian's cloud-amd64 and the tiny kernels, by architecture
+#: Debian's own kernels, by test id: the realdata set (tests/realdata/fetch.sh) of each,
+#: the 6.1 cloud-amd64 kernel and the 6.12 backport's (modules as .ko.xz).
+DEBIAN = {"debian": "cloud-amd64", "debian-6.12": "amd64-xz"}
+#: The kernels, by test id: Debian's, and the tiny kernels, by architecture
 #: (``-bpo``: built from trixie-backports' 7.x source, as arm64's is; ``-6.12``: from
 #: Debian's linux-source-6.12).
-KERNELS = ("debian", "x86_64", "ppc64le", "s390x", "arm64", "x86_64-bpo", "x86_64-6.12")
+KERNELS = (*DEBIAN, "x86_64", "ppc64le", "s390x", "arm64", "x86_64-bpo", "x86_64-6.12")
 
 #: qemu's default x86 CPU boots about 0.4 s faster than ``-cpu max`` under TCG
 #: (2.2-2.5 s against 2.4-3.4 s wall, measured).  pseries enters the kernel
@@ -80,7 +85,7 @@ MACHINES = {
 
 
 def machine_of(kernel: str) -> Machine:
-    """The machine a tiny kernel's id (a KERNELS entry but ``debian``) runs on."""
+    """The machine a tiny kernel's id (a KERNELS entry not in DEBIAN) runs on."""
     return MACHINES[kernel.split("-", 1)[0]]
 
 
@@ -146,7 +151,10 @@ class Kernel:
         want = name.replace("-", "_")
         for rel in (self.modules_dir / "modules.order").read_text().split():
             if Path(rel).stem.replace("-", "_") == want:
-                return self.modules_dir / Path(rel).with_suffix(".ko")
+                ko = self.modules_dir / Path(rel).with_suffix(".ko")
+                packed = [ko.with_name(ko.name + s) for s in (".xz", ".zst", ".gz")]
+                found = next((p for p in packed if p.is_file()), None)
+                return ko if ko.is_file() or found is None else _plain_copy(found, self.kver)
         raise HarnessError(f"{name}.ko is not in {self.modules_dir}/modules.order")
 
     def append(self, *, kaslr: bool = False) -> str:
@@ -260,6 +268,26 @@ class ElfSymtab:
     def defined(self, name: str) -> list[ElfSymbol]:
         """Defined symbols called ``name``, in symbol table order."""
         return [s for s in self.symbols if s.name == name and s.shndx != "SHN_UNDEF"]
+
+
+def _plain_copy(packed: Path, kver: str) -> Path:
+    """A compressed module (Debian's 6.12 installs ``.ko.xz``) decompressed once into a
+    cache of plain ``.ko`` files, so readelf can read it and busybox's insmod load it."""
+    out = Path(tempfile.gettempdir()) / "klp-e2e-plain" / kver / packed.with_suffix("").name
+    if out.is_file():
+        return out
+    if packed.suffix == ".xz":
+        data = lzma.decompress(packed.read_bytes())
+    elif packed.suffix == ".gz":
+        data = gzip.decompress(packed.read_bytes())
+    else:
+        data = subprocess.run(["zstd", "-dcq", "--", str(packed)], capture_output=True,
+                              check=True).stdout
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return out
 
 
 def read_symtab(path: Path) -> ElfSymtab:

@@ -1,10 +1,12 @@
-"""The real-kernel proof: converted livepatch modules load and work, on seven kernels.
+"""The real-kernel proof: converted livepatch modules load and work, on eight kernels.
 
 The same cases run on each kernel (the ``subject`` fixture, one test id each):
 
-* ``debian``: Debian 12's cloud-amd64 kernel (``tests/realdata/fetch.sh
-  cloud-amd64``); the modules are built against its headers package and
-  ``klp symdb build`` scans its -dbg vmlinux and the image's modules;
+* ``debian``, ``debian-6.12``: Debian 12's cloud-amd64 kernel, 6.1
+  (``tests/realdata/fetch.sh cloud-amd64``) and the 6.12 backport's, whose
+  modules are ``.ko.xz`` (``amd64-xz``); the modules are built against its
+  headers package and ``klp symdb build`` scans its -dbg vmlinux and the
+  image's modules;
 * ``x86_64``, ``ppc64le``, ``s390x``, ``arm64``, ``x86_64-bpo``, ``x86_64-6.12``:
   the tiny livepatch kernels of ``tests/e2e/kernel/build-kernel.sh`` (Debian's
   linux-source-6.1, for arm64 and x86_64-bpo trixie-backports' 7.x, for
@@ -74,6 +76,7 @@ from klp.elfcodec.elffile import ElfFile
 from klp.livepatch.rules import kernel_version
 from klp.symdb.format import SymbolDB
 from tests.e2e.harness import (
+    DEBIAN,
     KERNELS,
     BootResult,
     Built,
@@ -210,8 +213,8 @@ def _need_tools(*tools: str) -> None:
 @pytest.fixture(scope="session", params=KERNELS)
 def subject(request: pytest.FixtureRequest) -> Subject:
     name: str = request.param
-    if name == "debian":
-        env = realdata_or_skip("cloud-amd64")
+    if name in DEBIAN:
+        env = realdata_or_skip(DEBIAN[name])
         _need_tools("qemu-system-x86_64", "make", "gcc", "readelf")
         kernel = Kernel.from_env(env)
         return Subject(name, kernel, {**AMBIG_DEBIAN, "local": function_static(kernel)},

@@ -202,7 +202,10 @@ try_abi() {
     add_pkg "linux-headers-$KVER" "$arch" "$VERSION" || return 1
     add_pkg "linux-headers-$abi-common" all "$VERSION" || return 1
     # kbuild's helper programs run on the build host: always the native one
-    add_pkg_min "linux-kbuild-$series" "$NATIVE" "$VERSION" || return 1
+    # (one package per ABI in the 6.12 backport, per series up to 6.1; the ABI's
+    # first: apt reads a missing name with dots as a pattern, which 6.12 matches)
+    add_pkg_min "linux-kbuild-$abi" "$NATIVE" "$VERSION" ||
+      add_pkg_min "linux-kbuild-$series" "$NATIVE" "$VERSION" || return 1
   fi
   local extra
   for extra in "$@"; do
@@ -303,7 +306,8 @@ resolve_xz() {
       if [ "$n" -gt 0 ]; then fl="cloud-amd64"; fi
     fi
   fi
-  try_abi amd64 "$fl" "$abi" -unsigned 0 || die "cannot resolve $abi-$fl"
+  # headers, -dbg vmlinux and busybox too: the e2e tests boot this kernel (debian-6.12)
+  try_abi amd64 "$fl" "$abi" -unsigned 1 dbg busybox || die "cannot resolve $abi-$fl"
 }
 
 # ---------------------------------------------------------------- download
@@ -342,6 +346,9 @@ download() {
 # stream; if a name is missing, fall back to a full pass for the boot files.
 #: modules whose debug copies a set keeps, relative to lib/modules/<release>
 DEBUG_MODULES="kernel/fs/binfmt_misc.ko"
+#: what a set holds besides its packages: a set made by an older recipe is made again
+#: (2: amd64-xz has the headers, -dbg and busybox the e2e tests boot it with)
+RECIPE="2; debug modules: $DEBUG_MODULES"
 extract_dbg_boot() {
   local deb=$1 dest=$2 b=./usr/lib/debug/boot rc m
   local names=("$b/vmlinux-$KVER" "$b/System.map-$KVER")
@@ -426,9 +433,9 @@ fetch_set() {
   LOG=$LOGDIR/$1.log
   exec 9>"$KLP_REALDATA/.$1.lock"
   flock 9
-  # a set unpacked by an older recipe (fewer debug modules) is resolved again
+  # a set unpacked by an older recipe is resolved again
   if [ -f "$dir/.done" ] && [ "$REFRESH" != 1 ] &&
-     grep -qxF "debug modules: $DEBUG_MODULES" "$dir/.done"; then
+     grep -qxF "recipe: $RECIPE" "$dir/.done"; then
     local want=
     case $1 in amd64-xz) want=$XZ_KABI ;; *) [ -z "$KABI" ] || want=$(strip_flavour "$KABI") ;; esac
     if [ -z "$want" ] || grep -qx "ABI='$want'" "$dir/env"; then
@@ -451,7 +458,7 @@ fetch_set() {
     *) die "unknown set '$1' (sets: $ALL_SETS all)" ;;
   esac
   # the packages, and what is unpacked from them (a new recipe unpacks again)
-  stamp=$(printf '%s\n' "${PKGS[@]}" "debug modules: $DEBUG_MODULES")
+  stamp=$(printf '%s\n' "${PKGS[@]}" "recipe: $RECIPE")
   step resolve "$t0" "$KVER ($VERSION)"
   if [ -f "$dir/.done" ] && [ "$(grep -v '^#' "$dir/.done")" = "$stamp" ]; then
     step cached "$tset" "$KVER in $dir (same packages)"
