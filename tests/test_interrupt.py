@@ -31,7 +31,8 @@ def test_symdb_build_stops_on_ctrl_c(tmp_path: pathlib.Path, jobs: str) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "klp", "symdb", "build", "--modules",
                              str(modules), "-o", str(out), "-j", jobs],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=_interruptible)
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGINT)  # the whole process group, as a terminal does
     try:
@@ -42,3 +43,9 @@ def test_symdb_build_stops_on_ctrl_c(tmp_path: pathlib.Path, jobs: str) -> None:
     assert proc.returncode == 130, err
     assert err == "klp: interrupted\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["modules"]
+
+
+def _interruptible() -> None:
+    """SIGINT as a terminal's foreground job has it: a test run started in the
+    background (``.ci/run &``) inherits it ignored, and so would klp."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
