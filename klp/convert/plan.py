@@ -345,7 +345,7 @@ def sympos_lines(name: str, candidates: list[SymbolRecord], gate: str | None = N
 def _unknown(name: str, lookup: SymbolLookup, refs: list[Reference]) -> Problem:
     """A name the database lacks: the compiler's names for it (variants.py), each with
     what to do, else the names that look like it."""
-    found = variants.variants(name, lookup.names_like(name))
+    found = variants.records(name, lookup)
     if not found and lookup.objects() == ["vmlinux"]:
         return Problem(ProblemKind.UNKNOWN, name, f"{name} is not in vmlinux, and the symbol "
                        "database has no modules: if it is a module's, rebuild the database "
@@ -353,13 +353,12 @@ def _unknown(name: str, lookup: SymbolLookup, refs: list[Reference]) -> Problem:
     if not found:
         return Problem(ProblemKind.UNKNOWN, name, f"{name} is not in the symbol database",
                        refs, [], [f"did you mean {h}?" for h in lookup.closest(name, 5)])
-    records = lookup.lookup(v.name for v in found)
-    lines = [_variant_line(name, v, r) for v in found for r in records.get(v.name, [])]
+    lines = [_variant_line(name, v, r) for v, r in found]
     if len(lines) > variants.HINTS:
         rest = len(lines) - variants.HINTS
-        query = " ".join(v.name for v in found)
+        query = " ".join(dict.fromkeys(v.name for v, _ in found))
         lines = [*lines[:variants.HINTS], f"... and {rest} more (klp symdb query {query})"]
-    if any(v.kind.same_symbol for v in found):
+    if any(v.kind.same_symbol for v, _ in found):
         message = (f"{name} is not in the symbol database under that name: the compiler "
                    f"named it otherwise; to mean one of these, declare {name} with its line "
                    "(#include <klp-reloc.h>)")

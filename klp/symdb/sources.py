@@ -109,9 +109,9 @@ def read_builtin(folder: Path) -> set[str]:
     path = folder / "modules.builtin"
     if not path.is_file():
         return set()
-    text = decode_name(read_input(str(path)))
-    return {module_name(line.strip()) for line in text.splitlines()
-            if line.strip().endswith(".ko") and not any(c.isspace() for c in line.strip())}
+    entries = decode_name(read_input(str(path))).split("\n")
+    return {module_name(e) for e in map(str.strip, entries)
+            if e.endswith(".ko") and not any(c.isspace() for c in e)}
 
 
 def find_sources(

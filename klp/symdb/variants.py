@@ -22,9 +22,10 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from klp.symdb.clones import clone_origin
+from klp.symdb.model import SymbolRecord
 
 
 class VariantKind(enum.StrEnum):
@@ -108,3 +109,17 @@ def explain(name: str, variant: Variant) -> str:
     if variant.kind is VariantKind.STATIC_LOCAL:
         return f"a static variable {name} inside a function"
     return f"{name}, renamed by link-time optimisation"
+
+
+class _Names(Protocol):
+    def names_like(self, name: str) -> list[str]: ...
+
+    def lookup(self, names: Iterable[str]) -> dict[str, list[SymbolRecord]]: ...
+
+
+def records(name: str, db: _Names) -> list[tuple[Variant, SymbolRecord]]:
+    """Each symbol of ``db`` (a symbol database or a kallsyms view) that is one of the
+    compiler's names for ``name``, in :func:`variants` order, copies in database order."""
+    found = variants(name, db.names_like(name))
+    by_name = db.lookup(v.name for v in found)
+    return [(v, r) for v in found for r in by_name.get(v.name, [])]

@@ -249,11 +249,11 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
     found = lookup.lookup(sorted({w.name for w in wanted.values()}
                                  | set(rules.INIT_MEMORY_BOUNDS)))
     init_memory = rules.init_memory(found)
+    builtin = lookup.builtin_modules
     for index, want in sorted(wanted.items(), key=lambda item: uses[item[0]].symbol):
         use = uses[index]
         records = [r for r in found.get(want.name, []) if r.obj == want.obj]
-        binding = _bind(use.symbol, want, records, len(use.references), known,
-                        lookup.builtin_modules)
+        binding = _bind(use.symbol, want, records, len(use.references), known, builtin)
         verdict.bindings.append(binding)
         if binding.problem:
             hints = _variant_hints(want, lookup) if not records and want.obj in known else []
@@ -272,16 +272,14 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
 def _variant_hints(want: rules.KlpSymbolName, lookup: SymbolLookup) -> list[str]:
     """For a name its object lacks: that object's symbols of the compiler's names for it
     (klp/symdb/variants.py), and the klp symbol that names each where that is right."""
-    found = variants.variants(want.name, lookup.names_like(want.name))
-    records = lookup.lookup(v.name for v in found)
     hints = []
-    for variant in found:
-        what = variants.explain(want.name, variant)
-        for record in (r for r in records.get(variant.name, []) if r.obj == want.obj):
-            line = f"{variant.name} ({record.file or want.obj}): {what}"
-            if variant.kind.same_symbol and record.sympos is not None:
-                line += f": .klp.sym.{want.obj}.{variant.name},{record.sympos} names it"
-            hints.append(line)
+    for variant, record in variants.records(want.name, lookup):
+        if record.obj != want.obj:
+            continue
+        line = f"{variant.name} ({record.file or want.obj}): {variants.explain(want.name, variant)}"
+        if variant.kind.same_symbol and record.sympos is not None:
+            line += f": .klp.sym.{want.obj}.{variant.name},{record.sympos} names it"
+        hints.append(line)
     return hints[:variants.HINTS]
 
 
