@@ -152,7 +152,9 @@ def _prepare_streams() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     _prepare_streams()
     parser = build_parser(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unknown_arguments(args.parser, unknown)
     if args.run is None:  # `klp`, `klp symdb`, `klp elf` alone: what there is to run
         args.parser.print_help(sys.stderr)
         sys.exit(2)
@@ -176,6 +178,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         if e.filename is not None or e.errno not in _WRITE_ERRORS:
             raise
         _output_failed(e)
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, unknown: list[str]) -> NoReturn:
+    """Words the command does not take, said with that command's usage (argparse would
+    show the top level's) and the option each unknown one was likely meant to be."""
+    import difflib
+
+    options = [o for o in parser._option_string_actions if o.startswith("--")]
+    hints = {}
+    for word in unknown:
+        option = word.partition("=")[0]
+        if option.startswith("--"):
+            hints.update((option, c) for c in difflib.get_close_matches(option, options, n=1))
+    said = [f"did you mean {c}?" if len(hints) == 1 else f"{o}: did you mean {c}?"
+            for o, c in hints.items()]
+    parser.error("; ".join([f"unrecognized arguments: {' '.join(unknown)}", *said]))
 
 
 #: What writing to a file, pipe or terminal fails with when the fault is theirs.

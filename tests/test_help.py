@@ -75,3 +75,19 @@ def test_help_runs(path: tuple[str, ...]) -> None:
 def test_a_group_without_its_command_shows_its_help() -> None:
     proc = klp("symdb", check=2)
     assert "build" in proc.stderr and "query" in proc.stderr
+
+
+@pytest.mark.parametrize(("words", "usage", "hint"), [
+    (("convert", "--symbols", "db.klp", "m.ko"), "usage: klp convert", "did you mean --symdb?"),
+    (("elf", "sections", "--jsn", "m.ko"), "usage: klp elf sections", "did you mean --json?"),
+    (("symdb", "build", "--kernel_tree", "t", "--modules=m", "--vmlinx=v"),
+     "usage: klp symdb build", "--kernel_tree: did you mean --kernel-tree?; "
+                               "--vmlinx: did you mean --vmlinux?"),
+    (("--bogus",), "usage: klp [-h]", None),
+])
+def test_an_unknown_option_gets_its_commands_usage(words: tuple[str, ...], usage: str,
+                                                   hint: str | None) -> None:
+    """argparse alone shows the top level's usage for a subcommand's unknown option."""
+    error = klp(*words, check=2).stderr
+    assert error.startswith(usage) and "error: unrecognized arguments: " in error
+    assert hint is None and "did you mean" not in error or hint and error.rstrip().endswith(hint)
