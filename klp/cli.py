@@ -186,7 +186,7 @@ def _unknown_arguments(parser: argparse.ArgumentParser, unknown: list[str]) -> N
     import difflib
 
     options = [o for o in parser._option_string_actions if o.startswith("--")]
-    hints = {}
+    hints: dict[str, str] = {}
     for word in unknown:
         option = word.partition("=")[0]
         if option.startswith("--"):
