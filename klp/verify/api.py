@@ -18,12 +18,14 @@ from klp.verify.report import report
 
 
 def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | None = None,
-                modules: Path | None = None, debuginfo: Sequence[Path] = ()
-                ) -> tuple[Verdict, dict[str, Any]]:
+                modules: Path | None = None, debuginfo: Sequence[Path] = (),
+                converted_with: Path | None = None) -> tuple[Verdict, dict[str, Any]]:
     """Check ``module`` against a symbol database or a running kernel's kallsyms dump
     (with the target modules' files from ``modules``); the verdict and the report.
     ``debuginfo``: files of the target kernel with DWARF (vmlinux, modules), which
-    say where the compiler inlined the patched functions and what they take."""
+    say where the compiler inlined the patched functions and what they take.
+    ``converted_with``: the database of the build the module was converted for, whose
+    copies its positions must still name on the target (klp/verify/intent.py)."""
     if (symdb is None) == (kallsyms is None):
         raise UsageError("give exactly one of --symdb FILE and --kallsyms FILE")
     if modules is not None and kallsyms is None:
@@ -59,6 +61,12 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration,
                             debug=debug)
     verdict.warnings[:0] = notes
+    if converted_with is not None:
+        from klp.convert.lookup import open_lookup
+        from klp.verify.intent import check_intent
+
+        check_intent(verdict, lookup, open_lookup(str(converted_with)), str(converted_with))
+        target["converted_with"] = str(converted_with)
     if no_livepatch:
         verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)

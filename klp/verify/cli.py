@@ -28,6 +28,11 @@ def add_parser(commands: Any) -> None:
                              "the same build (Debian's -dbg package); warns where the compiler "
                              "inlined a patched function, and compares each replacement's "
                              "prototype with the function's (repeatable)")
+    parser.add_argument("--converted-with", metavar="F", type=Path,
+                        help="the symbols.klp the module was converted with, of another build "
+                             "of the target's release (a rebuild may move a name's copies): "
+                             "each klp symbol and klp_func must bind the copy it named there, "
+                             "by source file and kind")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report as JSON")
 
@@ -39,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from klp.verify.report import render
 
     verdict, doc = verify_file(args.module, symdb=args.symdb, kallsyms=args.kallsyms,
-                               modules=args.modules, debuginfo=args.debuginfo)
+                               modules=args.modules, debuginfo=args.debuginfo,
+                               converted_with=args.converted_with)
     if args.as_json:
         print_json(doc)
     else:

@@ -1,0 +1,85 @@
+"""The copy each klp symbol and klp_func meant, on the build the module was converted for.
+
+A position says which of a name's copies the kernel binds, counted on one build. A
+kernel rebuilt with the same vermagic (a distro's second upload of one ABI, a
+rebuilt tree) loads the same patch, and where the compiler or linker moved a copy
+the same position binds another one without a word. ``klp verify --converted-with``
+reads what each position named on the build the module was made for, and checks
+that the target's copy at that position is the same one: the same source file and
+the same kind of symbol (a function, an object), the identity that survives a
+rebuild where addresses and sizes do not.
+"""
+
+from __future__ import annotations
+
+from klp.convert.model import Problem, ProblemKind, SymbolLookup
+from klp.livepatch import rules
+from klp.symdb.model import SymbolRecord
+from klp.verify.check import Verdict
+
+
+def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolLookup,
+                 label: str) -> None:
+    """Add a problem for each klp symbol and klp_func that lands on the target on
+    another copy than it named on ``built`` (the database the module was converted
+    with, called ``label``); a warning where the databases cannot tell."""
+    places = [(b.symbol, b.obj, b.name, b.pos, b.lands, ProblemKind.BINDING)
+              for b in verdict.bindings if b.lands is not None and b.problem is None]
+    places += [(f.old_name, f.obj, f.old_name, f.old_sympos, f.lands, ProblemKind.FUNCTION)
+               for f in verdict.functions if f.lands is not None and f.problem is None]
+    names = sorted({name for _, _, name, _, _, _ in places})
+    meant_found, target_found = built.lookup(names), target.lookup(names)
+    known = set(built.objects())
+    blind: list[str] = []
+    for subject, obj, name, pos, lands, kind in places:
+        if obj not in known:
+            verdict.warnings.append(f"{subject}: {label} has no object {obj}, so what it "
+                                    "named there cannot be compared")
+            continue
+        named = [r for r in meant_found.get(name, []) if r.obj == obj]
+        there = [r for r in target_found.get(name, []) if r.obj == obj]
+        if lands.count == 1 and len(named) == 1:
+            continue  # one copy on each: the name says which
+        meant = rules.bind_position(named, pos, late=False)
+        if isinstance(meant, str):
+            verdict.warnings.append(f"{subject}: on {label}, the build it was converted for: "
+                                    f"{meant}")
+        elif not any(r.file for r in named) or not any(r.file for r in there):
+            blind.append(subject)
+        elif _identity(meant) != _identity(lands):
+            copies = [r for r in there if _identity(r) == _identity(meant)]
+            verdict.problems.append(Problem(
+                kind, subject, f"position {pos} binds {_described(lands)} on the target, but "
+                f"named {_described(meant)} on {label}, the build it was converted for; "
+                f"{_where(copies, obj, name)}", [], [lands, *copies]))
+    if blind:
+        verdict.warnings.append(
+            f"cannot tell whether {', '.join(blind)} bind the copies they named on {label}: "
+            "one of the databases has no source files (System.map, /proc/kallsyms)")
+
+
+def _identity(record: SymbolRecord) -> tuple[str, str]:
+    """What stays of a copy across rebuilds: its source file ("" for global data) and
+    kind (the type letter, t for code, d/b/r for data, without the case an export or a
+    global binding gives it)."""
+    return record.file, record.letter.lower()
+
+
+def _described(record: SymbolRecord) -> str:
+    kind = "function" if record.letter.lower() in "tw" else "data"
+    return f"the {kind} of {record.file}"
+
+
+def _where(copies: list[SymbolRecord], obj: str, name: str) -> str:
+    """Where the meant copy is on the target, and what names it there."""
+    if not copies:
+        return "the target has no such copy: the patch was written for other code"
+    if len(copies) > 1:
+        return (f"the target has {len(copies)} such copies: convert the module again "
+                "against the target's database")
+    sympos = copies[0].sympos
+    if sympos is None:
+        return (f"on the target it is position {copies[0].pos}, which depends on load "
+                "order: convert the module again against the target's database")
+    return (f"on the target it is .klp.sym.{obj}.{name},{sympos}: convert the module again "
+            "against the target's database")

@@ -1,0 +1,138 @@
+"""``klp verify --converted-with``: each position still names the copy it named on the
+build the module was converted for, when the target is another build of the same
+release."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pytest
+
+from klp.elfcodec.elffile import ElfFile
+from klp.symdb.format import SymbolDB
+from klp.symdb.model import BIND_NAMES, TYPE_NAMES, ObjectSymbols, SymbolRecord
+from tests.support.cli import klp
+from tests.support.convert import rename_symbols
+from tests.support.paths import TESTDATA, realdata_or_skip
+from tests.support.symdb import write
+
+
+@pytest.fixture(scope="module")
+def fixture_patch(dbs: dict[str, pathlib.Path],
+                  tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """livepatch-fixture.ko of x86_64, converted (.klp.sym.vmlinux.fixture_state,2 names
+    core.c's object; position 1 is util.c's function)."""
+    out = tmp_path_factory.mktemp("intent") / "patch.ko"
+    t = TESTDATA / "x86_64"
+    klp("convert", str(t / "livepatch-fixture.ko"), "-o", str(out), "--symdb",
+        str(dbs["x86_64"]), "--symvers", str(t / "Module.symvers"))
+    return out
+
+
+def respun(db: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.Path:
+    """The database of a rebuild that put vmlinux's copies of ``name`` in the other
+    order (their positions swap; everything else stays)."""
+    source = SymbolDB(str(db))
+    objects = []
+    for obj in source.objects():
+        rows = [r for r in source if r.obj == obj]
+        if obj == "vmlinux":
+            at = [i for i, r in enumerate(rows) if r.name == name]
+            rows[at[0]], rows[at[-1]] = rows[at[-1]], rows[at[0]]
+        objects.append(_columns(obj, source.object_meta(obj), rows))
+    written = write(folder, objects)
+    path = folder / f"respun-{name}.klp"
+    pathlib.Path(written.path).rename(path)
+    return path
+
+
+def _columns(obj: str, meta: dict[str, str], rows: list[SymbolRecord]) -> ObjectSymbols:
+    return ObjectSymbols(
+        name=obj, label=meta.get("path", obj), kind="vmlinux" if obj == "vmlinux" else "module",
+        arch="x86_64", meta=meta, names=[r.name.encode() for r in rows],
+        letters=[r.letter.encode() for r in rows],
+        infos=[BIND_NAMES.index(r.bind.encode()) << 4 | TYPE_NAMES.index(r.type.encode())
+               for r in rows],
+        sizes=[r.size or 0 for r in rows], sections=[r.section.encode() for r in rows],
+        values=[r.value or 0 for r in rows], files=[r.file.encode() for r in rows],
+        exported={r.name.encode() for r in rows if r.exported})
+
+
+def verify(patch: pathlib.Path, target: pathlib.Path, built: pathlib.Path,
+           check: int) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(klp("verify", str(patch), "--symdb", str(target),
+                                         "--converted-with", str(built), "--json",
+                                         check=check).stdout)
+    return doc
+
+
+def test_the_same_build_names_the_same_copies(fixture_patch: pathlib.Path,
+                                              dbs: dict[str, pathlib.Path]) -> None:
+    doc = verify(fixture_patch, dbs["x86_64"], dbs["x86_64"], check=0)
+    assert doc["problems"] == [] and doc["target"]["converted_with"] == str(dbs["x86_64"])
+    assert not [w for w in doc["warnings"] if "converted" in w or "cannot tell" in w]
+
+
+def test_a_moved_copy_is_refused_with_its_new_position(fixture_patch: pathlib.Path,
+                                                       dbs: dict[str, pathlib.Path],
+                                                       tmp_path: pathlib.Path) -> None:
+    """Converted on a build where position 2 was util.c's function; on the target,
+    position 2 is core.c's object and util.c's function is position 1."""
+    built = respun(dbs["x86_64"], tmp_path, "fixture_state")
+    doc = verify(fixture_patch, dbs["x86_64"], built, check=4)
+    [problem] = doc["problems"]
+    assert problem["symbol"] == ".klp.sym.vmlinux.fixture_state,2"
+    assert problem["message"] == (
+        f"position 2 binds the data of core.c on the target, but named the function of "
+        f"util.c on {built}, the build it was converted for; on the target it is "
+        ".klp.sym.vmlinux.fixture_state,1: convert the module again against the target's "
+        "database")
+    assert [c["file"] for c in problem["candidates"]] == ["core.c", "util.c"]
+
+
+def test_a_moved_function_is_refused(fixture_patch: pathlib.Path,
+                                     dbs: dict[str, pathlib.Path],
+                                     tmp_path: pathlib.Path) -> None:
+    """A klp_func's old_sympos is a position too."""
+    doc = verify(fixture_patch, dbs["x86_64"], respun(dbs["x86_64"], tmp_path, "fixture_helper"),
+                 check=4)
+    assert {(p["kind"], p["symbol"]) for p in doc["problems"]} == {
+        ("binding", ".klp.sym.vmlinux.fixture_helper,1")} | {
+        ("function", f["old_name"]) for f in doc["functions"]
+        if f["old_name"] == "fixture_helper"}
+
+
+def test_a_database_without_source_files_cannot_tell(fixture_patch: pathlib.Path,
+                                                     dbs: dict[str, pathlib.Path],
+                                                     tmp_path: pathlib.Path) -> None:
+    t = TESTDATA / "x86_64"
+    system_map = tmp_path / "map.klp"
+    klp("symdb", "build", "--system-map", str(t / "System.map"), "--modules",
+        str(t / "modules"), "-o", str(system_map))
+    doc = verify(fixture_patch, dbs["x86_64"], system_map, check=0)
+    [blind] = [w for w in doc["warnings"] if w.startswith("cannot tell whether ")]
+    assert ".klp.sym.vmlinux.fixture_state,2 bind" in blind and str(system_map) in blind
+
+
+def test_debians_cloud_and_generic_builds_differ(fixture_patch: pathlib.Path,
+                                                tmp_path: pathlib.Path) -> None:
+    """One source, two configurations: Debian's 6.1 cloud-amd64 and amd64 kernels put
+    the copies of s_next in another order (trace.c's is position 3 on amd64,
+    trace_events.c's on cloud-amd64)."""
+    dbs = {}
+    for name in ("cloud-amd64", "amd64"):
+        env = realdata_or_skip(name)
+        dbs[name] = tmp_path / f"{name}.klp"
+        klp("symdb", "build", "--vmlinux", env["VMLINUX"], "-o", str(dbs[name]))
+    elf = ElfFile.open(fixture_patch)
+    rename_symbols({".klp.sym.vmlinux.fixture_state,2": ".klp.sym.vmlinux.s_next,3"})(elf)
+    patch = tmp_path / "s_next.ko"
+    elf.write(patch)
+    doc = verify(patch, dbs["amd64"], dbs["cloud-amd64"], check=4)
+    [moved] = [p for p in doc["problems"] if p["symbol"] == ".klp.sym.vmlinux.s_next,3"]
+    assert "the function of kernel/trace/trace.c on the target, but named the function of " \
+           "kernel/trace/trace_events.c" in moved["message"]
+    assert moved["message"].endswith("on the target it is .klp.sym.vmlinux.s_next,4: convert "
+                                     "the module again against the target's database")
