@@ -14,6 +14,7 @@ from klp.convert import api
 from klp.convert.lookup import open_lookup
 from klp.elfcodec.elffile import ElfFile
 from klp.verify.check import verify_module
+from klp.verify.intent import check_intent
 from tests.fuzz import convert_target as convert
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
@@ -41,7 +42,8 @@ def run(data: bytes, scratch: Path) -> None:
     module = scratch / "in.ko"
     module.write_bytes(data)
     db = open_lookup(str(convert.symdb(convert.arch_of(data))))
-    verify_module(ElfFile.open(module), db, target_vermagic=db.vermagic)
+    verdict = verify_module(ElfFile.open(module), db, target_vermagic=db.vermagic)
+    check_intent(verdict, db, db, "the same database")  # --converted-with
 
 
 MUTATE = m.mutator([
