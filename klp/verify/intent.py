@@ -30,6 +30,11 @@ def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolLookup,
     names = sorted({name for _, _, name, _, _, _ in places})
     meant_found, target_found = built.lookup(names), target.lookup(names)
     known = set(built.objects())
+    if built.kernel_release and target.kernel_release and (
+            built.kernel_release != target.kernel_release):
+        verdict.warnings.append(
+            f"{label} describes release {built.kernel_release} and the target "
+            f"{target.kernel_release}: --converted-with compares two builds of one release")
     blind: list[str] = []
     for subject, obj, name, pos, lands, kind in places:
         if obj not in known:
