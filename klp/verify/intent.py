@@ -38,8 +38,10 @@ def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolLookup,
     blind: list[str] = []
     for subject, obj, name, pos, lands, kind in places:
         if obj not in known:
-            verdict.warnings.append(f"{subject}: {label} has no object {obj}, so what it "
-                                    "named there cannot be compared")
+            missing = (f"{label} has no object {obj}, so what the patch named in it cannot "
+                       "be compared")
+            if missing not in verdict.warnings:
+                verdict.warnings.append(missing)
             continue
         named = [r for r in meant_found.get(name, []) if r.obj == obj]
         there = [r for r in target_found.get(name, []) if r.obj == obj]
@@ -72,7 +74,7 @@ def _identity(record: SymbolRecord) -> tuple[str, str]:
 
 def _described(record: SymbolRecord) -> str:
     kind = "function" if record.letter.lower() in "tw" else "data"
-    return f"the {kind} of {record.file}"
+    return f"the {kind} of {record.file}" if record.file else f"the global {kind}"
 
 
 def _where(copies: list[SymbolRecord], obj: str, name: str) -> str:
