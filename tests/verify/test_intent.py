@@ -166,3 +166,15 @@ def _moved_copy(built: pathlib.Path, target: pathlib.Path) -> tuple[str, int, st
             file = next(f for f, g in zip(files, after[name], strict=True) if f != g)
             return name, files.index(file) + 1, file, after[name].index(file) + 1
     pytest.skip("the two builds put every function's copies in the same order")
+
+
+def test_an_object_the_build_lacks_is_said_once(fixture_patch: pathlib.Path,
+                                               dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    vmlinux_only = tmp_path / "vmlinux.klp"
+    klp("symdb", "build", "--vmlinux", str(TESTDATA / "x86_64" / "vmlinux"), "-o",
+        str(vmlinux_only))
+    doc = verify(fixture_patch, dbs["x86_64"], vmlinux_only, check=0)
+    assert [w for w in doc["warnings"] if "fixture_mod" in w] == [
+        f"{vmlinux_only} has no object fixture_mod, so what the patch named in it cannot be "
+        "compared"]
