@@ -24,8 +24,9 @@ from klp.symdb.scan import scan_module
 from klp.symdb.sources import folder_modules, read_builtin
 from klp.symvers import module_name
 
-#: ``ADDRESS TYPE NAME`` and, for a module's symbol, ``\t[MODULE]``.
-_LINE = re.compile(rb"([0-9a-fA-F]+) (\S) (\S+)(?:\t\[(\S+)\])?")
+#: ``ADDRESS TYPE NAME`` and, for a module's symbol, ``\t[MODULE]``; the type is one
+#: printable ASCII character (the kernel's are letters).
+_LINE = re.compile(rb"([0-9a-fA-F]+) ([!-~]) (\S+)(?:\t\[(\S+)\])?")
 #: Not modules: BPF programs and the kernel's own trampolines.
 _PSEUDO_MODULES = re.compile(r"bpf|__builtin__\w+")
 

@@ -466,7 +466,7 @@ def _names_in(data: bytes) -> list[str]:
     return [ln.decode("utf-8", "surrogateescape") for ln in picked]
 
 
-def _check_shown(text: str) -> None:
+def check_shown(text: str) -> None:
     """Printed text is escaped: nothing a strict UTF-8 stream refuses, no controls."""
     text.encode("utf-8")
     bad = CONTROL.search(text)
@@ -508,8 +508,8 @@ def run(data: bytes, scratch: Path) -> None:
     with redirect_stdout(out), redirect_stderr(err):
         print_json(str(path), db, found)
         print_table(str(path), db, found)
-    _check_shown(err.getvalue())
-    _check_shown(out.getvalue())
+    check_shown(err.getvalue())
+    check_shown(out.getvalue())
 
 
 TARGET = Target(name="symdb", seeds=seeds, run=run, mutate=mutate)
