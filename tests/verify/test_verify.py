@@ -348,6 +348,9 @@ def test_usage_and_bad_input(converted: dict[str, pathlib.Path],
     junk.write_text("not kallsyms\n")
     proc = klp("verify", str(converted["x86_64"]), "--kallsyms", str(junk), check=3)
     assert "not a /proc/kallsyms line" in proc.stderr and "Traceback" not in proc.stderr
+    junk.write_bytes(b"ffffffff81000000 \xff fixture_state\n")  # found by the texts fuzzer
+    proc = klp("verify", str(converted["x86_64"]), "--kallsyms", str(junk), check=3)
+    assert f"{junk}:1: not a /proc/kallsyms line" in proc.stderr
 
 
 def test_convert_refuses_what_verify_rejects(dbs: dict[str, pathlib.Path],
