@@ -34,6 +34,7 @@ DW_TAG_STRUCTURE_TYPE = 0x13
 DW_TAG_UNSPECIFIED_PARAMETERS = 0x18
 DW_TAG_INLINED_SUBROUTINE = 0x1D
 DW_TAG_SUBPROGRAM = 0x2E
+DW_TAG_VARIABLE = 0x34
 _END = 0  #: DW_TAG_null: here, the end of an entry's children
 #: array, class, enumeration, structure, subroutine and union types: no code inside
 _TYPE_TAGS = frozenset({0x01, 0x02, 0x04, DW_TAG_STRUCTURE_TYPE, 0x15, 0x17})
@@ -50,6 +51,8 @@ DW_AT_DECLARATION = 0x3C
 DW_AT_SPECIFICATION = 0x47
 DW_AT_TYPE = 0x49
 DW_AT_STR_OFFSETS_BASE = 0x72
+DW_AT_LINKAGE_NAME = 0x6E
+DW_AT_MIPS_LINKAGE_NAME = 0x2007  #: the name GCC gave it before DWARF 4
 
 # What each reader asks the walk of a unit's entries for: tags and attributes.
 _STRUCT_TAGS = frozenset({DW_TAG_STRUCTURE_TYPE, DW_TAG_MEMBER})
@@ -64,6 +67,9 @@ _SIGNATURE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_FORMAL_PARAMETER,
                              DW_TAG_UNSPECIFIED_PARAMETERS, 0x24, 0x0F, 0x10, 0x04,
                              DW_TAG_STRUCTURE_TYPE, 0x17, *_QUALIFIER_TAGS})
 _SIGNATURE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_TYPE, DW_AT_BYTE_SIZE, DW_AT_DECLARATION})
+#: The same, with the variables an object declares and the names it links them by.
+_DECLARATION_TAGS = _SIGNATURE_TAGS | {DW_TAG_VARIABLE}
+_DECLARATION_ATTRIBUTES = _SIGNATURE_ATTRIBUTES | {DW_AT_LINKAGE_NAME, DW_AT_MIPS_LINKAGE_NAME}
 #: An inlined copy names its function's abstract entry, an out-of-line copy of an
 #: inline function its abstract entry too, which may complete a declaration.
 _MAX_ORIGIN_CHAIN = 4
@@ -600,22 +606,30 @@ def struct_layouts(elf: ElfFile, names: Collection[str]) -> dict[str, StructLayo
 
     Names without a definition (no debug info, only declarations) are left out.
     """
-    sections = _Sections(elf)
-    info, abbrevs = sections.get(".debug_info"), sections.get(".debug_abbrev")
     found: dict[str, StructLayout] = {}
-    if info is None or abbrevs is None:
-        return found
     wanted = set(names)
-    at = 0
     try:
-        while at + 4 <= len(info.data) and wanted - found.keys():
-            unit = _unit_header(info, at)
-            if unit.compile:
-                _unit_structs(_UnitWalk(sections, info, abbrevs, unit), wanted, found)
-            at = unit.end
+        for walk in _compile_units(elf):
+            if not wanted - found.keys():
+                break
+            _unit_structs(walk, wanted, found)
     except _Unreadable:
         pass
     return found
+
+
+def _compile_units(elf: ElfFile) -> Iterator[_UnitWalk]:
+    """Every compile unit of the object's .debug_info, in order (raises _Unreadable)."""
+    sections = _Sections(elf)
+    info, abbrevs = sections.get(".debug_info"), sections.get(".debug_abbrev")
+    if info is None or abbrevs is None:
+        return
+    at = 0
+    while at + 4 <= len(info.data):
+        unit = _unit_header(info, at)
+        if unit.compile:
+            yield _UnitWalk(sections, info, abbrevs, unit)
+        at = unit.end
 
 
 def _unit_structs(walk: _UnitWalk, wanted: set[str], found: dict[str, StructLayout]) -> None:
@@ -839,23 +853,74 @@ class _Prototype:
         self.variadic = False
 
 
+class Declarations(NamedTuple):
+    """What an object declares and uses from elsewhere (``extern``), by the symbol name
+    it links each by (an asm label's, else its C name)."""
+
+    functions: dict[str, Signature]
+    variables: dict[str, int | None]  #: the declared type's size in bytes
+
+
+def declarations(elf: ElfFile) -> Declarations:
+    """The functions and variables the object's DWARF declares without defining them:
+    what its code expects of the symbols it takes from other objects."""
+    found = Declarations({}, {})
+    try:
+        for walk in _compile_units(elf):
+            functions, variables = _unit_prototypes(walk, None)
+            for name, signature in functions.items():
+                found.functions.setdefault(name, signature)
+            for name, size in variables.items():
+                found.variables.setdefault(name, size)
+    except _Unreadable:
+        pass
+    return found
+
+
 def _unit_signatures(walk: _UnitWalk, names: set[str]) -> dict[str, Signature]:
     """The prototypes of the functions of ``names`` that the unit defines."""
+    return _unit_prototypes(walk, names)[0]
+
+
+def _unit_prototypes(walk: _UnitWalk, names: set[str] | None
+                     ) -> tuple[dict[str, Signature], dict[str, int | None]]:
+    """The prototypes of the functions of ``names`` that the unit defines; with None,
+    those of the functions it declares and the sizes of the variables it declares."""
     types: dict[int, tuple[int, int | None, int | None]] = {}  # tag, size, its type
     found: dict[str, _Prototype] = {}
+    variables: dict[str, int | None] = {}  # name -> its type's offset
     current: _Prototype | None = None
 
     def inside(tag: int) -> bool:
         """Only a wanted function's own children (its parameters) are read."""
         return tag == DW_TAG_SUBPROGRAM and current is not None
 
-    for die in walk.dies(_SIGNATURE_TAGS, _SIGNATURE_ATTRIBUTES, inside):
+    def wanted(values: dict[int, tuple[int, int]]) -> str | None:
+        """The name an entry at the unit's level is wanted by, if it is."""
+        declared = DW_AT_DECLARATION in values
+        if names is not None:
+            name = walk.string(values[DW_AT_NAME]) if DW_AT_NAME in values else None
+            return name if name in names and not declared else None
+        if not declared:
+            return None
+        for attribute in (DW_AT_LINKAGE_NAME, DW_AT_MIPS_LINKAGE_NAME, DW_AT_NAME):
+            if attribute in values:
+                return walk.string(values[attribute])
+        return None
+
+    tags, attributes = ((_SIGNATURE_TAGS, _SIGNATURE_ATTRIBUTES) if names is not None
+                        else (_DECLARATION_TAGS, _DECLARATION_ATTRIBUTES))
+    for die in walk.dies(tags, attributes, inside):
         values = die.values
         if die.tag == DW_TAG_SUBPROGRAM:
             current = None
-            name = walk.string(values[DW_AT_NAME]) if DW_AT_NAME in values else None
-            if die.depth == 1 and name in names and DW_AT_DECLARATION not in values:
-                current = found[str(name)] = _Prototype(walk.reference(values.get(DW_AT_TYPE)))
+            name = wanted(values) if die.depth == 1 else None
+            if name is not None:
+                current = found[name] = _Prototype(walk.reference(values.get(DW_AT_TYPE)))
+        elif die.tag == DW_TAG_VARIABLE:
+            name = wanted(values) if die.depth == 1 else None
+            if name is not None:
+                variables[name] = walk.reference(values.get(DW_AT_TYPE))
         elif die.tag == _END:
             if die.depth == 1:
                 current = None
@@ -882,10 +947,11 @@ def _unit_signatures(walk: _UnitWalk, names: set[str]) -> dict[str, Signature]:
             offset = of
         return None
 
-    return {name: Signature(tuple(size_of(p) for p in proto.parameters),
-                            0 if proto.returns is None else size_of(proto.returns),
-                            proto.variadic)
-            for name, proto in found.items()}
+    return ({name: Signature(tuple(size_of(p) for p in proto.parameters),
+                             0 if proto.returns is None else size_of(proto.returns),
+                             proto.variadic)
+             for name, proto in found.items()},
+            {name: size_of(of) for name, of in variables.items()})
 
 
 def _holds_code(tag: int) -> bool:

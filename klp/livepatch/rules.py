@@ -509,39 +509,68 @@ def prototype_mismatch(old: str, old_signature: Signature, new: str,
                        new_signature: Signature) -> str | None:
     """A replacement whose prototype differs from the function's where the calling
     convention tells (both read from DWARF): livepatch sends the old function's
-    callers to the new one with the registers and stack they set up for the old one.
-    Fewer parameters are fine: every architecture here lets a callee ignore the
-    trailing arguments its caller passed; so is a value returned where none is read."""
-    def sizes(signature: Signature) -> str:
-        listed = ", ".join("?" if s is None else str(s) for s in signature.parameters)
-        return f"({listed}{', ...' if signature.variadic else ''})"
-
-    why = None
-    if old_signature.variadic != new_signature.variadic:
-        why = "one of them is variadic"
-    elif len(new_signature.parameters) > len(old_signature.parameters):
-        why = (f"{new} takes {len(new_signature.parameters)} parameters and {old} "
-               f"{len(old_signature.parameters)}: {new} reads arguments {old}'s callers "
-               "never pass")
-    else:
-        for i, (was, now) in enumerate(zip(old_signature.parameters,
-                                           new_signature.parameters, strict=False)):
-            if was is not None and now is not None and was != now:
-                why = f"parameter {i + 1} is {now} bytes in {new} and {was} in {old}"
-                break
-    if why is None and old_signature.returns != 0 and new_signature.returns == 0:
-        why = f"{old}'s callers use what it returns and {new} returns nothing"
-    elif why is None and None not in (old_signature.returns, new_signature.returns) \
-            and 0 not in (old_signature.returns, new_signature.returns) \
-            and old_signature.returns != new_signature.returns:
-        why = (f"{new} returns {new_signature.returns} bytes and {old} "
-               f"{old_signature.returns}")
+    callers to the new one with the registers and stack they set up for the old one."""
+    why = _calling_difference(old_signature, new_signature, old, new, f"{old}'s callers")
     if why is None:
         return None
-    return (f"the replacement {new}{sizes(new_signature)} does not take the arguments of "
-            f"{old}{sizes(old_signature)} (parameter sizes in bytes, from DWARF): {why}; "
+    return (f"the replacement {new}{_sizes(new_signature)} does not take the arguments of "
+            f"{old}{_sizes(old_signature)} (parameter sizes in bytes, from DWARF): {why}; "
             "the patched kernel would pass them as the old code expects. Give the "
             "replacement the prototype of the target kernel's function")
+
+
+def call_mismatch(record: SymbolRecord, declared: Signature, defined: Signature) -> str | None:
+    """A function the patch calls (a klp symbol) under a prototype of its own, which
+    differs from the target's where the calling convention tells: a livepatch declares
+    the kernel's static functions by hand, and the kernel's function then reads
+    arguments as its own prototype says."""
+    callee = f"{record.obj}'s {record.name}"
+    why = _calling_difference(declared, defined, "the patch's declaration", callee,
+                              "the patch's calls")
+    if why is None:
+        return None
+    return (f"the patch declares {record.name}{_sizes(declared)} and {callee} "
+            f"({record.file or '?'}) is {record.name}{_sizes(defined)} (parameter sizes in "
+            f"bytes, from DWARF): {why}; declare it with the target kernel's prototype")
+
+
+def declared_size(record: SymbolRecord, size: int) -> str | None:
+    """A variable the patch takes from the target (a klp symbol) declared with a type
+    larger than the target's object: its reads and writes reach past the object into
+    whatever the kernel placed next."""
+    if record.type in ("FUNC", "IFUNC") or not record.size or size <= record.size:
+        return None
+    return (f"the patch declares {record.name} as {size} bytes and {record.obj}'s "
+            f"{record.name} ({record.file or '?'}) is {record.size} bytes: the patch's "
+            "accesses reach past it, into what the kernel placed next; declare it with the "
+            "target kernel's type")
+
+
+def _sizes(signature: Signature) -> str:
+    listed = ", ".join("?" if s is None else str(s) for s in signature.parameters)
+    return f"({listed}{', ...' if signature.variadic else ''})"
+
+
+def _calling_difference(passed: Signature, taken: Signature, passed_name: str,
+                        taken_name: str, callers: str) -> str | None:
+    """Why code that reads its arguments as ``taken`` says, called as ``passed`` says,
+    goes wrong; None where the calling convention makes them agree. Fewer parameters
+    are fine (every architecture here lets a callee ignore the trailing arguments its
+    caller passed); so is a value returned where none is read."""
+    if passed.variadic != taken.variadic:
+        return "one of them is variadic"
+    if len(taken.parameters) > len(passed.parameters):
+        return (f"{taken_name} takes {len(taken.parameters)} parameters and {passed_name} "
+                f"{len(passed.parameters)}: {taken_name} reads arguments {callers} never pass")
+    for i, (was, now) in enumerate(zip(passed.parameters, taken.parameters, strict=False)):
+        if was is not None and now is not None and was != now:
+            return f"parameter {i + 1} is {now} bytes in {taken_name} and {was} in {passed_name}"
+    if passed.returns != 0 and taken.returns == 0:
+        return f"{callers} use what it returns and {taken_name} returns nothing"
+    if None not in (passed.returns, taken.returns) and 0 not in (passed.returns, taken.returns) \
+            and passed.returns != taken.returns:
+        return f"{taken_name} returns {taken.returns} bytes and {passed_name} {passed.returns}"
+    return None
 
 
 def object_registered(obj: str, registered: Collection[str],

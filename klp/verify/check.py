@@ -13,7 +13,7 @@ contract, not klp's own choices.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
 from klp.elfcodec.constants import SHF, SHN, SHT
@@ -23,6 +23,11 @@ from klp.livepatch import rules
 from klp.livepatch.registration import Registration, check_registration, read_registration
 from klp.symdb import variants
 from klp.symdb.model import SharedRanges, SymbolRecord
+
+if TYPE_CHECKING:
+    from klp.elfcodec.dwarf import Signature
+
+_V = TypeVar("_V")
 
 
 class Binding(NamedTuple):
@@ -101,8 +106,10 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     uses = _check_sections(elf, version, verdict)
     _check_plain_relocations(elf, verdict)
     known = set(lookup.objects()) if lookup is not None else None
+    declared = _declarations(elf) if lookup is not None else None
     if lookup is not None:
         _bind_symbols(uses, lookup, known or set(), verdict)
+        _check_variable_sizes(verdict, declared)
     verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
         verdict.registration, {use.section_obj for use in uses.values()}, version, known,
@@ -115,8 +122,63 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     if debug:
         from klp.verify.debuginfo import check_debuginfo  # reads DWARF: only when asked
 
-        check_debuginfo(verdict, elf, debug)
+        check_debuginfo(verdict, elf, debug, declared)
     return verdict
+
+
+# -- the patch's own declarations ------------------------------------------------------
+
+
+def _declarations(elf: ElfFile) -> Declared | None:
+    """What the patch module's DWARF (kbuild's CONFIG_DEBUG_INFO) declares of each
+    symbol it takes from elsewhere; None without DWARF."""
+    if not any(sec.name == ".debug_info" for sec in elf.sections):
+        return None
+    from klp.convert.annotations import RELOC_SYMBOL_PREFIX, read_reloc_symbol
+    from klp.elfcodec.dwarf import declarations
+
+    def keyed(table: Mapping[str, _V]) -> dict[_Key, _V]:
+        found: dict[_Key, _V] = {}
+        for name, value in table.items():
+            name = name.strip('"')  # KLP_RELOC_SYMBOL's asm label is a quoted name
+            if not name.startswith(RELOC_SYMBOL_PREFIX):
+                found[None, name, None] = value
+            elif not isinstance(choice := read_reloc_symbol(name), str):
+                found[choice.obj, choice.name, choice.pos] = value
+        return found
+
+    declared = declarations(elf)
+    return Declared(keyed(declared.functions), keyed(declared.variables))
+
+
+#: A declaration's key: (object, name, position) of a KLP_RELOC_SYMBOL name,
+#: (None, name, None) of a plain one.
+_Key = tuple[str | None, str, int | None]
+
+
+class Declared(NamedTuple):
+    """The patch's declarations of the symbols it takes from elsewhere (_Key)."""
+
+    functions: dict[_Key, Signature]
+    variables: dict[_Key, int | None]
+
+    def of(self, table: Mapping[_Key, _V], binding: Binding) -> _V | None:
+        """What the patch declares of the symbol a klp symbol binds."""
+        found = table.get((binding.obj, binding.name, binding.pos))
+        return found if found is not None else table.get((None, binding.name, None))
+
+
+def _check_variable_sizes(verdict: Verdict, declared: Declared | None) -> None:
+    if declared is None:
+        return
+    for binding in verdict.bindings:
+        size = declared.of(declared.variables, binding)
+        if binding.lands is None or size is None:
+            continue
+        problem = rules.declared_size(binding.lands, size)
+        if problem:
+            verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, problem, [],
+                                            [binding.lands], forcible=True))
 
 
 # -- sections and relocations -------------------------------------------------------

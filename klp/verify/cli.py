@@ -27,7 +27,8 @@ def add_parser(commands: Any) -> None:
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
                              "the same build (Debian's -dbg package); warns where the compiler "
                              "inlined a patched function, and compares each replacement's "
-                             "prototype with the function's (repeatable)")
+                             "prototype with the function's, and the patch's declaration of "
+                             "each function it calls with the function's (repeatable)")
     parser.add_argument("--converted-with", metavar="F", type=Path,
                         help="the symbols.klp the module was converted with, of another build "
                              "of the target's release (a rebuild may move a name's copies): "

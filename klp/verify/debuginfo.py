@@ -18,7 +18,7 @@ from klp.inputs import open_object
 from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
 from klp.symvers import loaded_name
-from klp.verify.check import Verdict
+from klp.verify.check import Declared, Verdict
 
 
 def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile], list[str]]:
@@ -47,14 +47,18 @@ def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile]
     return found, notes
 
 
-def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfFile]) -> None:
-    """Both checks, for the patched functions of the objects ``debug`` describes."""
+def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfFile],
+                    declared: Declared | None) -> None:
+    """The checks, for the patched and the called functions of the objects ``debug``
+    describes (``declared``: the patch's own declarations, when it has DWARF)."""
     places: dict[int, FunctionPlace] = {}
     for i, func in enumerate(verdict.functions):
         if func.obj in debug and func.lands is not None and func.lands.value is not None:
             places[i] = FunctionPlace(func.old_name, func.lands.section, func.lands.value)
     _check_inlining(verdict, debug, places)
     _check_prototypes(verdict, patch, debug, places)
+    if declared is not None:
+        _check_calls(verdict, debug, declared)
 
 
 def _check_inlining(verdict: Verdict, debug: Mapping[str, ElfFile],
@@ -106,3 +110,24 @@ def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfF
             verdict.problems.append(Problem(ProblemKind.FUNCTION, func.old_name,
                                             f"klp_func {func.old_name}: {mismatch}",
                                             forcible=True))
+
+
+def _check_calls(verdict: Verdict, debug: Mapping[str, ElfFile], declared: Declared) -> None:
+    """Each function the patch calls through a klp symbol, as the patch declares it,
+    against the target's definition."""
+    calls = {}
+    for binding in verdict.bindings:
+        lands = binding.lands
+        signature = declared.of(declared.functions, binding)
+        if lands is not None and signature is not None and lands.obj in debug \
+                and lands.value is not None and lands.type in ("FUNC", "?"):
+            calls[binding] = (FunctionPlace(lands.name, lands.section, lands.value), signature)
+    for obj, elf in debug.items():
+        defined = signatures(elf, [place for b, (place, _) in calls.items() if b.obj == obj])
+        for binding, (place, signature) in calls.items():
+            if binding.obj != obj or place not in defined or binding.lands is None:
+                continue
+            mismatch = rules.call_mismatch(binding.lands, signature, defined[place])
+            if mismatch:
+                verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, mismatch,
+                                                [], [binding.lands], forcible=True))

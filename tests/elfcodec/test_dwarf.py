@@ -32,6 +32,7 @@ from klp.elfcodec.dwarf import (
     _Sections,
     _units_at,
     _Unreadable,
+    declarations,
     inlined_copies,
     line_rows,
     signatures,
@@ -130,6 +131,41 @@ def test_signatures(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None
         "vari": Signature((4,), 4, True)}
 
 
+#: What a livepatch declares of the kernel's symbols: plain and asm-labelled (as
+#: klp-reloc.h's KLP_RELOC_SYMBOL writes one: a quoted name), of every kind of size.
+DECLARATIONS = r"""
+struct big { long a, b, c; };
+typedef const unsigned short cushort_t;
+extern int plain_int;
+extern long klp_long __asm__("real_long");
+extern struct big big_one;
+extern volatile cushort_t qualified;
+extern char unknown_size[];
+extern int marked __asm__("\".klp.sym.rela.vmlinux.vmlinux.count.2\"");
+extern int klp_fn(int a, long b) __asm__("some_func");
+extern void *vari(const char *fmt, ...);
+int defined_here = 1;
+int use(void)
+{
+    return plain_int + klp_long + big_one.a + qualified + unknown_size[0] + marked
+        + klp_fn(1, 2) + (vari("x", 1) != 0) + defined_here;
+}
+"""
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5", "-gz=zlib"]],
+                         ids=["dwarf4", "dwarf5-zlib"])
+def test_declarations(arch: str, flags: list[str], tmp_path: pathlib.Path) -> None:
+    """Each by the name it links by; what the object defines is no declaration."""
+    found = declarations(ElfFile.open(compiled(arch, flags, tmp_path, "decl.c", DECLARATIONS)))
+    assert found.functions == {"some_func": Signature((4, 8), 4, False),
+                               "vari": Signature((8,), 8, True)}
+    assert found.variables == {"plain_int": 4, "real_long": 8, "big_one": 24, "qualified": 2,
+                               "unknown_size": None,
+                               '".klp.sym.rela.vmlinux.vmlinux.count.2"': 4}
+
+
 def test_no_or_broken_debug_info_gives_nothing() -> None:
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
     assert unit_ranges(elf) == []
@@ -143,6 +179,7 @@ def test_no_or_broken_debug_info_gives_nothing() -> None:
     assert struct_layouts(elf, ["split_funcs"]) == {}
     assert inlined_copies(elf, [FunctionPlace("split_patched", ".text", 0)]) == {}
     assert signatures(elf, [FunctionPlace("split_patched", ".text", 0)]) == {}
+    assert declarations(elf) == ({}, {})
 
 
 def addr2line_oracle(path: pathlib.Path, tool: str, section: str,

@@ -1,8 +1,9 @@
 """Fuzz target: ``klp verify`` on damaged livepatch modules that were converted.
 
 The seeds are the bundled livepatches as ``klp convert`` writes them (klp
-sections, klp symbols, a klp_patch); the mutations go where verify looks: klp
-relocation sections, symbols and their names, the patch's data and strings.
+sections, klp symbols, a klp_patch; livepatch-split has DWARF); the mutations go
+where verify looks: klp relocation sections, symbols and their names, the patch's
+data and strings, and its DWARF.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ MUTATE = m.mutator([
     (5, m.symbol_field),
     (4, m.string_table),
     (4, convert.aimed_at(".data", ".rela.data", ".rodata")),
+    (2, convert.aimed_at(".debug_", ".rela.debug_")),  # the patch's own declarations
     (2, m.rela_field),
     (1, m.shdr_field),
 ])

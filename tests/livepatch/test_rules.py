@@ -12,6 +12,7 @@ from klp.elfcodec.arch import ARCHES
 from klp.elfcodec.constants import EM
 from klp.elfcodec.dwarf import Signature
 from klp.livepatch import rules
+from klp.symdb.model import SymbolRecord
 from tests.support.convert import convert
 from tests.support.paths import ARCHES as ARCH_NAMES
 
@@ -102,3 +103,34 @@ def test_prototype_mismatch(old: tuple[tuple[int | None, ...], int, bool],
         assert found is None
     else:
         assert found is not None and why in found, found
+
+
+def record(type_: str, size: int | None) -> SymbolRecord:
+    return SymbolRecord("foo", "vmlinux", 1, 2, "d" if type_ == "OBJECT" else "t", type_,
+                        "LOCAL", size, ".data", 0, "foo.c", False, 1, 2)
+
+
+def test_call_mismatch_says_which_side_is_which() -> None:
+    """The patch's calls pass what its declaration says; the kernel's function reads
+    what its own says."""
+    found = rules.call_mismatch(record("FUNC", 40), Signature((4,), 4, False),
+                                Signature((4, 8), 4, False))
+    assert found == (
+        "the patch declares foo(4) and vmlinux's foo (foo.c) is foo(4, 8) (parameter sizes "
+        "in bytes, from DWARF): vmlinux's foo takes 2 parameters and the patch's declaration "
+        "1: vmlinux's foo reads arguments the patch's calls never pass; declare it with the "
+        "target kernel's prototype")
+    assert rules.call_mismatch(record("FUNC", 40), Signature((4, 8), 4, False),
+                               Signature((4,), 4, False)) is None  # extra arguments: ignored
+
+
+@pytest.mark.parametrize(("type_", "size", "declared", "refused"), [
+    ("OBJECT", 4, 4, False), ("OBJECT", 4, 2, False), ("OBJECT", 4, 8, True),
+    ("TLS", 4, 8, True),
+    ("OBJECT", 0, 8, False),  # no size: a linker-script or assembler label
+    ("OBJECT", None, 8, False),  # System.map: sizes unknown
+    ("FUNC", 4, 8, False),  # code whose bytes or address the patch takes
+])
+def test_declared_size(type_: str, size: int | None, declared: int, refused: bool) -> None:
+    found = rules.declared_size(record(type_, size), declared)
+    assert (found is not None) == refused, found

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 
 from klp.symdb.format import Assembler, SymbolDB, assemble, encode_object, header_meta
-from klp.symdb.model import ObjectSymbols
+from klp.symdb.model import BIND_NAMES, TYPE_NAMES, ObjectSymbols, SymbolRecord
 from tests.support.cli import klp
 from tests.support.paths import TESTDATA
 
@@ -42,3 +43,28 @@ def write(tmp_path: pathlib.Path, objects: list[ObjectSymbols], expected: int | 
     path = tmp_path / "s.klp"
     path.write_bytes(data)
     return SymbolDB(str(path))
+
+
+#: An edit of one object's records (in position order), given the object's name.
+RecordsEdit = Callable[[str, list[SymbolRecord]], list[SymbolRecord]]
+
+
+def rewritten(db: pathlib.Path, out: pathlib.Path, edit: RecordsEdit) -> pathlib.Path:
+    """A copy of ``db`` at ``out`` whose objects' records ``edit`` changed, as the
+    database of another build would have them (late positions are not kept)."""
+    source = SymbolDB(str(db))
+    objects = []
+    for obj in source.objects():
+        rows = edit(obj, [r for r in source if r.obj == obj])
+        meta = source.object_meta(obj)
+        objects.append(ObjectSymbols(
+            name=obj, label=meta.get("path", obj),
+            kind="vmlinux" if obj == "vmlinux" else "module", arch=source.arch, meta=meta,
+            names=[r.name.encode() for r in rows], letters=[r.letter.encode() for r in rows],
+            infos=[BIND_NAMES.index(r.bind.encode()) << 4 | TYPE_NAMES.index(r.type.encode())
+                   for r in rows],
+            sizes=[r.size or 0 for r in rows], sections=[r.section.encode() for r in rows],
+            values=[r.value or 0 for r in rows], files=[r.file.encode() for r in rows],
+            exported={r.name.encode() for r in rows if r.exported}))
+    pathlib.Path(write(out.parent, objects).path).rename(out)
+    return out

@@ -99,3 +99,30 @@ def test_a_replacement_with_another_prototype_is_refused(tmp_path: pathlib.Path)
                          str(kernel.vmlinux), "--json", check=4).stdout)
     assert [p["symbol"] for p in doc["problems"]] == ["do_getpgid"], doc
     assert klp("verify", str(out), "--symdb", str(db), check=0)  # without DWARF: not seen
+
+
+def test_declarations_unlike_the_kernels_are_refused(tmp_path: pathlib.Path) -> None:
+    """The patch declares max_threads (an int of kernel/fork.c) as a long, and
+    do_getpgid() without its pid_t: its reads go past the variable, and the function
+    reads a pid the call never passes. Its own DWARF says so, and the kernel's."""
+    kernel = _kernel()
+    db = _database(kernel, tmp_path)
+    built = build_module(kernel, ROOT / "tests/e2e/modules/inlined", tmp_path / "build",
+                         {"KLP_E2E_CFLAGS": "-DKLP_E2E_BAD_DECLARATIONS"})
+    out = tmp_path / "klp-e2e-inlined.ko"
+    convert = ["convert", str(built.ko), "-o", str(out), "--symdb", str(db), "--symvers",
+               str(kernel.symvers), "--json"]
+    size = ("the patch declares max_threads as 8 bytes and vmlinux's max_threads "
+            "(kernel/fork.c) is 4 bytes")
+    refused = json.loads(klp(*convert, check=4).stdout)
+    assert [(p["symbol"], p["forcible"], p["message"].startswith(size))
+            for p in refused["problems"]] == [(".klp.sym.vmlinux.max_threads,0", True, True)]
+    refused = json.loads(klp(*convert, "--debuginfo", str(kernel.vmlinux), check=4).stdout)
+    messages = {p["symbol"]: p["message"] for p in refused["problems"]}
+    assert messages.keys() == {".klp.sym.vmlinux.max_threads,0",
+                               ".klp.sym.vmlinux.do_getpgid,0"}, refused
+    assert messages[".klp.sym.vmlinux.do_getpgid,0"].startswith(
+        "the patch declares do_getpgid() and vmlinux's do_getpgid (kernel/sys.c) is "
+        "do_getpgid(4) (parameter sizes in bytes, from DWARF): vmlinux's do_getpgid takes 1 "
+        "parameters and the patch's declaration 0")
+    assert not out.exists()

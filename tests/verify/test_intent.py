@@ -12,11 +12,11 @@ import pytest
 
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
-from klp.symdb.model import BIND_NAMES, TYPE_NAMES, ObjectSymbols, SymbolRecord
+from klp.symdb.model import SymbolRecord
 from tests.support.cli import klp
 from tests.support.convert import rename_symbols
 from tests.support.paths import TESTDATA, realdata_or_skip
-from tests.support.symdb import write
+from tests.support.symdb import rewritten
 
 
 @pytest.fixture(scope="module")
@@ -34,30 +34,13 @@ def fixture_patch(dbs: dict[str, pathlib.Path],
 def respun(db: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.Path:
     """The database of a rebuild that put vmlinux's copies of ``name`` in the other
     order (their positions swap; everything else stays)."""
-    source = SymbolDB(str(db))
-    objects = []
-    for obj in source.objects():
-        rows = [r for r in source if r.obj == obj]
-        if obj == "vmlinux":
-            at = [i for i, r in enumerate(rows) if r.name == name]
+    def swap(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        at = [i for i, r in enumerate(rows) if r.name == name and obj == "vmlinux"]
+        if at:
             rows[at[0]], rows[at[-1]] = rows[at[-1]], rows[at[0]]
-        objects.append(_columns(obj, source.object_meta(obj), rows))
-    written = write(folder, objects)
-    path = folder / f"respun-{name}.klp"
-    pathlib.Path(written.path).rename(path)
-    return path
+        return rows
 
-
-def _columns(obj: str, meta: dict[str, str], rows: list[SymbolRecord]) -> ObjectSymbols:
-    return ObjectSymbols(
-        name=obj, label=meta.get("path", obj), kind="vmlinux" if obj == "vmlinux" else "module",
-        arch="x86_64", meta=meta, names=[r.name.encode() for r in rows],
-        letters=[r.letter.encode() for r in rows],
-        infos=[BIND_NAMES.index(r.bind.encode()) << 4 | TYPE_NAMES.index(r.type.encode())
-               for r in rows],
-        sizes=[r.size or 0 for r in rows], sections=[r.section.encode() for r in rows],
-        values=[r.value or 0 for r in rows], files=[r.file.encode() for r in rows],
-        exported={r.name.encode() for r in rows if r.exported})
+    return rewritten(db, folder / f"respun-{name}.klp", swap)
 
 
 def verify(patch: pathlib.Path, target: pathlib.Path, built: pathlib.Path,

@@ -17,6 +17,11 @@
  * Built with -DKLP_E2E_BAD_PROTOTYPE the replacement takes a second parameter,
  * which do_getpgid()'s callers never pass: `klp verify --debuginfo` and
  * `klp convert --debuginfo` compare the two prototypes and refuse it.
+ *
+ * Built with -DKLP_E2E_BAD_DECLARATIONS the patch declares what it takes from
+ * vmlinux wrongly: do_getpgid() without its parameter, and max_threads (an int)
+ * as a long. klp reads the patch's own DWARF: `klp convert` refuses the long
+ * that reaches past max_threads, and with --debuginfo the call that passes no pid.
  */
 #include <linux/atomic.h>
 #include <linux/livepatch.h>
@@ -30,7 +35,14 @@
 struct pt_regs;
 
 /* asm labels: the ELF names, without relying on kernel headers declaring them */
+#ifdef KLP_E2E_BAD_DECLARATIONS
+extern int klp_e2e_do_getpgid(void) __asm__("do_getpgid");
+extern long klp_e2e_max_threads __asm__("max_threads");
+#define KLP_E2E_PID
+#else
 extern int klp_e2e_do_getpgid(pid_t pid) __asm__("do_getpgid");
+#define KLP_E2E_PID 0
+#endif
 extern long klp_e2e_getpgrp(const struct pt_regs *unused) __asm__("__do_sys_getpgrp");
 
 static atomic_t klp_e2e_calls = ATOMIC_INIT(0);
@@ -56,7 +68,7 @@ static int klp_e2e_getpgid(pid_t pid)
 static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 {
 	int before = atomic_read(&klp_e2e_calls);
-	int direct_pgrp = klp_e2e_do_getpgid(0);
+	int direct_pgrp = klp_e2e_do_getpgid(KLP_E2E_PID);
 	int direct = atomic_read(&klp_e2e_calls) - before;
 	long inlined_pgrp;
 
@@ -64,6 +76,9 @@ static int klp_e2e_cmdline_show(struct seq_file *m, void *v)
 	inlined_pgrp = klp_e2e_getpgrp(NULL);
 	seq_printf(m, "klp-e2e inlined: direct=%d inlined=%d pgrp=%d/%ld\n", direct,
 		   atomic_read(&klp_e2e_calls) - before, direct_pgrp, inlined_pgrp);
+#ifdef KLP_E2E_BAD_DECLARATIONS
+	seq_printf(m, "max_threads=%ld\n", klp_e2e_max_threads);
+#endif
 	return 0;
 }
 

@@ -1,0 +1,77 @@
+"""What the patch module's own DWARF declares of the symbols it takes from the kernel,
+against the target: a variable declared larger than the kernel's object is refused
+(its accesses reach past it). livepatch-split.ko is built with -g and declares
+``int fixture_count`` (4 bytes, as the sample kernel has it)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pytest
+
+from klp.symdb.model import SymbolRecord
+from tests.support.cli import klp
+from tests.support.paths import TESTDATA
+from tests.support.symdb import rewritten
+
+T = TESTDATA / "x86_64"
+
+
+@pytest.fixture(scope="module")
+def split(dbs: dict[str, pathlib.Path], tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("declarations") / "split.ko"
+    klp("convert", str(T / "livepatch-split.ko"), "-o", str(out), "--symdb", str(dbs["x86_64"]),
+        "--symvers", str(T / "Module.symvers"))
+    return out
+
+
+def smaller(db: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+    """The sample kernel, but with core.c's fixture_count (position 2) a 2-byte short."""
+    def shrink(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        return [r._replace(size=2) if (obj, r.name, r.pos) == ("vmlinux", "fixture_count", 2)
+                else r for r in rows]
+
+    return rewritten(db, out, shrink)
+
+
+def verify(module: pathlib.Path, db: pathlib.Path, check: int) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(klp("verify", str(module), "--symdb", str(db), "--json",
+                                         check=check).stdout)
+    return doc
+
+
+def test_declarations_that_fit_pass(split: pathlib.Path, dbs: dict[str, pathlib.Path]) -> None:
+    assert verify(split, dbs["x86_64"], check=0)["problems"] == []
+
+
+def test_a_variable_declared_larger_is_refused(split: pathlib.Path,
+                                               dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    db = smaller(dbs["x86_64"], tmp_path / "short.klp")
+    [problem] = verify(split, db, check=4)["problems"]
+    assert (problem["symbol"], problem["forcible"]) == (".klp.sym.vmlinux.fixture_count,2", True)
+    assert problem["message"] == (
+        "the patch declares fixture_count as 4 bytes and vmlinux's fixture_count (core.c) is "
+        "2 bytes: the patch's accesses reach past it, into what the kernel placed next; "
+        "declare it with the target kernel's type")
+    # convert checks its own result the same way: refused, unless the user knows better
+    out = tmp_path / "out.ko"
+    args = ("convert", str(T / "livepatch-split.ko"), "-o", str(out), "--symdb", str(db),
+            "--symvers", str(T / "Module.symvers"))
+    refused = json.loads(klp(*args, "--json", check=4).stdout)
+    assert [p["message"] for p in refused["problems"]] == [problem["message"]]
+    assert not out.exists()
+    klp(*args, "--force")
+    assert out.exists()
+
+
+def test_a_module_without_dwarf_is_not_read(dbs: dict[str, pathlib.Path],
+                                            tmp_path: pathlib.Path) -> None:
+    """livepatch-fixture.ko has no DWARF: nothing to compare, nothing said."""
+    out = tmp_path / "fixture.ko"
+    klp("convert", str(T / "livepatch-fixture.ko"), "-o", str(out), "--symdb",
+        str(dbs["x86_64"]), "--symvers", str(T / "Module.symvers"))
+    db = smaller(dbs["x86_64"], tmp_path / "short.klp")
+    assert not [p for p in verify(out, db, check=None)["problems"] if "declares" in p["message"]]
