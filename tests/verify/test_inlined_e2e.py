@@ -78,16 +78,24 @@ def test_inlined_copy_keeps_the_old_code(tmp_path: pathlib.Path) -> None:
     assert direct_pgrp == inlined_pgrp > 0, result.report()
 
 
-def test_a_replacement_with_another_prototype_is_refused(tmp_path: pathlib.Path) -> None:
-    """The replacement takes (pid_t, long) and do_getpgid() (pid_t): the second
-    argument would be whatever the old function's callers left in that register."""
+def _mistaken(tmp_path: pathlib.Path, mistake: str
+              ) -> tuple[Kernel, pathlib.Path, pathlib.Path, list[str]]:
+    """The module built with -D``mistake``: the kernel, its database, the output path
+    and the ``klp convert ... --json`` arguments that convert it there."""
     kernel = _kernel()
     db = _database(kernel, tmp_path)
     built = build_module(kernel, ROOT / "tests/e2e/modules/inlined", tmp_path / "build",
-                         {"KLP_E2E_CFLAGS": "-DKLP_E2E_BAD_PROTOTYPE"})
+                         {"KLP_E2E_CFLAGS": f"-D{mistake}"})
     out = tmp_path / "klp-e2e-inlined.ko"
-    convert = ["convert", str(built.ko), "-o", str(out), "--symdb", str(db), "--symvers",
-               str(kernel.symvers), "--debuginfo", str(kernel.vmlinux), "--json"]
+    return kernel, db, out, ["convert", str(built.ko), "-o", str(out), "--symdb", str(db),
+                             "--symvers", str(kernel.symvers), "--json"]
+
+
+def test_a_replacement_with_another_prototype_is_refused(tmp_path: pathlib.Path) -> None:
+    """The replacement takes (pid_t, long) and do_getpgid() (pid_t): the second
+    argument would be whatever the old function's callers left in that register."""
+    kernel, db, out, convert = _mistaken(tmp_path, "KLP_E2E_BAD_PROTOTYPE")
+    convert[-1:-1] = ["--debuginfo", str(kernel.vmlinux)]
     refused = json.loads(klp(*convert, check=4).stdout)
     assert [(p["symbol"], p["forcible"]) for p in refused["problems"]] == [
         ("do_getpgid", True)], refused
@@ -105,13 +113,7 @@ def test_declarations_unlike_the_kernels_are_refused(tmp_path: pathlib.Path) -> 
     """The patch declares max_threads (an int of kernel/fork.c) as a long, and
     do_getpgid() without its pid_t: its reads go past the variable, and the function
     reads a pid the call never passes. Its own DWARF says so, and the kernel's."""
-    kernel = _kernel()
-    db = _database(kernel, tmp_path)
-    built = build_module(kernel, ROOT / "tests/e2e/modules/inlined", tmp_path / "build",
-                         {"KLP_E2E_CFLAGS": "-DKLP_E2E_BAD_DECLARATIONS"})
-    out = tmp_path / "klp-e2e-inlined.ko"
-    convert = ["convert", str(built.ko), "-o", str(out), "--symdb", str(db), "--symvers",
-               str(kernel.symvers), "--json"]
+    kernel, _, out, convert = _mistaken(tmp_path, "KLP_E2E_BAD_DECLARATIONS")
     size = ("the patch declares max_threads as 8 bytes and vmlinux's max_threads "
             "(kernel/fork.c) is 4 bytes")
     refused = json.loads(klp(*convert, check=4).stdout)
