@@ -534,6 +534,31 @@ def call_mismatch(record: SymbolRecord, declared: Signature, defined: Signature)
             f"bytes, from DWARF): {why}; declare it with the target kernel's prototype")
 
 
+def is_code(record: SymbolRecord) -> bool | None:
+    """Whether the symbol is a function (its type, else its kallsyms letter); None when
+    neither says."""
+    if record.type in ("FUNC", "IFUNC"):
+        return True
+    if record.type in ("OBJECT", "TLS", "COMMON"):
+        return False
+    letter = record.letter.lower()
+    return True if letter in "tw" else False if letter in "dbrgsv" else None
+
+
+def declared_kind(record: SymbolRecord, function: bool) -> str | None:
+    """A symbol the patch declares as a function (and calls) that binds data, or
+    declares as a variable of known size that binds code: the position, or the name,
+    names another symbol than the patch's code was written for."""
+    code = is_code(record)
+    if code is None or code == function:
+        return None
+    declared, found = ("a function", "data") if function else ("a variable", "a function")
+    return (f"the patch declares {record.name} as {declared} and the symbol it binds, "
+            f"{record.obj}'s {record.name} at position {record.pos} ({record.file or '?'}), "
+            f"is {found}: a wrong position or name; the patch would "
+            f"{'jump into data' if function else 'read and write code'}")
+
+
 def declared_size(record: SymbolRecord, size: int) -> str | None:
     """A variable the patch takes from the target (a klp symbol) declared with a type
     larger than the target's object: its reads and writes reach past the object into

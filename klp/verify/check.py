@@ -109,7 +109,7 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     declared = _declarations(elf) if lookup is not None else None
     if lookup is not None:
         _bind_symbols(uses, lookup, known or set(), verdict)
-        _check_variable_sizes(verdict, declared)
+        _check_declarations(verdict, declared, lookup)
     verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
         verdict.registration, {use.section_obj for use in uses.values()}, version, known,
@@ -168,17 +168,31 @@ class Declared(NamedTuple):
         return found if found is not None else table.get((None, binding.name, None))
 
 
-def _check_variable_sizes(verdict: Verdict, declared: Declared | None) -> None:
+def _check_declarations(verdict: Verdict, declared: Declared | None,
+                        lookup: SymbolLookup) -> None:
+    """Each klp symbol against what the patch declares of it: the kind of symbol (a
+    function it calls, a variable it reads), and a variable's size."""
     if declared is None:
         return
     for binding in verdict.bindings:
+        function = declared.of(declared.functions, binding) is not None
         size = declared.of(declared.variables, binding)
-        if binding.lands is None or size is None:
+        if binding.lands is None or (not function and size is None):
             continue
-        problem = rules.declared_size(binding.lands, size)
+        problem = rules.declared_kind(binding.lands, function)
+        copies: list[SymbolRecord] = []
+        if problem:
+            copies = [r for r in lookup.lookup([binding.name]).get(binding.name, [])
+                      if r.obj == binding.obj and rules.is_code(r) == function]
+            if copies:
+                problem += "; " + ", ".join(
+                    f"position {r.pos} is {'the function' if function else 'the data'} of "
+                    f"{r.file or '?'}" for r in copies)
+        elif size is not None:
+            problem = rules.declared_size(binding.lands, size)
         if problem:
             verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, problem, [],
-                                            [binding.lands], forcible=True))
+                                            [binding.lands, *copies], forcible=True))
 
 
 # -- sections and relocations -------------------------------------------------------

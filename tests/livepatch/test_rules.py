@@ -134,3 +134,13 @@ def test_call_mismatch_says_which_side_is_which() -> None:
 def test_declared_size(type_: str, size: int | None, declared: int, refused: bool) -> None:
     found = rules.declared_size(record(type_, size), declared)
     assert (found is not None) == refused, found
+
+
+@pytest.mark.parametrize(("type_", "letter", "code"), [
+    ("FUNC", "t", True), ("OBJECT", "d", False), ("TLS", "d", False),
+    ("?", "T", True), ("?", "W", True), ("?", "b", False), ("?", "R", False),
+    ("?", "a", None), ("NOTYPE", "t", True), ("NOTYPE", "A", None),
+])
+def test_is_code(type_: str, letter: str, code: bool | None) -> None:
+    """From the type where the database has it, else from the kallsyms letter."""
+    assert rules.is_code(record(type_, 4)._replace(letter=letter)) is code

@@ -75,3 +75,40 @@ def test_a_module_without_dwarf_is_not_read(dbs: dict[str, pathlib.Path],
         str(dbs["x86_64"]), "--symvers", str(T / "Module.symvers"))
     db = smaller(dbs["x86_64"], tmp_path / "short.klp")
     assert not [p for p in verify(out, db, check=None)["problems"] if "declares" in p["message"]]
+
+
+def test_a_function_that_binds_data_is_refused(split: pathlib.Path,
+                                               dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    """The patch calls fixture_helper at position 1; on this target position 1 is an
+    object (as a name's static function and static variable count together)."""
+    def data(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        return [r._replace(type="OBJECT", letter="d", section=".data")
+                if (obj, r.name, r.pos) == ("vmlinux", "fixture_helper", 1) else r
+                for r in rows]
+
+    db = rewritten(dbs["x86_64"], tmp_path / "data.klp", data)
+    [problem] = verify(split, db, check=4)["problems"]
+    assert (problem["symbol"], problem["forcible"]) == (".klp.sym.vmlinux.fixture_helper,1", True)
+    assert problem["message"] == (
+        "the patch declares fixture_helper as a function and the symbol it binds, vmlinux's "
+        "fixture_helper at position 1 (core.c), is data: a wrong position or name; the patch "
+        "would jump into data; position 2 is the function of util.c")
+
+
+def test_a_variable_that_binds_code_is_refused(split: pathlib.Path,
+                                               dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    def code(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        return [r._replace(type="FUNC", letter="t", section=".text")
+                if (obj, r.name, r.pos) == ("vmlinux", "fixture_count", 2) else r
+                for r in rows]
+
+    db = rewritten(dbs["x86_64"], tmp_path / "code.klp", code)
+    [problem] = verify(split, db, check=4)["problems"]
+    assert problem["symbol"] == ".klp.sym.vmlinux.fixture_count,2"
+    assert problem["message"].startswith(
+        "the patch declares fixture_count as a variable and the symbol it binds, vmlinux's "
+        "fixture_count at position 2 (core.c), is a function")
+    assert problem["message"].endswith(
+        "; position 1 is the data of head.c, position 3 is the data of util.c")
