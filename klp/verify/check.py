@@ -420,6 +420,10 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
             clones = [c for c in copies[obj].get(func.old_name, []) if (obj, c) not in patched]
             copied = rules.compiler_clones(func.old_name, obj, clones, found=bool(records))
             result = rules.bind_position(records, func.old_sympos, late=False)
+            if not isinstance(result, str) and rules.is_code(result) is False:
+                result = (f"position {result.pos} is data ({result.file or '?'}), not a "
+                          "function: the kernel finds no ftrace call site there and refuses "
+                          "the patch")
             if isinstance(result, str):
                 problem = f"klp_func {func.old_name} ({entry.place}): {result}"
                 if copied and not records:

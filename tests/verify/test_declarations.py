@@ -80,16 +80,23 @@ def test_a_module_without_dwarf_is_not_read(dbs: dict[str, pathlib.Path],
 def test_a_function_that_binds_data_is_refused(split: pathlib.Path,
                                                dbs: dict[str, pathlib.Path],
                                                tmp_path: pathlib.Path) -> None:
-    """The patch calls fixture_helper at position 1; on this target position 1 is an
-    object (as a name's static function and static variable count together)."""
+    """The patch calls fixture_helper at position 1, and replaces it; on this target
+    position 1 is an object (a name's static function and static variable count
+    together)."""
     def data(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
         return [r._replace(type="OBJECT", letter="d", section=".data")
                 if (obj, r.name, r.pos) == ("vmlinux", "fixture_helper", 1) else r
                 for r in rows]
 
     db = rewritten(dbs["x86_64"], tmp_path / "data.klp", data)
-    [problem] = verify(split, db, check=4)["problems"]
+    problem, replaced = verify(split, db, check=4)["problems"]
     assert (problem["symbol"], problem["forcible"]) == (".klp.sym.vmlinux.fixture_helper,1", True)
+    # the patch also replaces fixture_helper at position 1, which the kernel refuses
+    assert (replaced["kind"], replaced["symbol"], replaced["forcible"]) == (
+        "function", "fixture_helper", False)
+    assert replaced["message"].endswith(": position 1 is data (core.c), not a function: the "
+                                        "kernel finds no ftrace call site there and refuses "
+                                        "the patch")
     assert problem["message"] == (
         "the patch declares fixture_helper as a function and the symbol it binds, vmlinux's "
         "fixture_helper at position 1 (core.c), is data: a wrong position or name; the patch "
