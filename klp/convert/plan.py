@@ -32,6 +32,7 @@ from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
+from klp.livepatch.declarations import read_declarations
 from klp.livepatch.registration import check_registration, read_registration
 from klp.symdb import variants
 from klp.symdb.model import SymbolRecord
@@ -124,6 +125,7 @@ def plan_conversion(
                     uses=tuple(group.uses), references=tuple(refs),
                     source=", ".join(group.files) or None))
 
+    _point_at_declared_kind(elf, problems)
     module_info = modinfo(elf)
     version = rules.kernel_version(module_info.get("vermagic", "")) or (
         rules.kernel_version(lookup.kernel_release) if lookup is not None else None)
@@ -442,6 +444,30 @@ def _resolve(
         ProblemKind.AMBIGUOUS, name, f"{name} is defined {len(defs)} times {where}; "
         "annotate the one you mean", refs, defs, sympos_lines(name, defs)))
     return None
+
+
+def _point_at_declared_kind(elf: ElfFile, problems: list[Problem]) -> None:
+    """An ambiguous name the patch declares as a function, or as a variable, whose
+    copies are not all of that kind: say which are, and put their annotations first
+    (the patch's DWARF, when it has some; read only when a name is ambiguous)."""
+    ambiguous = [i for i, p in enumerate(problems) if p.kind == ProblemKind.AMBIGUOUS]
+    declared = read_declarations(elf) if ambiguous else None
+    if declared is None:
+        return
+    for i in ambiguous:
+        problem = problems[i]
+        name = problem.symbol
+        function = declared.kind(None, name, None)
+        fits = [c for c in problem.candidates if rules.is_code(c) is function]
+        if function is None or not fits or len(fits) == len(problem.candidates):
+            continue
+        listed = ", ".join(f"{c.obj} position {c.pos}" + (f" ({c.file})" if c.file else "")
+                           for c in fits)
+        problems[i] = problem._replace(
+            message=f"{problem.message}; the patch declares {name} as "
+                    f"{'a function' if function else 'a variable'}, which only {listed} "
+                    f"{'is' if len(fits) == 1 else 'are'}",
+            suggestions=sympos_lines(name, fits))
 
 
 def _check_init_memory(res: Resolution, defs: list[SymbolRecord],

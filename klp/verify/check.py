@@ -13,21 +13,17 @@ contract, not klp's own choices.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
+from klp.livepatch.declarations import Declared, read_declarations
 from klp.livepatch.registration import Registration, check_registration, read_registration
 from klp.symdb import variants
 from klp.symdb.model import SharedRanges, SymbolRecord
-
-if TYPE_CHECKING:
-    from klp.elfcodec.dwarf import Signature
-
-_V = TypeVar("_V")
 
 
 class Binding(NamedTuple):
@@ -106,7 +102,7 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     uses = _check_sections(elf, version, verdict)
     _check_plain_relocations(elf, verdict)
     known = set(lookup.objects()) if lookup is not None else None
-    declared = _declarations(elf) if lookup is not None else None
+    declared = read_declarations(elf) if lookup is not None else None
     if lookup is not None:
         _bind_symbols(uses, lookup, known or set(), verdict)
         _check_declarations(verdict, declared, lookup)
@@ -129,45 +125,6 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
 # -- the patch's own declarations ------------------------------------------------------
 
 
-def _declarations(elf: ElfFile) -> Declared | None:
-    """What the patch module's DWARF (kbuild's CONFIG_DEBUG_INFO) declares of each
-    symbol it takes from elsewhere; None without DWARF."""
-    if not any(sec.name == ".debug_info" for sec in elf.sections):
-        return None
-    from klp.convert.annotations import RELOC_SYMBOL_PREFIX, read_reloc_symbol
-    from klp.elfcodec.dwarf import declarations
-
-    def keyed(table: Mapping[str, _V]) -> dict[_Key, _V]:
-        found: dict[_Key, _V] = {}
-        for name, value in table.items():
-            name = name.strip('"')  # KLP_RELOC_SYMBOL's asm label is a quoted name
-            if not name.startswith(RELOC_SYMBOL_PREFIX):
-                found[None, name, None] = value
-            elif not isinstance(choice := read_reloc_symbol(name), str):
-                found[choice.obj, choice.name, choice.pos] = value
-        return found
-
-    declared = declarations(elf)
-    return Declared(keyed(declared.functions), keyed(declared.variables))
-
-
-#: A declaration's key: (object, name, position) of a KLP_RELOC_SYMBOL name,
-#: (None, name, None) of a plain one.
-_Key = tuple[str | None, str, int | None]
-
-
-class Declared(NamedTuple):
-    """The patch's declarations of the symbols it takes from elsewhere (_Key)."""
-
-    functions: dict[_Key, Signature]
-    variables: dict[_Key, int | None]
-
-    def of(self, table: Mapping[_Key, _V], binding: Binding) -> _V | None:
-        """What the patch declares of the symbol a klp symbol binds."""
-        found = table.get((binding.obj, binding.name, binding.pos))
-        return found if found is not None else table.get((None, binding.name, None))
-
-
 def _check_declarations(verdict: Verdict, declared: Declared | None,
                         lookup: SymbolLookup) -> None:
     """Each klp symbol against what the patch declares of it: the kind of symbol (a
@@ -175,9 +132,8 @@ def _check_declarations(verdict: Verdict, declared: Declared | None,
     if declared is None:
         return
     for binding in verdict.bindings:
-        function = declared.of(declared.functions, binding) is not None
-        size = declared.of(declared.variables, binding)
-        if binding.lands is None or (not function and size is None):
+        function = declared.kind(binding.obj, binding.name, binding.pos)
+        if binding.lands is None or function is None:
             continue
         problem = rules.declared_kind(binding.lands, function)
         copies: list[SymbolRecord] = []
@@ -188,8 +144,9 @@ def _check_declarations(verdict: Verdict, declared: Declared | None,
                 problem += "; " + ", ".join(
                     f"position {r.pos} is {'the function' if function else 'the data'} of "
                     f"{r.file or '?'}" for r in copies)
-        elif size is not None:
-            problem = rules.declared_size(binding.lands, size)
+        elif not function:
+            size = declared.variable_size(binding.obj, binding.name, binding.pos)
+            problem = rules.declared_size(binding.lands, size or 0)
         if problem:
             verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, problem, [],
                                             [binding.lands, *copies], forcible=True))

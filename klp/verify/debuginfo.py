@@ -16,9 +16,10 @@ from klp.elfcodec.kmod import build_id, modinfo
 from klp.errors import InputError, UsageError
 from klp.inputs import open_object
 from klp.livepatch import rules
+from klp.livepatch.declarations import Declared
 from klp.symdb.format import SymbolDB
 from klp.symvers import loaded_name
-from klp.verify.check import Declared, Verdict
+from klp.verify.check import Verdict
 
 
 def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile], list[str]]:
@@ -118,7 +119,7 @@ def _check_calls(verdict: Verdict, debug: Mapping[str, ElfFile], declared: Decla
     calls = {}
     for binding in verdict.bindings:
         lands = binding.lands
-        signature = declared.of(declared.functions, binding)
+        signature = declared.function(binding.obj, binding.name, binding.pos)
         if lands is not None and signature is not None and lands.obj in debug \
                 and lands.value is not None and lands.type in ("FUNC", "?"):
             calls[binding] = (FunctionPlace(lands.name, lands.section, lands.value), signature)

@@ -1,7 +1,9 @@
 """What the patch module's own DWARF declares of the symbols it takes from the kernel,
-against the target: a variable declared larger than the kernel's object is refused
-(its accesses reach past it). livepatch-split.ko is built with -g and declares
-``int fixture_count`` (4 bytes, as the sample kernel has it)."""
+against the target (klp/livepatch/declarations.py): a variable declared larger than
+the kernel's object, or a klp symbol of another kind than declared, is refused; an
+ambiguous name is pointed at the copies of the declared kind. livepatch-split.ko is
+built with -g and declares ``int fixture_count`` (4 bytes, as the sample kernel has
+it) and ``int fixture_nonexp_func(int)``."""
 
 from __future__ import annotations
 
@@ -119,3 +121,27 @@ def test_a_variable_that_binds_code_is_refused(split: pathlib.Path,
         "fixture_count at position 2 (core.c), is a function")
     assert problem["message"].endswith(
         "; position 1 is the data of head.c, position 3 is the data of util.c")
+
+
+def test_an_ambiguous_name_points_at_the_declared_kind(dbs: dict[str, pathlib.Path],
+                                                        tmp_path: pathlib.Path) -> None:
+    """livepatch-split calls fixture_nonexp_func (unique in the sample kernel); on a
+    kernel that also has a static variable of that name, convert asks which one, and
+    the patch's declaration says: the function."""
+    def add_data(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        if obj != "vmlinux":
+            return rows
+        data = next(r for r in rows if r.name == "fixture_state" and r.type == "OBJECT")
+        at = next(i for i, r in enumerate(rows) if r.name == "fixture_nonexp_func")
+        return [*rows[:at], data._replace(name="fixture_nonexp_func"), *rows[at:]]
+
+    db = rewritten(dbs["x86_64"], tmp_path / "both.klp", add_data)
+    report = json.loads(klp("convert", str(T / "livepatch-split.ko"), "--dry-run", "--symdb",
+                            str(db), "--symvers", str(T / "Module.symvers"), "--json",
+                            check=4).stdout)
+    [problem] = report["problems"]
+    assert problem["kind"] == "ambiguous" and problem["message"] == (
+        "fixture_nonexp_func is defined 2 times in vmlinux; annotate the one you mean; the "
+        "patch declares fixture_nonexp_func as a function, which only vmlinux position 2 is")
+    assert problem["suggestions"] == [
+        "KLP_MODULE_RELOC(vmlinux) ... = { KLP_SYMPOS(fixture_nonexp_func, 2) };"]
