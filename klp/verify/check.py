@@ -139,7 +139,7 @@ def _check_declarations(verdict: Verdict, declared: Declared | None,
         copies: list[SymbolRecord] = []
         if problem:
             copies = [r for r in lookup.lookup([binding.name]).get(binding.name, [])
-                      if r.obj == binding.obj and rules.is_code(r) == function]
+                      if r.obj == binding.obj and rules.is_code(r) is function]
             if copies:
                 problem += "; " + ", ".join(
                     f"position {r.pos} is {'the function' if function else 'the data'} of "
