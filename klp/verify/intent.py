@@ -6,8 +6,9 @@ rebuilt tree) loads the same patch, and where the compiler or linker moved a cop
 the same position binds another one without a word. ``klp verify --converted-with``
 reads what each position named on the build the module was made for, and checks
 that the target's copy at that position is the same one: the same source file and
-the same kind of symbol (a function, an object), the identity that survives a
-rebuild where addresses and sizes do not.
+the same kind of symbol (a function, data), the identity that survives a rebuild
+where addresses and sizes do not (without source files, as from System.map or
+/proc/kallsyms, the kind alone).
 """
 
 from __future__ import annotations
@@ -48,33 +49,44 @@ def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolLookup,
         if lands.count == 1 and len(named) == 1:
             continue  # one copy on each: the name says which
         meant = rules.bind_position(named, pos, late=False)
+        files = _has_files(named, there)
+        same = None if isinstance(meant, str) else _same_copy(meant, lands, files)
         if isinstance(meant, str):
             verdict.warnings.append(f"{subject}: on {label}, the build it was converted for: "
                                     f"{meant}")
-        elif not any(r.file for r in named) or not any(r.file for r in there):
-            blind.append(subject)
-        elif _identity(meant) != _identity(lands):
-            copies = [r for r in there if _identity(r) == _identity(meant)]
+        elif same is False:
+            copies = [r for r in there if _same_copy(meant, r, files) is not False]
             verdict.problems.append(Problem(
                 kind, subject, f"position {pos} binds {_described(lands)} on the target, but "
                 f"named {_described(meant)} on {label}, the build it was converted for; "
                 f"{_where(copies, obj, name)}", [], [lands, *copies]))
+        elif same is None:
+            blind.append(subject)
     if blind:
         verdict.warnings.append(
             f"cannot tell whether {', '.join(blind)} bind the copies they named on {label}: "
             "one of the databases has no source files (System.map, /proc/kallsyms)")
 
 
-def _identity(record: SymbolRecord) -> tuple[str, str]:
-    """What stays of a copy across rebuilds: its source file ("" for global data) and
-    kind (the type letter, t for code, d/b/r for data, without the case an export or a
-    global binding gives it)."""
-    return record.file, record.letter.lower()
+def _has_files(*records: list[SymbolRecord]) -> bool:
+    """Whether both databases name the source files of a name's copies (not System.map
+    nor /proc/kallsyms)."""
+    return all(any(r.file for r in copies) for copies in records)
+
+
+def _same_copy(meant: SymbolRecord, record: SymbolRecord, files: bool) -> bool | None:
+    """Whether ``record`` is the copy ``meant`` was, by what stays across rebuilds (its
+    source file, "" for global data, and its kind, code or data; addresses and sizes
+    change); None when the databases cannot tell."""
+    kinds = rules.is_code(meant), rules.is_code(record)
+    if None not in kinds and kinds[0] != kinds[1]:
+        return False
+    return meant.file == record.file if files else None
 
 
 def _described(record: SymbolRecord) -> str:
-    kind = "function" if record.letter.lower() in "tw" else "data"
-    return f"the {kind} of {record.file}" if record.file else f"the global {kind}"
+    kind = "function" if rules.is_code(record) else "data"
+    return f"the {kind} of {record.file}" if record.file else f"the {kind}"
 
 
 def _where(copies: list[SymbolRecord], obj: str, name: str) -> str:

@@ -99,6 +99,25 @@ def test_a_database_without_source_files_cannot_tell(fixture_patch: pathlib.Path
     assert ".klp.sym.vmlinux.fixture_state,2 bind" in blind and str(system_map) in blind
 
 
+def test_without_source_files_the_kind_still_tells(fixture_patch: pathlib.Path,
+                                                   dbs: dict[str, pathlib.Path],
+                                                   tmp_path: pathlib.Path) -> None:
+    """A target from System.map has no source files, but its type letters say that
+    position 2 is data, where the build the module was converted for had a function."""
+    t = TESTDATA / "x86_64"
+    system_map = tmp_path / "map.klp"
+    klp("symdb", "build", "--system-map", str(t / "System.map"), "--modules",
+        str(t / "modules"), "-o", str(system_map))
+    built = respun(dbs["x86_64"], tmp_path, "fixture_state")
+    doc = verify(fixture_patch, system_map, built, check=4)
+    [problem] = doc["problems"]
+    assert problem["message"] == (
+        f"position 2 binds the data on the target, but named the function of util.c on "
+        f"{built}, the build it was converted for; on the target it is "
+        ".klp.sym.vmlinux.fixture_state,1: convert the module again against the target's "
+        "database")
+
+
 def test_debians_cloud_and_generic_builds_differ(fixture_patch: pathlib.Path,
                                                 tmp_path: pathlib.Path) -> None:
     """One source, two configurations: Debian's 6.1 cloud-amd64 and amd64 kernels put
