@@ -855,9 +855,10 @@ class _Prototype:
 
 class Declarations(NamedTuple):
     """What an object declares and uses from elsewhere (``extern``), by the symbol name
-    it links each by (an asm label's, else its C name)."""
+    it links each by (an asm label's, else its C name); None where its units declare
+    it differently (or a size DWARF does not give)."""
 
-    functions: dict[str, Signature]
+    functions: dict[str, Signature | None]
     variables: dict[str, int | None]  #: the declared type's size in bytes
 
 
@@ -868,13 +869,18 @@ def declarations(elf: ElfFile) -> Declarations:
     try:
         for walk in _compile_units(elf):
             functions, variables = _unit_prototypes(walk, None)
-            for name, signature in functions.items():
-                found.functions.setdefault(name, signature)
-            for name, size in variables.items():
-                found.variables.setdefault(name, size)
+            _merge(found.functions, functions)
+            _merge(found.variables, variables)
     except _Unreadable:
         pass
     return found
+
+
+def _merge(into: dict[str, _T | None], unit: dict[str, _T]) -> None:
+    """One unit's declarations into the object's: units that declare a name
+    differently leave nothing known of it (None)."""
+    for name, value in unit.items():
+        into[name] = value if into.get(name, value) == value else None
 
 
 def _unit_signatures(walk: _UnitWalk, names: set[str]) -> dict[str, Signature]:

@@ -28,7 +28,8 @@ Key = tuple[str | None, str, int | None]
 class Declared(NamedTuple):
     """The patch's declarations of the symbols it takes from elsewhere."""
 
-    functions: dict[Key, Signature]
+    #: None: the module's units declare it differently
+    functions: dict[Key, Signature | None]
     variables: dict[Key, int | None]  #: the declared type's size (None: unknown)
 
     def function(self, obj: str | None, name: str, pos: int | None) -> Signature | None:
@@ -42,15 +43,31 @@ class Declared(NamedTuple):
 
     def kind(self, obj: str | None, name: str, pos: int | None) -> bool | None:
         """True: declared a function; False: a variable of known size (an array of
-        unknown size, the idiom for taking any symbol's address, says nothing)."""
-        if self.function(obj, name, pos) is not None:
+        unknown size, the idiom for taking any symbol's address, says nothing); None
+        also where the module's units declare it as both."""
+        function = _key(self.functions, obj, name, pos) is not None
+        variable = _key(self.variables, obj, name, pos) is not None
+        if function and variable:
+            return None
+        if function:
             return True
         return False if self.variable_size(obj, name, pos) is not None else None
 
 
-def _of(table: Mapping[Key, _V], obj: str | None, name: str, pos: int | None) -> _V | None:
-    found = table.get((obj, name, pos))
-    return found if found is not None else table.get((None, name, None))
+def _key(table: Mapping[Key, object], obj: str | None, name: str, pos: int | None
+         ) -> Key | None:
+    """The key the symbol (obj, name, pos) is declared under: its KLP_RELOC_SYMBOL name,
+    else its plain name."""
+    for key in ((obj, name, pos), (None, name, None)):
+        if key in table:
+            return key
+    return None
+
+
+def _of(table: Mapping[Key, _V | None], obj: str | None, name: str, pos: int | None
+        ) -> _V | None:
+    key = _key(table, obj, name, pos)
+    return None if key is None else table[key]
 
 
 def read_declarations(elf: ElfFile) -> Declared | None:

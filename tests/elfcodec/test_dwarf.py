@@ -166,6 +166,23 @@ def test_declarations(arch: str, flags: list[str], tmp_path: pathlib.Path) -> No
                                '".klp.sym.rela.vmlinux.vmlinux.count.2"': 4}
 
 
+@pytest.mark.parametrize("arch", ARCHES)
+def test_units_that_disagree_declare_nothing(arch: str, tmp_path: pathlib.Path) -> None:
+    """Two source files of one module declaring a name differently (they may mean
+    different copies): neither declaration stands for the name."""
+    sources = {"a.c": "extern int both; extern int fn(int); extern char only_a;\n"
+                      "int a(void) { return both + fn(1) + only_a; }\n",
+               "b.c": "extern long both; extern int fn(int);\n"
+                      "long b(void) { return both + fn(2); }\n"}
+    objects = [str(compiled(arch, ["-g"], tmp_path, name, text, "ld"))
+               for name, text in sources.items()]
+    linked = tmp_path / "linked.o"
+    subprocess.run([CROSS[arch] + "ld", "-r", "-o", str(linked), *objects], check=True)
+    found = declarations(ElfFile.open(linked))
+    assert found.variables == {"both": None, "only_a": 1}
+    assert found.functions == {"fn": Signature((4,), 4, False)}
+
+
 def test_no_or_broken_debug_info_gives_nothing() -> None:
     elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
     assert unit_ranges(elf) == []
