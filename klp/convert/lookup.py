@@ -26,6 +26,13 @@ class DbLookup(SymbolDB):
     def module_vmlinux_exports(self, elf: ElfFile) -> set[str]:
         return self.vmlinux_exports(elf.symtab.undefined_names())
 
+    @property
+    def records_exports(self) -> bool:
+        """Whether the database says what each object exports: klp's format does, from
+        Module.symvers or the objects' ksymtab entries (System.map lists them too);
+        the klp-convert-0.1 format does not. vmlinux must be among its objects."""
+        return self.format == Dialect.KLP and "vmlinux" in self.objects()
+
     def check_kernel(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> KernelCheck:
         """Compare the database's kernel identity (architecture, vermagic, release)
         with the module's; where the database records none (the klp-convert-0.1

@@ -13,7 +13,7 @@ from klp.errors import InputError, UsageError
 from klp.inputs import open_object
 from klp.livepatch import rules
 from klp.livepatch.registration import read_registration
-from klp.verify.check import Verdict, verify_module
+from klp.verify.check import Verdict, check_exports, verify_module
 from klp.verify.report import report
 
 
@@ -60,6 +60,8 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
     verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration,
                             debug=debug)
+    if symdb is not None and db.records_exports:
+        check_exports(verdict, elf, db)  # /proc/kallsyms does not say what is exported
     verdict.warnings[:0] = notes
     if converted_with is not None:
         from klp.convert.lookup import open_lookup

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
-from klp.elfcodec.constants import SHF, SHN, SHT
+from klp.elfcodec.constants import SHF, SHN, SHT, STB
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
@@ -150,6 +150,31 @@ def _check_declarations(verdict: Verdict, declared: Declared | None,
         if problem:
             verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, problem, [],
                                             [binding.lands, *copies], forcible=True))
+
+
+def check_exports(verdict: Verdict, elf: ElfFile, lookup: SymbolLookup) -> None:
+    """Every undefined symbol of the module (a weak one aside) must be exported by an
+    object of the target: the module loader resolves it so or refuses the whole
+    module (kernel: simplify_symbols(), "Unknown symbol"). What the target only has
+    unexported is what ``klp convert`` is for: an unconverted module fails here."""
+    table = elf.symtab
+    names = sorted({table.name(i) for i in range(1, len(table))
+                    if table.undefined(i) and table.bind(i) != STB.WEAK}
+                   - {n for n in table.undefined_names()
+                      if rules.LINKER_PROVIDED.fullmatch(n) or rules.KERNEL_PROVIDED.fullmatch(n)})
+    found = lookup.lookup(names)
+    unexported = [n for n in names if found.get(n) and not any(r.exported for r in found[n])]
+    absent = [n for n in names if not found.get(n)]
+    for group, why in ((unexported, "the target defines but does not export"),
+                       (absent, "the target does not have")):
+        if group:
+            listed = ", ".join(group[:8]) + (f" and {len(group) - 8} more" if len(group) > 8
+                                             else "")
+            verdict.problems.append(Problem(
+                ProblemKind.BINDING, group[0],
+                f"the module's undefined symbols include {len(group)} that {why}: {listed}; the "
+                f'module loader refuses the module ("Unknown symbol {group[0]}")'
+                + ("; klp convert makes klp symbols of them" if group is unexported else "")))
 
 
 # -- sections and relocations -------------------------------------------------------

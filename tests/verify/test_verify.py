@@ -19,7 +19,7 @@ from klp.symdb import callsites
 from klp.symdb.format import SymbolDB
 from klp.verify.api import verify_file
 from tests.support.cli import klp
-from tests.support.convert import replace_string, unregister
+from tests.support.convert import rename_symbols, replace_string, unregister
 from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip
 
 Edit = Callable[[ElfFile], None]
@@ -339,6 +339,35 @@ def test_module_call_sites_come_from_its_file(
     assert "range holds 2 ftrace call sites (+0x4, +0x90)" in verdict.problems[0].message
     unknown = [w for w in verdict.warnings if "one ftrace call site" in w]
     assert len(unknown) == 1 and "of vmlinux" in unknown[0], verdict.warnings
+
+
+def test_an_unconverted_module_is_refused(dbs: dict[str, pathlib.Path],
+                                          converted: dict[str, pathlib.Path],
+                                          tmp_path: pathlib.Path) -> None:
+    """The module loader resolves an undefined symbol only from the target's exports:
+    a module before klp convert (or one that names a symbol the target lacks) does not
+    load at all."""
+    doc = verify(TESTDATA / "x86_64" / "livepatch-fixture.ko", "--symdb", str(dbs["x86_64"]),
+                 check=4)
+    [problem] = doc["problems"]  # type: ignore[misc]
+    assert problem["message"] == (
+        "the module's undefined symbols include 10 that the target defines but does not "
+        "export: fixture_calc.constprop.0, fixture_cold_path, fixture_helper, fixture_key, "
+        "fixture_max_threads, fixture_mod_nonexp, fixture_nonexp_func, fixture_rm_value and "
+        "2 more; the module loader refuses the module (\"Unknown symbol "
+        "fixture_calc.constprop.0\"); klp convert makes klp symbols of them")
+    elf = ElfFile.open(converted["x86_64"])
+    rename_symbols({"klp_enable_patch": "klp_enable_patch_v2"})(elf)
+    module = tmp_path / "renamed.ko"
+    elf.write(module)
+    [problem] = verify(module, "--symdb", str(dbs["x86_64"]), check=4)["problems"]  # type: ignore[misc]
+    assert problem["message"].startswith(
+        "the module's undefined symbols include 1 that the target does not have: "
+        "klp_enable_patch_v2; the module loader refuses")
+    # /proc/kallsyms does not say what is exported: not checked
+    assert not [p for p in verify(module, "--kallsyms", str(kallsyms_dump(
+        dbs["x86_64"], tmp_path / "kallsyms")), check=None)["problems"]  # type: ignore[union-attr]
+        if "undefined symbols" in p["message"]]
 
 
 def test_usage_and_bad_input(converted: dict[str, pathlib.Path],
