@@ -165,6 +165,12 @@ def check_exports(verdict: Verdict, elf: ElfFile, lookup: SymbolLookup) -> None:
     found = lookup.lookup(names)
     unexported = [n for n in names if found.get(n) and not any(r.exported for r in found[n])]
     absent = [n for n in names if not found.get(n)]
+    if absent and lookup.objects() == ["vmlinux"]:
+        verdict.warnings.append(
+            f"cannot tell whether a module of the target exports {', '.join(absent[:8])}"
+            f"{' and more' if len(absent) > 8 else ''}: the symbol database has vmlinux "
+            "only (build it with --modules)")
+        absent = []
     for group, why in ((unexported, "the target defines but does not export"),
                        (absent, "the target does not have")):
         if group:

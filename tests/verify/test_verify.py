@@ -364,6 +364,13 @@ def test_an_unconverted_module_is_refused(dbs: dict[str, pathlib.Path],
     assert problem["message"].startswith(
         "the module's undefined symbols include 1 that the target does not have: "
         "klp_enable_patch_v2; the module loader refuses")
+    # a database of vmlinux alone cannot say whether a module exports it
+    vmlinux_only = tmp_path / "vmlinux.klp"
+    klp("symdb", "build", "--vmlinux", str(TESTDATA / "x86_64" / "vmlinux"), "-o",
+        str(vmlinux_only))
+    doc = verify(module, "--symdb", str(vmlinux_only), check=4)  # fixture_mod is missing
+    assert "cannot tell whether a module of the target exports klp_enable_patch_v2: the " \
+           "symbol database has vmlinux only (build it with --modules)" in doc["warnings"]
     # /proc/kallsyms does not say what is exported: not checked
     assert not [p for p in verify(module, "--kallsyms", str(kallsyms_dump(
         dbs["x86_64"], tmp_path / "kallsyms")), check=None)["problems"]  # type: ignore[union-attr]
