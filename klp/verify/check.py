@@ -158,29 +158,33 @@ def check_exports(verdict: Verdict, elf: ElfFile, lookup: SymbolLookup) -> None:
     module (kernel: simplify_symbols(), "Unknown symbol"). What the target only has
     unexported is what ``klp convert`` is for: an unconverted module fails here."""
     table = elf.symtab
-    names = sorted({table.name(i) for i in range(1, len(table))
-                    if table.undefined(i) and table.bind(i) != STB.WEAK}
-                   - {n for n in table.undefined_names()
-                      if rules.LINKER_PROVIDED.fullmatch(n) or rules.KERNEL_PROVIDED.fullmatch(n)})
+    names = sorted({name for i in range(1, len(table))
+                    if table.undefined(i) and table.bind(i) != STB.WEAK
+                    and not rules.LINKER_PROVIDED.fullmatch(name := table.name(i))
+                    and not rules.KERNEL_PROVIDED.fullmatch(name)})
     found = lookup.lookup(names)
     unexported = [n for n in names if found.get(n) and not any(r.exported for r in found[n])]
     absent = [n for n in names if not found.get(n)]
     if absent and lookup.objects() == ["vmlinux"]:
-        verdict.warnings.append(
-            f"cannot tell whether a module of the target exports {', '.join(absent[:8])}"
-            f"{' and more' if len(absent) > 8 else ''}: the symbol database has vmlinux "
-            "only (build it with --modules)")
+        verdict.warnings.append(f"cannot tell whether a module of the target exports "
+                                f"{_some(absent)}: the symbol database has vmlinux only "
+                                "(build it with --modules)")
         absent = []
     for group, why in ((unexported, "the target defines but does not export"),
                        (absent, "the target does not have")):
         if group:
-            listed = ", ".join(group[:8]) + (f" and {len(group) - 8} more" if len(group) > 8
-                                             else "")
             verdict.problems.append(Problem(
                 ProblemKind.BINDING, group[0],
-                f"the module's undefined symbols include {len(group)} that {why}: {listed}; the "
-                f'module loader refuses the module ("Unknown symbol {group[0]}")'
-                + ("; klp convert makes klp symbols of them" if group is unexported else "")))
+                f"the module's undefined symbols include {len(group)} that {why}: "
+                f'{_some(group)}; the module loader refuses the module ("Unknown symbol '
+                f'{group[0]}")' + ("; klp convert makes klp symbols of them"
+                                   if group is unexported else "")))
+
+
+def _some(names: list[str], shown: int = 8) -> str:
+    """The first names of a list, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 # -- sections and relocations -------------------------------------------------------
