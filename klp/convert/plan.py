@@ -87,8 +87,7 @@ def plan_conversion(
         if sym in named:
             wanted[sym] = named[sym].name
             continue
-        if rules.LINKER_PROVIDED.fullmatch(name) or rules.KERNEL_PROVIDED.fullmatch(name) \
-                or name.startswith(RELOC_SYMBOL_PREFIX):
+        if rules.provided(name) or name.startswith(RELOC_SYMBOL_PREFIX):
             continue
         if name in vmlinux_exports and name not in annotated:
             continue

@@ -143,11 +143,13 @@ class SymbolTable:
         """SHN_UNDEF: the module loader (or livepatch) must resolve it."""
         return self.rows[index][ST_SHNDX] == SHN.UNDEF
 
-    def undefined_names(self) -> set[str]:
+    def undefined_names(self, *, weak: bool = True) -> set[str]:
         """The names of the undefined symbols (the null one aside): what the module
-        loader, or livepatch, must resolve."""
-        undef = int(SHN.UNDEF)
-        return {self.name(i) for i, row in enumerate(self.rows) if row[ST_SHNDX] == undef and i}
+        loader, or livepatch, must resolve. ``weak=False``: without the weak ones, which
+        the loader leaves at 0 when nothing exports them."""
+        undef, weak_info = int(SHN.UNDEF), int(STB.WEAK)
+        return {self.name(i) for i, row in enumerate(self.rows) if row[ST_SHNDX] == undef
+                and i and (weak or st_bind(row[ST_INFO]) != weak_info)}
 
     def raw_names(self, indices: Iterable[int]) -> list[bytes]:
         """The names of ``indices`` as bytes (the bulk path for scanners)."""

@@ -33,6 +33,12 @@ KERNEL_PROVIDED = re.compile(
     r"_mcount|__fentry__|ftrace_caller|ftrace_regs_caller|__x86_return_thunk"
     r"|__x86_indirect_(?:call_|jump_)?thunk_.*|__s390x?_indirect_jump_.*")
 
+
+def provided(name: str) -> bool:
+    """A name the linker or the loader resolves for every module: never converted, and
+    never looked for among the target's exports."""
+    return bool(LINKER_PROVIDED.fullmatch(name) or KERNEL_PROVIDED.fullmatch(name))
+
 # kernel: include/linux/module.h MODULE_NAME_LEN (64 - sizeof(long)) and the
 # ".klp.sym.%55[^.].%511[^,],%lu" pattern in kernel/livepatch/core.c
 MAX_OBJECT_NAME = 55
@@ -563,7 +569,7 @@ def declared_size(record: SymbolRecord, size: int) -> str | None:
     """A variable the patch takes from the target (a klp symbol) declared with a type
     larger than the target's object: its reads and writes reach past the object into
     whatever the kernel placed next."""
-    if record.type in ("FUNC", "IFUNC") or not record.size or size <= record.size:
+    if is_code(record) or not record.size or size <= record.size:
         return None
     return (f"the patch declares {record.name} as {size} bytes and {record.obj}'s "
             f"{record.name} ({record.file or '?'}) is {record.size} bytes: the patch's "

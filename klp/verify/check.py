@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
-from klp.elfcodec.constants import SHF, SHN, SHT, STB
+from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
@@ -157,11 +157,7 @@ def check_exports(verdict: Verdict, elf: ElfFile, lookup: SymbolLookup) -> None:
     object of the target: the module loader resolves it so or refuses the whole
     module (kernel: simplify_symbols(), "Unknown symbol"). What the target only has
     unexported is what ``klp convert`` is for: an unconverted module fails here."""
-    table = elf.symtab
-    names = sorted({name for i in range(1, len(table))
-                    if table.undefined(i) and table.bind(i) != STB.WEAK
-                    and not rules.LINKER_PROVIDED.fullmatch(name := table.name(i))
-                    and not rules.KERNEL_PROVIDED.fullmatch(name)})
+    names = sorted(n for n in elf.symtab.undefined_names(weak=False) if not rules.provided(n))
     found = lookup.lookup(names)
     unexported = [n for n in names if found.get(n) and not any(r.exported for r in found[n])]
     absent = [n for n in names if not found.get(n)]

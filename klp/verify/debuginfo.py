@@ -10,7 +10,7 @@ from pathlib import Path
 
 from klp.convert.model import Problem, ProblemKind
 from klp.elfcodec.constants import ET
-from klp.elfcodec.dwarf import FunctionPlace, inlined_copies, signatures
+from klp.elfcodec.dwarf import FunctionPlace, Signature, inlined_copies, signatures
 from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import build_id, modinfo
 from klp.errors import InputError, UsageError
@@ -19,7 +19,7 @@ from klp.livepatch import rules
 from klp.livepatch.declarations import Declared
 from klp.symdb.format import SymbolDB
 from klp.symvers import loaded_name
-from klp.verify.check import Verdict
+from klp.verify.check import Binding, Verdict
 
 
 def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile], list[str]]:
@@ -51,15 +51,20 @@ def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile]
 def check_debuginfo(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfFile],
                     declared: Declared | None) -> None:
     """The checks, for the patched and the called functions of the objects ``debug``
-    describes (``declared``: the patch's own declarations, when it has DWARF)."""
+    describes (``declared``: the patch's own declarations, when it has DWARF). Each
+    object's prototypes are read in one pass, for both kinds of function."""
     places: dict[int, FunctionPlace] = {}
     for i, func in enumerate(verdict.functions):
         if func.obj in debug and func.lands is not None and func.lands.value is not None:
             places[i] = FunctionPlace(func.old_name, func.lands.section, func.lands.value)
+    calls = _calls(verdict, debug, declared) if declared is not None else {}
+    defined = {obj: signatures(elf, [p for i, p in places.items()
+                                     if verdict.functions[i].obj == obj]
+                               + [p for b, (p, _) in calls.items() if b.obj == obj])
+               for obj, elf in debug.items()}
     _check_inlining(verdict, debug, places)
-    _check_prototypes(verdict, patch, debug, places)
-    if declared is not None:
-        _check_calls(verdict, debug, declared)
+    _check_prototypes(verdict, patch, places, defined)
+    _check_calls(verdict, calls, defined)
 
 
 def _check_inlining(verdict: Verdict, debug: Mapping[str, ElfFile],
@@ -88,8 +93,8 @@ def _check_inlining(verdict: Verdict, debug: Mapping[str, ElfFile],
             f"{debug[obj].path} does not describe {'it' if len(names) == 1 else 'them'}")
 
 
-def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfFile],
-                      places: dict[int, FunctionPlace]) -> None:
+def _check_prototypes(verdict: Verdict, patch: ElfFile, places: dict[int, FunctionPlace],
+                      defined: Mapping[str, Mapping[FunctionPlace, Signature]]) -> None:
     """Each replacement against the function it replaces, where both have DWARF."""
     new_funcs = {i: at for i in places if (at := verdict.functions[i].new_func) is not None}
     names = patch.symtab.functions_at(set(new_funcs.values()))
@@ -98,12 +103,9 @@ def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfF
     if not replacements:
         return
     new = signatures(patch, list(replacements.values()))
-    old = {obj: signatures(debug[obj], [places[i] for i in replacements
-                                        if verdict.functions[i].obj == obj])
-           for obj in debug}
     for i, replacement in replacements.items():
         func = verdict.functions[i]
-        was, now = old[func.obj].get(places[i]), new.get(replacement)
+        was, now = defined[func.obj].get(places[i]), new.get(replacement)
         if was is None or now is None:
             continue
         mismatch = rules.prototype_mismatch(func.old_name, was, replacement.name, now)
@@ -113,22 +115,30 @@ def _check_prototypes(verdict: Verdict, patch: ElfFile, debug: Mapping[str, ElfF
                                             forcible=True))
 
 
-def _check_calls(verdict: Verdict, debug: Mapping[str, ElfFile], declared: Declared) -> None:
-    """Each function the patch calls through a klp symbol, as the patch declares it,
-    against the target's definition."""
-    calls = {}
+_Calls = dict[Binding, tuple[FunctionPlace, Signature]]
+
+
+def _calls(verdict: Verdict, debug: Mapping[str, ElfFile], declared: Declared) -> _Calls:
+    """The functions the patch calls through klp symbols, in objects ``debug`` describes:
+    where each is, and the prototype the patch declares it with."""
+    calls: _Calls = {}
     for binding in verdict.bindings:
         lands = binding.lands
         signature = declared.function(binding.obj, binding.name, binding.pos)
         if lands is not None and signature is not None and lands.obj in debug \
-                and lands.value is not None and lands.type in ("FUNC", "?"):
+                and lands.value is not None and rules.is_code(lands) is not False:
             calls[binding] = (FunctionPlace(lands.name, lands.section, lands.value), signature)
-    for obj, elf in debug.items():
-        defined = signatures(elf, [place for b, (place, _) in calls.items() if b.obj == obj])
-        for binding, (place, signature) in calls.items():
-            if binding.obj != obj or place not in defined or binding.lands is None:
-                continue
-            mismatch = rules.call_mismatch(binding.lands, signature, defined[place])
-            if mismatch:
-                verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, mismatch,
-                                                [], [binding.lands], forcible=True))
+    return calls
+
+
+def _check_calls(verdict: Verdict, calls: _Calls,
+                 defined: Mapping[str, Mapping[FunctionPlace, Signature]]) -> None:
+    """Each called function as the patch declares it, against the target's definition."""
+    for binding, (place, signature) in calls.items():
+        target = defined[binding.obj].get(place)
+        if binding.lands is None or target is None:
+            continue
+        mismatch = rules.call_mismatch(binding.lands, signature, target)
+        if mismatch:
+            verdict.problems.append(Problem(ProblemKind.BINDING, binding.symbol, mismatch, [],
+                                            [binding.lands], forcible=True))
