@@ -22,6 +22,7 @@ from klp.elfcodec.kmod import is_signed
 from klp.elfcodec.writer import write_bytes_atomic
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
 from klp.inputs import COMPRESSED, open_object
+from klp.livepatch.converted import write_record
 from klp.symvers import read_symvers
 from klp.verify.check import verify_module
 
@@ -95,6 +96,8 @@ def convert_module(
                                      "converted module: it is left out (sign the output, "
                                      "scripts/sign-file, if the kernel checks signatures)")
             apply_plan(elf, plan)
+            if lookup is not None:
+                write_record(elf, plan.registration, lookup)
         data, result = elf.read_back(target)  # encoded and checked once, for both uses
         if verify:
             # the symdb's vermagic was compared already (check_kernel, with --force)

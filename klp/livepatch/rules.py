@@ -84,6 +84,14 @@ def parse_klp_symbol(symbol: str, version: tuple[int, int] | None) -> KlpSymbolN
     return KlpSymbolName(decode_name(obj), decode_name(name), int(pos) % 2**64)  # %lu wraps
 
 
+def klp_symbols(elf: ElfFile) -> list[KlpSymbolName]:
+    """The module's klp symbols (SHN_LIVEPATCH) whose names parse at the longest name
+    limit (whether the target's kernel takes them is verify's question)."""
+    table = elf.symtab
+    return [parsed for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH
+            if isinstance(parsed := parse_klp_symbol(table.name(i), None), KlpSymbolName)]
+
+
 def klp_section_name(obj: str, target: str) -> str:
     """The klp relocation section of ``obj``'s relocations into section ``target``."""
     return f"{KLP_RELA_PREFIX}{obj}.{target}"

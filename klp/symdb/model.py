@@ -11,8 +11,8 @@ import enum
 from collections import Counter
 from typing import NamedTuple
 
-from klp.elfcodec.constants import st_bind, st_type
-from klp.elfcodec.strings import decode_name
+from klp.elfcodec.constants import st_bind, st_info, st_type
+from klp.elfcodec.strings import decode_name, encode_name
 
 
 class Dialect(enum.StrEnum):
@@ -133,6 +133,31 @@ class ObjectSymbols:
         self.exported: set[bytes] = exported if exported is not None else set()
         #: Modules: row -> (position, count) over the full symtab, where they differ.
         self.late: dict[int, tuple[int, int]] = {}
+
+    @classmethod
+    def from_records(cls, records: list[SymbolRecord], *, name: str, arch: str,
+                     meta: dict[str, str]) -> ObjectSymbols:
+        """An object of these records, in their order (position order when each name's
+        copies are all there): part of a database written again, as klp convert's
+        record of what a module was converted for is. Records without types (System.map)
+        give an object without types and sizes."""
+        typed = any(r.type != "?" for r in records)
+        obj = cls(
+            name=name, label=meta.get("path", name),
+            kind="vmlinux" if name == "vmlinux" else "module", arch=arch, meta=meta,
+            names=[encode_name(r.name) for r in records],
+            letters=[encode_name(r.letter) for r in records],
+            infos=[st_info(BIND_NAMES.index(encode_name(r.bind)),
+                           TYPE_NAMES.index(encode_name(r.type))) for r in records]
+            if typed else None,
+            sizes=[r.size or 0 for r in records] if typed else None,
+            sections=[encode_name(r.section) for r in records],
+            values=[r.value or 0 for r in records],
+            files=[encode_name(r.file) for r in records],
+            exported={encode_name(r.name) for r in records if r.exported})
+        obj.late = {row: (r.late_pos, r.late_count) for row, r in enumerate(records)
+                    if (r.late_pos, r.late_count) != (r.pos, r.count)}
+        return obj
 
     def __len__(self) -> int:
         return len(self.names)

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from klp.convert.model import Problem, ProblemKind, SymbolLookup
-from klp.elfcodec.constants import ET, SHN
+from klp.elfcodec.constants import ET
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import InputError, UsageError
 from klp.inputs import open_object
 from klp.livepatch import rules
+from klp.livepatch.converted import described, read_record
 from klp.livepatch.registration import read_registration
 from klp.verify.check import Verdict, check_exports, verify_module
 from klp.verify.report import report
@@ -63,22 +64,40 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     if symdb is not None and db.records_exports:
         check_exports(verdict, elf, db)  # /proc/kallsyms does not say what is exported
     verdict.warnings[:0] = notes
-    if converted_with is not None:
-        from klp.convert.lookup import open_lookup
-        from klp.verify.intent import check_intent
-
-        check_intent(verdict, lookup, open_lookup(str(converted_with)), str(converted_with))
-        target["converted_with"] = str(converted_with)
+    _check_converted_for(verdict, elf, str(module), lookup, target, converted_with)
     if no_livepatch:
         verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)
 
 
+def _check_converted_for(verdict: Verdict, elf: ElfFile, module: str, lookup: SymbolLookup,
+                         target: dict[str, Any], converted_with: Path | None) -> None:
+    """Each position must still name the copy it named on the build the module was
+    converted for: as --converted-with's database has it, else as the record klp
+    convert wrote into the module says (klp/verify/intent.py)."""
+    from klp.symdb.format import SymbolDB
+    from klp.verify.intent import check_identity, check_intent
+
+    if converted_with is not None:
+        built = SymbolDB(str(converted_with))
+        label = target["converted_with"] = str(converted_with)
+        if built.kernel_release and lookup.kernel_release and (
+                built.kernel_release != lookup.kernel_release):
+            verdict.warnings.append(
+                f"{label} describes release {built.kernel_release} and the target "
+                f"{lookup.kernel_release}: --converted-with compares two builds of one "
+                "release")
+    elif (recorded := read_record(elf, module)) is not None:
+        built = recorded
+        label = target["converted_for"] = described(recorded)
+        if isinstance(lookup, SymbolDB):
+            check_identity(verdict, lookup, recorded)
+    else:
+        return
+    check_intent(verdict, lookup, built, label)
+
+
 def _objects(elf: ElfFile, registered: set[str]) -> set[str]:
     """The objects a module's klp symbols and klp_objects name: the modules whose
     files a kallsyms view needs."""
-    table = elf.symtab
-    found = {parsed.obj for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH
-             if isinstance(parsed := rules.parse_klp_symbol(table.name(i), None),
-                           rules.KlpSymbolName)}
-    return found | registered
+    return {symbol.obj for symbol in rules.klp_symbols(elf)} | registered

@@ -33,7 +33,8 @@ def add_parser(commands: Any) -> None:
                         help="the symbols.klp the module was converted with, of another build "
                              "of the target's release (a rebuild may move a name's copies): "
                              "each klp symbol and klp_func must bind the copy it named there, "
-                             "by source file and kind")
+                             "by source file and kind; for a module without klp convert's "
+                             "record of that build, or instead of it")
     parser.add_argument("--json", dest="as_json", action="store_true",
                         help="print the report as JSON")
 

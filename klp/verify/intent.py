@@ -3,9 +3,11 @@
 A position says which of a name's copies the kernel binds, counted on one build. A
 kernel rebuilt with the same vermagic (a distro's second upload of one ABI, a
 rebuilt tree) loads the same patch, and where the compiler or linker moved a copy
-the same position binds another one without a word. ``klp verify --converted-with``
-reads what each position named on the build the module was made for, and checks
-that the target's copy at that position is the same one: the same source file and
+the same position binds another one without a word. ``klp verify`` reads what each
+position named on the build the module was made for (the record ``klp convert``
+wrote into the module, klp/livepatch/converted.py, or the database given as
+``--converted-with``), and checks that the target's copy at that position is the
+same one: the same source file and
 the same kind of symbol (a function, data), the identity that survives a rebuild
 where addresses and sizes do not (without source files, as from System.map or
 /proc/kallsyms, the kind alone).
@@ -13,17 +15,29 @@ where addresses and sizes do not (without source files, as from System.map or
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 from klp.convert.model import Problem, ProblemKind, SymbolLookup
 from klp.livepatch import rules
+from klp.symdb.format import SymbolDB
 from klp.symdb.model import SymbolRecord
 from klp.verify.check import Verdict
 
 
-def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolLookup,
-                 label: str) -> None:
+class Built(Protocol):
+    """What the check needs of the converted-for build: a database, or the record a
+    module klp converted carries (klp/livepatch/converted.py)."""
+
+    def lookup(self, names: Iterable[str]) -> dict[str, list[SymbolRecord]]: ...
+
+    def objects(self) -> list[str]: ...
+
+
+def check_intent(verdict: Verdict, target: SymbolLookup, built: Built, label: str) -> None:
     """Add a problem for each klp symbol and klp_func that lands on the target on
     another copy than it named on ``built`` (the database the module was converted
-    with, called ``label``); a warning where the databases cannot tell."""
+    with, or its record, called ``label``); a warning where they cannot tell."""
     places = [(b.symbol, b.obj, b.name, b.pos, b.lands, ProblemKind.BINDING)
               for b in verdict.bindings if b.lands is not None and b.problem is None]
     places += [(f.old_name, f.obj, f.old_name, f.old_sympos, f.lands, ProblemKind.FUNCTION)
@@ -31,11 +45,6 @@ def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolLookup,
     names = sorted({name for _, _, name, _, _, _ in places})
     meant_found, target_found = built.lookup(names), target.lookup(names)
     known = set(built.objects())
-    if built.kernel_release and target.kernel_release and (
-            built.kernel_release != target.kernel_release):
-        verdict.warnings.append(
-            f"{label} describes release {built.kernel_release} and the target "
-            f"{target.kernel_release}: --converted-with compares two builds of one release")
     blind: list[str] = []
     for subject, obj, name, pos, lands, kind in places:
         if obj not in known:
@@ -102,3 +111,24 @@ def _where(copies: list[SymbolRecord], obj: str, name: str) -> str:
                 "order: convert the module again against the target's database")
     return (f"on the target it is .klp.sym.{obj}.{name},{sympos}: convert the module again "
             "against the target's database")
+
+
+def check_identity(verdict: Verdict, target: SymbolDB, built: SymbolDB) -> None:
+    """Warn for each object the module was converted for that the target has in
+    another build: vmlinux or a module with another build ID, or a module built from
+    other source (srcversion, as kpatch users asked to check). The positions are
+    checked copy by copy; what the patch replaces may differ all the same."""
+    have = set(target.objects())
+    for obj in built.objects():
+        if obj not in have:
+            continue  # verify's registration check says what the target lacks
+        meant, there = built.object_meta(obj), target.object_meta(obj)
+        for key, what in (("srcversion", "was built from other source"),
+                          ("build-id", "is another build")):
+            if meant.get(key) and there.get(key) and meant[key] != there[key]:
+                verdict.warnings.append(
+                    f"{obj} on the target {what} than the module was converted for "
+                    f"({key} {there[key][:24]}, converted for {meant[key][:24]}): each "
+                    "position was checked against the copy it named, but the code the "
+                    "patch replaces may differ too")
+                break

@@ -1,9 +1,10 @@
 """Fuzz target: ``klp verify`` on damaged livepatch modules that were converted.
 
 The seeds are the bundled livepatches as ``klp convert`` writes them (klp
-sections, klp symbols, a klp_patch; livepatch-split has DWARF); the mutations go
-where verify looks: klp relocation sections, symbols and their names, the patch's
-data and strings, and its DWARF.
+sections, klp symbols, a klp_patch, the record of the converted-for build;
+livepatch-split has DWARF); the mutations go where verify looks: klp relocation
+sections, symbols and their names, the patch's data and strings, its DWARF and the
+record.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ import tempfile
 from pathlib import Path
 
 from klp.convert import api
-from klp.convert.lookup import open_lookup
-from klp.elfcodec.elffile import ElfFile
-from klp.verify.check import verify_module
-from klp.verify.intent import check_intent
+from klp.verify.api import verify_file
 from tests.fuzz import convert_target as convert
 from tests.fuzz import elfmutate as m
 from tests.fuzz.engine import Target
@@ -40,11 +38,12 @@ def seeds() -> list[bytes]:
 
 
 def run(data: bytes, scratch: Path) -> None:
+    """Verify as the command does: against the record klp convert wrote into the
+    module (.klp.converted), or, for every other input, --converted-with."""
     module = scratch / "in.ko"
     module.write_bytes(data)
-    db = open_lookup(str(convert.symdb(convert.arch_of(data))))
-    verdict = verify_module(ElfFile.open(module), db, target_vermagic=db.vermagic)
-    check_intent(verdict, db, db, "the same database")  # --converted-with
+    db = convert.symdb(convert.arch_of(data))
+    verify_file(module, symdb=db, converted_with=db if len(data) % 2 else None)
 
 
 MUTATE = m.mutator([
@@ -53,6 +52,7 @@ MUTATE = m.mutator([
     (4, m.string_table),
     (4, convert.aimed_at(".data", ".rela.data", ".rodata")),
     (2, convert.aimed_at(".debug_", ".rela.debug_")),  # the patch's own declarations
+    (2, convert.aimed_at(".klp.converted")),  # the record of the converted-for build
     (2, m.rela_field),
     (1, m.shdr_field),
 ])

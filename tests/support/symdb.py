@@ -6,7 +6,7 @@ import pathlib
 from collections.abc import Callable
 
 from klp.symdb.format import Assembler, SymbolDB, assemble, encode_object, header_meta
-from klp.symdb.model import BIND_NAMES, TYPE_NAMES, ObjectSymbols, SymbolRecord
+from klp.symdb.model import ObjectSymbols, SymbolRecord
 from tests.support.cli import klp
 from tests.support.paths import TESTDATA
 
@@ -51,20 +51,26 @@ RecordsEdit = Callable[[str, list[SymbolRecord]], list[SymbolRecord]]
 
 def rewritten(db: pathlib.Path, out: pathlib.Path, edit: RecordsEdit) -> pathlib.Path:
     """A copy of ``db`` at ``out`` whose objects' records ``edit`` changed, as the
-    database of another build would have them (late positions are not kept)."""
+    database of another build would have them."""
     source = SymbolDB(str(db))
-    objects = []
-    for obj in source.objects():
-        rows = edit(obj, [r for r in source if r.obj == obj])
-        meta = source.object_meta(obj)
-        objects.append(ObjectSymbols(
-            name=obj, label=meta.get("path", obj),
-            kind="vmlinux" if obj == "vmlinux" else "module", arch=source.arch, meta=meta,
-            names=[r.name.encode() for r in rows], letters=[r.letter.encode() for r in rows],
-            infos=[BIND_NAMES.index(r.bind.encode()) << 4 | TYPE_NAMES.index(r.type.encode())
-                   for r in rows],
-            sizes=[r.size or 0 for r in rows], sections=[r.section.encode() for r in rows],
-            values=[r.value or 0 for r in rows], files=[r.file.encode() for r in rows],
-            exported={r.name.encode() for r in rows if r.exported}))
+    objects = [ObjectSymbols.from_records(edit(obj, [r for r in source if r.obj == obj]),
+                                          name=obj, arch=source.arch,
+                                          meta=source.object_meta(obj))
+               for obj in source.objects()]
     pathlib.Path(write(out.parent, objects).path).rename(out)
     return out
+
+
+def kallsyms_dump(db: pathlib.Path, path: pathlib.Path, *, loaded: bool = True,
+                  hidden: bool = False) -> pathlib.Path:
+    """A /proc/kallsyms as the sample kernel would show it, with fixture_mod loaded at
+    0xffffffffa0000000 (sections one page apart) or not loaded."""
+    lines, sections = [], {}
+    for r in SymbolDB(str(db)):
+        if r.obj == "vmlinux":
+            lines.append(f"{0 if hidden else r.value:016x} {r.letter} {r.name}")
+        elif loaded:
+            base = 0xFFFFFFFFA0000000 + 0x1000 * sections.setdefault(r.section, len(sections))
+            lines.append(f"{base + (r.value or 0):016x} {r.letter} {r.name}\t[{r.obj}]")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -21,6 +21,7 @@ from klp.verify.api import verify_file
 from tests.support.cli import klp
 from tests.support.convert import rename_symbols, replace_string, unregister
 from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip
+from tests.support.symdb import kallsyms_dump
 
 Edit = Callable[[ElfFile], None]
 
@@ -267,21 +268,6 @@ def test_symbol_names_longer_than_an_old_kernel_reads(dbs: dict[str, pathlib.Pat
         doc = verify(tmp_path / "long.ko", "--symdb", str(dbs["x86_64"]), check=4)
         kinds = {p["kind"] for p in doc["problems"]}  # type: ignore[union-attr]
         assert kind in kinds, doc["problems"]
-
-
-def kallsyms_dump(db: pathlib.Path, path: pathlib.Path, *, loaded: bool = True,
-                  hidden: bool = False) -> pathlib.Path:
-    """A /proc/kallsyms as the sample kernel would show it, with fixture_mod loaded at
-    0xffffffffa0000000 (sections one page apart) or not loaded."""
-    lines, sections = [], {}
-    for r in SymbolDB(str(db)):
-        if r.obj == "vmlinux":
-            lines.append(f"{0 if hidden else r.value:016x} {r.letter} {r.name}")
-        elif loaded:
-            base = 0xFFFFFFFFA0000000 + 0x1000 * sections.setdefault(r.section, len(sections))
-            lines.append(f"{base + (r.value or 0):016x} {r.letter} {r.name}\t[{r.obj}]")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_against_a_running_kernel(dbs: dict[str, pathlib.Path],

@@ -49,22 +49,26 @@ WRITERS: dict[Dialect, Writer] = {Dialect.KLP: dialect_klp.WRITER,
                                   Dialect.UPSTREAM: dialect_upstream.WRITER}
 
 
-def open_reader(path: str) -> Reader:
-    """Map ``path`` and read it in the dialect its first line names; refuse a file that
-    cannot be read, of another version, or that is no symbols.klp."""
-    try:
-        with open_input(path) as f:
-            size = f.seek(0, 2)
-            data: bytes | mmap.mmap = (
-                mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            )
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
-    first = bytes(data[:128]).split(b"\n", 1)[0]
+def open_reader(path: str, data: bytes | None = None, remedy: str = "rebuild it") -> Reader:
+    """Map ``path`` (or take ``data``, a database held elsewhere, named ``path`` in
+    errors) and read it in the dialect its first line names; refuse a file that cannot
+    be read, of another version, or that is no symbols.klp (saying ``remedy`` where it
+    is damaged)."""
+    buffer: bytes | mmap.mmap = b""
+    if data is not None:
+        buffer = data
+    else:
+        try:
+            with open_input(path) as f:
+                if f.seek(0, 2):
+                    buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as e:
+            raise InputError(f"{path}: {e.strerror or e}") from None
+    first = bytes(buffer[:128]).split(b"\n", 1)[0]
     if first == HEADER:
-        return KlpReader(path, data)
+        return KlpReader(path, buffer, remedy)
     if first.startswith(UPSTREAM_HEADER):  # upstream compares only this prefix
-        return UpstreamReader(path, data)
+        return UpstreamReader(path, buffer, remedy)
     if first.startswith(b"klp-symbols "):
         raise InputError(f"{path}: symbols.klp version {decode_name(first[12:])!r} is not "
                          "supported by this klp (it reads 'klp-symbols 1'); rebuild it")
@@ -83,8 +87,9 @@ class SymbolDB:
     (each dialect's reader says how).
     """
 
-    def __init__(self, path: str) -> None:
-        self._reader = reader = open_reader(path)
+    def __init__(self, path: str, data: bytes | None = None,
+                 remedy: str = "rebuild it") -> None:
+        self._reader = reader = open_reader(path, data, remedy)
         self.path = path
         self.data = reader.data
         self.format = reader.dialect

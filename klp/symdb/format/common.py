@@ -141,15 +141,16 @@ class Reader(ABC):
     _base: int
     _end: int
 
-    def __init__(self, path: str, data: bytes | mmap.mmap) -> None:
+    def __init__(self, path: str, data: bytes | mmap.mmap, remedy: str) -> None:
         self.path = path
         self.data = data
+        self.remedy = remedy  #: what a damaged file's error tells the user to do
         self.meta: dict[str, str] = {}
         self._object_names: dict[int, str] = {}
 
     def damaged(self, what: str, offset: int) -> InputError:
         return InputError(f"{self.path}: damaged symbols.klp ({what} at offset {offset}); "
-                          "rebuild it")
+                          f"{self.remedy}")
 
     # -- what each dialect does its own way
 

@@ -226,11 +226,11 @@ class KlpReader(Reader):
     dialect = Dialect.KLP
     positions_exact = True
 
-    def __init__(self, path: str, data: bytes | mmap.mmap) -> None:
+    def __init__(self, path: str, data: bytes | mmap.mmap, remedy: str) -> None:
         """Check the frame of the index: #end points at an ``#index`` line whose counts
         make the tables end exactly at #end, the bucket directory spans the entries,
         the object table starts at the first object. The header lines are read."""
-        super().__init__(path, data)
+        super().__init__(path, data, remedy)
         trailer = len(data) - _TRAILER
         if trailer <= len(HEADER) or data[trailer - 1 : trailer + 5] != b"\n#end\t":
             raise self.damaged("no #end line at the end", max(trailer, 0))

@@ -76,8 +76,8 @@ class UpstreamReader(Reader):
     dialect = Dialect.UPSTREAM
     positions_exact = False  # the order is whatever made it (the recipe's nm sorts by name)
 
-    def __init__(self, path: str, data: bytes | mmap.mmap) -> None:
-        super().__init__(path, data)
+    def __init__(self, path: str, data: bytes | mmap.mmap, remedy: str) -> None:
+        super().__init__(path, data, remedy)
         starts = []
         pos = data.find(b"\n*")
         while pos >= 0:

@@ -1,0 +1,194 @@
+"""The record of the converted-for build that ``klp convert`` writes into a module
+(``.klp.converted``, klp/livepatch/converted.py), and ``klp verify``'s use of it: on
+a target where a position binds another copy than it named at conversion, verify
+refuses without being given the old database."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+from typing import Any
+
+import pytest
+
+from klp.elfcodec.constants import SHT
+from klp.elfcodec.elffile import ElfFile
+from klp.livepatch.converted import SECTION
+from klp.symdb.format import SymbolDB
+from klp.symdb.model import ObjectSymbols, SymbolRecord
+from tests.support.cli import klp
+from tests.support.paths import ARCHES, TESTDATA
+from tests.support.readelf import readelf
+from tests.support.symdb import kallsyms_dump, rewritten, write
+
+#: The sample kernel's identity, as the record names it in messages.
+BUILD = "6.1.0-klp-fixture (build ID b1fc72b65f8e)"
+
+
+def convert(arch: str, db: pathlib.Path, out: pathlib.Path, *extra: str) -> pathlib.Path:
+    t = TESTDATA / arch
+    klp("convert", str(t / "livepatch-fixture.ko"), "-o", str(out), "--symdb", str(db),
+        "--symvers", str(t / "Module.symvers"), *extra)
+    return out
+
+
+@pytest.fixture(scope="module")
+def patch(dbs: dict[str, pathlib.Path], tmp_path_factory: pytest.TempPathFactory
+          ) -> pathlib.Path:
+    """livepatch-fixture.ko of x86_64, converted: .klp.sym.vmlinux.fixture_state,2 names
+    core.c's object, position 1 being util.c's function."""
+    return convert("x86_64", dbs["x86_64"], tmp_path_factory.mktemp("record") / "patch.ko")
+
+
+def verify(module: pathlib.Path, check: int, *args: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(klp("verify", str(module), "--json", *args,
+                                         check=check).stdout)
+    return doc
+
+
+def swapped(db: pathlib.Path, out: pathlib.Path, name: str = "fixture_state") -> pathlib.Path:
+    """The database of a rebuild that put vmlinux's two copies of ``name`` the other
+    way round."""
+    def swap(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        at = [i for i, r in enumerate(rows) if r.name == name and obj == "vmlinux"]
+        if at:
+            rows[at[0]], rows[at[-1]] = rows[at[-1]], rows[at[0]]
+        return rows
+
+    return rewritten(db, out, swap)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_record_is_a_section_the_kernel_does_not_load(arch: str,
+                                                          dbs: dict[str, pathlib.Path],
+                                                          tmp_path: pathlib.Path) -> None:
+    """readelf sees a PROGBITS section without flags (no SHF_ALLOC: the loader neither
+    copies nor relocates it); converting again gives the same bytes."""
+    out = convert(arch, dbs[arch], tmp_path / "patch.ko")
+    [section] = [s for s in readelf(str(out)).sections if s[1] == SECTION]
+    assert (section[2], section[7]) == ("PROGBITS", "")
+    assert convert(arch, dbs[arch], tmp_path / "again.ko").read_bytes() == out.read_bytes()
+
+
+def test_the_record_holds_every_copy_of_each_bound_name(patch: pathlib.Path,
+                                                        dbs: dict[str, pathlib.Path],
+                                                        tmp_path: pathlib.Path) -> None:
+    """objcopy takes the section out as it is; it is a symbols.klp that klp symdb query
+    reads: each name a klp symbol or klp_func binds, with all its copies in the object
+    it binds in, and the build's identity."""
+    record = tmp_path / "record.klp"
+    subprocess.run(["objcopy", f"--dump-section={SECTION}={record}", str(patch),
+                    str(tmp_path / "scratch.ko")], check=True)
+    db, full = SymbolDB(str(record)), SymbolDB(str(dbs["x86_64"]))
+    assert (db.kernel_release, db.build_id) == (full.kernel_release, full.build_id)
+    assert db.objects() == ["vmlinux", "fixture_mod"]
+    state = json.loads(klp("symdb", "query", "-d", str(record), "fixture_state", "--json").stdout)
+    assert [(r["pos"], r["file"], r["type"]) for r in state["symbols"]["fixture_state"]] == [
+        (1, "util.c", "FUNC"), (2, "core.c", "OBJECT")]
+    names = {r.name for r in db}
+    assert {"fixture_state", "fixture_helper", "fixture_nonexp_func", "mod_value"} <= names
+    assert all(r in full.lookup([r.name])[r.name] for r in db)
+
+
+def test_the_same_build_passes(patch: pathlib.Path, dbs: dict[str, pathlib.Path]) -> None:
+    doc = verify(patch, 0, "--symdb", str(dbs["x86_64"]))
+    assert doc["problems"] == [] and doc["target"]["converted_for"] == BUILD
+    assert not [w for w in doc["warnings"] if "converted" in w]
+
+
+def test_a_moved_copy_is_refused_without_the_old_database(patch: pathlib.Path,
+                                                          dbs: dict[str, pathlib.Path],
+                                                          tmp_path: pathlib.Path) -> None:
+    target = swapped(dbs["x86_64"], tmp_path / "respun.klp")
+    [problem] = verify(patch, 4, "--symdb", str(target))["problems"]
+    assert problem["symbol"] == ".klp.sym.vmlinux.fixture_state,2"
+    assert problem["message"] == (
+        f"position 2 binds the function of util.c on the target, but named the data of "
+        f"core.c on {BUILD}, the build it was converted for; on the target it is "
+        ".klp.sym.vmlinux.fixture_state,1: convert the module again against the target's "
+        "database")
+
+
+def test_converted_with_replaces_the_record(patch: pathlib.Path,
+                                            dbs: dict[str, pathlib.Path],
+                                            tmp_path: pathlib.Path) -> None:
+    """For a module klp did not convert, or converted against another database than
+    the record says: --converted-with is what the user knows better."""
+    target = swapped(dbs["x86_64"], tmp_path / "respun.klp")
+    doc = verify(patch, 0, "--symdb", str(target), "--converted-with", str(target))
+    assert doc["problems"] == [] and "converted_for" not in doc["target"]
+
+
+def test_a_running_kernel_tells_code_from_data(patch: pathlib.Path,
+                                               dbs: dict[str, pathlib.Path],
+                                               tmp_path: pathlib.Path) -> None:
+    """/proc/kallsyms has no source files, but its letters say that position 2 is now a
+    function where the record says data."""
+    dump = kallsyms_dump(swapped(dbs["x86_64"], tmp_path / "respun.klp"), tmp_path / "kallsyms")
+    problems = verify(patch, 4, "--kallsyms", str(dump))["problems"]
+    [problem] = problems
+    assert problem["message"].startswith(
+        f"position 2 binds the function on the target, but named the data of core.c on {BUILD}")
+    same = verify(patch, 0, "--kallsyms", str(kallsyms_dump(dbs["x86_64"], tmp_path / "same")))
+    [blind] = [w for w in same["warnings"] if "bind the copies they named" in w]
+    assert ".klp.sym.fixture_mod.mod_value,2" in blind
+
+
+def test_another_build_of_an_object_is_a_warning(patch: pathlib.Path,
+                                                 dbs: dict[str, pathlib.Path],
+                                                 tmp_path: pathlib.Path) -> None:
+    """The same symbols, but vmlinux and fixture_mod with other build IDs (a rebuild):
+    the positions still name their copies, but the code the patch replaces may
+    differ."""
+    source = SymbolDB(str(dbs["x86_64"]))
+    objects = [ObjectSymbols.from_records(
+        [r for r in source if r.obj == obj], name=obj, arch=source.arch,
+        meta={**source.object_meta(obj), "build-id": n * 20})
+        for n, obj in zip(("ab", "cd"), source.objects(), strict=True)]
+    target = pathlib.Path(write(tmp_path, objects).path)
+    doc = verify(patch, 0, "--symdb", str(target))
+    rebuilt = [w for w in doc["warnings"] if "than the module was converted for" in w]
+    assert rebuilt == [
+        "vmlinux on the target is another build than the module was converted for (build-id "
+        "abababababababababababab, converted for b1fc72b65f8e5e0263e86292): each position was "
+        "checked against the copy it named, but the code the patch replaces may differ too",
+        "fixture_mod on the target is another build than the module was converted for "
+        "(build-id cdcdcdcdcdcdcdcdcdcdcdcd, converted for 20f5cc3cff2e4b346c700107): each "
+        "position was checked against the copy it named, but the code the patch replaces may "
+        "differ too"]
+
+
+def test_a_damaged_record_is_bad_input(patch: pathlib.Path, dbs: dict[str, pathlib.Path],
+                                       tmp_path: pathlib.Path) -> None:
+    elf = ElfFile.open(patch)
+    section = elf.find_section(SECTION)
+    assert section is not None
+    section.data = section.data.replace(b"fixture_state\t2\t2", b"fixture_state\t3\t2")
+    elf.write(tmp_path / "damaged.ko")
+    proc = klp("verify", str(tmp_path / "damaged.ko"), "--symdb", str(dbs["x86_64"]), check=3)
+    assert proc.stderr == (
+        f"klp: error: {tmp_path / 'damaged.ko'} ({SECTION}): damaged symbols.klp (a malformed "
+        "symbol line at offset 1106); convert the module again\n")
+
+
+def test_an_upstream_database_records_nothing(dbs: dict[str, pathlib.Path],
+                                             tmp_path: pathlib.Path) -> None:
+    """The klp-convert-0.1 format counts no kernel positions: there is nothing to keep."""
+    t = TESTDATA / "x86_64"
+    upstream = tmp_path / "upstream.sym"
+    klp("symdb", "build", "--vmlinux", str(t / "vmlinux"), "--modules", str(t / "modules"),
+        "--format", "klp-convert-0.1", "-o", str(upstream))
+    out = tmp_path / "patch.ko"
+    klp("convert", str(t / "livepatch-split.ko"), "-o", str(out), "--symdb", str(upstream),
+        "--symvers", str(t / "Module.symvers"), check=None)
+    if out.exists():
+        assert ElfFile.open(out).find_section(SECTION) is None
+
+
+def test_converting_again_keeps_the_record(patch: pathlib.Path, dbs: dict[str, pathlib.Path],
+                                           tmp_path: pathlib.Path) -> None:
+    again = tmp_path / "again.ko"
+    klp("convert", str(patch), "-o", str(again), "--symdb", str(dbs["x86_64"]))
+    assert again.read_bytes() == patch.read_bytes()
+    assert ElfFile.open(again).find_section(SECTION).sh_type == SHT.PROGBITS  # type: ignore[union-attr]
