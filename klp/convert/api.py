@@ -22,7 +22,7 @@ from klp.elfcodec.kmod import is_signed
 from klp.elfcodec.writer import write_bytes_atomic
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
 from klp.inputs import COMPRESSED, open_object
-from klp.livepatch.converted import write_record
+from klp.livepatch.converted import check_record, write_record
 from klp.symvers import read_symvers
 from klp.verify.check import verify_module
 
@@ -99,6 +99,7 @@ def convert_module(
             if lookup is not None:
                 write_record(elf, plan.registration, lookup)
         data, result = elf.read_back(target)  # encoded and checked once, for both uses
+        check_record(result, str(target))
         if verify:
             # the symdb's vermagic was compared already (check_kernel, with --force)
             verdict = verify_module(result, lookup, registration=plan.registration,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from klp.elfcodec.constants import SHT
 from klp.elfcodec.elffile import ElfFile
-from klp.errors import InputError
+from klp.errors import InputError, OutputError
 from klp.livepatch import rules
 from klp.livepatch.registration import Registration
 from klp.symdb.format import SymbolDB, assemble, encode_object, header_meta
@@ -82,6 +82,18 @@ def read_record(elf: ElfFile, module: str) -> SymbolDB | None:
     if sec.sh_type != SHT.PROGBITS:
         raise InputError(f"{label}: section type {sec.sh_type}, not PROGBITS; {_REMEDY}")
     return SymbolDB(label, sec.data, remedy=_REMEDY)
+
+
+def check_record(elf: ElfFile, path: str) -> None:
+    """Read the record of a module about to be written in full, as verify will read it:
+    an :class:`OutputError` when klp's own reader rejects it."""
+    try:
+        recorded = read_record(elf, path)
+        for _ in recorded or ():
+            pass
+    except InputError as e:
+        raise OutputError(f"{path}: not written: klp could not read back its {SECTION} "
+                          f"({e})") from None
 
 
 def described(db: SymbolDB) -> str:

@@ -14,6 +14,7 @@ from klp.inputs import open_object
 from klp.livepatch import rules
 from klp.livepatch.converted import described, read_record
 from klp.livepatch.registration import read_registration
+from klp.symdb.format import SymbolDB
 from klp.verify.check import Verdict, check_exports, verify_module
 from klp.verify.report import report
 
@@ -75,7 +76,6 @@ def _check_converted_for(verdict: Verdict, elf: ElfFile, module: str, lookup: Sy
     """Each position must still name the copy it named on the build the module was
     converted for: as --converted-with's database has it, else as the record klp
     convert wrote into the module says (klp/verify/intent.py)."""
-    from klp.symdb.format import SymbolDB
     from klp.verify.intent import check_identity, check_intent
 
     if converted_with is not None:

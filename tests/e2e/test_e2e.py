@@ -726,6 +726,7 @@ def test_convert_output(converted: dict[str, Conversion], targets: dict[str, Tar
     for obj in objs.get(key, {"vmlinux"}):
         assert any(s.startswith(f".klp.rela.{obj}.") for s in table.sections), table.sections
     assert not any(s.startswith(".klp.module_relocs") for s in table.sections), table.sections
+    assert ".klp.converted" in table.sections  # the record the kernel loads past
 
 
 def _kallsyms_check(r: BootResult, line: dict[str, str], names: tuple[str, ...],
@@ -1416,7 +1417,8 @@ def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
     """klp verify, before any loading, says each klp symbol lands where the kernel then
     bound it: the same address as the guest's /proc/kallsyms for vmlinux (nokaslr), the
     same position among the module's copies; and again from the guest's kallsyms lines
-    alone (--kallsyms), the same running addresses."""
+    alone (--kallsyms), the same running addresses, each the copy the module's record
+    of its build names."""
     r = boot_patch_first
     dump = work / "guest-kallsyms"
     dump.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
@@ -1426,8 +1428,11 @@ def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
     for key, conv in converted.items():
         ko = conv.ok()
         by_db = verify_report(ko, "--symdb", str(symdb))
-        running = {s["klp_symbol"]: s for s in verify_report(ko, "--kallsyms", str(dump),
-                                                             check=None)["symbols"]}
+        assert by_db["target"]["converted_for"], by_db["target"]
+        guest = verify_report(ko, "--kallsyms", str(dump), check=None)
+        assert not [p for p in guest["problems"] if "the build it was converted for" in
+                    p["message"]], (key, guest["problems"])
+        running = {s["klp_symbol"]: s for s in guest["symbols"]}
         for s in by_db["symbols"]:
             module = None if s["object"] == "vmlinux" else s["object"]
             seen = r.addresses(s["name"], module)

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from klp.convert.api import convert_module
 from klp.elfcodec.constants import SHT
 from klp.elfcodec.elffile import ElfFile
+from klp.errors import OutputError
+from klp.livepatch import converted
 from klp.livepatch.converted import SECTION
 from klp.symdb.format import SymbolDB
 from klp.symdb.model import ObjectSymbols, SymbolRecord
@@ -192,3 +195,21 @@ def test_converting_again_keeps_the_record(patch: pathlib.Path, dbs: dict[str, p
     klp("convert", str(patch), "-o", str(again), "--symdb", str(dbs["x86_64"]))
     assert again.read_bytes() == patch.read_bytes()
     assert ElfFile.open(again).find_section(SECTION).sh_type == SHT.PROGBITS  # type: ignore[union-attr]
+
+
+def test_a_record_klp_cannot_read_back_is_not_written(dbs: dict[str, pathlib.Path],
+                                                      tmp_path: pathlib.Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record is part of the output: it is read back in full before anything is
+    written, as the ELF file is."""
+    def damaged(*args: object) -> bytes:
+        return b"klp-symbols 1\n#end\t0000000000000000\n"
+
+    monkeypatch.setattr(converted, "record", damaged)
+    t = TESTDATA / "x86_64"
+    out = tmp_path / "patch.ko"
+    with pytest.raises(OutputError, match=r"not written: klp could not read back its "
+                                          r"\.klp\.converted \(.*damaged symbols\.klp"):
+        convert_module(t / "livepatch-fixture.ko", output=out, symdb=dbs["x86_64"],
+                       symvers=t / "Module.symvers")
+    assert not out.exists()
