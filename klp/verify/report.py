@@ -81,8 +81,12 @@ def _lands(record: dict[str, Any] | None, late: dict[str, Any] | None) -> list[s
 
 
 def _summary(doc: dict[str, Any]) -> str:
+    target = doc["target"]
+    built = target.get("converted_with") or target.get("converted_for")
     return (f"{doc['module']}: {plural(len(doc['symbols']), 'klp symbol')} and "
-            f"{plural(len(doc['functions']), 'function')} bind on {doc['target']['path']}")
+            f"{plural(len(doc['functions']), 'function')} bind on {target['path']}"
+            + (f"; positions checked against {built}, the build it was converted for"
+               if built else ""))
 
 
 def _render_plain(doc: dict[str, Any]) -> None:

@@ -100,6 +100,13 @@ def test_the_same_build_passes(patch: pathlib.Path, dbs: dict[str, pathlib.Path]
     assert not [w for w in doc["warnings"] if "converted" in w]
 
 
+def test_the_summary_names_the_build_positions_were_checked_against(
+        patch: pathlib.Path, dbs: dict[str, pathlib.Path]) -> None:
+    last = klp("verify", str(patch), "--symdb", str(dbs["x86_64"])).stdout.splitlines()[-1]
+    assert last == (f"{patch}: 12 klp symbols and 2 functions bind on {dbs['x86_64']}; "
+                    f"positions checked against {BUILD}, the build it was converted for")
+
+
 def test_a_moved_copy_is_refused_without_the_old_database(patch: pathlib.Path,
                                                           dbs: dict[str, pathlib.Path],
                                                           tmp_path: pathlib.Path) -> None:
