@@ -15,6 +15,7 @@ from __future__ import annotations
 from klp.elfcodec.constants import SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.errors import InputError, OutputError
+from klp.inputs import open_object
 from klp.livepatch import rules
 from klp.livepatch.registration import Registration
 from klp.symdb.format import SymbolDB, assemble, encode_object, header_meta
@@ -82,6 +83,15 @@ def read_record(elf: ElfFile, module: str) -> SymbolDB | None:
     if sec.sh_type != SHT.PROGBITS:
         raise InputError(f"{label}: section type {sec.sh_type}, not PROGBITS; {_REMEDY}")
     return SymbolDB(label, sec.data, remedy=_REMEDY)
+
+
+def module_record(path: str) -> SymbolDB:
+    """The record of the module at ``path`` (``klp symdb query -d PATCH.ko``)."""
+    recorded = read_record(open_object(path), path)
+    if recorded is None:
+        raise InputError(f"{path}: no {SECTION} section: not a module klp convert wrote "
+                         "against a symbols.klp in klp's format")
+    return recorded
 
 
 def check_record(elf: ElfFile, path: str) -> None:

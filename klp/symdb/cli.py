@@ -56,7 +56,8 @@ def add_parser(commands: Any) -> None:
     query.add_argument("names", metavar="NAME", nargs="+",
                        help="symbol names (after --, a name may start with -)")
     query.add_argument("-d", "--symdb", metavar="FILE", default="symbols.klp",
-                       help="the symbol database (default: symbols.klp)")
+                       help="the symbol database (default: symbols.klp), or a module klp "
+                            "convert wrote: the record of the build it was converted for")
     query.add_argument("--json", dest="as_json", action="store_true", help="print JSON")
 
 
@@ -101,13 +102,31 @@ def run_build(args: argparse.Namespace) -> None:
               f"(repeated within an object){extra}, {result.seconds:.2f} s")
 
 
+def _is_module(path: str) -> bool:
+    """Whether ``-d`` names a module (its record is queried) rather than a database."""
+    from klp.inputs import COMPRESSED
+
+    if path.endswith((".ko", *COMPRESSED)):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False  # the database reader says why it cannot be read
+
+
 def run_query(args: argparse.Namespace) -> int:
     import sys
 
     from klp.symdb import query as q
     from klp.symdb.format import SymbolDB
 
-    db = SymbolDB(args.symdb)
+    if _is_module(args.symdb):
+        from klp.livepatch.converted import module_record
+
+        db = module_record(args.symdb)
+    else:
+        db = SymbolDB(args.symdb)
     found = q.query(db, args.names)
     if args.as_json:
         q.print_json(args.symdb, db, found)

@@ -220,3 +220,14 @@ def test_a_record_klp_cannot_read_back_is_not_written(dbs: dict[str, pathlib.Pat
         convert_module(t / "livepatch-fixture.ko", output=out, symdb=dbs["x86_64"],
                        symvers=t / "Module.symvers")
     assert not out.exists()
+
+
+def test_query_reads_a_modules_record(patch: pathlib.Path) -> None:
+    """``klp symdb query -d PATCH.ko``: what each name was on the converted-for build."""
+    doc = json.loads(klp("symdb", "query", "-d", str(patch), "fixture_helper", "--json").stdout)
+    assert [(r["obj"], r["pos"], r["file"]) for r in doc["symbols"]["fixture_helper"]] == [
+        ("vmlinux", 1, "core.c"), ("vmlinux", 2, "util.c")]
+    plain = TESTDATA / "x86_64" / "livepatch-fixture.ko"
+    assert klp("symdb", "query", "-d", str(plain), "fixture_helper", check=3).stderr == (
+        f"klp: error: {plain}: no {SECTION} section: not a module klp convert wrote against a "
+        "symbols.klp in klp's format\n")
