@@ -66,9 +66,7 @@ def record(elf: ElfFile, registration: Registration | None, db: SymbolDB) -> byt
 def write_record(elf: ElfFile, registration: Registration | None, db: SymbolDB) -> None:
     """Put the record into ``elf``, replacing one it had (an input converted before)."""
     data = record(elf, registration, db)
-    old = elf.find_section(SECTION)
-    if old is not None:
-        elf.remove_sections([old])
+    elf.remove_sections([sec for sec in elf.sections if sec.name == SECTION])
     if data is not None:
         elf.add_section(SECTION, SHT.PROGBITS, data=data)
 
@@ -76,10 +74,13 @@ def write_record(elf: ElfFile, registration: Registration | None, db: SymbolDB) 
 def read_record(elf: ElfFile, module: str) -> SymbolDB | None:
     """The record ``elf`` carries (None without one), read as the symbols.klp it is,
     with every check a database gets; errors name ``module`` and the section."""
-    sec = elf.find_section(SECTION)
-    if sec is None:
+    found = [sec for sec in elf.sections if sec.name == SECTION]
+    if not found:
         return None
-    label = f"{module} ({SECTION})"
+    sec, label = found[0], f"{module} ({SECTION})"
+    if len(found) > 1:
+        raise InputError(f"{label}: {len(found)} sections of that name, so which build the "
+                         f"module was converted for is not clear; {_REMEDY}")
     if sec.sh_type != SHT.PROGBITS:
         raise InputError(f"{label}: section type {sec.sh_type}, not PROGBITS; {_REMEDY}")
     return SymbolDB(label, sec.data, remedy=_REMEDY)

@@ -231,3 +231,30 @@ def test_query_reads_a_modules_record(patch: pathlib.Path) -> None:
     assert klp("symdb", "query", "-d", str(plain), "fixture_helper", check=3).stderr == (
         f"klp: error: {plain}: no {SECTION} section: not a module klp convert wrote against a "
         "symbols.klp in klp's format\n")
+
+
+def test_two_records_are_bad_input_and_convert_keeps_one(patch: pathlib.Path,
+                                                        dbs: dict[str, pathlib.Path],
+                                                        tmp_path: pathlib.Path) -> None:
+    """A second record (a tool that appended one) makes the converted-for build
+    unclear; converting again leaves the module's own record alone."""
+    elf = ElfFile.open(patch)
+    elf.add_section(SECTION, SHT.PROGBITS, data=elf.find_section(SECTION).data)  # type: ignore[union-attr]
+    doubled = tmp_path / "doubled.ko"
+    elf.write(doubled)
+    proc = klp("verify", str(doubled), "--symdb", str(dbs["x86_64"]), check=3)
+    assert proc.stderr == (f"klp: error: {doubled} ({SECTION}): 2 sections of that name, so "
+                           "which build the module was converted for is not clear; convert the "
+                           "module again\n")
+    t = TESTDATA / "x86_64"
+    elf = ElfFile.open(t / "livepatch-fixture.ko")
+    elf.add_section(SECTION, SHT.PROGBITS, data=b"stale")
+    elf.add_section(SECTION, SHT.PROGBITS, data=b"stale")
+    stale = tmp_path / "stale.ko"
+    elf.write(stale)
+    out = convert("x86_64", dbs["x86_64"], tmp_path / "out.ko")
+    again = tmp_path / "again.ko"
+    klp("convert", str(stale), "-o", str(again), "--symdb", str(dbs["x86_64"]), "--symvers",
+        str(t / "Module.symvers"))
+    records = [s for s in ElfFile.open(again).sections if s.name == SECTION]
+    assert [s.data for s in records] == [ElfFile.open(out).find_section(SECTION).data]  # type: ignore[union-attr]
