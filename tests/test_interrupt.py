@@ -49,3 +49,26 @@ def _interruptible() -> None:
     """SIGINT as a terminal's foreground job has it: a test run started in the
     background (``.ci/run &``) inherits it ignored, and so would klp."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_the_pool_takes_ctrl_c_only_when_it_is_shut_down() -> None:
+    """While the pool runs, Ctrl-C only sets a flag: an exception raised inside the
+    executor's locking would leave its management thread waiting forever (klp hung
+    instead of stopping, about once in 50 builds). It is raised once the pool is down,
+    and a SIGINT the process ignores stays ignored."""
+    from klp.symdb.build import _deferred_interrupt
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), _deferred_interrupt() as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs in the main thread, between bytecodes
+            assert interrupted
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with _deferred_interrupt() as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        assert not interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

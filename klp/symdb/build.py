@@ -8,6 +8,7 @@ The output does not depend on ``--jobs`` or on scheduling.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -185,23 +186,50 @@ def _outcomes(tasks: list[Task], jobs: int, exports: Exports, fmt: Dialect,
                                                                          BATCH)]
     ready: dict[int, Outcome] = {}
     following = 0
-    with ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx,
-                             initializer=_init_pool_worker, initargs=(exports, fmt)) as pool:
+    with _deferred_interrupt() as interrupted, ProcessPoolExecutor(
+            max_workers=min(jobs, len(batches)), mp_context=ctx,
+            initializer=_init_pool_worker, initargs=(exports, fmt)) as pool:
         pending: dict[Future[list[Outcome]], list[int]] = {
             pool.submit(_scan_batch, [tasks[i] for i in b]): b for b in batches}
         try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            while pending and not interrupted:
+                done, _ = wait(pending, timeout=_POLL, return_when=FIRST_COMPLETED)
                 for fut in done:
                     indices = pending.pop(fut)
                     ready.update(zip(indices, fut.result(), strict=True))
                     tick(len(indices))
-                while following in ready:
+                while following in ready and not interrupted:
                     yield ready.pop(following)
                     following += 1
         finally:
             for fut in pending:
                 fut.cancel()
+
+
+#: How often the parent looks for Ctrl-C while it waits for the workers, in seconds.
+_POLL = 0.1
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Generator[list[int], None, None]:
+    """Ctrl-C while the pool runs, turned from an exception at any point into a flag
+    (the list is not empty once it came) and a KeyboardInterrupt when the pool is shut
+    down. An exception raised inside the executor's own locking (a future's condition
+    half taken) leaves its management thread waiting forever, so klp would hang
+    instead of stopping; nor do workers forked before their initializer ran see a
+    handler that raises. A SIGINT that the parent ignores (a background job) stays
+    ignored."""
+    came: list[int] = []
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield came
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if came:
+        raise KeyboardInterrupt
 
 
 def _progress(total: int, enabled: bool) -> Generator[Callable[[int], None], None, None]:
