@@ -7,16 +7,12 @@ the same position binds another one without a word. ``klp verify`` reads what ea
 position named on the build the module was made for (the record ``klp convert``
 wrote into the module, klp/livepatch/converted.py, or the database given as
 ``--converted-with``), and checks that the target's copy at that position is the
-same one: the same source file and
-the same kind of symbol (a function, data), the identity that survives a rebuild
-where addresses and sizes do not (without source files, as from System.map or
-/proc/kallsyms, the kind alone).
+same one: the same source file and the same kind of symbol (a function, data), the
+identity that survives a rebuild where addresses and sizes do not (without source
+files, as from System.map or /proc/kallsyms, the kind alone).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from typing import Protocol
 
 from klp.convert.model import Problem, ProblemKind, SymbolLookup
 from klp.livepatch import rules
@@ -25,16 +21,8 @@ from klp.symdb.model import SymbolRecord
 from klp.verify.check import Verdict
 
 
-class Built(Protocol):
-    """What the check needs of the converted-for build: a database, or the record a
-    module klp converted carries (klp/livepatch/converted.py)."""
-
-    def lookup(self, names: Iterable[str]) -> dict[str, list[SymbolRecord]]: ...
-
-    def objects(self) -> list[str]: ...
-
-
-def check_intent(verdict: Verdict, target: SymbolLookup, built: Built, label: str) -> None:
+def check_intent(verdict: Verdict, target: SymbolLookup, built: SymbolDB, label: str
+                 ) -> None:
     """Add a problem for each klp symbol and klp_func that lands on the target on
     another copy than it named on ``built`` (the database the module was converted
     with, or its record, called ``label``); a warning where they cannot tell."""
