@@ -48,9 +48,12 @@ def record(elf: ElfFile, registration: Registration | None, db: SymbolDB) -> byt
         return None
     wanted = bound_names(elf, registration)
     found = db.lookup(sorted(set().union(*wanted.values())))
+    # vmlinux, then modules by name: not the database's order, which would list every
+    # object (a distro database's 4,000 names, read at every convert)
+    present = {r.obj for records in found.values() for r in records}
     objects = []
-    for obj in db.objects():
-        copies = [r for name in sorted(wanted.get(obj, ())) for r in found.get(name, ())
+    for obj in sorted(wanted.keys() & present, key=lambda o: (o != "vmlinux", o)):
+        copies = [r for name in sorted(wanted[obj]) for r in found.get(name, ())
                   if r.obj == obj]
         if copies:
             meta = {k: v for k, v in db.object_meta(obj).items() if k in _OBJECT_KEYS}

@@ -124,7 +124,8 @@ class SymbolDB:
         if obj in self._meta:
             return self._meta[obj]
         reader = self._reader
-        for i in range(len(reader.object_starts())):
+        named = reader.named_index(obj)
+        for i in (named,) if named is not None else range(len(reader.object_starts())):
             if reader.object_name(i) == obj:
                 start, end = reader.object_span(i)
                 lines = []

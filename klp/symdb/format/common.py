@@ -147,6 +147,7 @@ class Reader(ABC):
         self.remedy = remedy  #: what a damaged file's error tells the user to do
         self.meta: dict[str, str] = {}
         self._object_names: dict[int, str] = {}
+        self._object_index: dict[str, int] = {}  #: the first index of each name read
 
     def damaged(self, what: str, offset: int) -> InputError:
         return InputError(f"{self.path}: damaged symbols.klp ({what} at offset {offset}); "
@@ -197,7 +198,13 @@ class Reader(ABC):
             line_end = self.data.find(b"\n", start, end)
             raw = bytes(self.data[start + 1 : line_end if line_end >= 0 else end])
             name = self._object_names[i] = self.name_text(raw)
+            self._object_index.setdefault(name, i)
         return name
+
+    def named_index(self, name: str) -> int | None:
+        """The index of object ``name`` if a lookup or a listing has read its name
+        already (finding it otherwise reads every name before it)."""
+        return self._object_index.get(name)
 
     def object_at(self, offset: int) -> str:
         """The object whose lines hold ``offset``: the last start at or before it, and
