@@ -78,7 +78,7 @@ def plan_conversion(
         for row, sym in enumerate(elf.rela(sec).symbols()):
             if sym and table.undefined(sym):
                 uses[sym].append((sec.index, row))
-    converted_before |= any(table.shndx(i) == SHN.LIVEPATCH for i in range(len(table)))
+    converted_before |= bool(table.indices_in(SHN.LIVEPATCH))
 
     wanted: dict[int, str] = {}
     named = _reloc_symbols(elf, sources, uses, plan, problems)

@@ -106,6 +106,11 @@ class SymbolTable:
             return stored
         return [xindex[i] if s == SHN.XINDEX else s for i, s in enumerate(stored)]
 
+    def indices_in(self, shndx: int) -> list[int]:
+        """The symbols whose section index is ``shndx`` (SHN_LIVEPATCH, say), read from
+        the bulk column."""
+        return [i for i, at in enumerate(self.section_indices()) if at == shndx]
+
     def functions_at(self, places: Collection[tuple[int | None, int]]
                      ) -> dict[tuple[int | None, int], list[str]]:
         """The names of the function symbols at each place: (section index, value) in

@@ -88,7 +88,7 @@ def klp_symbols(elf: ElfFile) -> list[KlpSymbolName]:
     """The module's klp symbols (SHN_LIVEPATCH) whose names parse at the longest name
     limit (whether the target's kernel takes them is verify's question)."""
     table = elf.symtab
-    return [parsed for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH
+    return [parsed for i in table.indices_in(SHN.LIVEPATCH)
             if isinstance(parsed := parse_klp_symbol(table.name(i), None), KlpSymbolName)]
 
 

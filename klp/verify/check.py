@@ -285,7 +285,7 @@ def _check_plain_relocations(elf: ElfFile, verdict: Verdict) -> None:
     """A plain relocation the loader applies against a klp symbol uses its value 0
     (kernel: simplify_symbols leaves SHN_LIVEPATCH symbols alone)."""
     table = elf.symtab
-    livepatch = {i for i in range(len(table)) if table.shndx(i) == SHN.LIVEPATCH}
+    livepatch = set(table.indices_in(SHN.LIVEPATCH))
     if not livepatch:
         return
     for sec in elf.sections_of_type(SHT.RELA):
