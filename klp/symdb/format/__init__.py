@@ -49,7 +49,11 @@ WRITERS: dict[Dialect, Writer] = {Dialect.KLP: dialect_klp.WRITER,
                                   Dialect.UPSTREAM: dialect_upstream.WRITER}
 
 
-def open_reader(path: str, data: bytes | None = None, remedy: str = "rebuild it") -> Reader:
+#: What an error about a damaged or outdated database tells the user to do.
+REBUILD = "rebuild it"
+
+
+def open_reader(path: str, data: bytes | None = None, remedy: str = REBUILD) -> Reader:
     """Map ``path`` (or take ``data``, a database held elsewhere, named ``path`` in
     errors) and read it in the dialect its first line names; refuse a file that cannot
     be read, of another version, or that is no symbols.klp (saying ``remedy`` where it
@@ -71,7 +75,7 @@ def open_reader(path: str, data: bytes | None = None, remedy: str = "rebuild it"
         return UpstreamReader(path, buffer, remedy)
     if first.startswith(b"klp-symbols "):
         raise InputError(f"{path}: symbols.klp version {decode_name(first[12:])!r} is not "
-                         "supported by this klp (it reads 'klp-symbols 1'); rebuild it")
+                         f"supported by this klp (it reads 'klp-symbols 1'); {remedy}")
     shown = f"first line {decode_name(first[:40])!r}" if first else "empty file"
     raise InputError(f"{path}: not a symbols.klp file ({shown}; expected "
                      f"{HEADER.decode()!r} or {UPSTREAM_HEADER.decode()!r})")
@@ -87,8 +91,7 @@ class SymbolDB:
     (each dialect's reader says how).
     """
 
-    def __init__(self, path: str, data: bytes | None = None,
-                 remedy: str = "rebuild it") -> None:
+    def __init__(self, path: str, data: bytes | None = None, remedy: str = REBUILD) -> None:
         self._reader = reader = open_reader(path, data, remedy)
         self.path = path
         self.data = reader.data
