@@ -19,11 +19,11 @@ from klp.errors import OutputError
 from klp.livepatch import converted
 from klp.livepatch.converted import SECTION
 from klp.symdb.format import SymbolDB
-from klp.symdb.model import ObjectSymbols, SymbolRecord
+from klp.symdb.model import ObjectSymbols
 from tests.support.cli import klp
 from tests.support.paths import ARCHES, TESTDATA
 from tests.support.readelf import readelf
-from tests.support.symdb import kallsyms_dump, rewritten, write
+from tests.support.symdb import kallsyms_dump, respun, write
 
 #: The sample kernel's identity, as the record names it in messages.
 BUILD = "6.1.0-klp-fixture (build ID b1fc72b65f8e)"
@@ -37,29 +37,16 @@ def convert(arch: str, db: pathlib.Path, out: pathlib.Path, *extra: str) -> path
 
 
 @pytest.fixture(scope="module")
-def patch(dbs: dict[str, pathlib.Path], tmp_path_factory: pytest.TempPathFactory
-          ) -> pathlib.Path:
+def patch(converted: dict[str, pathlib.Path]) -> pathlib.Path:
     """livepatch-fixture.ko of x86_64, converted: .klp.sym.vmlinux.fixture_state,2 names
     core.c's object, position 1 being util.c's function."""
-    return convert("x86_64", dbs["x86_64"], tmp_path_factory.mktemp("record") / "patch.ko")
+    return converted["x86_64"]
 
 
 def verify(module: pathlib.Path, check: int, *args: str) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(klp("verify", str(module), "--json", *args,
                                          check=check).stdout)
     return doc
-
-
-def swapped(db: pathlib.Path, out: pathlib.Path, name: str = "fixture_state") -> pathlib.Path:
-    """The database of a rebuild that put vmlinux's two copies of ``name`` the other
-    way round."""
-    def swap(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
-        at = [i for i, r in enumerate(rows) if r.name == name and obj == "vmlinux"]
-        if at:
-            rows[at[0]], rows[at[-1]] = rows[at[-1]], rows[at[0]]
-        return rows
-
-    return rewritten(db, out, swap)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -110,7 +97,7 @@ def test_the_summary_names_the_build_positions_were_checked_against(
 def test_a_moved_copy_is_refused_without_the_old_database(patch: pathlib.Path,
                                                           dbs: dict[str, pathlib.Path],
                                                           tmp_path: pathlib.Path) -> None:
-    target = swapped(dbs["x86_64"], tmp_path / "respun.klp")
+    target = respun(dbs["x86_64"], tmp_path, "fixture_state")
     [problem] = verify(patch, 4, "--symdb", str(target))["problems"]
     assert problem["symbol"] == ".klp.sym.vmlinux.fixture_state,2"
     assert problem["message"] == (
@@ -125,7 +112,7 @@ def test_converted_with_replaces_the_record(patch: pathlib.Path,
                                             tmp_path: pathlib.Path) -> None:
     """For a module klp did not convert, or converted against another database than
     the record says: --converted-with is what the user knows better."""
-    target = swapped(dbs["x86_64"], tmp_path / "respun.klp")
+    target = respun(dbs["x86_64"], tmp_path, "fixture_state")
     doc = verify(patch, 0, "--symdb", str(target), "--converted-with", str(target))
     assert doc["problems"] == [] and "converted_for" not in doc["target"]
 
@@ -135,7 +122,7 @@ def test_a_running_kernel_tells_code_from_data(patch: pathlib.Path,
                                                tmp_path: pathlib.Path) -> None:
     """/proc/kallsyms has no source files, but its letters say that position 2 is now a
     function where the record says data."""
-    dump = kallsyms_dump(swapped(dbs["x86_64"], tmp_path / "respun.klp"), tmp_path / "kallsyms")
+    dump = kallsyms_dump(respun(dbs["x86_64"], tmp_path, "fixture_state"), tmp_path / "kallsyms")
     problems = verify(patch, 4, "--kallsyms", str(dump))["problems"]
     [problem] = problems
     assert problem["message"].startswith(

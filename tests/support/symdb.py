@@ -74,3 +74,15 @@ def kallsyms_dump(db: pathlib.Path, path: pathlib.Path, *, loaded: bool = True,
             lines.append(f"{base + (r.value or 0):016x} {r.letter} {r.name}\t[{r.obj}]")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def respun(db: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.Path:
+    """The database of a rebuild that put vmlinux's copies of ``name`` in the other
+    order (their positions swap; everything else stays)."""
+    def swap(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
+        at = [i for i, r in enumerate(rows) if r.name == name and obj == "vmlinux"]
+        if at:
+            rows[at[0]], rows[at[-1]] = rows[at[-1]], rows[at[0]]
+        return rows
+
+    return rewritten(db, folder / f"respun-{name}.klp", swap)

@@ -12,35 +12,17 @@ import pytest
 
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb.format import SymbolDB
-from klp.symdb.model import SymbolRecord
 from tests.support.cli import klp
 from tests.support.convert import rename_symbols
 from tests.support.paths import TESTDATA, realdata_or_skip
-from tests.support.symdb import rewritten
+from tests.support.symdb import respun
 
 
 @pytest.fixture(scope="module")
-def fixture_patch(dbs: dict[str, pathlib.Path],
-                  tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+def fixture_patch(converted: dict[str, pathlib.Path]) -> pathlib.Path:
     """livepatch-fixture.ko of x86_64, converted (.klp.sym.vmlinux.fixture_state,2 names
     core.c's object; position 1 is util.c's function)."""
-    out = tmp_path_factory.mktemp("intent") / "patch.ko"
-    t = TESTDATA / "x86_64"
-    klp("convert", str(t / "livepatch-fixture.ko"), "-o", str(out), "--symdb",
-        str(dbs["x86_64"]), "--symvers", str(t / "Module.symvers"))
-    return out
-
-
-def respun(db: pathlib.Path, folder: pathlib.Path, name: str) -> pathlib.Path:
-    """The database of a rebuild that put vmlinux's copies of ``name`` in the other
-    order (their positions swap; everything else stays)."""
-    def swap(obj: str, rows: list[SymbolRecord]) -> list[SymbolRecord]:
-        at = [i for i, r in enumerate(rows) if r.name == name and obj == "vmlinux"]
-        if at:
-            rows[at[0]], rows[at[-1]] = rows[at[-1]], rows[at[0]]
-        return rows
-
-    return rewritten(db, folder / f"respun-{name}.klp", swap)
+    return converted["x86_64"]
 
 
 def verify(patch: pathlib.Path, target: pathlib.Path, built: pathlib.Path,

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import pytest
 
-from klp.convert.api import convert_module
 from klp.elfcodec.constants import SHF, SHN
 from klp.elfcodec.elffile import ElfFile
 from klp.symdb import callsites
@@ -24,22 +23,6 @@ from tests.support.paths import ARCHES, TESTDATA, realdata_or_skip
 from tests.support.symdb import kallsyms_dump
 
 Edit = Callable[[ElfFile], None]
-
-
-@pytest.fixture(scope="session")
-def converted(dbs: dict[str, pathlib.Path],
-              tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
-    """livepatch-fixture.ko of each architecture, converted by klp (without verify, so
-    that verify's own verdict is what these tests see)."""
-    out = tmp_path_factory.mktemp("converted")
-    done = {}
-    for arch in ARCHES:
-        t = TESTDATA / arch
-        done[arch] = out / f"{arch}.ko"
-        outcome = convert_module(t / "livepatch-fixture.ko", output=done[arch],
-                                 symdb=dbs[arch], symvers=t / "Module.symvers", verify=False)
-        assert not outcome.problems, outcome.report
-    return done
 
 
 def verify(module: pathlib.Path, *args: str, check: int | None = None) -> dict[str, object]:
