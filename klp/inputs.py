@@ -40,10 +40,12 @@ def open_input(path: str) -> BinaryIO:
         if kind != stat.S_IFREG:
             raise OSError(errno.EINVAL, f"not a regular file ({_KINDS.get(kind, 'special')})")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    # The file object owns fd from here: closing fd as well when Ctrl-C lands just after
+    # it was made would close it twice and turn the interrupt into "Bad file descriptor".
+    return open(fd, "rb")
 
 
 def read_input(path: str) -> bytes:

@@ -72,3 +72,20 @@ def test_the_pool_takes_ctrl_c_only_when_it_is_shut_down() -> None:
         assert not interrupted
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_as_an_input_is_opened_stays_an_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C that lands just after the file object took the descriptor: the descriptor
+    is closed once (by the file object), so the interrupt is not turned into "Bad file
+    descriptor", an unreadable module that failed the build with -j 1."""
+    import builtins
+
+    import klp.inputs
+
+    def interrupted_open(fd: int, mode: str) -> object:
+        with builtins.open(fd, mode):  # made, then dropped: it closes fd
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(klp.inputs, "open", interrupted_open, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        klp.inputs.open_input(str(TESTDATA / "x86_64" / "modules" / "fixture-mod.ko"))
