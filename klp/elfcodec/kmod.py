@@ -23,19 +23,28 @@ MODULE_SIG_STRING = b"~Module signature appended~\n"
 
 def build_id(elf: ElfFile) -> str:
     """The GNU build ID (NT_GNU_BUILD_ID note) in hex, or ""."""
-    order: Literal["little", "big"] = "little" if elf.little else "big"
     for sec in elf.sections_of_type(SHT.NOTE):
-        raw = bytes(sec.raw())
-        pos = 0
-        while pos + 12 <= len(raw):
-            namesz = int.from_bytes(raw[pos : pos + 4], order)
-            descsz = int.from_bytes(raw[pos + 4 : pos + 8], order)
-            ntype = int.from_bytes(raw[pos + 8 : pos + 12], order)
-            name_end = pos + 12 + namesz
-            desc = (name_end + 3) & ~3
-            if ntype == NT_GNU_BUILD_ID and raw[pos + 12 : name_end].rstrip(b"\0") == b"GNU":
-                return raw[desc : desc + descsz].hex()
-            pos = (desc + descsz + 3) & ~3
+        if found := build_id_in_notes(bytes(sec.raw()), elf.little):
+            return found
+    return ""
+
+
+def build_id_in_notes(raw: bytes, little: bool) -> str:
+    """The GNU build ID in a run of notes (a note section, or what /sys/kernel/notes
+    and /sys/module/NAME/notes/* show of one), in hex, or ""."""
+    order: Literal["little", "big"] = "little" if little else "big"
+    pos = 0
+    while pos + 12 <= len(raw):
+        namesz = int.from_bytes(raw[pos : pos + 4], order)
+        descsz = int.from_bytes(raw[pos + 4 : pos + 8], order)
+        ntype = int.from_bytes(raw[pos + 8 : pos + 12], order)
+        name_end = pos + 12 + namesz
+        desc = (name_end + 3) & ~3
+        if desc + descsz > len(raw):
+            break  # a cut or damaged note: no build ID rather than a part of one
+        if ntype == NT_GNU_BUILD_ID and raw[pos + 12 : name_end].rstrip(b"\0") == b"GNU":
+            return raw[desc : desc + descsz].hex()
+        pos = (desc + descsz + 3) & ~3
     return ""
 
 

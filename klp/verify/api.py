@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,28 @@ from klp.livepatch.converted import described, read_record
 from klp.livepatch.registration import read_registration
 from klp.symdb.format import SymbolDB
 from klp.verify.check import Verdict, check_exports, verify_module
+from klp.verify.intent import BuildIdentities
 from klp.verify.report import report
 
 
 def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | None = None,
-                modules: Path | None = None, debuginfo: Sequence[Path] = (),
-                converted_with: Path | None = None) -> tuple[Verdict, dict[str, Any]]:
+                modules: Path | None = None, sysfs: Path | None = None,
+                debuginfo: Sequence[Path] = (), converted_with: Path | None = None
+                ) -> tuple[Verdict, dict[str, Any]]:
     """Check ``module`` against a symbol database or a running kernel's kallsyms dump
     (with the target modules' files from ``modules``); the verdict and the report.
-    ``debuginfo``: files of the target kernel with DWARF (vmlinux, modules), which
-    say where the compiler inlined the patched functions and what they take.
+    ``sysfs``: the target's /sys or a copy of it, for the running build's identity
+    (by default /sys when ``kallsyms`` is /proc/kallsyms). ``debuginfo``: files of
+    the target kernel with DWARF (vmlinux, modules), which say where the compiler
+    inlined the patched functions and what they take.
     ``converted_with``: the database of the build the module was converted for, whose
     copies its positions must still name on the target (klp/verify/intent.py)."""
     if (symdb is None) == (kallsyms is None):
         raise UsageError("give exactly one of --symdb FILE and --kallsyms FILE")
     if modules is not None and kallsyms is None:
         raise UsageError("--modules goes with --kallsyms (a symdb has the modules already)")
+    if sysfs is not None and kallsyms is None:
+        raise UsageError("--sysfs goes with --kallsyms (a symdb has the build IDs already)")
     if debuginfo and symdb is None:
         raise UsageError("--debuginfo goes with --symdb (its build IDs say the files are "
                          "the same build)")
@@ -40,6 +47,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         raise InputError(f"{module}: not a relocatable object (ET_REL); is it a .ko?")
     registration = read_registration(elf)  # read once: the kallsyms view needs it too
     lookup: SymbolLookup
+    identities: BuildIdentities
     vermagic, no_livepatch = "", None
     debug: dict[str, ElfFile] = {}
     if symdb is not None:
@@ -47,6 +55,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
 
         db = open_lookup(str(symdb))
         lookup, vermagic, no_livepatch = db, db.vermagic, db.no_livepatch()
+        identities = db
         target = {"kind": "symdb", "path": str(symdb), "release": db.kernel_release}
         notes: list[str] = []
         if debuginfo:
@@ -56,23 +65,31 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     else:
         from klp.verify.kallsyms import KallsymsLookup
 
+        if sysfs is None and os.path.realpath(str(kallsyms)) == "/proc/kallsyms" \
+                and os.path.isfile("/sys/kernel/notes"):
+            sysfs = Path("/sys")  # the running kernel's, as the dump is
         dump = KallsymsLookup(str(kallsyms), str(modules) if modules else None,
-                              _objects(elf, registration.names))
-        lookup, notes = dump, dump.notes
+                              _objects(elf, registration.names),
+                              str(sysfs) if sysfs else None, elf.little)
+        lookup, notes, identities = dump, dump.notes, dump
         target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
+        if sysfs is not None:
+            target["sysfs"] = str(sysfs)
     verdict = verify_module(elf, lookup, target_vermagic=vermagic, registration=registration,
                             debug=debug)
     if symdb is not None and db.records_exports:
         check_exports(verdict, elf, db)  # /proc/kallsyms does not say what is exported
     verdict.warnings[:0] = notes
-    _check_converted_for(verdict, elf, str(module), lookup, target, converted_with)
+    _check_converted_for(verdict, elf, str(module), lookup, identities, target,
+                         converted_with)
     if no_livepatch:
         verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)
 
 
 def _check_converted_for(verdict: Verdict, elf: ElfFile, module: str, lookup: SymbolLookup,
-                         target: dict[str, Any], converted_with: Path | None) -> None:
+                         identities: BuildIdentities, target: dict[str, Any],
+                         converted_with: Path | None) -> None:
     """Each position must still name the copy it named on the build the module was
     converted for: as --converted-with's database has it, else as the record klp
     convert wrote into the module says (klp/verify/intent.py)."""
@@ -90,8 +107,7 @@ def _check_converted_for(verdict: Verdict, elf: ElfFile, module: str, lookup: Sy
     elif (recorded := read_record(elf, module)) is not None:
         built = recorded
         label = target["converted_for"] = described(recorded)
-        if isinstance(lookup, SymbolDB):
-            check_identity(verdict, lookup, recorded)
+        check_identity(verdict, identities, recorded)
     else:
         return
     check_intent(verdict, lookup, built, label)

@@ -23,6 +23,10 @@ def add_parser(commands: Any) -> None:
                         help="with --kallsyms: the target modules' .ko files (sizes, source "
                              "files, modules that are not loaded, both load orders, ftrace call "
                              "sites) and modules.builtin")
+    parser.add_argument("--sysfs", metavar="DIR", type=Path,
+                        help="with --kallsyms: the target's /sys, or a copy of its kernel/notes "
+                             "and module/*/notes and module/*/srcversion, which say which "
+                             "build runs (default /sys with --kallsyms /proc/kallsyms)")
     parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
                              "the same build (Debian's -dbg package); warns where the compiler "
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from klp.verify.report import render
 
     verdict, doc = verify_file(args.module, symdb=args.symdb, kallsyms=args.kallsyms,
-                               modules=args.modules, debuginfo=args.debuginfo,
+                               modules=args.modules, sysfs=args.sysfs,
+                               debuginfo=args.debuginfo,
                                converted_with=args.converted_with)
     if args.as_json:
         print_json(doc)

@@ -5,7 +5,10 @@ module's kept ("core") symbols in symbol-table order: the orders the livepatch
 core counts positions in (kernel/kallsyms.c, kernel/module/kallsyms.c). It has
 no sizes, types or source files, and nothing of modules that are not loaded;
 the ``.ko`` files of the target modules (``--modules``) add those, with the
-positions of both load orders and their ftrace call sites.
+positions of both load orders and their ftrace call sites. Nor does it say which
+build is running: sysfs does (``--sysfs``), with the GNU build IDs of vmlinux
+(``kernel/notes``) and of each loaded module (``module/NAME/notes/*``) and the
+modules' srcversions (``module/NAME/srcversion``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from klp.elfcodec.kmod import build_id_in_notes
 from klp.elfcodec.strings import decode_name
 from klp.errors import InputError
 from klp.inputs import open_object, read_input
@@ -39,12 +43,15 @@ class KallsymsLookup:
     ``modules`` (a folder) for sizes, files and modules that are not loaded."""
 
     def __init__(self, path: str, modules: str | None = None,
-                 objects: Collection[str] = ()) -> None:
+                 objects: Collection[str] = (), sysfs: str | None = None,
+                 little: bool = True) -> None:
         self.path = path
         #: What this view cannot show, for the report.
         self.notes: list[str] = []
         self._records: dict[str, list[SymbolRecord]] = defaultdict(list)
         self._objects: list[str] = []
+        #: Build identity by object (build-id, srcversion): a module's .ko, then sysfs.
+        self._meta: dict[str, dict[str, str]] = {}
         #: Call-site ranges of the modules read from their .ko files, by object.
         self._shared: dict[str, SharedRanges] = {}
         entries = _read(path)
@@ -60,6 +67,10 @@ class KallsymsLookup:
             self._add_module_file(obj, file, None)
         #: The modules.builtin of the modules' folder.
         self._builtin = frozenset(read_builtin(Path(modules))) if modules else frozenset()
+        if sysfs is not None:
+            loaded = [obj for obj in entries if obj == "vmlinux" or obj in objects]
+            for obj, meta in running_identity(Path(sysfs), loaded, little).items():
+                self._meta.setdefault(obj, {}).update(meta)
 
     def _add(self, obj: str, lines: list[_Entry]) -> None:
         self._objects.append(obj)
@@ -93,6 +104,8 @@ class KallsymsLookup:
             running = {f.address: r.address for f, r in zip(on_file, records, strict=True)}
             shared = {running[k]: v for k, v in shared.items() if k in running}
         self._shared[obj] = shared
+        self._meta[obj] = {k: scanned.meta[k] for k in ("build-id", "srcversion")
+                           if scanned.meta.get(k)}
         self._objects.append(obj)
         for record in records:
             self._records[record.name].append(record)
@@ -133,6 +146,36 @@ class KallsymsLookup:
     def shared_call_sites(self, obj: str) -> SharedRanges | None:
         """A module's from its .ko (``--modules``); /proc/kallsyms itself has none."""
         return self._shared.get(obj)
+
+    def object_meta(self, obj: str) -> dict[str, str]:
+        """The build ID and srcversion known of ``obj`` (KeyError: none)."""
+        return self._meta[obj]
+
+
+def running_identity(root: Path, loaded: Collection[str], little: bool
+                     ) -> dict[str, dict[str, str]]:
+    """The build IDs and srcversions sysfs (``root``: /sys or a copy of it) shows of
+    vmlinux and of the ``loaded`` modules; the notes are in the kernel's byte order
+    (``little``, the patch's)."""
+    if not (root / "kernel" / "notes").is_file():
+        raise InputError(f"{root}: no kernel/notes (not the target's /sys or a copy of it)")
+    found: dict[str, dict[str, str]] = {}
+    for obj in loaded:
+        folder = root / "kernel" if obj == "vmlinux" else root / "module" / obj
+        notes = [folder / "notes"] if obj == "vmlinux" else sorted(
+            (folder / "notes").glob("*") if (folder / "notes").is_dir() else ())
+        meta: dict[str, str] = {}
+        for note in notes:
+            if bid := build_id_in_notes(read_input(str(note)), little):
+                meta["build-id"] = bid
+                break
+        version = folder / "srcversion"
+        if obj != "vmlinux" and version.is_file() and (
+                text := decode_name(read_input(str(version)).strip())):
+            meta["srcversion"] = text
+        if meta:
+            found[obj] = meta
+    return found
 
 
 def _read(path: str) -> dict[str, list[_Entry]]:

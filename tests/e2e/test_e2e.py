@@ -73,6 +73,7 @@ import pytest
 
 from klp.elfcodec.dwarf import Signature, signatures
 from klp.elfcodec.elffile import ElfFile
+from klp.elfcodec.kmod import build_id_in_notes
 from klp.livepatch.rules import kernel_version
 from klp.symdb.format import SymbolDB
 from tests.e2e.harness import (
@@ -564,10 +565,26 @@ def boot_patch_first(subject: Subject, converted: dict[str, Conversion], own_mod
     plan.run("status", "cat /mnt/status")
     plan.run("disable", "echo 0 > /mnt/status")
     plan.run("status-disabled", "cat /mnt/status")
+    plan.run("sysfs", SYSFS_IDENTITY)
     _checks(plan, subject, cross_targets)
     result = boot_plan(subject.kernel, plan, work, "patch-first")
     assert result.completed, result.report()
     return result
+
+
+#: The guest's sysfs files that say which build runs, each as ``PATH HEX``.
+SYSFS_IDENTITY = ("cd /sys && for f in kernel/notes module/*/srcversion module/*/notes/.note*; "
+                  "do [ -f \"$f\" ] && echo \"$f $(od -An -tx1 -v \"$f\" | tr -d ' \\n')\"; "
+                  "done; true")
+
+
+def guest_sysfs(r: BootResult, folder: pathlib.Path) -> pathlib.Path:
+    """A copy of the guest's sysfs identity files (``SYSFS_IDENTITY``)."""
+    for line in r.out("sysfs"):
+        path, _, hexed = line.partition(" ")
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(bytes.fromhex(hexed))
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -1424,14 +1441,16 @@ def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
     dump.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
                             + (f"\t[{e.module}]" if e.module else "") + "\n"
                             for e in r.kallsyms))
+    sysfs = guest_sysfs(r, work / "guest-sysfs")
     compared = 0
     for key, conv in converted.items():
         ko = conv.ok()
         by_db = verify_report(ko, "--symdb", str(symdb))
         assert by_db["target"]["converted_for"], by_db["target"]
-        guest = verify_report(ko, "--kallsyms", str(dump), check=None)
+        guest = verify_report(ko, "--kallsyms", str(dump), "--sysfs", str(sysfs), check=None)
         assert not [p for p in guest["problems"] if "the build it was converted for" in
                     p["message"]], (key, guest["problems"])
+        assert not [w for w in guest["warnings"] if "than the module was converted for" in w]
         running = {s["klp_symbol"]: s for s in guest["symbols"]}
         for s in by_db["symbols"]:
             module = None if s["object"] == "vmlinux" else s["object"]
@@ -1445,6 +1464,35 @@ def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
             assert running[s["klp_symbol"]]["binds_to"]["value"] == seen[index], (key, s)
             compared += 1
     assert compared >= 10
+
+
+def test_sysfs_names_the_build_that_runs(boot_patch_first: BootResult, kernel: Kernel,
+                                        converted: dict[str, Conversion], symdb: pathlib.Path,
+                                        work: pathlib.Path) -> None:
+    """What klp verify reads from the guest's sysfs (kernel/notes, module/NAME/notes/*,
+    in the kernel's byte order) are the build IDs of the vmlinux and modules the
+    database was built from; a vmlinux of another build is a warning."""
+    sysfs = guest_sysfs(boot_patch_first, work / "guest-sysfs-ids")
+    db = SymbolDB(str(symdb))
+    little = ElfFile.open(kernel.vmlinux).little
+    assert build_id_in_notes((sysfs / "kernel" / "notes").read_bytes(), little) == db.build_id
+    loaded = [p for p in sorted((sysfs / "module").glob("*/notes/.note.gnu.build-id"))
+              if p.parts[-3] in db.objects()]
+    assert loaded, boot_patch_first.out("sysfs")
+    for note in loaded:
+        assert build_id_in_notes(note.read_bytes(), little) == \
+            db.object_meta(note.parts[-3])["build-id"], note
+    notes = bytearray((sysfs / "kernel" / "notes").read_bytes())
+    notes[notes.index(bytes.fromhex(db.build_id))] ^= 0xFF
+    (sysfs / "kernel" / "notes").write_bytes(notes)
+    dump = work / "guest-kallsyms-ids"
+    dump.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
+                            + (f"\t[{e.module}]" if e.module else "") + "\n"
+                            for e in boot_patch_first.kallsyms))
+    doc = verify_report(converted["vmlinux"].ok(), "--kallsyms", str(dump), "--sysfs",
+                        str(sysfs), check=None)
+    assert [w for w in doc["warnings"] if w.startswith(
+        "vmlinux on the target is another build than the module was converted for")], doc
 
 
 def verify_report(ko: pathlib.Path, *args: str, check: int | None = 0) -> dict[str, Any]:

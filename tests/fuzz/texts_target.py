@@ -1,9 +1,11 @@
 """Fuzz target: the kernel's text files klp reads (System.map, a ``/proc/kallsyms``
-dump, Module.symvers, modules.builtin).
+dump, Module.symvers, modules.builtin) and the sysfs files beside them (notes,
+srcversion).
 
 A user hands these over from a build or a running system, so every byte is as
 untrusted as an ELF file's. The seeds are testdata's System.map and Module.symvers,
-a kallsyms dump of the x86_64 sample kernel and a modules.builtin. Each input is
+a kallsyms dump of the x86_64 sample kernel, a modules.builtin and vmlinux's notes
+(as /sys/kernel/notes shows them, in either byte order). Each input is
 read as every kind, as the commands read it: a symbol database built from it
 (``--system-map``, with and without ``--vmlinux``; ``--symvers``) must be one klp's
 reader accepts, and ``klp verify --kallsyms`` checks a converted livepatch against
@@ -26,7 +28,7 @@ from klp.symdb.format import SymbolDB
 from klp.symdb.sources import find_sources, read_builtin
 from klp.symvers import read_symvers
 from klp.verify.check import verify_module
-from klp.verify.kallsyms import KallsymsLookup
+from klp.verify.kallsyms import KallsymsLookup, running_identity
 from klp.verify.report import render, report
 from tests.fuzz.engine import Target
 from tests.fuzz.symdb_target import check_shown
@@ -56,7 +58,10 @@ def seeds() -> list[bytes]:
             for r in SymbolDB(str(db)))
     return [(X86 / "System.map").read_bytes(), (TESTDATA / "s390x" / "System.map").read_bytes(),
             (X86 / "Module.symvers").read_bytes(), dump,
-            b"kernel/fs/ext4/ext4.ko\nkernel/lib/crc16.ko\nkernel/fs/binfmt_misc.ko\n"]
+            b"kernel/fs/ext4/ext4.ko\nkernel/lib/crc16.ko\nkernel/fs/binfmt_misc.ko\n",
+            *(bytes(notes.raw()) for arch in ("x86_64", "s390x")
+              if (notes := ElfFile.open(TESTDATA / arch / "vmlinux").find_section(".notes"))
+              is not None)]
 
 
 def setup(folder: Path) -> None:
@@ -76,10 +81,11 @@ def run(data: bytes, scratch: Path) -> None:
     (scratch / "modules.builtin").write_bytes(data)
     refused: KlpError | None = None
     read_as_one = False
-    for read in (_system_map, _with_vmlinux, _symvers, _kallsyms, _builtin):
+    for read in (_system_map, _with_vmlinux, _symvers, _kallsyms, _builtin, _sysfs):
         try:
             read(str(text), scratch)
-            read_as_one = read_as_one or read is not _builtin  # any text is a list
+            # any text is a list, and any bytes notes with or without a build ID
+            read_as_one = read_as_one or read not in (_builtin, _sysfs)
         except KlpError as e:
             refused = refused or e
     if refused is not None and not read_as_one:
@@ -127,6 +133,22 @@ def _kallsyms(path: str, scratch: Path) -> None:
 
 def _builtin(path: str, scratch: Path) -> None:
     read_builtin(scratch)
+
+
+def _sysfs(path: str, scratch: Path) -> None:
+    """The input as vmlinux's and a module's notes and srcversion in a copy of /sys."""
+    sysfs = scratch / "sys"
+    module = sysfs / "module" / "fixture_mod"
+    (module / "notes").mkdir(parents=True, exist_ok=True)
+    (sysfs / "kernel").mkdir(exist_ok=True)
+    data = Path(path).read_bytes()
+    for copy in (sysfs / "kernel" / "notes", module / "notes" / ".note.gnu.build-id",
+                 module / "srcversion"):
+        copy.write_bytes(data)
+    for little in (True, False):
+        for meta in running_identity(sysfs, ["vmlinux", "fixture_mod"], little).values():
+            if set(meta.get("build-id", "")) - set("0123456789abcdef"):
+                raise AssertionError(f"a build ID that is not hex: {meta}")
 
 
 def mutate(rng: random.Random, data: bytes) -> bytes:

@@ -156,6 +156,59 @@ def test_another_build_of_an_object_is_a_warning(patch: pathlib.Path,
         "differ too"]
 
 
+def sysfs_copy(arch: str, folder: pathlib.Path, *, changed: str = "") -> pathlib.Path:
+    """The sample kernel's /sys as it shows the running build: kernel/notes (vmlinux's
+    .notes, in the kernel's byte order) and the loaded fixture_mod's notes/ and
+    srcversion; ``changed``: the object whose build ID a rebuild changed."""
+    t = TESTDATA / arch
+    files = {"kernel/notes": (t / "vmlinux", ".notes", "vmlinux"),
+             "module/fixture_mod/notes/.note.gnu.build-id": (
+                 t / "modules" / "fixture-mod.ko", ".note.gnu.build-id", "fixture_mod")}
+    for name, (path, section, obj) in files.items():
+        sec = ElfFile.open(path).find_section(section)
+        assert sec is not None
+        notes = bytes(sec.raw())
+        if obj == changed:  # the last byte of the build ID, which ends the note
+            notes = notes[:-1] + bytes([notes[-1] ^ 0xFF])
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(notes)
+    (folder / "module" / "fixture_mod" / "srcversion").write_text("0123456789ABCDEF0123456\n")
+    return folder
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_a_running_kernel_says_which_build_it_is(arch: str, converted: dict[str, pathlib.Path],
+                                                 dbs: dict[str, pathlib.Path],
+                                                 tmp_path: pathlib.Path) -> None:
+    """/proc/kallsyms names no build; sysfs does (--sysfs: kernel/notes for vmlinux,
+    module/NAME/notes for a loaded module, big-endian on s390x): the converted-for build
+    passes without a word, a rebuilt vmlinux or module is a warning."""
+    dump = kallsyms_dump(dbs[arch], tmp_path / "kallsyms")
+    same = verify(converted[arch], 0, "--kallsyms", str(dump),
+                  "--sysfs", str(sysfs_copy(arch, tmp_path / "same")))
+    assert same["target"]["sysfs"] == str(tmp_path / "same")
+    assert not [w for w in same["warnings"] if "than the module was converted for" in w]
+    for obj in ("vmlinux", "fixture_mod"):
+        doc = verify(converted[arch], 0, "--kallsyms", str(dump),
+                     "--sysfs", str(sysfs_copy(arch, tmp_path / obj, changed=obj)))
+        [rebuilt] = [w for w in doc["warnings"] if "than the module was converted for" in w]
+        assert rebuilt.startswith(f"{obj} on the target is another build than the module "
+                                  "was converted for (build-id "), rebuilt
+
+
+def test_sysfs_goes_with_a_running_kernel(patch: pathlib.Path, dbs: dict[str, pathlib.Path],
+                                          tmp_path: pathlib.Path) -> None:
+    """--sysfs is for a kallsyms dump (a symdb has its build IDs), and a folder without
+    kernel/notes is not a copy of /sys."""
+    usage = klp("verify", str(patch), "--symdb", str(dbs["x86_64"]), "--sysfs", str(tmp_path),
+                check=2)
+    assert "--sysfs goes with --kallsyms" in usage.stderr
+    dump = kallsyms_dump(dbs["x86_64"], tmp_path / "kallsyms")
+    wrong = klp("verify", str(patch), "--kallsyms", str(dump), "--sysfs", str(tmp_path), check=3)
+    assert wrong.stderr == f"klp: error: {tmp_path}: no kernel/notes (not the target's /sys " \
+                           "or a copy of it)\n"
+
+
 def test_a_damaged_record_is_bad_input(patch: pathlib.Path, dbs: dict[str, pathlib.Path],
                                        tmp_path: pathlib.Path) -> None:
     elf = ElfFile.open(patch)
