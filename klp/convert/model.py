@@ -41,6 +41,12 @@ class SymbolLookup(Protocol):
         """The modules built into vmlinux (empty when unknown)."""
         ...
 
+    @property
+    def running(self) -> bool:
+        """A running kernel's view (/proc/kallsyms): its modules are the loaded ones
+        and the files given beside it, not those a build had."""
+        ...
+
     def compiler_clones(self, obj: str, functions: Collection[str]
                         ) -> dict[str, list[str]] | None:
         """The compiler clones (``foo.constprop.0``) ``obj`` has of each of

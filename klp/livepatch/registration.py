@@ -95,11 +95,12 @@ class Finding(NamedTuple):
 
 def check_registration(registration: Registration, objects: Collection[str],
                        version: tuple[int, int] | None, known: Collection[str] | None,
-                       builtin: Collection[str] = ()) -> tuple[list[Finding], list[str]]:
+                       builtin: Collection[str] = (), running: bool = False
+                       ) -> tuple[list[Finding], list[str]]:
     """Problems and warnings: every object with klp relocations (``objects``) is a
     klp_object of the patch, and every klp_object names a module the kernel can have
-    (``known``: the symbol database's objects, None without one; ``builtin``: the
-    modules it has built into vmlinux)."""
+    (``known``: the symbol database's objects, None without one, or with ``running``
+    a kallsyms dump's; ``builtin``: the modules it has built into vmlinux)."""
     findings: list[Finding] = []
     if registration.objects is None:
         warnings = [] if not objects else [
@@ -116,7 +117,7 @@ def check_registration(registration: Registration, objects: Collection[str],
             findings.append(Finding(obj, f"{why} ({registration.source})"))
     for entry in registration.objects:
         if entry.name is not None:
-            found = rules.registered_name(entry.name, known, builtin)
+            found = rules.registered_name(entry.name, known, builtin, running)
             if found:
                 findings.append(Finding(entry.name, f"{found[0]} ({entry.place})", found[1]))
     return findings, warnings

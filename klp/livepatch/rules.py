@@ -641,10 +641,12 @@ def built_in(name: str, builtin: Collection[str]) -> str | None:
 
 
 def registered_name(name: str, known: Collection[str] | None,
-                    builtin: Collection[str] = ()) -> tuple[str, bool] | None:
+                    builtin: Collection[str] = (), running: bool = False
+                    ) -> tuple[str, bool] | None:
     """Why a registered klp_object name never matches a loaded module, and whether the
     user may know better (``known`` None: no symbol database to check against;
-    ``builtin``: the modules the kernel has built in).
+    ``builtin``: the modules the kernel has built in; ``running``: ``known`` is what
+    a running kernel's kallsyms dump and the files beside it have, not a database).
 
     kernel: klp_find_object_module() looks the name up with find_module(), which
     compares it with struct module's name: KBUILD_MODNAME, the file name without
@@ -667,6 +669,10 @@ def registered_name(name: str, known: Collection[str] | None,
                 "functions in the vmlinux klp_object (.name = NULL)"), False
     if known is None or name in known:
         return None
+    if running:
+        return (f'klp_object "{name}": no module of that name is loaded on the target nor '
+                "given with --modules, so klp cannot check that the kernel has it (a typo? "
+                "give the target's modules with --modules DIR)"), True
     if not any(k != "vmlinux" for k in known):
         return (f'klp_object "{name}": the symbol database has no modules, so klp cannot '
                 "check that the kernel has this one (rebuild it with --modules)"), True

@@ -109,7 +109,8 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
         verdict.registration, {use.section_obj for use in uses.values()}, version, known,
-        lookup.builtin_modules if lookup is not None else ())
+        lookup.builtin_modules if lookup is not None else (),
+        lookup is not None and lookup.running)
     verdict.warnings += warnings
     verdict.problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message,
                                  forcible=f.forcible) for f in findings]

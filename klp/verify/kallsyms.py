@@ -133,6 +133,9 @@ class KallsymsLookup:
     def kernel_release(self) -> str:
         return ""
 
+    #: The running kernel's view (SymbolLookup.running).
+    running = True
+
     @property
     def builtin_modules(self) -> frozenset[str]:
         return self._builtin

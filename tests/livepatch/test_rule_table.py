@@ -847,6 +847,18 @@ def test_registered_name(name: str, known: set[str] | None, expected: object) ->
     check(rules.registered_name(name, known), expected)
 
 
+NOT_LOADED = Says("no module of that name is loaded on the target nor given with --modules",
+                  "give the target's modules with --modules DIR")
+
+
+@pytest.mark.parametrize("known", [{"vmlinux"}, KNOWN], ids=["nothing loaded", "others loaded"])
+def test_registered_name_on_a_running_kernel(known: set[str]) -> None:
+    """A kallsyms dump has the loaded modules and those --modules gives: the remedy is
+    --modules, not a database rebuilt."""
+    check(rules.registered_name("nfs", known, running=True), (NOT_LOADED, True))
+    check(rules.registered_name(MOD, KNOWN, running=True), None)
+
+
 # include/asm-generic/vmlinux.lds.h and each arch's vmlinux.lds.S: __init_begin ..
 # __init_end is what free_initmem() frees after boot; the per-CPU template lies inside
 # it on arm64, ppc64, s390 and x86_64 7.x (zero-based, outside it, on x86_64 6.1). The

@@ -272,6 +272,10 @@ def test_against_a_running_kernel(dbs: dict[str, pathlib.Path],
     unchecked = verify(converted["x86_64"], "--kallsyms", str(absent), check=4)
     assert any("no object fixture_mod" in p["message"]
                for p in unchecked["problems"])  # type: ignore[union-attr]
+    [registered] = [p["message"] for p in unchecked["problems"]  # type: ignore[union-attr]
+                    if p["kind"] == "registration"]
+    assert registered.startswith('klp_object "fixture_mod": no module of that name is loaded '
+                                 "on the target nor given with --modules"), registered
     with_files = verify(converted["x86_64"], "--kallsyms", str(absent), "--modules",
                         str(TESTDATA / "x86_64" / "modules"), check=0)
     for s in with_files["symbols"]:  # type: ignore[union-attr]

@@ -185,6 +185,9 @@ class SymbolDB:
     def arch(self) -> str:
         return self.meta.get("arch", "")
 
+    #: A database describes a build, not a running kernel (SymbolLookup.running).
+    running = False
+
     @functools.cached_property
     def builtin_modules(self) -> frozenset[str]:
         """The modules built into vmlinux (the kernel's modules.builtin; empty when the
