@@ -69,7 +69,8 @@ class KallsymsLookup:
         self._builtin = frozenset(read_builtin(Path(modules))) if modules else frozenset()
         if sysfs is not None:
             loaded = [obj for obj in entries if obj == "vmlinux" or obj in objects]
-            for obj, meta in running_identity(Path(sysfs), loaded, little).items():
+            for obj, meta in running_identity(Path(sysfs), loaded, little,
+                                              self.notes).items():
                 self._meta.setdefault(obj, {}).update(meta)
 
     def _add(self, obj: str, lines: list[_Entry]) -> None:
@@ -155,30 +156,39 @@ class KallsymsLookup:
         return self._meta[obj]
 
 
-def running_identity(root: Path, loaded: Collection[str], little: bool
+def running_identity(root: Path, loaded: Collection[str], little: bool, notes: list[str]
                      ) -> dict[str, dict[str, str]]:
     """The build IDs and srcversions sysfs (``root``: /sys or a copy of it) shows of
     vmlinux and of the ``loaded`` modules; the notes are in the kernel's byte order
-    (``little``, the patch's)."""
+    (``little``, the patch's). A file that cannot be read is said in ``notes``: the
+    check it serves is a warning's, not worth the whole verdict."""
     if not (root / "kernel" / "notes").is_file():
         raise InputError(f"{root}: no kernel/notes (not the target's /sys or a copy of it)")
     found: dict[str, dict[str, str]] = {}
     for obj in loaded:
         folder = root / "kernel" if obj == "vmlinux" else root / "module" / obj
-        notes = [folder / "notes"] if obj == "vmlinux" else sorted(
+        files = [folder / "notes"] if obj == "vmlinux" else sorted(
             (folder / "notes").glob("*") if (folder / "notes").is_dir() else ())
         meta: dict[str, str] = {}
-        for note in notes:
-            if bid := build_id_in_notes(read_input(str(note)), little):
+        for note in files:
+            if bid := build_id_in_notes(_sysfs_file(note, notes), little):
                 meta["build-id"] = bid
                 break
         version = folder / "srcversion"
-        if obj != "vmlinux" and version.is_file() and (
-                text := decode_name(read_input(str(version)).strip())):
+        if obj != "vmlinux" and version.exists() and (
+                text := decode_name(_sysfs_file(version, notes).strip())):
             meta["srcversion"] = text
         if meta:
             found[obj] = meta
     return found
+
+
+def _sysfs_file(path: Path, notes: list[str]) -> bytes:
+    try:
+        return read_input(str(path))
+    except InputError as e:
+        notes.append(f"{e}: the build it names is not checked")
+        return b""
 
 
 def _read(path: str) -> dict[str, list[_Entry]]:

@@ -146,7 +146,7 @@ def _sysfs(path: str, scratch: Path) -> None:
                  module / "srcversion"):
         copy.write_bytes(data)
     for little in (True, False):
-        for meta in running_identity(sysfs, ["vmlinux", "fixture_mod"], little).values():
+        for meta in running_identity(sysfs, ["vmlinux", "fixture_mod"], little, []).values():
             if set(meta.get("build-id", "")) - set("0123456789abcdef"):
                 raise AssertionError(f"a build ID that is not hex: {meta}")
 

@@ -207,6 +207,13 @@ def test_sysfs_goes_with_a_running_kernel(patch: pathlib.Path, dbs: dict[str, pa
     wrong = klp("verify", str(patch), "--kallsyms", str(dump), "--sysfs", str(tmp_path), check=3)
     assert wrong.stderr == f"klp: error: {tmp_path}: no kernel/notes (not the target's /sys " \
                            "or a copy of it)\n"
+    copy = sysfs_copy("x86_64", tmp_path / "sys")
+    note = copy / "module" / "fixture_mod" / "notes" / ".note.gnu.build-id"
+    note.unlink()
+    note.mkdir()  # a file that cannot be read: said, and that object's build unchecked
+    doc = verify(patch, 0, "--kallsyms", str(dump), "--sysfs", str(copy))
+    assert f"{note}: not a regular file (a folder): the build it names is not checked" \
+        in doc["warnings"], doc["warnings"]
 
 
 def test_a_damaged_record_is_bad_input(patch: pathlib.Path, dbs: dict[str, pathlib.Path],
