@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from klp.livepatch import rules
@@ -39,6 +39,11 @@ class SymbolLookup(Protocol):
     @property
     def builtin_modules(self) -> frozenset[str]:
         """The modules built into vmlinux (empty when unknown)."""
+        ...
+
+    def object_meta(self, obj: str) -> Mapping[str, str]:
+        """What says which build ``obj`` is (``build-id``, ``srcversion``) where known;
+        KeyError for an object the target does not have."""
         ...
 
     @property

@@ -17,7 +17,6 @@ from klp.livepatch.converted import described, read_record
 from klp.livepatch.registration import read_registration
 from klp.symdb.format import SymbolDB
 from klp.verify.check import Verdict, check_exports, verify_module
-from klp.verify.intent import BuildIdentities
 from klp.verify.report import report
 
 
@@ -47,7 +46,6 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         raise InputError(f"{module}: not a relocatable object (ET_REL); is it a .ko?")
     registration = read_registration(elf)  # read once: the kallsyms view needs it too
     lookup: SymbolLookup
-    identities: BuildIdentities
     vermagic, no_livepatch = "", None
     debug: dict[str, ElfFile] = {}
     if symdb is not None:
@@ -55,7 +53,6 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
 
         db = open_lookup(str(symdb))
         lookup, vermagic, no_livepatch = db, db.vermagic, db.no_livepatch()
-        identities = db
         target = {"kind": "symdb", "path": str(symdb), "release": db.kernel_release}
         notes: list[str] = []
         if debuginfo:
@@ -71,7 +68,7 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
         dump = KallsymsLookup(str(kallsyms), str(modules) if modules else None,
                               _objects(elf, registration.names),
                               str(sysfs) if sysfs else None, elf.little)
-        lookup, notes, identities = dump, dump.notes, dump
+        lookup, notes = dump, dump.notes
         target = {"kind": "kallsyms", "path": str(kallsyms), "release": ""}
         if sysfs is not None:
             target["sysfs"] = str(sysfs)
@@ -80,16 +77,14 @@ def verify_file(module: Path, *, symdb: Path | None = None, kallsyms: Path | Non
     if symdb is not None and db.records_exports:
         check_exports(verdict, elf, db)  # /proc/kallsyms does not say what is exported
     verdict.warnings[:0] = notes
-    _check_converted_for(verdict, elf, str(module), lookup, identities, target,
-                         converted_with)
+    _check_converted_for(verdict, elf, str(module), lookup, target, converted_with)
     if no_livepatch:
         verdict.problems.insert(0, Problem(ProblemKind.MODULE, "", no_livepatch, forcible=True))
     return verdict, report(str(module), target, verdict)
 
 
 def _check_converted_for(verdict: Verdict, elf: ElfFile, module: str, lookup: SymbolLookup,
-                         identities: BuildIdentities, target: dict[str, Any],
-                         converted_with: Path | None) -> None:
+                         target: dict[str, Any], converted_with: Path | None) -> None:
     """Each position must still name the copy it named on the build the module was
     converted for: as --converted-with's database has it, else as the record klp
     convert wrote into the module says (klp/verify/intent.py)."""
@@ -107,7 +102,7 @@ def _check_converted_for(verdict: Verdict, elf: ElfFile, module: str, lookup: Sy
     elif (recorded := read_record(elf, module)) is not None:
         built = recorded
         label = target["converted_for"] = described(recorded)
-        check_identity(verdict, identities, recorded)
+        check_identity(verdict, lookup, recorded)
     else:
         return
     check_intent(verdict, lookup, built, label)

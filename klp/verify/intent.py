@@ -14,9 +14,6 @@ files, as from System.map or /proc/kallsyms, the kind alone).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
-
 from klp.convert.model import Problem, ProblemKind, SymbolLookup
 from klp.livepatch import rules
 from klp.symdb.format import SymbolDB
@@ -104,16 +101,7 @@ def _where(copies: list[SymbolRecord], obj: str, name: str) -> str:
             "against the target's database")
 
 
-class BuildIdentities(Protocol):
-    """What a target says of its objects' builds: a symbols.klp, or a kallsyms dump
-    with sysfs and the modules' files."""
-
-    def object_meta(self, obj: str) -> Mapping[str, str]:
-        """``build-id`` and ``srcversion`` where known; KeyError for an unknown object."""
-        ...
-
-
-def check_identity(verdict: Verdict, target: BuildIdentities, built: SymbolDB) -> None:
+def check_identity(verdict: Verdict, target: SymbolLookup, built: SymbolDB) -> None:
     """Warn for each object the module was converted for that the target has in
     another build: vmlinux or a module with another build ID, or a module built from
     other source (srcversion, as kpatch users asked to check). The positions are
