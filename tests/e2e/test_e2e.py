@@ -578,6 +578,14 @@ SYSFS_IDENTITY = ("cd /sys && for f in kernel/notes module/*/srcversion module/*
                   "done; true")
 
 
+def guest_kallsyms(r: BootResult, path: pathlib.Path) -> pathlib.Path:
+    """The guest's /proc/kallsyms lines the plan asked for, as a dump file."""
+    path.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
+                            + (f"\t[{e.module}]" if e.module else "") + "\n"
+                            for e in r.kallsyms))
+    return path
+
+
 def guest_sysfs(r: BootResult, folder: pathlib.Path) -> pathlib.Path:
     """A copy of the guest's sysfs identity files (``SYSFS_IDENTITY``)."""
     for line in r.out("sysfs"):
@@ -1437,10 +1445,7 @@ def test_verify_binds_as_the_kernel_did(boot_patch_first: BootResult,
     alone (--kallsyms), the same running addresses, each the copy the module's record
     of its build names."""
     r = boot_patch_first
-    dump = work / "guest-kallsyms"
-    dump.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
-                            + (f"\t[{e.module}]" if e.module else "") + "\n"
-                            for e in r.kallsyms))
+    dump = guest_kallsyms(r, work / "guest-kallsyms")
     sysfs = guest_sysfs(r, work / "guest-sysfs")
     compared = 0
     for key, conv in converted.items():
@@ -1485,10 +1490,7 @@ def test_sysfs_names_the_build_that_runs(boot_patch_first: BootResult, kernel: K
     notes = bytearray((sysfs / "kernel" / "notes").read_bytes())
     notes[notes.index(bytes.fromhex(db.build_id))] ^= 0xFF
     (sysfs / "kernel" / "notes").write_bytes(notes)
-    dump = work / "guest-kallsyms-ids"
-    dump.write_text("".join(f"{e.address:016x} {e.type} {e.name}"
-                            + (f"\t[{e.module}]" if e.module else "") + "\n"
-                            for e in boot_patch_first.kallsyms))
+    dump = guest_kallsyms(boot_patch_first, work / "guest-kallsyms-ids")
     doc = verify_report(converted["vmlinux"].ok(), "--kallsyms", str(dump), "--sysfs",
                         str(sysfs), check=None)
     assert [w for w in doc["warnings"] if w.startswith(
