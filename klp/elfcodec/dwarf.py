@@ -176,6 +176,9 @@ class _Window:
         """The bytes from ``start`` to ``end`` held in memory (a unit read whole)."""
         return _Loaded(self[start:end], start, self._size)
 
+    def span(self, start: int, end: int) -> tuple[bytes, int]:
+        return self[start:end], start
+
 
 class _Loaded:
     """Part of a section in memory, addressed by section offsets."""
@@ -195,6 +198,11 @@ class _Loaded:
     def find(self, sub: bytes, at: int) -> int:
         found = self._data.find(sub, max(at - self._start, 0))
         return found + self._start if found >= 0 else -1
+
+    def span(self, start: int, end: int) -> tuple[bytes, int]:
+        if start < self._start or end > self._start + len(self._data):
+            raise _Unreadable
+        return self._data, self._start
 
 
 class _Relocations:
@@ -254,6 +262,13 @@ class _Reader:
             return self
         return _Reader(self.data.load(start, end), self.little, self.relocations, self.budget)
 
+    def span(self, start: int, end: int) -> tuple[bytes, int]:
+        """Bytes in memory that hold ``start`` to ``end``, and the section offset of
+        their first byte."""
+        if isinstance(self.data, bytes):
+            return self.data, 0
+        return self.data.span(start, end)
+
     def uint(self, at: int, size: int) -> int:
         if at < 0 or at + size > len(self.data):
             raise _Unreadable
@@ -268,8 +283,12 @@ class _Reader:
         return None, self.uint(at, size)
 
     def uleb(self, at: int) -> tuple[int, int]:
+        data = self.data
+        if isinstance(data, bytes) and 0 <= at < len(data) and data[at] < 0x80:
+            self.budget.spend(1)  # most numbers: one byte
+            return data[at], at + 1
         value = self.uint(at, 1)
-        if value < 0x80:  # most codes, attribute names and forms: one byte
+        if value < 0x80:
             return value, at + 1
         value &= 0x7F
         for shift in range(7, 7 * MAX_LEB128_BYTES, 7):
@@ -573,6 +592,17 @@ def _abbreviation_at(r: _Reader, at: int) -> tuple[int, _Abbreviation, int] | No
     tag, at = r.uleb(at)
     children = r.uint(at, 1) != 0
     at += 1
+    data = r.data
+    if isinstance(data, bytes):
+        # Nearly always every attribute and form is one byte and none carries a
+        # constant: then the pairs run up to the first two zero bytes at a pair's start.
+        end = data.find(b"\0\0", at)
+        pairs = data[at:end]
+        if end >= 0 and not len(pairs) % 2 and pairs.isascii() \
+                and FORM_IMPLICIT_CONST not in pairs[1::2]:
+            r.budget.spend(len(pairs) + 2)
+            plain = list(zip(pairs[::2], pairs[1::2], strict=True))
+            return code, (tag, children, plain, {}), end + 2
     attributes: list[tuple[int, int]] = []
     constants: dict[int, int] = {}
     while True:
@@ -892,7 +922,7 @@ def _unit_prototypes(walk: _UnitWalk, names: set[str] | None
                      ) -> tuple[dict[str, Signature], dict[str, int | None]]:
     """The prototypes of the functions of ``names`` that the unit defines; with None,
     those of the functions it declares and the sizes of the variables it declares."""
-    types: dict[int, tuple[int, int | None, int | None]] = {}  # tag, size, its type
+    types: dict[int, tuple[int, dict[int, tuple[int, int]]]] = {}  # tag, values
     found: dict[str, _Prototype] = {}
     variables: dict[str, int | None] = {}  # name -> its type's offset
     current: _Prototype | None = None
@@ -936,21 +966,21 @@ def _unit_prototypes(walk: _UnitWalk, names: set[str] | None
         elif die.tag == DW_TAG_UNSPECIFIED_PARAMETERS:
             if current is not None and die.depth == 2:
                 current.variadic = True
-        else:
-            size = _constant(walk.info, *values[DW_AT_BYTE_SIZE]) \
-                if DW_AT_BYTE_SIZE in values else None
-            types[die.offset] = (die.tag, size, walk.reference(values.get(DW_AT_TYPE)))
+        else:  # a type: read only if a declaration's size needs it
+            types[die.offset] = (die.tag, values)
 
     def size_of(offset: int | None) -> int | None:
         for _ in range(_MAX_TYPE_CHAIN):
             if offset is None or offset not in types:
                 return None
-            tag, size, of = types[offset]
-            if size is not None:
-                return size
+            tag, values = types[offset]
+            if DW_AT_BYTE_SIZE in values:
+                size = _constant(walk.info, *values[DW_AT_BYTE_SIZE])
+                if size is not None:
+                    return size
             if tag not in _QUALIFIER_TAGS:
                 return None
-            offset = of
+            offset = walk.reference(values.get(DW_AT_TYPE))
         return None
 
     return ({name: Signature(tuple(size_of(p) for p in proto.parameters),
@@ -1008,80 +1038,131 @@ class _UnitWalk:
         when the walk reaches them are jumped over by its sibling link, if it has one."""
         info, unit, table = self.info, self.unit, self.table
         attributes = attributes | {DW_AT_SIBLING, DW_AT_STR_OFFSETS_BASE}
-        # An entry of another tag whose attributes all have fixed sizes is stepped
-        # over in one add: code -> (size, sibling's offset and width).
-        fixed: dict[int, tuple[int, int, int] | None] = {}
+        # The unit's bytes, read here directly: a unit is walked once per question,
+        # so it is paid for once, up front.
+        data, base = info.span(unit.start, unit.end)
+        info.budget.spend(unit.end - unit.start)
+        plans: dict[int, _EntryPlan] = {}
         open_depths: list[int] = []  #: depths of the yielded entries whose children run
         pos, depth = unit.first_die, 0
-        while pos < unit.end:
-            offset = pos
-            code, pos = info.uleb(pos)
-            if code == 0:
-                depth -= 1
-                if open_depths and open_depths[-1] == depth:
-                    open_depths.pop()
-                    yield _Die(offset, depth, _END, False, {})
-                if depth < 0:
-                    return
-                continue
-            tag, children, forms, constants = table.get(code)
-            if tag not in tags and depth > 0:
-                if code not in fixed:
-                    fixed[code] = _fixed_layout(forms, unit)
-                step = fixed[code]
-                if step is not None:
-                    die_size, sibling_at, sibling_width = step
-                    after = unit.start + info.uint(pos + sibling_at, sibling_width) \
-                        if sibling_width else 0
+        try:
+            while pos < unit.end:
+                offset = pos
+                code = data[pos - base]
+                if code < 0x80:  # nearly every code: one byte
+                    pos += 1
+                else:
+                    code, pos = info.uleb(pos)
+                if code == 0:
+                    depth -= 1
+                    if open_depths and open_depths[-1] == depth:
+                        open_depths.pop()
+                        yield _Die(offset, depth, _END, False, {})
+                    if depth < 0:
+                        return
+                    continue
+                plan = plans.get(code)
+                if plan is None:
+                    plan = plans[code] = _EntryPlan(table.get(code), tags, attributes, unit)
+                tag, children = plan.tag, plan.children
+                if plan.fixed is not None and depth > 0:  # not asked for, a fixed size
+                    die_size, sibling_at, sibling_width = plan.fixed
                     pos += die_size
                     if children:
+                        after = unit.start + info.uint(pos - die_size + sibling_at,
+                                                       sibling_width) \
+                            if sibling_width else 0
                         if pos < after <= unit.end and not descend(tag):
                             pos = after
                         else:
                             depth += 1
                     continue
-            values: dict[int, tuple[int, int]] = {}
-            for attr, form in forms:
-                while form == FORM_INDIRECT:
-                    form, pos = info.uleb(pos)
-                if attr in attributes:
-                    values[attr] = (form, constants[attr] if form == FORM_IMPLICIT_CONST
-                                    else pos)
-                pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
-            if depth == 0 and DW_AT_STR_OFFSETS_BASE in values:
-                self.str_offsets_base = info.relocated(values[DW_AT_STR_OFFSETS_BASE][1],
-                                                       unit.offset_size)[1]
-            if tag in tags:
-                yield _Die(offset, depth, tag, children, values)
-            if not children:
-                continue
-            sibling = values.get(DW_AT_SIBLING)
-            if depth > 0 and sibling and sibling[0] in _UNIT_REFERENCE and not descend(tag):
-                after = unit.start + info.uint(sibling[1], _UNIT_REFERENCE[sibling[0]])
-                if pos < after <= unit.end:
-                    pos = after
+                values: dict[int, tuple[int, int]] = {}
+                for attr, form, size, keep in plan.steps:
+                    if form == FORM_INDIRECT:
+                        while form == FORM_INDIRECT:
+                            form, pos = info.uleb(pos)
+                        if form == FORM_IMPLICIT_CONST:
+                            raise _Unreadable  # its value lives in the abbreviation
+                        size = _SIZE_OTHER
+                    if keep:
+                        values[attr] = (form, plan.constants[attr]
+                                        if form == FORM_IMPLICIT_CONST else pos)
+                    if size >= 0:
+                        pos += size
+                    elif size == _SIZE_LEB128:
+                        while data[pos - base] & 0x80:
+                            pos += 1
+                        pos += 1
+                    elif size == _SIZE_STRING:
+                        pos = info.cstring_end(pos) + 1
+                    else:
+                        pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
+                if depth == 0 and DW_AT_STR_OFFSETS_BASE in values:
+                    self.str_offsets_base = info.relocated(
+                        values[DW_AT_STR_OFFSETS_BASE][1], unit.offset_size)[1]
+                if plan.asked:
+                    yield _Die(offset, depth, tag, children, values)
+                if not children:
                     continue
-            if tag in tags:
-                open_depths.append(depth)
-            depth += 1
+                sibling = values.get(DW_AT_SIBLING)
+                if depth > 0 and sibling and sibling[0] in _UNIT_REFERENCE \
+                        and not descend(tag):
+                    after = unit.start + info.uint(sibling[1], _UNIT_REFERENCE[sibling[0]])
+                    if pos < after <= unit.end:
+                        pos = after
+                        continue
+                if plan.asked:
+                    open_depths.append(depth)
+                depth += 1
+        except IndexError:  # a value that runs past the unit's end
+            raise _Unreadable from None
 
 
-def _fixed_layout(forms: list[tuple[int, int]], unit: _Unit) -> tuple[int, int, int] | None:
-    """For an entry whose values all have fixed sizes: its size, and where its sibling
-    reference is (offset, width; width 0 if none). None: a variable-size form."""
-    size = sibling_at = sibling_width = 0
-    for attr, form in forms:
-        if attr == DW_AT_SIBLING and form in _UNIT_REFERENCE:
-            sibling_at, sibling_width = size, _UNIT_REFERENCE[form]
-        if form in _FIXED:
-            size += _FIXED[form]
-        elif form in _OFFSET:
-            size += unit.offset_size
-        elif form == FORM_ADDR:
-            size += unit.address_size
-        elif form not in (FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST):
-            return None
-    return size, sibling_at, sibling_width
+#: How a value's size is found, when it is not a fixed number of bytes.
+_SIZE_LEB128, _SIZE_STRING, _SIZE_OTHER = -1, -2, -3
+
+
+class _EntryPlan:
+    """How a walk reads the entries of one abbreviation: its tag, whether the walk
+    yields them, and the size of each value, worked out once per walk."""
+
+    __slots__ = ("asked", "children", "constants", "fixed", "steps", "tag")
+
+    def __init__(self, abbreviation: _Abbreviation, tags: frozenset[int],
+                 attributes: frozenset[int], unit: _Unit) -> None:
+        self.tag, self.children, forms, self.constants = abbreviation
+        self.asked = self.tag in tags
+        #: (attribute, form, size or a _SIZE_* kind, whether its value is kept)
+        self.steps = [(attr, form, _value_size(form, unit), attr in attributes)
+                      for attr, form in forms]
+        #: An entry not asked for whose values all have fixed sizes is stepped over in
+        #: one add: (its size, its sibling reference's offset and width; width 0: none).
+        self.fixed: tuple[int, int, int] | None = None
+        if not self.asked and all(size >= 0 for _, _, size, _ in self.steps):
+            sibling_at = sibling_width = size = 0
+            for attr, form, step, _ in self.steps:
+                if attr == DW_AT_SIBLING and form in _UNIT_REFERENCE:
+                    sibling_at, sibling_width = size, step
+                size += step
+            self.fixed = (size, sibling_at, sibling_width)
+
+
+def _value_size(form: int, unit: _Unit) -> int:
+    """The bytes a value of ``form`` takes, or how to find out (_SIZE_*)."""
+    if form in _FIXED:
+        return _FIXED[form]
+    if form in _OFFSET:
+        return unit.offset_size
+    if form == FORM_ADDR:
+        return unit.address_size
+    if form in (FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST):
+        return 0
+    if form in _LEB128:
+        return _SIZE_LEB128
+    if form == FORM_STRING:
+        return _SIZE_STRING
+    return _SIZE_OTHER
 
 
 def _constant(r: _Reader, form: int, at: int) -> int | None:

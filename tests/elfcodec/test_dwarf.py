@@ -249,6 +249,31 @@ def test_leb128_longer_than_64_bits_is_unreadable() -> None:
     assert _Reader(b"\xff" * 9 + b"\x01", True, {}, _Budget(100)).uleb(0) == (2**64 - 1, 10)
 
 
+def _declaring_unit(name_value: bytes) -> ElfFile:
+    """An object whose one DWARF 4 unit declares a function, its name's form chosen in
+    the entry itself (DW_FORM_indirect): ``name_value`` is that form and its value."""
+    elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    # code 1: the unit, with children; code 2: a subprogram with DW_AT_name
+    # (DW_FORM_indirect) and DW_AT_declaration (DW_FORM_flag_present)
+    abbrev = bytes([1, 0x11, 1, 0, 0, 2, 0x2E, 0, 0x03, 0x16, 0x3C, 0x19, 0, 0, 0])
+    entries = bytes([1, 2]) + name_value + bytes([0])
+    info = struct.pack("<LHLB", 7 + len(entries), 4, 0, 8) + entries
+    for name, data in ((".debug_info", info), (".debug_abbrev", abbrev)):
+        elf.add_section(name, SHT.PROGBITS, data=data)
+    return elf
+
+
+def test_a_form_given_in_the_entry_is_followed() -> None:
+    found = declarations(_declaring_unit(b"\x08ext_fn\0"))  # DW_FORM_string
+    assert found.functions == {"ext_fn": Signature((), 0, False)}
+
+
+def test_an_implicit_constant_given_in_the_entry_is_unreadable() -> None:
+    """DW_FORM_implicit_const keeps its value in the abbreviation, which has none for a
+    form named in the entry: that used to end klp with a KeyError."""
+    assert declarations(_declaring_unit(b"\x21")) == ({}, {})
+
+
 def _compressed(elf: ElfFile, name: str, claimed: int, payload: bytes) -> None:
     sec = elf.find_section(name)
     assert sec is not None
