@@ -13,7 +13,9 @@ from pathlib import Path
 from klp import elfview, render
 from klp.elfcodec.constants import SHF, SHT, STB, STT, st_info
 from klp.elfcodec.dwarf import (
+    declarations,
     inlined_copies,
+    line_rows,
     signatures,
     struct_layouts,
     unit_ranges,
@@ -49,6 +51,8 @@ def run(data: bytes, scratch: Path) -> None:
     functions = function_places(elf).values()
     inlined_copies(elf, functions)
     signatures(elf, functions)
+    declarations(elf)
+    line_rows(elf)
     _edit(elf)
     out = scratch / "edited.o"
     elf.write(out)
@@ -109,6 +113,7 @@ MUTATE = m.mutator([
     (4, m.string_table),
     (3, m.group_member),
     (3, m.section_bytes),
+    (3, m.dwarf_form),
 ])
 
 TARGET = Target("codec", seeds, run, MUTATE)

@@ -89,6 +89,7 @@ MUTATE = m.mutator([
     (5, m.rela_field),
     (6, aimed_at(".klp.module_relocs.", ".rela.klp.module_relocs.")),
     (6, aimed_at(".debug_", ".rela.debug_")),
+    (2, m.dwarf_form),
     (2, m.string_table),
     (2, m.shdr_field),
     (1, m.shdr_copy),

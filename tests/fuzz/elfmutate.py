@@ -272,6 +272,53 @@ def section_bytes(rng: random.Random, data: bytearray, lay: Layout,
         data[at] = rng.getrandbits(8)
 
 
+#: DW_FORM_* codes of DWARF 2-5 that fit in a byte.
+DWARF_FORMS = tuple(range(0x01, 0x2D))
+FORM_INDIRECT, FORM_IMPLICIT_CONST = 0x16, 0x21
+
+
+def dwarf_form(rng: random.Random, data: bytearray, lay: Layout) -> None:
+    """An attribute's form in .debug_abbrev becomes another, often DW_FORM_indirect:
+    then each entry's value bytes name its form, whatever they held."""
+    slots = [at for h in lay.named(".debug_abbrev") if h.inside(lay.length)
+             for at in _form_slots(data, h.offset, h.offset + h.size)]
+    if not slots:
+        return
+    at = rng.choice(slots)
+    data[at] = FORM_INDIRECT if rng.random() < 0.5 else rng.choice(DWARF_FORMS)
+
+
+def _form_slots(data: bytearray, at: int, end: int) -> list[int]:
+    """Where the one-byte forms of the abbreviation entries in ``data[at:end]`` are."""
+
+    def leb(at: int) -> tuple[int, int]:  # (value, where the next field starts)
+        value = shift = 0
+        while at < end:
+            value |= (data[at] & 0x7F) << shift
+            at, shift = at + 1, shift + 7
+            if not data[at - 1] & 0x80:
+                break
+        return value, at
+
+    slots = []
+    while at < end:
+        code, at = leb(at)
+        if not code:  # the end of a table: another may follow
+            continue
+        at = leb(at)[1] + 1  # the tag, then the children flag
+        while at < end:
+            attribute, at = leb(at)
+            slot = at
+            form, at = leb(at)
+            if not attribute | form:
+                break
+            if form < 0x80:
+                slots.append(slot)
+            if form == FORM_IMPLICIT_CONST:
+                at = leb(at)[1]
+    return slots
+
+
 def mutator(weighted: Sequence[tuple[int, Mutation]]) -> Callable[[random.Random, bytes], bytes]:
     """A target's ``mutate``: one of ``weighted`` (weight, mutation), picked by weight."""
     weights = [w for w, _ in weighted]
