@@ -1357,12 +1357,15 @@ def _v5_files(sections: _Sections, r: _Reader, pos: int, offset_size: int,
         rows: list[dict[int, str | int]] = []
         for _ in range(entries):
             values: dict[int, str | int] = {}
+            start = pos
             for content, form in formats:
                 if content == _LNCT_PATH:
                     values[content] = _string(sections, r, unit, form, pos, 0) or ""
                 elif content == _LNCT_DIRECTORY_INDEX:
                     values[content] = _constant(r, form, pos) or 0
                 pos = _skip(r, pos, form, address_size, offset_size)
+            if pos == start:
+                raise _Unreadable  # entries of no bytes: the count could be any
             rows.append(values)
         tables.append(rows)
     directories = [str(d.get(_LNCT_PATH, "")) for d in tables[0]]

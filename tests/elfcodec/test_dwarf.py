@@ -274,6 +274,24 @@ def test_an_implicit_constant_given_in_the_entry_is_unreadable() -> None:
     assert declarations(_declaring_unit(b"\x21")) == ({}, {})
 
 
+@pytest.mark.parametrize("formats", [b"\x00", b"\x01\x01\x19"],
+                         ids=["no-format", "flag-present"])
+def test_line_table_entries_of_no_bytes_are_unreadable(formats: bytes) -> None:
+    """A DWARF 5 directory table of 2**32 entries that take no bytes (no formats, or a
+    path in DW_FORM_flag_present) used to run for ever."""
+    elf = ElfFile.open(TESTDATA / "x86_64" / "livepatch-fixture.ko")
+    # minimum instruction length, maximum operations, default is_stmt, line base,
+    # line range, opcode base and the operand counts of standard opcodes 1-12
+    fields = bytes([1, 1, 1, 0xFB, 14, 13, 0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1])
+    tables = formats + b"\xff\xff\xff\xff\x0f" + bytes([0, 0])  # directories; no files
+    program = struct.pack("<HBBL", 5, 8, 0, len(fields) + len(tables)) + fields + tables
+    elf.add_section(".debug_line", SHT.PROGBITS,
+                    data=struct.pack("<L", len(program)) + program)
+    started = time.monotonic()
+    assert line_rows(elf) == {}
+    assert time.monotonic() - started < 5
+
+
 def _compressed(elf: ElfFile, name: str, claimed: int, payload: bytes) -> None:
     sec = elf.find_section(name)
     assert sec is not None

@@ -114,6 +114,7 @@ MUTATE = m.mutator([
     (3, m.group_member),
     (3, m.section_bytes),
     (3, m.dwarf_form),
+    (2, m.line_table_counts),
 ])
 
 TARGET = Target("codec", seeds, run, MUTATE)

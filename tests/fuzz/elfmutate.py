@@ -274,7 +274,7 @@ def section_bytes(rng: random.Random, data: bytearray, lay: Layout,
 
 #: DW_FORM_* codes of DWARF 2-5 that fit in a byte.
 DWARF_FORMS = tuple(range(0x01, 0x2D))
-FORM_INDIRECT, FORM_IMPLICIT_CONST = 0x16, 0x21
+FORM_INDIRECT, FORM_FLAG_PRESENT, FORM_IMPLICIT_CONST = 0x16, 0x19, 0x21
 
 
 def dwarf_form(rng: random.Random, data: bytearray, lay: Layout) -> None:
@@ -290,33 +290,59 @@ def dwarf_form(rng: random.Random, data: bytearray, lay: Layout) -> None:
 
 def _form_slots(data: bytearray, at: int, end: int) -> list[int]:
     """Where the one-byte forms of the abbreviation entries in ``data[at:end]`` are."""
-
-    def leb(at: int) -> tuple[int, int]:  # (value, where the next field starts)
-        value = shift = 0
-        while at < end:
-            value |= (data[at] & 0x7F) << shift
-            at, shift = at + 1, shift + 7
-            if not data[at - 1] & 0x80:
-                break
-        return value, at
-
     slots = []
     while at < end:
-        code, at = leb(at)
+        code, at = _uleb(data, at, end)
         if not code:  # the end of a table: another may follow
             continue
-        at = leb(at)[1] + 1  # the tag, then the children flag
+        at = _uleb(data, at, end)[1] + 1  # the tag, then the children flag
         while at < end:
-            attribute, at = leb(at)
+            attribute, at = _uleb(data, at, end)
             slot = at
-            form, at = leb(at)
+            form, at = _uleb(data, at, end)
             if not attribute | form:
                 break
             if form < 0x80:
                 slots.append(slot)
             if form == FORM_IMPLICIT_CONST:
-                at = leb(at)[1]
+                at = _uleb(data, at, end)[1]
     return slots
+
+
+def line_table_counts(rng: random.Random, data: bytearray, lay: Layout) -> None:
+    """The directory table of the first DWARF 5 line program gets entries of no bytes
+    (no formats, or every form DW_FORM_flag_present), often 2**32 of them."""
+    sections = lay.named(".debug_line")
+    if not sections:
+        return
+    start, end = sections[0].offset, sections[0].offset + sections[0].size
+    if end - start < 18 or _get(data, lay, start + 4, 2) != 5:
+        return
+    count_at = start + 17 + data[start + 17]  # past the standard opcodes' lengths
+    if count_at >= end:
+        return
+    at = count_at + 1
+    if rng.random() < 0.5:
+        data[count_at] = 0
+    else:
+        for _ in range(data[count_at]):
+            at = _uleb(data, at, end)[1]  # what the value is
+            if at < end:
+                data[at] = FORM_FLAG_PRESENT
+            at = _uleb(data, at, end)[1]
+    if rng.random() < 0.7 and at + 5 <= end:
+        data[at : at + 5] = b"\xff\xff\xff\xff\x0f"
+
+
+def _uleb(data: bytearray, at: int, end: int) -> tuple[int, int]:
+    """The LEB128 number at ``at`` and where the next field starts."""
+    value = shift = 0
+    while at < end:
+        value |= (data[at] & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if not data[at - 1] & 0x80:
+            break
+    return value, at
 
 
 def mutator(weighted: Sequence[tuple[int, Mutation]]) -> Callable[[random.Random, bytes], bytes]:
