@@ -452,6 +452,9 @@ def built(subject: Subject, targets: dict[str, Target], split_targets: dict[str,
                          flags(f"-DKLP_E2E_UNREGISTERED='\"{subject.binfmt.data}\"'")),
         "init": ("vmlinux", flags("-DKLP_E2E_INIT")),
         "loadavg": ("vmlinux", flags("-DKLP_E2E_LOADAVG")),
+        # a section per function and per object, as kernels that drop unused code
+        # (CONFIG_LD_DEAD_CODE_DATA_ELIMINATION) build them, and as kpatch-build does
+        "sections": ("vmlinux", {"KLP_E2E_CFLAGS": "-ffunction-sections -fdata-sections"}),
     }
     return build_all(subject, jobs, work / "build")
 
@@ -689,6 +692,24 @@ def boot_reload(kernel: Kernel, converted: dict[str, Conversion], own_module: Bu
     return result
 
 
+@pytest.fixture(scope="session")
+def boot_sections(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
+                  work: pathlib.Path) -> tuple[Conversion, BootResult]:
+    """The vmlinux patch built with a section per function, converted and loaded alone."""
+    out = work / "converted" / "klp-e2e-sections.ko"
+    proc = convert(kernel, symdb, built["sections"].ko, "-o", str(out))
+    conversion = Conversion(out if proc.returncode == 0 and out.is_file() else None,
+                            f"klp convert -> rc={proc.returncode}\n{proc.stdout}{proc.stderr}")
+    plan = GuestPlan()
+    if conversion.path:
+        plan.insmod(conversion.path)
+    plan.run("cmdline", "cat /proc/cmdline")
+    plan.kallsyms(*VMLINUX_SYMBOLS)
+    result = boot_plan(kernel, plan, work, "sections")
+    assert result.completed, result.report()
+    return conversion, result
+
+
 @pytest.fixture(params=["patch-first", "module-first"])
 def converted_boot(request: pytest.FixtureRequest) -> Iterator[BootResult]:
     """Each boot of the converted modules (the vmlinux checks hold in both)."""
@@ -788,6 +809,25 @@ def test_vmlinux_unique_symbols(converted_boot: BootResult, kernel: Kernel,
         assert offsets == {0}, r.report()
     else:  # KASLR: one offset for the whole image (0 only if KASLR drew the default slot)
         assert len(offsets) == 1, r.report()
+
+
+def test_function_sections(boot_sections: tuple[Conversion, BootResult]) -> None:
+    """A patch whose function has its own section: its relocations go to a
+    .klp.rela.vmlinux.<that section>, and the kernel applies them. (The 7.x module
+    linker script joins a module's .text.* into .text unless the architecture keeps
+    them apart, so there the section is .text.)"""
+    conversion, r = boot_sections
+    table = read_symtab(conversion.ok())
+    holder = next(s.shndx for s in table.symbols if s.name == "klp_e2e_cmdline_show")
+    assert isinstance(holder, int), holder
+    assert f".klp.rela.vmlinux.{table.sections[holder]}" in table.sections, table.sections
+    assert r.insmod_rc("klp-e2e-sections.ko") == [0], r.report()
+    assert r.livepatches.get(patch_name("vmlinux")) == {"enabled": "1", "transition": "0"}
+    line = r.out("cmdline")
+    assert len(line) == 1 and line[0].startswith("klp-e2e vmlinux: "), r.report()
+    got = fields(line[0])
+    assert got["lookup_ok"] == "1", r.report()
+    _kallsyms_check(r, got, VMLINUX_SYMBOLS, None)
 
 
 def test_ambiguous_names_by_annotation(converted_boot: BootResult, targets: dict[str, Target],
