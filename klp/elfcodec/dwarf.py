@@ -1067,11 +1067,10 @@ class _UnitWalk:
                 tag, children = plan.tag, plan.children
                 if plan.fixed is not None and depth > 0:  # not asked for, a fixed size
                     die_size, sibling_at, sibling_width = plan.fixed
+                    after = unit.start + info.uint(pos + sibling_at, sibling_width) \
+                        if children and sibling_width else 0
                     pos += die_size
                     if children:
-                        after = unit.start + info.uint(pos - die_size + sibling_at,
-                                                       sibling_width) \
-                            if sibling_width else 0
                         if pos < after <= unit.end and not descend(tag):
                             pos = after
                         else:
