@@ -506,17 +506,17 @@ def converted(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
     A module that fails to convert is left out of the boots, so each case
     fails on its own and the others still run.
     """
-    folder = work / "converted"
-    folder.mkdir(exist_ok=True)
-    done: dict[str, Conversion] = {}
-    for key in NON_EXPORTED:
-        out = folder / ko_name(key)
-        proc = convert(kernel, symdb, built[key].ko, "-o", str(out))
-        log = (f"klp convert {built[key].ko} -> rc={proc.returncode}\n"
-               f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-        good = proc.returncode == 0 and out.is_file()
-        done[key] = Conversion(out if good else None, log)
-    return done
+    return {key: convert_to(kernel, symdb, built[key].ko, work / "converted" / ko_name(key))
+            for key in NON_EXPORTED}
+
+
+def convert_to(kernel: Kernel, symdb: pathlib.Path, ko: pathlib.Path,
+               out: pathlib.Path) -> Conversion:
+    """``klp convert KO -o OUT``: the output, or the log of why there is none."""
+    out.parent.mkdir(exist_ok=True)
+    proc = convert(kernel, symdb, ko, "-o", str(out))
+    log = f"klp convert {ko} -> rc={proc.returncode}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    return Conversion(out if proc.returncode == 0 and out.is_file() else None, log)
 
 
 # --------------------------------------------------------------------------- boots
@@ -696,10 +696,8 @@ def boot_reload(kernel: Kernel, converted: dict[str, Conversion], own_module: Bu
 def boot_sections(kernel: Kernel, built: dict[str, Built], symdb: pathlib.Path,
                   work: pathlib.Path) -> tuple[Conversion, BootResult]:
     """The vmlinux patch built with a section per function, converted and loaded alone."""
-    out = work / "converted" / "klp-e2e-sections.ko"
-    proc = convert(kernel, symdb, built["sections"].ko, "-o", str(out))
-    conversion = Conversion(out if proc.returncode == 0 and out.is_file() else None,
-                            f"klp convert -> rc={proc.returncode}\n{proc.stdout}{proc.stderr}")
+    conversion = convert_to(kernel, symdb, built["sections"].ko,
+                            work / "converted" / "klp-e2e-sections.ko")
     plan = GuestPlan()
     if conversion.path:
         plan.insmod(conversion.path)
