@@ -222,14 +222,14 @@ class Built:
     seconds: float
 
 
-def build_module(kernel: Kernel, src: Path, out: Path,
-                 make_vars: Mapping[str, str] | None = None, timeout: float = 600) -> Built:
+def build_modules(kernel: Kernel, src: Path, out: Path,
+                  make_vars: Mapping[str, str] | None = None, timeout: float = 600) -> list[Built]:
     """Copy ``src`` (a folder with Kbuild + .c) to ``out`` and build it with kbuild.
 
     Runs ``make -C KDIR M=out KBUILD_MODPOST_WARN=1 modules VAR=value...`` (with
     the kernel's ARCH and CROSS_COMPILE when it is cross-built); the
     modpost flag turns "undefined symbol" errors (non-exported symbols, the
-    whole point of these modules) into warnings.  Returns the single ``.ko``.
+    whole point of these modules) into warnings.  Returns every ``.ko`` it made.
     """
     if out.exists():
         shutil.rmtree(out)
@@ -242,9 +242,18 @@ def build_module(kernel: Kernel, src: Path, out: Path,
     log = f"$ {shlex.join(cmd)}\n{proc.stdout}{proc.stderr}"
     (out / "build.log").write_text(log)
     kos = sorted(out.glob("*.ko"))
-    if proc.returncode != 0 or len(kos) != 1:
+    if proc.returncode != 0 or not kos:
         raise HarnessError(f"building {src.name} failed (rc={proc.returncode}):\n{log[-4000:]}")
-    return Built(kos[0], log, seconds)
+    return [Built(ko, log, seconds) for ko in kos]
+
+
+def build_module(kernel: Kernel, src: Path, out: Path,
+                 make_vars: Mapping[str, str] | None = None, timeout: float = 600) -> Built:
+    """:func:`build_modules` of a folder that makes one module: that ``.ko``."""
+    built = build_modules(kernel, src, out, make_vars, timeout)
+    if len(built) != 1:
+        raise HarnessError(f"{src.name} made {len(built)} modules:\n{built[0].log[-4000:]}")
+    return built[0]
 
 
 @dataclass(frozen=True)
