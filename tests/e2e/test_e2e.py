@@ -57,7 +57,6 @@ compared with /proc/kallsyms.
 from __future__ import annotations
 
 import concurrent.futures
-import fcntl
 import json
 import os
 import pathlib
@@ -94,7 +93,7 @@ from tests.e2e.harness import (
     rename_klp_symbol,
     system_map,
 )
-from tests.e2e.kernel.tree import built_tree
+from tests.e2e.kernel.tree import built_tree, shared_use
 from tests.support.callsites import call_sites
 from tests.support.dwarf import check as check_units
 from tests.support.dwarf import function_places
@@ -386,13 +385,12 @@ def build_all(subject: Subject, jobs: dict[str, tuple[str, dict[str, str]]],
               folder: pathlib.Path) -> dict[str, Built]:
     """Build MODULES/<src> with each job's make variables, in parallel, into folder/<key>,
     holding the tree's lock shared (another pytest may be changing the tree)."""
-    with open(subject.lock or os.devnull, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            futures = {key: pool.submit(build_module, subject.kernel, MODULES / src,
-                                        folder / key, flags)
-                       for key, (src, flags) in jobs.items()}
-            return {key: f.result() for key, f in futures.items()}
+    with shared_use(subject.lock), concurrent.futures.ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 2) as pool:
+        futures = {key: pool.submit(build_module, subject.kernel, MODULES / src,
+                                    folder / key, flags)
+                   for key, (src, flags) in jobs.items()}
+        return {key: f.result() for key, f in futures.items()}
 
 
 @pytest.fixture(scope="session")

@@ -15,17 +15,15 @@ by its ``.old_name =`` fields).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import pathlib
 import re
 import shutil
-import subprocess
 
 import pytest
 
 from tests.e2e.harness import DEBIAN, KERNELS, build_modules
-from tests.e2e.kernel.tree import built_tree
+from tests.e2e.kernel.tree import built_tree, is_livepatch, shared_use
 from tests.support.cli import klp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata, pytest.mark.slow]
@@ -34,13 +32,6 @@ TINY = [k for k in KERNELS if k not in DEBIAN]
 #: Where the selftests' modules live in a kernel source tree, before and after 6.9.
 SOURCES = ("lib/livepatch", "tools/testing/selftests/livepatch/test_modules")
 OLD_NAME = re.compile(r"\.old_name\s*=")
-
-
-def _is_livepatch(ko: pathlib.Path) -> bool:
-    """``livepatch=Y`` in .modinfo, as binutils reads it (not klp)."""
-    shown = subprocess.run(["readelf", "-p", ".modinfo", str(ko)], capture_output=True,
-                           text=True, check=True).stdout
-    return "livepatch=Y" in shown
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -56,18 +47,17 @@ def test_selftest_livepatches_convert_and_bind(name: str,
     for c in sources:
         shutil.copy(c, src)
     (src / "Kbuild").write_text("".join(f"obj-m += {c.stem}.o\n" for c in sources))
-    with open(tree.root / ".use.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)  # another pytest may be changing the tree
+    with shared_use(tree.root / ".use.lock"):
         kos = [b.ko for b in build_modules(kernel, src, tmp_path / "build")]
         db = tmp_path / "symbols.klp"
         klp("symdb", "build", "--kernel-tree", str(tree.path), *map(str, kos), "-o", str(db))
-    patches = [ko for ko in kos if _is_livepatch(ko)]
+    patches = [ko for ko in kos if is_livepatch(ko)]
     assert len(patches) >= 5, kos
 
     failures = []
+    (tmp_path / "out").mkdir()
     for ko in patches:
         out = tmp_path / "out" / ko.name
-        out.parent.mkdir(exist_ok=True)
         converted = klp("convert", str(ko), "-o", str(out), "--symdb", str(db),
                         "--symvers", str(kernel.symvers), check=None)
         if converted.returncode != 0:

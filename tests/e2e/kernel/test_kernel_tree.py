@@ -60,7 +60,7 @@ from tests.e2e.harness import (
     read_symtab,
     system_map,
 )
-from tests.e2e.kernel.tree import Tree, built_tree, need_tools
+from tests.e2e.kernel.tree import Tree, built_tree, is_livepatch, need_tools
 from tests.support.paths import ROOT, realdata_or_skip
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow, pytest.mark.e2e]
@@ -343,13 +343,8 @@ def relink_run(tree: Tree, ext: pathlib.Path, symdb_run: Step) -> Step:
 
 def livepatch_modules(tree: Tree, ext: pathlib.Path) -> list[pathlib.Path]:
     """The modules of the tree and of EXT whose .modinfo says livepatch=Y."""
-    found = []
-    for ko in [*sorted((tree.path / SAMPLES).glob("*.ko")), *sorted(ext.glob("*.ko"))]:
-        info = subprocess.run(["readelf", "-p", ".modinfo", str(ko)], capture_output=True,
-                              text=True, check=True).stdout
-        if re.search(r"\blivepatch=Y\b", info):
-            found.append(ko)
-    return found
+    return [ko for ko in [*sorted((tree.path / SAMPLES).glob("*.ko")), *sorted(ext.glob("*.ko"))]
+            if is_livepatch(ko)]
 
 
 # --------------------------------------------------------------------------- the boot

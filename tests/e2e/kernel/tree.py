@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pathlib
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -85,3 +88,20 @@ def built_tree(arch: str = "x86_64") -> Tree:
             pytest.fail(f"build-kernel.sh failed (rc={proc.returncode}):\n{proc.stderr[-4000:]}")
         print(f"tiny {arch} kernel built in {time.monotonic() - t0:.0f} s: {root}")
     return Tree(root, parse_env((root / "env").read_text()))
+
+
+@contextlib.contextmanager
+def shared_use(lock: pathlib.Path | None) -> Iterator[None]:
+    """Hold a tiny kernel's tree lock shared while reading or building against the tree
+    (another pytest may be changing it under the lock held exclusively); None, for a
+    kernel that has no tree: nothing to hold."""
+    with open(lock or os.devnull, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)
+        yield
+
+
+def is_livepatch(ko: pathlib.Path) -> bool:
+    """``livepatch=Y`` in the module's .modinfo, as binutils reads it (not klp)."""
+    info = subprocess.run(["readelf", "-p", ".modinfo", str(ko)], capture_output=True,
+                          text=True, check=True).stdout
+    return "livepatch=Y" in info.split()
