@@ -61,12 +61,15 @@ _STRUCT_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_BYTE_SIZE, DW_AT_DATA_MEMBER_L
 _INLINE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_INLINED_SUBROUTINE})
 _INLINE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_ABSTRACT_ORIGIN, DW_AT_SPECIFICATION,
                                 DW_AT_LOW_PC})
-#: subprograms, parameters; base, pointer, reference, enumeration, structure and union
-#: types and the qualifiers
 _SIGNATURE_TAGS = frozenset({DW_TAG_SUBPROGRAM, DW_TAG_FORMAL_PARAMETER,
-                             DW_TAG_UNSPECIFIED_PARAMETERS, 0x24, 0x0F, 0x10, 0x04,
-                             DW_TAG_STRUCTURE_TYPE, 0x17, *_QUALIFIER_TAGS})
-_SIGNATURE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_TYPE, DW_AT_BYTE_SIZE, DW_AT_DECLARATION})
+                             DW_TAG_UNSPECIFIED_PARAMETERS})
+_SIGNATURE_ATTRIBUTES = frozenset({DW_AT_NAME, DW_AT_TYPE, DW_AT_DECLARATION})
+#: The types a parameter's or variable's size is read from, when its type reference is
+#: followed: base, pointer, reference, enumeration, structure and union types, and the
+#: qualifiers (whose size is the type they name).
+_SIZED_TAGS = frozenset({0x24, 0x0F, 0x10, 0x04, DW_TAG_STRUCTURE_TYPE, 0x17,
+                         *_QUALIFIER_TAGS})
+_SIZE_ATTRIBUTES = frozenset({DW_AT_BYTE_SIZE, DW_AT_TYPE})
 #: The same, with the variables an object declares and the names it links them by.
 _DECLARATION_TAGS = _SIGNATURE_TAGS | {DW_TAG_VARIABLE}
 _DECLARATION_ATTRIBUTES = _SIGNATURE_ATTRIBUTES | {DW_AT_LINKAGE_NAME, DW_AT_MIPS_LINKAGE_NAME}
@@ -922,7 +925,6 @@ def _unit_prototypes(walk: _UnitWalk, names: set[str] | None
                      ) -> tuple[dict[str, Signature], dict[str, int | None]]:
     """The prototypes of the functions of ``names`` that the unit defines; with None,
     those of the functions it declares and the sizes of the variables it declares."""
-    types: dict[int, tuple[int, dict[int, tuple[int, int]]]] = {}  # tag, values
     found: dict[str, _Prototype] = {}
     variables: dict[str, int | None] = {}  # name -> its type's offset
     current: _Prototype | None = None
@@ -963,17 +965,25 @@ def _unit_prototypes(walk: _UnitWalk, names: set[str] | None
         elif die.tag == DW_TAG_FORMAL_PARAMETER:
             if current is not None and die.depth == 2:
                 current.parameters.append(walk.reference(values.get(DW_AT_TYPE)))
-        elif die.tag == DW_TAG_UNSPECIFIED_PARAMETERS:
-            if current is not None and die.depth == 2:
-                current.variadic = True
-        else:  # a type: read only if a declaration's size needs it
-            types[die.offset] = (die.tag, values)
+        elif die.tag == DW_TAG_UNSPECIFIED_PARAMETERS and current is not None \
+                and die.depth == 2:
+            current.variadic = True
+
+    types: dict[int, tuple[int, dict[int, tuple[int, int]]] | None] = {}  # by offset
 
     def size_of(offset: int | None) -> int | None:
         for _ in range(_MAX_TYPE_CHAIN):
-            if offset is None or offset not in types:
+            if offset is None:
                 return None
-            tag, values = types[offset]
+            if offset not in types:
+                try:
+                    types[offset] = walk.entry(offset, _SIZE_ATTRIBUTES)
+                except _Unreadable:  # a reference into the middle of an entry
+                    types[offset] = None
+            entry = types[offset]
+            if entry is None or entry[0] not in _SIZED_TAGS:
+                return None
+            tag, values = entry
             if DW_AT_BYTE_SIZE in values:
                 size = _constant(walk.info, *values[DW_AT_BYTE_SIZE])
                 if size is not None:
@@ -1014,6 +1024,7 @@ class _UnitWalk:
         self.sections, self.info, self.unit = sections, info, unit
         self.table = _abbreviations(abbrevs, unit.abbrev_offset)
         self.str_offsets_base = 8 if unit.offset_size == 4 else 16
+        self._entry_plans: dict[tuple[int, frozenset[int]], _EntryPlan] = {}
 
     def string(self, value: tuple[int, int]) -> str | None:
         return _string(self.sections, self.info, self.unit, *value, self.str_offsets_base)
@@ -1076,27 +1087,7 @@ class _UnitWalk:
                         else:
                             depth += 1
                     continue
-                values: dict[int, tuple[int, int]] = {}
-                for attr, form, size, keep in plan.steps:
-                    if form == FORM_INDIRECT:
-                        while form == FORM_INDIRECT:
-                            form, pos = info.uleb(pos)
-                        if form == FORM_IMPLICIT_CONST:
-                            raise _Unreadable  # its value lives in the abbreviation
-                        size = _SIZE_OTHER
-                    if keep:
-                        values[attr] = (form, plan.constants[attr]
-                                        if form == FORM_IMPLICIT_CONST else pos)
-                    if size >= 0:
-                        pos += size
-                    elif size == _SIZE_LEB128:
-                        while data[pos - base] & 0x80:
-                            pos += 1
-                        pos += 1
-                    elif size == _SIZE_STRING:
-                        pos = info.cstring_end(pos) + 1
-                    else:
-                        pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
+                values, pos = self._values(plan, pos, data, base)
                 if depth == 0 and DW_AT_STR_OFFSETS_BASE in values:
                     self.str_offsets_base = info.relocated(
                         values[DW_AT_STR_OFFSETS_BASE][1], unit.offset_size)[1]
@@ -1114,6 +1105,56 @@ class _UnitWalk:
                 if plan.asked:
                     open_depths.append(depth)
                 depth += 1
+        except IndexError:  # a value that runs past the unit's end
+            raise _Unreadable from None
+
+
+    def _values(self, plan: _EntryPlan, pos: int, data: bytes, base: int
+                ) -> tuple[dict[int, tuple[int, int]], int]:
+        """The kept values of the entry whose attributes start at ``pos``, and where
+        the next entry starts (``data`` holds the unit from section offset ``base``)."""
+        info, unit = self.info, self.unit
+        values: dict[int, tuple[int, int]] = {}
+        for attr, form, size, keep in plan.steps:
+            if form == FORM_INDIRECT:
+                while form == FORM_INDIRECT:
+                    form, pos = info.uleb(pos)
+                if form == FORM_IMPLICIT_CONST:
+                    raise _Unreadable  # its value lives in the abbreviation
+                size = _SIZE_OTHER
+            if keep:
+                values[attr] = (form, plan.constants[attr]
+                                if form == FORM_IMPLICIT_CONST else pos)
+            if size >= 0:
+                pos += size
+            elif size == _SIZE_LEB128:
+                while data[pos - base] & 0x80:
+                    pos += 1
+                pos += 1
+            elif size == _SIZE_STRING:
+                pos = info.cstring_end(pos) + 1
+            else:
+                pos = _skip(info, pos, form, unit.address_size, unit.offset_size)
+        return values, pos
+
+    def entry(self, offset: int, attributes: frozenset[int]
+              ) -> tuple[int, dict[int, tuple[int, int]]] | None:
+        """The tag of the unit's entry at ``offset`` and the values of its
+        ``attributes``: what a reference leads to, read when it is followed rather
+        than kept for every entry of the walk. None outside the unit."""
+        unit = self.unit
+        if not unit.first_die <= offset < unit.end:
+            return None
+        code, pos = self.info.uleb(offset)
+        if code == 0:
+            return None
+        plan = self._entry_plans.get((code, attributes))
+        if plan is None:
+            plan = _EntryPlan(self.table.get(code), frozenset(), attributes, unit)
+            self._entry_plans[code, attributes] = plan
+        data, base = self.info.span(unit.start, unit.end)
+        try:
+            return plan.tag, self._values(plan, pos, data, base)[0]
         except IndexError:  # a value that runs past the unit's end
             raise _Unreadable from None
 
