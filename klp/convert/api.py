@@ -156,7 +156,7 @@ def _vmlinux_exports(lookup: DbLookup | None, elf: ElfFile, symdb: Path | None) 
     """Without Module.symvers, vmlinux's exports come from the symbol database."""
     if lookup is None:
         return set()
-    if "vmlinux" not in lookup.objects():
+    if not lookup.has_object("vmlinux"):
         raise InputError(f"{symdb} has no vmlinux, so it cannot tell what vmlinux "
                          "exports: pass --symvers Module.symvers")
     return lookup.module_vmlinux_exports(elf)

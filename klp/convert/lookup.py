@@ -31,7 +31,7 @@ class DbLookup(SymbolDB):
         """Whether the database says what each object exports: klp's format does, from
         Module.symvers or the objects' ksymtab entries (System.map lists them too);
         the klp-convert-0.1 format does not. vmlinux must be among its objects."""
-        return self.format == Dialect.KLP and "vmlinux" in self.objects()
+        return self.format == Dialect.KLP and self.has_object("vmlinux")
 
     def check_kernel(self, elf: ElfFile, vmlinux_exports: set[str] | None) -> KernelCheck:
         """Compare the database's kernel identity (architecture, vermagic, release)
@@ -49,7 +49,7 @@ class DbLookup(SymbolDB):
             if self.kernel_release != module.split()[0]:
                 stale = (f"{self.path} was built for kernel {self.kernel_release}, the "
                          f"module for {module.split()[0]}")
-        elif "vmlinux" in self.objects():
+        elif self.has_object("vmlinux"):
             if self.format != Dialect.KLP:
                 notes.append(
                     f"{self.path} is in the {self.format} format, which records no kernel "

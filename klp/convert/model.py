@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from klp.livepatch import rules
@@ -29,6 +29,10 @@ class SymbolLookup(Protocol):
 
     def objects(self) -> list[str]:
         """The objects the database describes: vmlinux and modules, by kernel name."""
+        ...
+
+    def has_object(self, name: str) -> bool:
+        """Whether ``name`` is among :meth:`objects` (reading no more than it needs)."""
         ...
 
     @property
@@ -63,6 +67,24 @@ class SymbolLookup(Protocol):
         start, by address; None when the source has no call sites."""
         ...
 
+
+
+class KnownObjects(Collection[str]):
+    """A lookup's objects as the checks ask about them, one name at a time: ``in``
+    reads a database's object table only as far as the name (a distro's lists 4,000
+    objects; vmlinux, the usual target, is the first); iterating lists them all."""
+
+    def __init__(self, lookup: SymbolLookup) -> None:
+        self._lookup = lookup
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup.has_object(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup.objects())
+
+    def __len__(self) -> int:
+        return len(self._lookup.objects())
 
 class Reference(NamedTuple):
     """A relocation that uses a symbol."""

@@ -18,6 +18,7 @@ from klp.convert.annotations import (
     reloc_symbol_macro,
 )
 from klp.convert.model import (
+    KnownObjects,
     Move,
     Plan,
     Problem,
@@ -137,7 +138,7 @@ def plan_conversion(
     plan.registration = read_registration(elf)
     findings, warnings = check_registration(
         plan.registration, {m.obj for m in plan.moves} | klp_objects, version,
-        set(lookup.objects()) if lookup is not None else None,
+        KnownObjects(lookup) if lookup is not None else None,
         lookup.builtin_modules if lookup is not None else ())
     plan.warnings += warnings
     problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message, forcible=f.forcible)
@@ -398,7 +399,7 @@ def _resolve(
             in_obj = [d for d in defs if d.obj == note.obj]
             bound = rules.bind_position(in_obj, note.pos, late=False)
             bad = None
-            missing = next((o for o in (note.obj, note.gate) if o and o not in lookup.objects()),
+            missing = next((o for o in (note.obj, note.gate) if o and not lookup.has_object(o)),
                            None)
             inside = missing and rules.built_in(missing, lookup.builtin_modules)
             if inside:

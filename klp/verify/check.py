@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
-from klp.convert.model import Problem, ProblemKind, Reference, SymbolLookup
+from klp.convert.model import KnownObjects, Problem, ProblemKind, Reference, SymbolLookup
 from klp.elfcodec.constants import SHF, SHN, SHT
 from klp.elfcodec.elffile import ElfFile, Section
 from klp.elfcodec.kmod import modinfo
@@ -101,10 +101,10 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
             forcible=True))
     uses = _check_sections(elf, version, verdict)
     _check_plain_relocations(elf, verdict)
-    known = set(lookup.objects()) if lookup is not None else None
+    known = KnownObjects(lookup) if lookup is not None else None
     declared = read_declarations(elf) if lookup is not None else None
     if lookup is not None:
-        _bind_symbols(uses, lookup, known or set(), verdict)
+        _bind_symbols(uses, lookup, KnownObjects(lookup), verdict)
         _check_declarations(verdict, declared, lookup)
     verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
@@ -115,7 +115,7 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
     verdict.problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message,
                                  forcible=f.forcible) for f in findings]
     if lookup is not None and verdict.registration.objects is not None:
-        _bind_functions(verdict, lookup, known or set(), version)
+        _bind_functions(verdict, lookup, KnownObjects(lookup), version)
     if debug:
         from klp.verify.debuginfo import check_debuginfo  # reads DWARF: only when asked
 
@@ -306,7 +306,7 @@ def _check_plain_relocations(elf: ElfFile, verdict: Verdict) -> None:
 # -- binding ------------------------------------------------------------------------
 
 
-def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: set[str],
+def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: Collection[str],
                   verdict: Verdict) -> None:
     wanted = {index: parsed for index, use in uses.items()
               if isinstance(parsed := rules.parse_klp_symbol(use.symbol, None),
@@ -349,7 +349,7 @@ def _variant_hints(want: rules.KlpSymbolName, lookup: SymbolLookup) -> list[str]
 
 
 def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], uses: int,
-          known: set[str], builtin: Collection[str]) -> Binding:
+          known: Collection[str], builtin: Collection[str]) -> Binding:
     inside = rules.built_in(want.obj, builtin)
     if inside:
         return Binding(symbol, want.obj, want.name, want.pos, uses,
@@ -384,7 +384,7 @@ def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], u
                    problem=problem)
 
 
-def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: set[str],
+def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: Collection[str],
                     version: tuple[int, int] | None) -> None:
     """klp_init_object_loaded() binds each klp_func's old_name the same way; then what
     the kernel does with the function found: its compiler copies, its call site."""

@@ -130,6 +130,9 @@ class KallsymsLookup:
     def objects(self) -> list[str]:
         return list(self._objects)
 
+    def has_object(self, name: str) -> bool:
+        return name in self._objects
+
     @property
     def kernel_release(self) -> str:
         return ""

@@ -495,9 +495,14 @@ def run(data: bytes, scratch: Path) -> None:
     path = scratch / "symbols.klp"
     path.write_bytes(data)
     db = SymbolDB(str(path))
+    fresh = SymbolDB(str(path))  # membership read lazily, then against the whole table
     for obj in db.objects()[:8]:
+        if not fresh.has_object(obj):
+            raise AssertionError(f"has_object({obj!r}) is false for a listed object")
         db.object_meta(obj)
         db.shared_call_sites(obj)
+    if db.has_object(ABSENT[0]) != (ABSENT[0] in db.objects()):
+        raise AssertionError(f"has_object({ABSENT[0]!r}) disagrees with the object list")
     names = [*_names_in(data), *ABSENT]
     found = query(db, names)
     db.closest(names[0], 3)

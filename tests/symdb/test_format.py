@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from klp.convert.model import KnownObjects
 from klp.errors import InputError
 from klp.symdb.format import (
     HEADER,
@@ -62,6 +63,23 @@ def test_index_finds_every_record(tmp_path: pathlib.Path) -> None:
         shared = found["shared"]
         assert [(r.obj, r.pos) for r in shared] == [(f"m{i}", p) for i in range(40) for p in (1, 2)]
         assert db.objects() == [f"m{i}" for i in range(40)]
+
+
+def test_has_object_reads_names_only_as_far_as_it(tmp_path: pathlib.Path) -> None:
+    """Membership reads the object table in file order up to the name asked for: the
+    first object costs one name, a missing one all of them, and an object a lookup
+    read already none."""
+    objects = [obj(f"m{i}", [b"s%d" % i]) for i in range(40)]
+    db = write(tmp_path, objects)
+    reader = db._reader
+    assert db.has_object("m0") and len(reader._object_names) == 1
+    assert db.lookup(["s30"])["s30"][0].obj == "m30"
+    assert db.has_object("m30") and not reader._object_names.keys() & set(range(1, 30))
+    assert db.has_object("m3") and not reader._object_names.keys() & set(range(4, 30))
+    assert not db.has_object("m40") and len(reader._object_names) == 40
+    known = KnownObjects(db)
+    assert "m39" in known and "m40" not in known and 7 not in known
+    assert len(known) == 40 and list(known) == db.objects()
 
 
 def test_same_objects_same_bytes(tmp_path: pathlib.Path) -> None:

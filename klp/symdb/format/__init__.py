@@ -112,9 +112,12 @@ class SymbolDB:
         """Object names in file order: vmlinux first, then modules by name. Read once
         (5 ms for a distro's 4,000 objects; convert asks per annotation)."""
         if self._objects is None:
-            reader = self._reader
-            self._objects = [reader.object_name(i) for i in range(len(reader.object_starts()))]
+            self._objects = self._reader.object_names()
         return list(self._objects)
+
+    def has_object(self, name: str) -> bool:
+        """Whether ``name`` is among :meth:`objects`, read only as far as it."""
+        return self._reader.find_object(name) is not None
 
     def object_meta(self, obj: str) -> dict[str, str]:
         """An object's ``%`` lines: path, and release/build-id/banner (vmlinux) or

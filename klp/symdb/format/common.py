@@ -148,6 +148,7 @@ class Reader(ABC):
         self.meta: dict[str, str] = {}
         self._object_names: dict[int, str] = {}
         self._object_index: dict[str, int] = {}  #: the first index of each name read
+        self._listed = 0  #: the names of objects 0.._listed-1 are all read
 
     def damaged(self, what: str, offset: int) -> InputError:
         return InputError(f"{self.path}: damaged symbols.klp ({what} at offset {offset}); "
@@ -190,15 +191,41 @@ class Reader(ABC):
     def object_name(self, i: int) -> str:
         """The name on object ``i``'s ``*`` line."""
         name = self._object_names.get(i)
-        if name is None:
-            start, end = self.object_span(i)
-            if self.data[start - 1 : start + 1] != b"\n*":
-                raise self.damaged(f"object {i} at offset {start} is not a *object line",
-                                   self.listed_at(i))
-            line_end = self.data.find(b"\n", start, end)
-            raw = bytes(self.data[start + 1 : line_end if line_end >= 0 else end])
-            name = self._object_names[i] = self.name_text(raw)
-            self._object_index.setdefault(name, i)
+        return name if name is not None else self._read_name(i, *self.object_span(i))
+
+    def object_names(self) -> list[str]:
+        """Every object's name, in file order, in one pass over the object table (a
+        distro kernel has 4,000 objects; convert and verify check theirs against it)."""
+        base, read = self._base, self._object_names
+        bounds = [*(start + base for start in self.object_starts()), self._end]
+        names = [read[i] if i in read else self._read_name(i, bounds[i], bounds[i + 1])
+                 for i in range(len(bounds) - 1)]
+        self._listed = len(names)
+        return names
+
+    def find_object(self, name: str) -> int | None:
+        """The index of an object named ``name``, None if there is none. Names are read
+        in file order only as far as it: vmlinux, which most patches target, comes
+        first."""
+        found = self._object_index.get(name)
+        count = len(self.object_starts())
+        while found is None and self._listed < count:
+            self._listed += 1
+            if self.object_name(self._listed - 1) == name:
+                found = self._listed - 1
+        return found
+
+    def _read_name(self, i: int, start: int, end: int) -> str:
+        """Object ``i``'s name, read from its ``*`` line at ``start`` (lines end by
+        ``end``), and kept."""
+        data = self.data
+        if data[start - 1 : start + 1] != b"\n*":
+            raise self.damaged(f"object {i} at offset {start} is not a *object line",
+                               self.listed_at(i))
+        line_end = data.find(b"\n", start, end)
+        name = self._object_names[i] = self.name_text(
+            bytes(data[start + 1 : line_end if line_end >= 0 else end]))
+        self._object_index.setdefault(name, i)
         return name
 
     def named_index(self, name: str) -> int | None:
