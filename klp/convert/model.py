@@ -68,7 +68,6 @@ class SymbolLookup(Protocol):
         ...
 
 
-
 class KnownObjects(Collection[str]):
     """A lookup's objects as the checks ask about them, one name at a time: ``in``
     reads a database's object table only as far as the name (a distro's lists 4,000
@@ -85,6 +84,7 @@ class KnownObjects(Collection[str]):
 
     def __len__(self) -> int:
         return len(self._lookup.objects())
+
 
 class Reference(NamedTuple):
     """A relocation that uses a symbol."""

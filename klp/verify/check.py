@@ -101,21 +101,21 @@ def verify_module(elf: ElfFile, lookup: SymbolLookup | None, *,
             forcible=True))
     uses = _check_sections(elf, version, verdict)
     _check_plain_relocations(elf, verdict)
-    known = KnownObjects(lookup) if lookup is not None else None
     declared = read_declarations(elf) if lookup is not None else None
     if lookup is not None:
-        _bind_symbols(uses, lookup, KnownObjects(lookup), verdict)
+        _bind_symbols(uses, lookup, verdict)
         _check_declarations(verdict, declared, lookup)
     verdict.registration = registration or read_registration(elf)
     findings, warnings = check_registration(
-        verdict.registration, {use.section_obj for use in uses.values()}, version, known,
+        verdict.registration, {use.section_obj for use in uses.values()}, version,
+        KnownObjects(lookup) if lookup is not None else None,
         lookup.builtin_modules if lookup is not None else (),
         lookup is not None and lookup.running)
     verdict.warnings += warnings
     verdict.problems += [Problem(ProblemKind.REGISTRATION, f.subject, f.message,
                                  forcible=f.forcible) for f in findings]
     if lookup is not None and verdict.registration.objects is not None:
-        _bind_functions(verdict, lookup, KnownObjects(lookup), version)
+        _bind_functions(verdict, lookup, version)
     if debug:
         from klp.verify.debuginfo import check_debuginfo  # reads DWARF: only when asked
 
@@ -306,15 +306,14 @@ def _check_plain_relocations(elf: ElfFile, verdict: Verdict) -> None:
 # -- binding ------------------------------------------------------------------------
 
 
-def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, known: Collection[str],
-                  verdict: Verdict) -> None:
+def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, verdict: Verdict) -> None:
     wanted = {index: parsed for index, use in uses.items()
               if isinstance(parsed := rules.parse_klp_symbol(use.symbol, None),
                             rules.KlpSymbolName)}
     found = lookup.lookup(sorted({w.name for w in wanted.values()}
                                  | set(rules.INIT_MEMORY_BOUNDS)))
     init_memory = rules.init_memory(found)
-    builtin = lookup.builtin_modules
+    builtin, known = lookup.builtin_modules, KnownObjects(lookup)
     for index, want in sorted(wanted.items(), key=lambda item: uses[item[0]].symbol):
         use = uses[index]
         records = [r for r in found.get(want.name, []) if r.obj == want.obj]
@@ -384,7 +383,7 @@ def _bind(symbol: str, want: rules.KlpSymbolName, records: list[SymbolRecord], u
                    problem=problem)
 
 
-def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: Collection[str],
+def _bind_functions(verdict: Verdict, lookup: SymbolLookup,
                     version: tuple[int, int] | None) -> None:
     """klp_init_object_loaded() binds each klp_func's old_name the same way; then what
     the kernel does with the function found: its compiler copies, its call site."""
@@ -395,6 +394,7 @@ def _bind_functions(verdict: Verdict, lookup: SymbolLookup, known: Collection[st
     found = lookup.lookup(sorted({name for _, name in patched}))
     copies: dict[str, dict[str, list[str]]] = {}
     shared: dict[str, SharedRanges | None] = {}
+    known = KnownObjects(lookup)
     for entry in registration.objects:
         obj = entry.object
         for func in entry.funcs:
