@@ -1108,7 +1108,6 @@ class _UnitWalk:
         except IndexError:  # a value that runs past the unit's end
             raise _Unreadable from None
 
-
     def _values(self, plan: _EntryPlan, pos: int, data: bytes, base: int
                 ) -> tuple[dict[int, tuple[int, int]], int]:
         """The kept values of the entry whose attributes start at ``pos``, and where

@@ -109,8 +109,8 @@ class SymbolDB:
     # -- objects ---------------------------------------------------------------------
 
     def objects(self) -> list[str]:
-        """Object names in file order: vmlinux first, then modules by name. Read once
-        (5 ms for a distro's 4,000 objects; convert asks per annotation)."""
+        """Object names in file order, vmlinux first. Read once, all of them (a few ms
+        for a distro's 4,000 objects): to ask about one, :meth:`has_object`."""
         if self._objects is None:
             self._objects = self._reader.object_names()
         return list(self._objects)
