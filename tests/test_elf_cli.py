@@ -20,7 +20,7 @@ from klp.elfcodec import describe
 from klp.elfcodec.constants import SHN, SHT
 from klp.elfcodec.elffile import ElfFile
 from klp.render import shown
-from tests.support.cli import klp
+from tests.support.cli import klp, on_terminal
 from tests.support.paths import TESTDATA, fixture_objects, realdata_or_skip
 from tests.support.readelf import codec_view
 
@@ -168,32 +168,6 @@ def test_hostile_names_print_escaped(hostile: pathlib.Path, view: str) -> None:
     assert json.loads(text)[view] == rows
     values = [value for row in rows for value in row.values()]
     assert all(name in values for name in names)
-
-
-def on_terminal(*args: str) -> str:
-    """``klp ARGS`` with stdout on a pseudo-terminal (160 columns, no colour): what a
-    person sees, without the escape sequences of bold text."""
-    import pty
-
-    master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "160", "LINES": "50", "TERM": "xterm", "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "klp", *args], stdout=slave,
-                            stderr=subprocess.PIPE, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 1 << 16)
-        except OSError:  # EIO: the terminal's other side is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert proc.wait() == 0
-    assert proc.stderr is not None and proc.stderr.read() == b""
-    text = b"".join(chunks).decode().replace("\r\n", "\n")
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
 def rich_cells(text: str) -> list[list[str]]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 
 import pytest
 
-from klp.cli import build_parser
-from tests.support.cli import klp
+from klp.cli import _columns, build_parser
+from tests.support.cli import klp, on_terminal
 from tests.support.paths import ROOT
 
 #: Command path -> how its synopsis line in docs/reference.md starts.
@@ -70,6 +71,31 @@ def test_help_is_the_reference(path: tuple[str, ...]) -> None:
 def test_help_runs(path: tuple[str, ...]) -> None:
     text = klp(*path, "--help").stdout
     assert re.match(rf"usage: klp {' '.join(path)}", text), text
+
+
+@pytest.mark.parametrize("columns", [None, "120", "0", "-3", "wide"])
+def test_help_width_is_the_one_argparse_would_find(columns: str | None,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """klp finds the help's width itself (argparse's way imports shutil): the same as
+    shutil.get_terminal_size() for any $COLUMNS, and without one."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _columns() == shutil.get_terminal_size().columns
+
+
+@pytest.mark.parametrize("columns", [100, 173])
+def test_help_on_a_terminal_is_what_argparse_writes(columns: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal that alone says how wide it is (no $COLUMNS), the help is what
+    argparse's own formatter writes at that width."""
+    text = on_terminal("convert", "--help", columns=columns, columns_env=False)
+    args, _ = build_parser(["convert"]).parse_known_args(["convert", "in.ko"])
+    monkeypatch.setenv("COLUMNS", str(columns))
+    args.parser.formatter_class = argparse.HelpFormatter
+    assert text == args.parser.format_help()
+    assert max(map(len, text.splitlines())) > 78  # wider than without a terminal
 
 
 def test_a_group_without_its_command_shows_its_help() -> None:
