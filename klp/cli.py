@@ -63,9 +63,11 @@ class _HelpFormatter(argparse.HelpFormatter):
 def _columns() -> int:
     """The width shutil.get_terminal_size() gives: ``$COLUMNS``, else the width of the
     terminal on the standard output klp started with, else 80."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns):
-        return int(columns)
+    from klp.render import columns_asked
+
+    columns = columns_asked()
+    if columns is not None:
+        return columns
     stdout = sys.__stdout__
     if stdout is None:  # started without one (``>&-``)
         return 80

@@ -4,6 +4,7 @@ it is printed."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from array import array
@@ -74,17 +75,21 @@ def console(*, stderr: bool = False, width: int = 160, soft_wrap: bool = False) 
     (both would change what a name shows as). When the stream is not a terminal,
     lines wrap at ``width`` (or ``$COLUMNS``), so piped output is stable and wide,
     and carry no padding; ``soft_wrap`` keeps long message lines whole."""
-    import os
-
     from rich.console import Console
 
     made = Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=soft_wrap)
     if made.is_terminal:
         return made
-    columns = os.environ.get("COLUMNS", "")
     stream = cast(TextIO, _Unpadded(sys.stderr if stderr else sys.stdout))
     return Console(file=stream, highlight=False, emoji=False, soft_wrap=soft_wrap,
-                   width=int(columns) if columns.isdigit() and int(columns) else width)
+                   width=columns_asked() or width)
+
+
+def columns_asked() -> int | None:
+    """``$COLUMNS`` when it is a positive number: the width a user asked for, which
+    both piped output and the commands' help take first."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) else None
 
 
 _PADDED_LINE_END = re.compile(" +\\n")
