@@ -19,7 +19,6 @@ import io
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from klp import __version__
@@ -29,14 +28,14 @@ from klp.errors import ExitCode, KlpError
 Run = Callable[[argparse.Namespace], int | None]
 
 
-def include_dir() -> Path:
+def include_dir() -> str:
     """The folder with klp-reloc.h (KLP_MODULE_RELOC / KLP_SYMPOS)."""
-    return Path(__file__).resolve().parent / "include"
+    return os.path.join(os.path.dirname(os.path.realpath(__file__)), "include")
 
 
-def kbuild_mk() -> Path:
+def kbuild_mk() -> str:
     """klp.mk, the kernel-build integration (docs/integration.md)."""
-    return Path(__file__).resolve().parent / "kbuild" / "klp.mk"
+    return os.path.join(os.path.dirname(os.path.realpath(__file__)), "kbuild", "klp.mk")
 
 
 class _PrintPath(argparse.Action):
@@ -138,7 +137,7 @@ def _add_elf(commands: Any) -> None:
              ("relocs", "List the relocations of every RELA section of FILE."))
     for view, summary in views:
         parser = command(group, view, _show, summary)
-        parser.add_argument("file", metavar="FILE", type=Path,
+        parser.add_argument("file", metavar="FILE",
                             help="an ELF64 object, module or vmlinux (a module also as .ko.xz, "
                                  ".ko.gz or .ko.zst)")
         parser.add_argument("--json", dest="as_json", action="store_true",
@@ -151,11 +150,11 @@ def _show(args: argparse.Namespace) -> None:
     from klp import elfview, render
     from klp.inputs import open_object
 
-    elf = open_object(str(args.file))
+    elf = open_object(args.file)
     listing = elfview.Listing(elf, args.view)
     if args.as_json:
         listing.check()
-        render.write_json(sys.stdout, {"file": str(args.file), "machine": elf.arch.name},
+        render.write_json(sys.stdout, {"file": args.file, "machine": elf.arch.name},
                           args.view, listing.blocks())
     else:
         render.print_listing(f"{args.file} ({elf.arch.name}): {args.view}",

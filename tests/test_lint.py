@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -128,11 +129,15 @@ def test_readers_never_load_the_scanner(module: str) -> None:
     assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
 
 
-def test_commands_waited_for_never_load_dataclasses() -> None:
+@pytest.mark.parametrize("heavy", ["dataclasses", "pathlib"])
+def test_commands_waited_for_never_load(heavy: str) -> None:
     """convert, verify, query and ``klp elf`` are commands a build system or a person
-    waits for: the module that creating a dataclass needs costs each run about 7 ms
-    (docs/design.md, "Start-up")."""
+    waits for: the module that creating a dataclass needs costs each run about 7 ms,
+    pathlib about 4 ms with urllib.parse and ipaddress (docs/design.md, "Start-up").
+    Without ``site`` (``-S``), whose .pth files may import either themselves."""
     probe = ("import sys, klp.cli, klp.elfview, klp.render, klp.elfcodec.elffile, "
              "klp.convert.cli, klp.convert.api, klp.convert.diagnostics, klp.verify.cli, "
-             "klp.symdb.query; sys.exit('dataclasses' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+             f"klp.verify.api, klp.symdb.cli, klp.symdb.query; sys.exit({heavy!r} in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run([sys.executable, "-S", "-c", probe], env=env, check=False
+                          ).returncode == 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from klp.convert.diagnostics import report
@@ -21,7 +20,7 @@ from klp.elfcodec.elffile import ElfFile
 from klp.elfcodec.kmod import is_signed
 from klp.elfcodec.writer import write_bytes_atomic
 from klp.errors import ExitCode, InputError, StaleSymdbError, UsageError
-from klp.inputs import COMPRESSED, open_object
+from klp.inputs import COMPRESSED, StrPath, open_object
 from klp.livepatch.converted import check_record, write_record
 from klp.symvers import read_symvers
 from klp.verify.check import verify_module
@@ -34,7 +33,7 @@ class Outcome(NamedTuple):
     problems: list[Problem]
     #: The ``--json`` document (docs/reference.md), also what the terminal shows.
     report: dict[str, Any]
-    written: Path | None
+    written: str | None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -42,38 +41,40 @@ class Outcome(NamedTuple):
 
 
 def convert_module(
-    input: Path,
+    input: StrPath,
     *,
-    output: Path | None = None,
+    output: StrPath | None = None,
     in_place: bool = False,
-    symdb: Path | None = None,
-    symvers: Path | None = None,
+    symdb: StrPath | None = None,
+    symvers: StrPath | None = None,
     dry_run: bool = False,
     force: bool = False,
     verify: bool = True,
-    debuginfo: Sequence[Path] = (),
+    debuginfo: Sequence[StrPath] = (),
 ) -> Outcome:
     """Convert ``input`` into ``output`` (or in place); nothing is written when the
     plan has problems, when ``klp verify``'s checks reject the result (``verify``),
     or on ``dry_run``. ``debuginfo``: the target's files with DWARF, for verify's
     checks of inlined copies and prototypes. Raises :class:`~klp.errors.KlpError` for bad
     options, unreadable input and a symbol database of another kernel."""
-    target = _target(input, output, in_place, dry_run)
+    source = os.fspath(input)
+    target = _target(source, None if output is None else os.fspath(output), in_place, dry_run)
     if debuginfo and (symdb is None or not verify or dry_run):
         raise UsageError("--debuginfo goes with --symdb, and is read by the check of the "
                          "result (not with --no-verify or --dry-run)")
-    elf = open_object(str(input))
+    elf = open_object(source)
     if elf.e_type != ET.REL:
-        raise InputError(f"{input}: not a relocatable object (ET_REL); is it a .ko?")
-    lookup = open_lookup(str(symdb)) if symdb else None
+        raise InputError(f"{source}: not a relocatable object (ET_REL); is it a .ko?")
+    lookup = open_lookup(os.fspath(symdb)) if symdb else None
     debug: dict[str, ElfFile] = {}
     warnings: list[str] = []
     if debuginfo and lookup is not None:
         from klp.verify.debuginfo import debug_files
 
-        debug, notes = debug_files(debuginfo, lookup)
+        debug, notes = debug_files([os.fspath(p) for p in debuginfo], lookup)
         warnings += notes
-    exports = read_symvers(str(symvers), elf.symtab.undefined_names()) if symvers else None
+    exports = read_symvers(os.fspath(symvers), elf.symtab.undefined_names()) \
+        if symvers else None
     if lookup is not None:
         check = lookup.check_kernel(elf, exports.vmlinux if exports is not None else None)
         warnings += check.notes
@@ -92,27 +93,27 @@ def convert_module(
     if not problems and not dry_run and target is not None:
         if not plan.already_converted:
             if is_signed(elf):
-                plan.warnings.append(f"{input} is signed, and the signature cannot match the "
+                plan.warnings.append(f"{source} is signed, and the signature cannot match the "
                                      "converted module: it is left out (sign the output, "
                                      "scripts/sign-file, if the kernel checks signatures)")
             apply_plan(elf, plan)
             if lookup is not None:
                 write_record(elf, plan.registration, lookup)
         data, result = elf.read_back(target)  # encoded and checked once, for both uses
-        check_record(result, str(target))
+        check_record(result, target)
         if verify:
             # the symdb's vermagic was compared already (check_kernel, with --force)
             verdict = verify_module(result, lookup, registration=plan.registration,
                                     debug=debug)
             problems = _forced(verdict.problems, force, plan.warnings)
             plan.warnings += [w for w in verdict.warnings if w not in plan.warnings]
-        if not problems and (not plan.already_converted or target != input):
-            write_bytes_atomic(str(target), data)
+        if not problems and (not plan.already_converted or target != source):
+            write_bytes_atomic(target, data)
             written = target
     status = "problems" if problems else (
         "already-converted" if plan.already_converted else
         ("dry-run" if dry_run else "converted"))
-    doc = report(str(input), None if dry_run or problems else str(target), status, plan,
+    doc = report(source, None if dry_run or problems else target, status, plan,
                  problems)
     return Outcome(plan, problems, doc, written)
 
@@ -127,17 +128,18 @@ def _forced(problems: list[Problem], force: bool, warnings: list[str]) -> list[P
     return [p for p in problems if not p.forcible]
 
 
-def _target(input: Path, output: Path | None, in_place: bool, dry_run: bool) -> Path | None:
+def _target(input: str, output: str | None, in_place: bool, dry_run: bool) -> str | None:
     """Where the result goes. The input is rewritten only with --in-place (an -o that
     names it, by any path, is refused rather than taken as a request to overwrite)."""
     if dry_run:
         return None
     if (output is None) == (not in_place):
         raise UsageError("give exactly one of -o OUTPUT and --in-place (or --dry-run)")
-    if (output or input).name.endswith(COMPRESSED):
+    written = output or input
+    if written.endswith(COMPRESSED):
         # the kernel build compresses modules when it installs them, after conversion
         raise UsageError(f"klp writes an uncompressed module: give -o a name without "
-                         f"{(output or input).suffix} (compress the result afterwards)")
+                         f"{os.path.splitext(written)[1]} (compress the result afterwards)")
     if output is None:
         return input
     if _same_file(input, output):
@@ -145,14 +147,15 @@ def _target(input: Path, output: Path | None, in_place: bool, dry_run: bool) -> 
     return output
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _vmlinux_exports(lookup: DbLookup | None, elf: ElfFile, symdb: Path | None) -> set[str]:
+def _vmlinux_exports(lookup: DbLookup | None, elf: ElfFile, symdb: StrPath | None
+                     ) -> set[str]:
     """Without Module.symvers, vmlinux's exports come from the symbol database."""
     if lookup is None:
         return set()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 
@@ -15,10 +14,10 @@ def add_parser(commands: Any) -> None:
 
     parser = command(commands, "convert", run, "Rewrite a livepatch module's unresolvable "
                      "relocations into .klp.rela sections.")
-    parser.add_argument("input", metavar="INPUT.ko", type=Path,
+    parser.add_argument("input", metavar="INPUT.ko",
                         help="the livepatch module to convert (also as .ko.xz, .ko.gz or .ko.zst; "
                              "the output is not compressed)")
-    parser.add_argument("-o", "--output", metavar="F", type=Path,
+    parser.add_argument("-o", "--output", metavar="F",
                         help="write the converted module to F (atomically); F must not be "
                              "INPUT")
     parser.add_argument("--in-place", action="store_true",
@@ -26,10 +25,10 @@ def add_parser(commands: Any) -> None:
                              "fails)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan (which relocation goes where); write nothing")
-    parser.add_argument("--symdb", metavar="F", type=Path,
+    parser.add_argument("--symdb", metavar="F",
                         help="symbols.klp from `klp symdb build`; without it only module "
                              "exports listed in `--symvers` can be resolved")
-    parser.add_argument("--symvers", metavar="F", type=Path,
+    parser.add_argument("--symvers", metavar="F",
                         help="Module.symvers: vmlinux exports stay normal relocations, module "
                              "exports are converted; without it the symdb's export flags are "
                              "used (it then needs vmlinux)")
@@ -44,7 +43,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                         help="check the result as `klp verify` does before writing it (the "
                              "default); a result it rejects is not written")
-    parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
+    parser.add_argument("--debuginfo", metavar="F", action="append", default=[],
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
                              "the same build; the check of the result reads it as `klp verify "
                              "--debuginfo` does: inlined copies, prototypes (repeatable)")

@@ -55,7 +55,7 @@ from klp.elfcodec.strings import StringTable, decode_name
 from klp.elfcodec.symbols import SymbolTable, SymRow
 from klp.elfcodec.writer import encode, read_back, write_atomic
 from klp.errors import ElfError
-from klp.inputs import open_input
+from klp.inputs import StrPath, open_input
 
 #: e_phnum escape: the program header count is in section 0's sh_info (gABI).
 PN_XNUM = 0xFFFF
@@ -193,7 +193,7 @@ class ElfFile:
     # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> ElfFile:
+    def open(cls, path: StrPath) -> ElfFile:
         """Map ``path`` read-only and parse its headers."""
         name = os.fspath(path)
         try:
@@ -928,13 +928,13 @@ class ElfFile:
 
     # -- writing -------------------------------------------------------------------------
 
-    def write(self, path: str | os.PathLike[str]) -> None:
+    def write(self, path: StrPath) -> None:
         """Write atomically to ``path``; see :mod:`klp.elfcodec.writer`."""
         write_atomic(self, os.fspath(path))
 
     def to_bytes(self) -> bytes:
         return encode(self)
 
-    def read_back(self, path: str | os.PathLike[str]) -> tuple[bytes, ElfFile]:
+    def read_back(self, path: StrPath) -> tuple[bytes, ElfFile]:
         """What :meth:`write` would write to ``path``, and it decoded again in full."""
         return read_back(self, os.fspath(path))

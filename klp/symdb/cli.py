@@ -7,7 +7,6 @@ docs/reference.md quotes every option's help (tests/test_help.py checks it).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
@@ -18,28 +17,28 @@ def add_parser(commands: Any) -> None:
     group = subcommands(command(commands, "symdb", None, "Build and query the symbol database."))
     build = command(group, "build", run_build, "Scan a kernel into symbols.klp, with positions "
                     "as the running kernel counts them.")
-    build.add_argument("paths", metavar="PATHS", nargs="*", type=Path,
+    build.add_argument("paths", metavar="PATHS", nargs="*",
                        help="objects to scan: a linked image (ET_EXEC, ET_DYN) is the vmlinux, "
                             "anything else a module (.ko, .o)")
-    build.add_argument("--kernel-tree", metavar="DIR", type=Path,
+    build.add_argument("--kernel-tree", metavar="DIR",
                        help="a kernel build tree: its vmlinux, the modules of modules.order "
                             "(the .ko, else the .o), its Module.symvers and modules.builtin")
-    build.add_argument("--vmlinux", metavar="FILE", type=Path,
+    build.add_argument("--vmlinux", metavar="FILE",
                        help="vmlinux with its .symtab (e.g. Debian's -dbg vmlinux)")
-    build.add_argument("--system-map", metavar="FILE", type=Path,
+    build.add_argument("--system-map", metavar="FILE",
                        help="System.map: vmlinux positions in its order (with --vmlinux: "
                             "checked against it)")
-    build.add_argument("--modules", metavar="DIR", type=Path,
+    build.add_argument("--modules", metavar="DIR",
                        help="every .ko, .ko.xz, .ko.zst, .ko.gz below DIR, e.g. "
                             "/lib/modules/6.1.0-57-amd64 (symlinked folders are not followed), "
                             "and its modules.builtin (the modules built into vmlinux)")
-    build.add_argument("--debug-modules", metavar="DIR", type=Path,
+    build.add_argument("--debug-modules", metavar="DIR",
                        help="the modules' debug copies, laid out as under --modules (e.g. "
                             "/usr/lib/debug/lib/modules/6.1.0-57-amd64 of Debian's -dbg "
                             "package): source files for modules installed without them")
-    build.add_argument("--symvers", metavar="FILE", type=Path,
+    build.add_argument("--symvers", metavar="FILE",
                        help="Module.symvers (exports)")
-    build.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("symbols.klp"),
+    build.add_argument("-o", "--output", metavar="FILE", default="symbols.klp",
                        help="where to write (default: symbols.klp)")
     build.add_argument("-j", "--jobs", metavar="N", type=int, default=0,
                        help="parallel scanners (default 0: every core)")
@@ -73,18 +72,15 @@ def run_build(args: argparse.Namespace) -> None:
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 (every core) or more")
 
-    def opt(p: Path | None) -> str | None:
-        return None if p is None else str(p)
-
-    src = find_sources(kernel_tree=opt(args.kernel_tree), vmlinux=opt(args.vmlinux),
-                       system_map=opt(args.system_map), modules_dir=opt(args.modules),
-                       symvers=opt(args.symvers), paths=[str(p) for p in args.paths],
-                       debug_modules=opt(args.debug_modules))
+    src = find_sources(kernel_tree=args.kernel_tree, vmlinux=args.vmlinux,
+                       system_map=args.system_map, modules_dir=args.modules,
+                       symvers=args.symvers, paths=args.paths,
+                       debug_modules=args.debug_modules)
     err = console(stderr=True, soft_wrap=True)
     result = run(src, jobs=args.jobs or default_jobs(), keep_going=args.keep_going,
                  fmt=args.fmt, progress=err.is_terminal)
     output = args.output
-    write_bytes_atomic(str(output), result.data)
+    write_bytes_atomic(output, result.data)
     for skipped in result.skipped:
         err.print(f"[yellow]skipped[/] {markup(skipped)}")
     for warning in result.warnings:
@@ -97,7 +93,7 @@ def run_build(args: argparse.Namespace) -> None:
         extra += f", {plural(len(result.livepatches), 'livepatch module')} left out"
     if result.skipped:
         extra += f", {plural(len(result.skipped), 'object')} skipped"
-    err.print(f"{markup(str(output))}: {plural(result.objects, 'object')}, "
+    err.print(f"{markup(output)}: {plural(result.objects, 'object')}, "
               f"{plural(result.symbols, 'symbol')}, {plural(result.repeated, 'ambiguous name')} "
               f"(repeated within an object){extra}, {result.seconds:.2f} s")
 

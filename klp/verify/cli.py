@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 
@@ -12,28 +11,28 @@ def add_parser(commands: Any) -> None:
 
     parser = command(commands, "verify", run, "Check what a livepatch module will bind to on "
                      "its target kernel, before loading it.")
-    parser.add_argument("module", metavar="PATCH.ko", type=Path,
+    parser.add_argument("module", metavar="PATCH.ko",
                         help="the finished livepatch module (also as .ko.xz, .ko.gz or .ko.zst)")
-    parser.add_argument("--symdb", metavar="F", type=Path,
+    parser.add_argument("--symdb", metavar="F",
                         help="the target kernel's symbols.klp (`klp symdb build`)")
-    parser.add_argument("--kallsyms", metavar="F", type=Path,
+    parser.add_argument("--kallsyms", metavar="F",
                         help="the target kernel's /proc/kallsyms, dumped as root on the "
                              "running system")
-    parser.add_argument("--modules", metavar="DIR", type=Path,
+    parser.add_argument("--modules", metavar="DIR",
                         help="with --kallsyms: the target modules' .ko files (sizes, source "
                              "files, modules that are not loaded, both load orders, ftrace call "
                              "sites) and modules.builtin")
-    parser.add_argument("--sysfs", metavar="DIR", type=Path,
+    parser.add_argument("--sysfs", metavar="DIR",
                         help="with --kallsyms: the target's /sys, or a copy of its kernel/notes "
                              "and module/*/notes and module/*/srcversion, which say which "
                              "build runs (default /sys with --kallsyms /proc/kallsyms)")
-    parser.add_argument("--debuginfo", metavar="F", type=Path, action="append", default=[],
+    parser.add_argument("--debuginfo", metavar="F", action="append", default=[],
                         help="with --symdb: the target's vmlinux or a module with DWARF, of "
                              "the same build (Debian's -dbg package); warns where the compiler "
                              "inlined a patched function, and compares each replacement's "
                              "prototype with the function's, and the patch's declaration of "
                              "each function it calls with the function's (repeatable)")
-    parser.add_argument("--converted-with", metavar="F", type=Path,
+    parser.add_argument("--converted-with", metavar="F",
                         help="the symbols.klp the module was converted with, of another build "
                              "of the target's release (a rebuild may move a name's copies): "
                              "each klp symbol and klp_func must bind the copy it named there, "

@@ -6,7 +6,6 @@ pass (the patch module's own DWARF, when it was built with it)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from klp.convert.model import Problem, ProblemKind
 from klp.elfcodec.constants import ET
@@ -22,15 +21,15 @@ from klp.symvers import loaded_name
 from klp.verify.check import Binding, Verdict
 
 
-def debug_files(paths: Sequence[Path], db: SymbolDB) -> tuple[dict[str, ElfFile], list[str]]:
+def debug_files(paths: Sequence[str], db: SymbolDB) -> tuple[dict[str, ElfFile], list[str]]:
     """Each --debuginfo file by the object it describes, refused unless it is the build
     the database has (its GNU build ID); and what could not be checked."""
     found: dict[str, ElfFile] = {}
     notes = []
     known = set(db.objects())
     for path in paths:
-        debug = open_object(str(path))
-        obj = "vmlinux" if debug.e_type != ET.REL else loaded_name(modinfo(debug), str(path))
+        debug = open_object(path)
+        obj = "vmlinux" if debug.e_type != ET.REL else loaded_name(modinfo(debug), path)
         if obj in found:
             raise UsageError(f"{path}: --debuginfo names {obj} twice")
         if obj not in known:
