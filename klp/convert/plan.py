@@ -65,6 +65,8 @@ def plan_conversion(
     symtab_index = elf.symtab_section.index
     skipped = set(plan.drop_sections)
     uses: dict[int, list[tuple[int, int]]] = defaultdict(list)  # symbol -> (rela sec, row)
+    undefined = set(table.indices_in(SHN.UNDEF))
+    undefined.discard(0)
     converted_before = False
     klp_objects: set[str] = set()  #: objects of the input's own klp relocations
     for sec in elf.sections_of_type(SHT.RELA):
@@ -76,8 +78,11 @@ def plan_conversion(
             continue
         if sec.index in skipped or sec.sh_link != symtab_index:
             continue
-        for row, sym in enumerate(elf.rela(sec).symbols()):
-            if sym and table.undefined(sym):
+        symbols = elf.rela(sec).symbols()
+        if undefined.isdisjoint(symbols):  # most sections (the DWARF's): a pass in C
+            continue
+        for row, sym in enumerate(symbols):
+            if sym in undefined:
                 uses[sym].append((sec.index, row))
     converted_before |= bool(table.indices_in(SHN.LIVEPATCH))
 

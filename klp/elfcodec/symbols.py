@@ -144,10 +144,6 @@ class SymbolTable:
     def size(self, index: int) -> int:
         return int(self.rows[index][ST_SIZE])
 
-    def undefined(self, index: int) -> bool:
-        """SHN_UNDEF: the module loader (or livepatch) must resolve it."""
-        return self.rows[index][ST_SHNDX] == SHN.UNDEF
-
     def undefined_names(self, *, weak: bool = True) -> set[str]:
         """The names of the undefined symbols (the null one aside): what the module
         loader, or livepatch, must resolve. ``weak=False``: without the weak ones, which
