@@ -1291,22 +1291,24 @@ def _line_program(sections: _Sections, r: _Reader, at: int,
     line_range, opcode_base = r.uint(pos + 1, 1), r.uint(pos + 2, 1)
     lengths = [r.uint(pos + 3 + i, 1) for i in range(opcode_base - 1)]
     pos += 3 + len(lengths)
+    file_name: Callable[[int], str | None]
     if version >= 5:
-        files = _v5_files(sections, r, pos, offset_size, address_size)
+        file_name = _v5_files(sections, r, pos, offset_size, address_size).get
     elif version >= 2:
-        files = _v4_files(r, pos)
+        file_name = _v4_files(r, pos).get
     else:
         raise _Unreadable
     if not line_range or program > end:
         raise _Unreadable
-    _run(r, program, end, files, (min_length, line_base, line_range, opcode_base, lengths),
+    _run(r, program, end, file_name, (min_length, line_base, line_range, opcode_base, lengths),
          found)
     return end
 
 
-def _run(r: _Reader, pos: int, end: int, files: dict[int, str],
+def _run(r: _Reader, pos: int, end: int, file_name: Callable[[int], str | None],
          params: tuple[int, int, int, int, list[int]], found: dict[int, list[LineRow]]) -> None:
-    """The line-number state machine: a row for each line and its address."""
+    """The line-number state machine: a row for each line and its address (a row of a
+    file whose name ``file_name`` does not know is left out)."""
     min_length, line_base, line_range, opcode_base, lengths = params
     shndx: int | None = None
     address, file, line = 0, 1, 1
@@ -1314,8 +1316,8 @@ def _run(r: _Reader, pos: int, end: int, files: dict[int, str],
 
     def row() -> None:
         nonlocal added
-        if shndx is not None and file in files:
-            found[shndx].append(LineRow(address, files[file], line))
+        if shndx is not None and (name := file_name(file)) is not None:
+            found[shndx].append(LineRow(address, name, line))
             added += 1
 
     while pos < end:
@@ -1380,10 +1382,11 @@ def _v4_files(r: _Reader, pos: int) -> dict[int, str]:
 
 
 def _v5_files(sections: _Sections, r: _Reader, pos: int, offset_size: int,
-              address_size: int) -> dict[int, str]:
-    """DWARF 5: self-describing directory and file tables, 0-based."""
+              address_size: int) -> _FileTable:
+    """DWARF 5: self-describing directory and file tables, 0-based. The directories
+    are read here; of each file only where its values are."""
     unit = _Unit(offset_size, address_size, 0, 0, 0, True)
-    tables: list[list[dict[int, str | int]]] = []
+    tables: list[list[tuple[tuple[int, int] | None, int]]] = []  # (path's form and place, dir)
     for _ in range(2):
         count = r.uint(pos, 1)
         pos += 1
@@ -1393,23 +1396,51 @@ def _v5_files(sections: _Sections, r: _Reader, pos: int, offset_size: int,
             form, pos = r.uleb(pos)
             formats.append((content, form))
         entries, pos = r.uleb(pos)
-        rows: list[dict[int, str | int]] = []
+        rows: list[tuple[tuple[int, int] | None, int]] = []
         for _ in range(entries):
-            values: dict[int, str | int] = {}
-            start = pos
+            path: tuple[int, int] | None = None
+            directory, start = 0, pos
             for content, form in formats:
                 if content == _LNCT_PATH:
-                    values[content] = _string(sections, r, unit, form, pos, 0) or ""
+                    path = (form, pos)
                 elif content == _LNCT_DIRECTORY_INDEX:
-                    values[content] = _constant(r, form, pos) or 0
+                    directory = _constant(r, form, pos) or 0
                 pos = _skip(r, pos, form, address_size, offset_size)
             if pos == start:
                 raise _Unreadable  # entries of no bytes: the count could be any
-            rows.append(values)
+            rows.append((path, directory))
         tables.append(rows)
-    directories = [str(d.get(_LNCT_PATH, "")) for d in tables[0]]
-    return {i: _joined(directories, int(f.get(_LNCT_DIRECTORY_INDEX, 0)),
-                       str(f.get(_LNCT_PATH, ""))) for i, f in enumerate(tables[1])}
+
+    def string(path: tuple[int, int] | None) -> str:
+        return "" if path is None else _string(sections, r, unit, *path, 0) or ""
+
+    return _FileTable(tables[1], [string(path) for path, _ in tables[0]], string)
+
+
+class _FileTable:
+    """A DWARF 5 line table's files, each name read when a row first needs it: a
+    module's table lists every header its unit included (hundreds), its rows name a
+    few."""
+
+    def __init__(self, files: list[tuple[tuple[int, int] | None, int]], directories: list[str],
+                 string: Callable[[tuple[int, int] | None], str]) -> None:
+        self._files, self._directories, self._string = files, directories, string
+        self._names: dict[int, str | None] = {}
+
+    def get(self, index: int) -> str | None:
+        """File ``index``'s path; None without one, or if it cannot be read."""
+        if index not in self._names:
+            self._names[index] = self._read(index)
+        return self._names[index]
+
+    def _read(self, index: int) -> str | None:
+        if not 0 <= index < len(self._files):
+            return None
+        path, directory = self._files[index]
+        try:
+            return _joined(self._directories, directory, self._string(path))
+        except _Unreadable:
+            return None  # its rows are left out, as a program that cannot be read
 
 
 def _joined(directories: list[str], index: int, name: str) -> str:
