@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from klp.convert.annotations import (
     RELOC_SYMBOL_PREFIX,
@@ -35,8 +35,10 @@ from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.livepatch.declarations import read_declarations
 from klp.livepatch.registration import check_registration, read_registration
-from klp.symdb import variants
 from klp.symdb.model import SymbolRecord
+
+if TYPE_CHECKING:
+    from klp.symdb.variants import Variant
 
 
 def plan_conversion(
@@ -352,6 +354,8 @@ def sympos_lines(name: str, candidates: list[SymbolRecord], gate: str | None = N
 def _unknown(name: str, lookup: SymbolLookup, refs: list[Reference]) -> Problem:
     """A name the database lacks: the compiler's names for it (variants.py), each with
     what to do, else the names that look like it."""
+    from klp.symdb import variants  # a problem's hints: not on a conversion's way
+
     found = variants.records(name, lookup)
     if not found and lookup.objects() == ["vmlinux"]:
         return Problem(ProblemKind.UNKNOWN, name, f"{name} is not in vmlinux, and the symbol "
@@ -375,9 +379,11 @@ def _unknown(name: str, lookup: SymbolLookup, refs: list[Reference]) -> Problem:
     return Problem(ProblemKind.UNKNOWN, name, message, refs, [], lines)
 
 
-def _variant_line(name: str, variant: variants.Variant, record: SymbolRecord) -> str:
+def _variant_line(name: str, variant: Variant, record: SymbolRecord) -> str:
     """One kernel symbol a source name became, what it is, and the line that names it
     when naming it is right."""
+    from klp.symdb import variants
+
     where = f"{variant.name} in {record.obj}" + (f" ({record.file})" if record.file else "")
     what = variants.explain(name, variant)
     if not variant.kind.same_symbol:

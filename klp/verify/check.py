@@ -22,7 +22,6 @@ from klp.elfcodec.kmod import modinfo
 from klp.livepatch import rules
 from klp.livepatch.declarations import Declared, read_declarations
 from klp.livepatch.registration import Registration, check_registration, read_registration
-from klp.symdb import variants
 from klp.symdb.model import SharedRanges, SymbolRecord
 
 
@@ -336,6 +335,8 @@ def _bind_symbols(uses: dict[int, _Use], lookup: SymbolLookup, verdict: Verdict)
 def _variant_hints(want: rules.KlpSymbolName, lookup: SymbolLookup) -> list[str]:
     """For a name its object lacks: that object's symbols of the compiler's names for it
     (klp/symdb/variants.py), and the klp symbol that names each where that is right."""
+    from klp.symdb import variants  # a problem's hints: not on a check's way
+
     hints = []
     for variant, record in variants.records(want.name, lookup):
         if record.obj != want.obj:
