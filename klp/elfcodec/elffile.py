@@ -64,8 +64,26 @@ View = SymbolTable | RelaTable | StringTable | WordTable
 _View = TypeVar("_View", StringTable, SymbolTable, RelaTable, WordTable)
 
 
+#: What :meth:`ElfFile._check_layout` calls the parts of a file that are not sections.
+_ELF_HEADER, _SECTION_HEADERS, _PROGRAM_HEADERS = -1, -2, -3
+_TABLES = {_ELF_HEADER: "the ELF header", _SECTION_HEADERS: "the section header table",
+           _PROGRAM_HEADERS: "the program header table"}
+
+
+def _span_name(what: int) -> str:
+    return _TABLES.get(what) or f"section [{what}]"
+
+
+#: The section types whose links :meth:`ElfFile._check_links` checks.
+_LINKED_TYPES = frozenset({SHT.RELA, SHT.REL, SHT.SYMTAB_SHNDX})
+
+
+#: The section types without bytes in the file.
+_EMPTY_TYPES = frozenset({SHT.NOBITS, SHT.NULL})
+
+
 def _has_contents(sh_type: int) -> bool:
-    return sh_type not in (SHT.NOBITS, SHT.NULL)
+    return sh_type not in _EMPTY_TYPES
 
 
 class Section:
@@ -295,8 +313,9 @@ class ElfFile:
         if headers[0][SH_TYPE] != SHT.NULL:  # gABI: index 0 is reserved, SHT_NULL
             raise self.error("section [0] is not SHT_NULL", shoff)
         size = len(self.buffer)
-        spans = [(0, EHDR_SIZE, "the ELF header"),
-                 (shoff, shoff + len(headers) * SHDR_SIZE, "the section header table")]
+        # (start, end, what): a section by its index, the tables by _TABLES' keys
+        spans = [(0, EHDR_SIZE, _ELF_HEADER),
+                 (shoff, shoff + len(headers) * SHDR_SIZE, _SECTION_HEADERS)]
         phoff, phentsize, phnum = self.ehdr[E_PHOFF], self.ehdr[E_PHENTSIZE], self.ehdr[E_PHNUM]
         if phnum == PN_XNUM:  # gABI: the real count is in section 0's sh_info
             phnum = headers[0][SH_INFO]
@@ -306,29 +325,28 @@ class ElfFile:
             if phoff + phnum * PHDR_SIZE > size:
                 raise self.error(f"program header table ({phnum} entries) outside the file",
                                  0x20)
-            spans.append((phoff, phoff + phnum * PHDR_SIZE, "the program header table"))
+            spans.append((phoff, phoff + phnum * PHDR_SIZE, _PROGRAM_HEADERS))
         for i, h in enumerate(headers):
-            at = shoff + i * SHDR_SIZE
             align = h[SH_ADDRALIGN]
             if align & (align - 1):
                 raise self.error(f"section [{i}]: sh_addralign {align:#x} is not a power of two",
-                                 at)
-            if not i or not _has_contents(h[SH_TYPE]):
-                continue
+                                 shoff + i * SHDR_SIZE)
             offset, length = h[SH_OFFSET], h[SH_SIZE]
+            if not i or h[SH_TYPE] in _EMPTY_TYPES:  # _has_contents, inline: every header
+                continue
             if offset + length > size:
                 raise self.error(
                     f"section [{i}] (offset {offset:#x}, size {length:#x}) extends past the end",
-                    at,
+                    shoff + i * SHDR_SIZE,
                 )
             if length:
-                spans.append((offset, offset + length, f"section [{i}]"))
+                spans.append((offset, offset + length, i))
         spans.sort()
-        reach, owner = 0, ""
+        reach, owner = 0, 0
         for start, stop, what in spans:
             if start < reach:
-                raise self.error(f"{owner} and {what} (offset {start:#x}, size "
-                                 f"{stop - start:#x}) overlap", start)
+                raise self.error(f"{_span_name(owner)} and {_span_name(what)} (offset "
+                                 f"{start:#x}, size {stop - start:#x}) overlap", start)
             if stop > reach:
                 reach, owner = stop, what
 
@@ -338,25 +356,27 @@ class ElfFile:
         sections = self.sections
         shndx_tables: set[int] = set()
         for sec in sections:
+            if sec.sh_type not in _LINKED_TYPES:
+                continue
             at = shoff + sec.index * SHDR_SIZE
-            label = sec.label
-            relocations = sec.sh_type in (SHT.RELA, SHT.REL) and sec.sh_size > 0
-            if relocations or sec.sh_type == SHT.SYMTAB_SHNDX:
-                link = sec.sh_link
-                if not 0 < link < len(sections) or sections[link].sh_type not in (
-                        SHT.SYMTAB, SHT.DYNSYM):
-                    raise self.error(f"{label}: sh_link [{link}] is not a symbol table", at)
+            relocations = sec.sh_type != SHT.SYMTAB_SHNDX
+            if relocations and sec.sh_size == 0:
+                continue
+            link = sec.sh_link
+            if not 0 < link < len(sections) or sections[link].sh_type not in (
+                    SHT.SYMTAB, SHT.DYNSYM):
+                raise self.error(f"{sec.label}: sh_link [{link}] is not a symbol table", at)
             if relocations:
                 # gABI: sh_info is the section the relocations apply to; only dynamic
                 # relocations (no SHF_INFO_LINK) may leave it 0.
                 info = sec.sh_info
                 if info >= len(sections):
-                    raise self.error(f"{label}: sh_info {info} is out of range", at)
+                    raise self.error(f"{sec.label}: sh_info {info} is out of range", at)
                 if info == sec.index:
-                    raise self.error(f"{label}: sh_info applies it to itself", at)
+                    raise self.error(f"{sec.label}: sh_info applies it to itself", at)
                 if info == 0 and sec.sh_flags & SHF.INFO_LINK:
-                    raise self.error(f"{label}: sh_info is 0 but SHF_INFO_LINK is set", at)
-            if sec.sh_type == SHT.SYMTAB_SHNDX:
+                    raise self.error(f"{sec.label}: sh_info is 0 but SHF_INFO_LINK is set", at)
+            else:
                 if sec.sh_link in shndx_tables:
                     table = sections[sec.sh_link]
                     raise self.error(f"two SHT_SYMTAB_SHNDX sections for {table.label}", at)
