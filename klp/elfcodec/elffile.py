@@ -78,12 +78,8 @@ def _span_name(what: int) -> str:
 _LINKED_TYPES = frozenset({SHT.RELA, SHT.REL, SHT.SYMTAB_SHNDX})
 
 
-#: The section types without bytes in the file.
-_EMPTY_TYPES = frozenset({SHT.NOBITS, SHT.NULL})
-
-
 def _has_contents(sh_type: int) -> bool:
-    return sh_type not in _EMPTY_TYPES
+    return sh_type not in (SHT.NOBITS, SHT.NULL)
 
 
 class Section:
@@ -331,9 +327,9 @@ class ElfFile:
             if align & (align - 1):
                 raise self.error(f"section [{i}]: sh_addralign {align:#x} is not a power of two",
                                  shoff + i * SHDR_SIZE)
-            offset, length = h[SH_OFFSET], h[SH_SIZE]
-            if not i or h[SH_TYPE] in _EMPTY_TYPES:  # _has_contents, inline: every header
+            if not i or not _has_contents(h[SH_TYPE]):
                 continue
+            offset, length = h[SH_OFFSET], h[SH_SIZE]
             if offset + length > size:
                 raise self.error(
                     f"section [{i}] (offset {offset:#x}, size {length:#x}) extends past the end",
